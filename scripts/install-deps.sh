@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# System packages the agent, the lab and the tests need (Debian 12, as root).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+packages=(
+  iproute2 nftables iptables procps iputils-ping iperf3 kmod
+  frr                            # the data-centre router in the lab and tests (zebra, bgpd, bfdd)
+  gobgpd                         # the BGP speaker sidecar
+  golang-github-osrg-gobgp-dev   # GoBGP's API protos (build time)
+  user-mode-linux                # a full kernel for GRE/MPLS tests (see ../shared/KERNEL.md)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+# The Debian frr package may start the system service; the project runs its own FRR
+# instances with their own files and must not share a router with it.
+if command -v service >/dev/null && pgrep -x watchfrr >/dev/null; then service frr stop || true; fi
+command -v node >/dev/null || { echo "install-deps: Node.js 20 is required" >&2; exit 1; }

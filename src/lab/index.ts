@@ -1,0 +1,3 @@
+export { NetnsSet, uniqueName } from './netns.js';
+export { FrrRouter, waitFor } from './frr.js';
+export type { FrrRouterOptions } from './frr.js';
