@@ -3,3 +3,16 @@ export type { Logger, LogLevel } from './logger.js';
 export { metricsRegistry, collectProcessMetrics } from './metrics.js';
 export { MemoryEventSink } from './events.js';
 export type { EventSink, ObjectRef, RecordedEvent } from './events.js';
+export { ObserveServer, parseListenAddress } from './server.js';
+export type { ObserveServerOptions, ReadinessCheck, ReadinessResult, StatusProvider, ListenAddress } from './server.js';
+export { emptyStatusReport, parseStatusReport } from './status.js';
+export type {
+  StatusReport,
+  VipReport,
+  BgpPeerReport,
+  BgpPeerState,
+  BfdSessionReport,
+  BfdSessionState,
+  BfdCountersReport,
+  ReconcileReport,
+} from './status.js';

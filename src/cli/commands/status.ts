@@ -1,9 +1,180 @@
+// `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
+// the VIPs, BGP peers, BFD sessions and last reconcile runs as tables, or the JSON.
+import { parseArgs } from 'node:util';
+import { parseListenAddress, parseStatusReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
 
+const DEFAULT_ADDRESS = '127.0.0.1:9742';
+
+const USAGE = `usage: kst status [--address HOST:PORT] [--json] [--timeout MS]
+
+  --address HOST:PORT   the agent's api.listen (default ${DEFAULT_ADDRESS}, or env KST_API_ADDRESS)
+  --json                print the agent's JSON report instead of tables
+  --timeout MS          give up after this long (default 5000)`;
+
+/** http://HOST:PORT/status; an agent listening on all addresses is asked on loopback. */
+export function statusUrl(address: string): string {
+  const { host, port } = parseListenAddress(address);
+  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${target.includes(':') ? `[${target}]` : target}:${port}/status`;
+}
+
+/** Fetches and checks the agent's report; errors say which address and what failed. */
+export async function fetchStatus(address: string, timeoutMs = 5000): Promise<StatusReport> {
+  const url = statusUrl(address);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    // Duck-typed: fetch's errors may come from another realm (jest), where instanceof fails.
+    const e = err as { name?: string; message?: string; cause?: { message?: string } } | undefined;
+    const why = e?.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e?.cause?.message ?? e?.message ?? String(err));
+    throw new Error(`cannot reach the agent at ${url}: ${why} (is \`kst agent\` running? see --address)`, { cause: err });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let detail = text.trim();
+    try {
+      detail = String((JSON.parse(text) as { error?: unknown }).error ?? detail);
+    } catch {
+      // not JSON: show the body as it is
+    }
+    throw new Error(`${url} answered ${res.status}: ${detail}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`${url} did not return JSON: ${text.slice(0, 200)}`);
+  }
+  return parseStatusReport(body);
+}
+
 export const command: Command = {
-  summary: 'status (not implemented yet)',
-  async run() {
-    console.error('kst status: not implemented yet');
-    return 1;
+  summary: "show a running agent's VIPs, BGP peers, BFD sessions and last reconcile",
+  async run(args) {
+    let values: { address?: string; json?: boolean; timeout?: string; help?: boolean };
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: {
+          address: { type: 'string' },
+          json: { type: 'boolean' },
+          timeout: { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+        allowPositionals: false,
+      }));
+    } catch (err) {
+      console.error(`kst status: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const timeoutMs = values.timeout === undefined ? 5000 : Number(values.timeout);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      console.error(`kst status: --timeout must be a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);
+      return 2;
+    }
+    const address = values.address ?? (process.env.KST_API_ADDRESS || DEFAULT_ADDRESS);
+    try {
+      const report = await fetchStatus(address, timeoutMs);
+      process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+      return 0;
+    } catch (err) {
+      console.error(`kst status: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
   },
 };
+
+// ---------- rendering (pure; golden-tested in test/observe) ----------
+
+/** The report as readable tables; `now` gives "12s ago" for the reconcile runs. */
+export function renderStatus(report: StatusReport, now: Date = new Date()): string {
+  const out: string[] = [];
+  const head = [report.node ? `node ${report.node}` : 'agent', report.generatedAt ? `report of ${report.generatedAt}` : ''];
+  out.push(head.filter(Boolean).join(', '), '');
+
+  out.push(`VIPs (${report.vips.length})`);
+  out.push(...table(
+    ['VIP', 'SERVICE', 'POOL', 'ENDPOINTS', 'ANNOUNCED', 'BUCKETS PER ENDPOINT', 'REASON'],
+    report.vips.map((v) => [
+      v.vip,
+      v.service,
+      v.pool ?? '-',
+      String(v.endpoints.length),
+      v.announced ? 'yes' : 'no',
+      Object.entries(v.bucketsPerEndpoint).map(([addr, n]) => `${addr}=${n}`).join(' ') || '-',
+      oneLine(v.reason),
+    ]),
+  ), '');
+
+  out.push(`BGP peers (${report.bgpPeers.length})`);
+  out.push(...table(
+    ['PEER', 'ASN', 'STATE', 'UPTIME'],
+    report.bgpPeers.map((p) => [p.address, String(p.asn), p.state, duration(p.uptimeSeconds)]),
+  ), '');
+
+  out.push(`BFD sessions (${report.bfdSessions.length})`);
+  out.push(...table(
+    ['PEER', 'STATE', 'DIAG LOCAL/REMOTE', 'UPTIME', 'TX/RX MS', 'DETECT MS', 'PACKETS TX/RX', 'CHANGES', 'DROPPED'],
+    report.bfdSessions.map((s) => [
+      s.peer,
+      s.state,
+      `${s.localDiag}/${s.remoteDiag}`,
+      duration(s.uptimeSeconds),
+      `${s.txIntervalMs}/${s.rxIntervalMs}`,
+      String(s.detectTimeMs),
+      `${s.counters.txPackets}/${s.counters.rxPackets}`,
+      String(s.counters.stateChanges),
+      Object.entries(s.counters.dropped ?? {}).filter(([, n]) => n).map(([why, n]) => `${why}=${n}`).join(' ') || '-',
+    ]),
+  ), '');
+
+  out.push('Last reconcile');
+  out.push(...table(
+    ['AREA', 'RESULT', 'LAST RUN', 'DURATION', 'ERROR'],
+    report.reconcile.map((r) => [r.area, r.lastResult, `${r.lastRunAt} (${ago(r.lastRunAt, now)})`, `${Math.round(r.durationMs)} ms`, oneLine(r.lastError)]),
+  ));
+  return `${out.join('\n')}\n`;
+}
+
+/** Left-aligned columns, two spaces apart, no trailing spaces; "(none)" for no rows. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  if (rows.length === 0) return ['  (none)'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function oneLine(text: string | undefined): string {
+  return text ? text.replace(/\s+/g, ' ').trim() : '-';
+}
+
+/** 93784 -> "1d2h3m", 125 -> "2m5s", undefined -> "-". */
+export function duration(seconds: number | undefined): string {
+  if (seconds === undefined) return '-';
+  let s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d) return `${d}d${h}h${m}m`;
+  if (h) return `${h}h${m}m${s}s`;
+  if (m) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
+function ago(iso: string, now: Date): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return 'unknown time';
+  const s = Math.round((now.getTime() - t) / 1000);
+  return s < 0 ? `in ${duration(-s)}` : `${duration(s)} ago`;
+}

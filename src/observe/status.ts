@@ -1,0 +1,150 @@
+// What the agent reports on GET /status and `kst status` prints: one snapshot of the VIPs
+// this node serves, its BGP and BFD sessions and how its reconcilers last ran. The agent
+// fills it in through ObserveServer.setStatusProvider; the types here are the wire format,
+// so they use plain JSON values (strings, numbers, ISO timestamps) and nothing from other
+// areas (observe sits below bgp and bfd and imports neither).
+import { z } from 'zod';
+
+export interface VipReport {
+  readonly vip: string;
+  /** "namespace/name" of the Service that owns the VIP. */
+  readonly service: string;
+  /** The address pool it was allocated from; absent for annotation VIPs. */
+  readonly pool?: string;
+  /** Addresses of the endpoints traffic goes to. */
+  readonly endpoints: readonly string[];
+  /** How many hash buckets point at each endpoint address. */
+  readonly bucketsPerEndpoint: Readonly<Record<string, number>>;
+  /** Whether this node announces the VIP to its BGP peers right now. */
+  readonly announced: boolean;
+  /** Why it is (not) announced, when that is not obvious: "no ready endpoints", "draining". */
+  readonly reason?: string;
+}
+
+/** GoBGP's peer FSM states, lower case. */
+export type BgpPeerState = 'unknown' | 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established';
+
+export interface BgpPeerReport {
+  readonly address: string;
+  readonly asn: number;
+  readonly state: BgpPeerState;
+  /** Seconds since the session was established; absent when it is not. */
+  readonly uptimeSeconds?: number;
+}
+
+export type BfdSessionState = 'AdminDown' | 'Down' | 'Init' | 'Up';
+
+export interface BfdCountersReport {
+  readonly rxPackets: number;
+  readonly txPackets: number;
+  readonly stateChanges: number;
+  /** Received packets dropped, by reason. */
+  readonly dropped?: Readonly<Partial<Record<string, number>>>;
+}
+
+export interface BfdSessionReport {
+  readonly peer: string;
+  readonly state: BfdSessionState;
+  /** RFC 5880 diagnostic names: "none", "control-detection-time-expired"... */
+  readonly localDiag: string;
+  readonly remoteDiag: string;
+  /** Seconds since the session came Up; absent when it is not Up. */
+  readonly uptimeSeconds?: number;
+  readonly txIntervalMs: number;
+  readonly rxIntervalMs: number;
+  readonly detectTimeMs: number;
+  readonly counters: BfdCountersReport;
+}
+
+export interface ReconcileReport {
+  /** "dataplane", "podnet", "bgp", "bfd". */
+  readonly area: string;
+  readonly lastResult: 'ok' | 'error';
+  readonly lastError?: string;
+  /** ISO 8601 time the last run started. */
+  readonly lastRunAt: string;
+  readonly durationMs: number;
+}
+
+export interface StatusReport {
+  /** The node the agent runs on. */
+  readonly node?: string;
+  /** ISO 8601 time the report was made; the server fills it in when the provider leaves it out. */
+  readonly generatedAt?: string;
+  readonly vips: readonly VipReport[];
+  readonly bgpPeers: readonly BgpPeerReport[];
+  readonly bfdSessions: readonly BfdSessionReport[];
+  readonly reconcile: readonly ReconcileReport[];
+}
+
+export function emptyStatusReport(node?: string): StatusReport {
+  return { ...(node ? { node } : {}), vips: [], bgpPeers: [], bfdSessions: [], reconcile: [] };
+}
+
+const count = z.number().int().nonnegative();
+const duration = z.number().nonnegative();
+
+const statusReportSchema = z.object({
+  node: z.string().optional(),
+  generatedAt: z.string().optional(),
+  vips: z.array(
+    z.object({
+      vip: z.string(),
+      service: z.string(),
+      pool: z.string().optional(),
+      endpoints: z.array(z.string()),
+      bucketsPerEndpoint: z.record(z.string(), count),
+      announced: z.boolean(),
+      reason: z.string().optional(),
+    }),
+  ),
+  bgpPeers: z.array(
+    z.object({
+      address: z.string(),
+      asn: count,
+      state: z.enum(['unknown', 'idle', 'connect', 'active', 'opensent', 'openconfirm', 'established']),
+      uptimeSeconds: duration.optional(),
+    }),
+  ),
+  bfdSessions: z.array(
+    z.object({
+      peer: z.string(),
+      state: z.enum(['AdminDown', 'Down', 'Init', 'Up']),
+      localDiag: z.string(),
+      remoteDiag: z.string(),
+      uptimeSeconds: duration.optional(),
+      txIntervalMs: duration,
+      rxIntervalMs: duration,
+      detectTimeMs: duration,
+      counters: z.object({
+        rxPackets: count,
+        txPackets: count,
+        stateChanges: count,
+        dropped: z.record(z.string(), count).optional(),
+      }),
+    }),
+  ),
+  reconcile: z.array(
+    z.object({
+      area: z.string(),
+      lastResult: z.enum(['ok', 'error']),
+      lastError: z.string().optional(),
+      lastRunAt: z.string(),
+      durationMs: duration,
+    }),
+  ),
+});
+
+/**
+ * Checks a /status body (from the network, so untrusted) and returns it typed. Throws an
+ * error naming the first bad field, e.g. `status: bgpPeers[0].state: Invalid option...`.
+ */
+export function parseStatusReport(body: unknown): StatusReport {
+  const parsed = statusReportSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    throw new Error(`status: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,56 @@
+// The /status wire format and its rendering by `kst status`. The tables are compared with a
+// golden file; `UPDATE_GOLDEN=1 npm test -- test/observe` rewrites it on purpose.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { emptyStatusReport, parseStatusReport } from '../../src/observe/index.js';
+import { duration, renderStatus, statusUrl } from '../../src/cli/commands/status.js';
+import { NOW, sampleReport } from './fixtures.js';
+
+const GOLDEN = 'test/observe/testdata/status.golden';
+
+describe('renderStatus', () => {
+  it('prints VIPs, BGP peers, BFD sessions and reconcile runs as the golden tables', () => {
+    const text = renderStatus(sampleReport, NOW);
+    if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, text);
+    expect(text).toBe(readFileSync(GOLDEN, 'utf8'));
+  });
+
+  it('says (none) for empty sections and has no trailing spaces', () => {
+    const text = renderStatus(emptyStatusReport('serving-3'), NOW);
+    expect(text.split('\n')[0]).toBe('node serving-3');
+    expect(text.match(/\(none\)/g)).toHaveLength(4);
+    for (const line of text.split('\n')) expect(line).toBe(line.trimEnd());
+  });
+
+  it('formats durations compactly', () => {
+    expect(duration(undefined)).toBe('-');
+    expect(duration(0)).toBe('0s');
+    expect(duration(125.9)).toBe('2m5s');
+    expect(duration(3725)).toBe('1h2m5s');
+    expect(duration(93784)).toBe('1d2h3m');
+  });
+});
+
+describe('parseStatusReport', () => {
+  it('accepts a report as the server sends it (JSON round trip)', () => {
+    expect(parseStatusReport(JSON.parse(JSON.stringify(sampleReport)))).toEqual(sampleReport);
+  });
+
+  it('names the bad field', () => {
+    const bad = JSON.parse(JSON.stringify(sampleReport)) as { bgpPeers: { state: string }[] };
+    bad.bgpPeers[1]!.state = 'sleeping';
+    expect(() => parseStatusReport(bad)).toThrow(/^status: bgpPeers\[1\]\.state: /);
+    expect(() => parseStatusReport({ ...sampleReport, vips: [{ vip: '203.0.113.1' }] })).toThrow(/^status: vips\[0\]\.service: /);
+    expect(() => parseStatusReport('hello')).toThrow(/^status: \(top level\): /);
+  });
+});
+
+describe('statusUrl', () => {
+  it('asks an agent listening on all addresses on loopback, brackets IPv6', () => {
+    expect(statusUrl('127.0.0.1:9742')).toBe('http://127.0.0.1:9742/status');
+    expect(statusUrl('0.0.0.0:9742')).toBe('http://127.0.0.1:9742/status');
+    expect(statusUrl(':9742')).toBe('http://[::1]:9742/status');
+    expect(statusUrl('[2001:db8::1]:80')).toBe('http://[2001:db8::1]:80/status');
+    expect(() => statusUrl('localhost')).toThrow(/api.listen: expected HOST:PORT.*"localhost"/);
+  });
+});
