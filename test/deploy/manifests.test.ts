@@ -1,0 +1,121 @@
+// The manifests parse, the DaemonSet is wired as the docs say, and RBAC grants every
+// Kubernetes API call the code makes (found by scanning src/ for client-node calls and
+// informer paths) and nothing beyond what is listed here.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+
+const root = new URL('../../', import.meta.url).pathname;
+const base = join(root, 'deploy/base');
+
+type Obj = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+
+function loadManifests(): Obj[] {
+  const out: Obj[] = [];
+  for (const f of readdirSync(base).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')) {
+    for (const doc of parseAllDocuments(readFileSync(join(base, f), 'utf8'))) {
+      if (doc.errors.length) throw new Error(`${f}: ${doc.errors[0]!.message}`);
+      const v = doc.toJS() as Obj | null;
+      if (v) out.push(v);
+    }
+  }
+  return out;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** client-node method -> the permission it needs. Every call found in src/ must be listed. */
+const CALLS: Record<string, { group: string; resource: string; verb: string }> = {
+  listServiceForAllNamespaces: { group: '', resource: 'services', verb: 'list' },
+  listEndpointSliceForAllNamespaces: { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'list' },
+  listNode: { group: '', resource: 'nodes', verb: 'list' },
+  listPodForAllNamespaces: { group: '', resource: 'pods', verb: 'list' },
+  patchNamespacedService: { group: '', resource: 'services', verb: 'patch' },
+  patchNamespacedServiceStatus: { group: '', resource: 'services/status', verb: 'patch' },
+  createNamespacedEvent: { group: '', resource: 'events', verb: 'create' },
+  patchNamespacedEvent: { group: '', resource: 'events', verb: 'patch' },
+  readNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'get' },
+  createNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'create' },
+  replaceNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' },
+};
+
+/** Informer paths watch as well as list. */
+const WATCHED: Record<string, { group: string; resource: string }> = {
+  '/api/v1/services': { group: '', resource: 'services' },
+  '/apis/discovery.k8s.io/v1/endpointslices': { group: 'discovery.k8s.io', resource: 'endpointslices' },
+  '/api/v1/nodes': { group: '', resource: 'nodes' },
+  '/api/v1/pods': { group: '', resource: 'pods' },
+};
+
+function grants(rules: Rule[], group: string, resource: string, verb: string): boolean {
+  return rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+}
+
+describe('deploy/base manifests', () => {
+  const objs = loadManifests();
+  const byKind = (kind: string) => objs.filter((o) => o.kind === kind);
+
+  it('parse, and the kustomization lists every file', () => {
+    expect(objs.length).toBeGreaterThanOrEqual(7);
+    const kust = parseAllDocuments(readFileSync(join(base, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
+    const files = readdirSync(base).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    expect([...kust.resources].sort()).toEqual(files.sort());
+  });
+
+  it('run the agent and a gobgpd sidecar with gRPC on loopback, probes and least capabilities', () => {
+    const ds = byKind('DaemonSet')[0] as unknown as {
+      spec: { template: { spec: { hostNetwork: boolean; containers: Array<{ name: string; args: string[]; readinessProbe?: { httpGet: { path: string } }; livenessProbe?: { httpGet: { path: string } }; securityContext: { capabilities: { add: string[]; drop: string[] } } }> } } };
+    };
+    const pod = ds.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    const agent = pod.containers.find((c) => c.name === 'agent')!;
+    const gobgpd = pod.containers.find((c) => c.name === 'gobgpd')!;
+    expect(agent.args.slice(0, 1)).toEqual(['agent']);
+    expect(agent.readinessProbe?.httpGet.path).toBe('/readyz');
+    expect(agent.livenessProbe?.httpGet.path).toBe('/healthz');
+    expect(agent.securityContext.capabilities.drop).toEqual(['ALL']);
+    expect(agent.securityContext.capabilities.add).toContain('NET_ADMIN');
+    const apiHost = gobgpd.args[gobgpd.args.indexOf('--api-hosts') + 1];
+    expect(apiHost).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('the ConfigMap holds a configuration the agent accepts', async () => {
+    const { parseConfig } = await import('../../src/config/index.js');
+    const { parse } = await import('yaml');
+    const cm = byKind('ConfigMap').find((o) => o.metadata.name === 'kube-service-tunnel') as unknown as { data: { 'config.yaml': string } };
+    const r = parseConfig(parse(cm.data['config.yaml']));
+    expect(r.ok ? [] : r.issues).toEqual([]);
+  });
+
+  it('RBAC grants every API call the code makes', () => {
+    const rules = [...byKind('ClusterRole'), ...byKind('Role')].flatMap((r) => (r as unknown as { rules: Rule[] }).rules);
+    const src = sourceFiles(join(root, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const called = new Set([...src.matchAll(/\.((?:list|read|create|patch|replace|delete)[A-Z][A-Za-z]*)\(/g)].map((m) => m[1]!));
+    const k8sCalls = [...called].filter((m) => /Namespaced|ForAllNamespaces|^listNode$|^readNode$|^patchNode/.test(m));
+    const unknown = k8sCalls.filter((m) => !CALLS[m]);
+    expect(unknown).toEqual([]); // a new API call: add it to CALLS and to deploy/base/rbac.yaml
+    for (const m of k8sCalls) {
+      const need = CALLS[m]!;
+      expect({ call: m, granted: grants(rules, need.group, need.resource, need.verb) }).toEqual({ call: m, granted: true });
+    }
+    for (const [path, need] of Object.entries(WATCHED)) {
+      if (!src.includes(`'${path}'`)) continue;
+      expect({ path, watch: grants(rules, need.group, need.resource, 'watch') }).toEqual({ path, watch: true });
+    }
+  });
+
+  it('RBAC grants nothing the code does not use (no wildcards, no secrets)', () => {
+    const rules = [...byKind('ClusterRole'), ...byKind('Role')].flatMap((r) => (r as unknown as { rules: Rule[] }).rules);
+    for (const r of rules) {
+      expect(r.verbs).not.toContain('*');
+      expect(r.resources).not.toContain('*');
+      expect(r.resources).not.toContain('secrets');
+    }
+  });
+});
