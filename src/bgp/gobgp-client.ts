@@ -1,0 +1,356 @@
+// A typed client for gobgpd's gRPC API (apipb.GobgpApi, Debian's gobgpd 3.10.0).
+// Every call has a deadline and fails fast when the sidecar is unreachable; the channel
+// itself reconnects with backoff (grpc-js), and the callers (BgpSpeaker) retry whole
+// reconcile passes with their own backoff. Errors name the operation and its object.
+import { isIP } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { loadGobgpProtos } from './proto.js';
+import { familyOf, fromApiPath, toApiPath, type ApiPath, type HostRoute } from './paths.js';
+
+export interface GobgpClientOptions {
+  /** gRPC target: "127.0.0.1:50051" or "unix:///run/gobgp/api.sock". */
+  readonly target: string;
+  /** Deadline of each unary call. */
+  readonly callTimeoutMs?: number;
+  /** Channel reconnect backoff bounds (grpc-js). */
+  readonly reconnectBackoffMs?: { readonly initial: number; readonly max: number };
+}
+
+export interface GlobalSpec {
+  readonly asn: number;
+  readonly routerId: string;
+  /** -1: no listening socket (outbound sessions only). */
+  readonly listenPort: number;
+  readonly listenAddresses?: readonly string[];
+}
+
+export interface PeerSpec {
+  readonly address: string;
+  readonly asn: number;
+  readonly password?: string;
+  readonly holdTimeSeconds: number;
+  readonly keepaliveSeconds: number;
+  /** eBGP multihop TTL; unset for directly connected peers. */
+  readonly multihopTtl?: number;
+  /** Seconds between connection attempts; default 5 (gobgpd's own default is 120). */
+  readonly connectRetrySeconds?: number;
+  readonly localAddress?: string;
+  readonly passive?: boolean;
+  /** Address families on this session; default: the peer address's own family. */
+  readonly families?: readonly (4 | 6)[];
+}
+
+export type PeerSessionState = 'unknown' | 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established';
+
+export interface PeerStatus {
+  readonly address: string;
+  readonly asn: number;
+  readonly state: PeerSessionState;
+  readonly adminDown: boolean;
+  readonly routerId: string;
+  /** The settings gobgpd runs this peer with, read back (for diffing against PeerSpec). */
+  readonly config: PeerSpec;
+}
+
+const DEFAULT_CONNECT_RETRY_SECONDS = 5;
+
+/** A gobgpd call that failed: `op` and `subject` say what was attempted on what. */
+export class GobgpError extends Error {
+  constructor(
+    readonly op: string,
+    readonly subject: string,
+    readonly code: grpc.status | undefined,
+    readonly details: string,
+  ) {
+    super(`gobgpd ${op}${subject ? ` ${subject}` : ''} failed: ${details}${code !== undefined ? ` (${grpc.status[code] ?? code})` : ''}`);
+    this.name = 'GobgpError';
+  }
+
+  /** The sidecar is not reachable (down, restarting): retry after a backoff. */
+  get unreachable(): boolean {
+    return this.code === grpc.status.UNAVAILABLE || this.code === grpc.status.DEADLINE_EXCEEDED || this.code === grpc.status.CANCELLED;
+  }
+}
+
+export interface PeerEventStream {
+  cancel(): void;
+}
+
+type Callback = (err: grpc.ServiceError | null, res: Record<string, unknown>) => void;
+type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => grpc.ClientUnaryCall;
+type ServerStream = (req: unknown, opts?: grpc.CallOptions) => grpc.ClientReadableStream<Record<string, unknown>>;
+type ClientStream = (meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => grpc.ClientWritableStream<unknown>;
+
+function wrapError(op: string, subject: string, err: unknown): GobgpError {
+  if (err instanceof GobgpError) return err;
+  const e = err as Partial<grpc.ServiceError>;
+  return new GobgpError(op, subject, e.code, e.details || e.message || String(err));
+}
+
+const SESSION_STATES: Record<string, PeerSessionState> = {
+  IDLE: 'idle', CONNECT: 'connect', ACTIVE: 'active', OPENSENT: 'opensent', OPENCONFIRM: 'openconfirm', ESTABLISHED: 'established',
+};
+
+type Obj = Record<string, unknown>;
+
+function parsePeer(p: Obj | undefined): PeerStatus {
+  const conf = (p?.conf ?? {}) as Obj;
+  const state = (p?.state ?? {}) as Obj;
+  const timers = ((p?.timers as Obj | undefined)?.config ?? {}) as Obj;
+  const multihop = (p?.ebgp_multihop ?? {}) as Obj;
+  const transport = (p?.transport ?? {}) as Obj;
+  const address = String(conf.neighbor_address || state.neighbor_address || '');
+  const asn = Number(conf.peer_asn || state.peer_asn || 0);
+  const local = String(transport.local_address ?? '');
+  const families = ((p?.afi_safis ?? []) as Obj[])
+    .map((a) => (a.config ?? {}) as Obj)
+    .filter((c) => c.enabled && (c.family as Obj | undefined)?.safi === 'SAFI_UNICAST')
+    .map((c) => ((c.family as Obj).afi === 'AFI_IP6' ? 6 : 4) as 4 | 6);
+  return {
+    address,
+    asn,
+    state: SESSION_STATES[String(state.session_state)] ?? 'unknown',
+    adminDown: state.admin_state === 'DOWN' || conf.admin_down === true,
+    routerId: String(state.router_id ?? ''),
+    config: {
+      address,
+      asn,
+      ...(conf.auth_password ? { password: String(conf.auth_password) } : {}),
+      holdTimeSeconds: Number(timers.hold_time ?? 0),
+      keepaliveSeconds: Number(timers.keepalive_interval ?? 0),
+      ...(multihop.enabled ? { multihopTtl: Number(multihop.multihop_ttl) } : {}),
+      connectRetrySeconds: Number(timers.connect_retry ?? 0),
+      ...(local && local !== '0.0.0.0' && local !== '::' ? { localAddress: local } : {}),
+      passive: transport.passive_mode === true,
+      families,
+    },
+  };
+}
+
+/**
+ * Whether gobgpd runs a peer as desired (UpdatePeer resets the session, so it is only
+ * sent on a real change). gobgpd fills in the session's local address once connected,
+ * so that is compared only when one is desired.
+ */
+export function samePeerConfig(actual: PeerSpec, desired: PeerSpec): boolean {
+  const key = (p: PeerSpec, local: string): string => JSON.stringify([
+    p.address.includes(':') ? new URL(`http://[${p.address}]/`).hostname : p.address,
+    p.asn, p.password ?? '', p.holdTimeSeconds, p.keepaliveSeconds, p.multihopTtl ?? 0,
+    p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS, local, p.passive ?? false,
+    [...(p.families ?? [p.address.includes(':') ? 6 : 4])].sort(),
+  ]);
+  const wantLocal = desired.localAddress ?? '';
+  return key(actual, wantLocal ? (actual.localAddress ?? '') : '') === key(desired, wantLocal);
+}
+
+/** Checks a peer before gobgpd sees it (gobgpd would try DNS on a non-address). */
+export function validatePeer(p: PeerSpec): void {
+  const bad = (what: string): never => {
+    throw new GobgpError('AddPeer', `peer ${p.address || '(no address)'}`, undefined, what);
+  };
+  if (!isIP(p.address)) bad(`address "${p.address}" is not an IP address`);
+  if (!Number.isInteger(p.asn) || p.asn < 1 || p.asn > 0xffffffff) bad(`ASN ${p.asn} is not 1..4294967295`);
+  if (!Number.isInteger(p.holdTimeSeconds) || (p.holdTimeSeconds !== 0 && p.holdTimeSeconds < 3)) bad(`hold time ${p.holdTimeSeconds}s must be 0 or >= 3`);
+  if (!Number.isInteger(p.keepaliveSeconds) || p.keepaliveSeconds < 0 || (p.holdTimeSeconds > 0 && p.keepaliveSeconds >= p.holdTimeSeconds)) {
+    bad(`keepalive ${p.keepaliveSeconds}s must be below the hold time ${p.holdTimeSeconds}s`);
+  }
+  if (p.multihopTtl !== undefined && !(Number.isInteger(p.multihopTtl) && p.multihopTtl >= 1 && p.multihopTtl <= 255)) bad(`multihop TTL ${p.multihopTtl} is not 1..255`);
+  if (p.localAddress && !isIP(p.localAddress)) bad(`local address "${p.localAddress}" is not an IP address`);
+}
+
+export function peerToApi(p: PeerSpec): Record<string, unknown> {
+  validatePeer(p);
+  const fams = p.families ?? [p.address.includes(':') ? 6 : 4];
+  return {
+    conf: { neighbor_address: p.address, peer_asn: p.asn, auth_password: p.password ?? '' },
+    timers: { config: { hold_time: p.holdTimeSeconds, keepalive_interval: p.keepaliveSeconds, connect_retry: p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS } },
+    ebgp_multihop: p.multihopTtl ? { enabled: true, multihop_ttl: p.multihopTtl } : { enabled: false, multihop_ttl: 0 },
+    transport: { local_address: p.localAddress ?? '', passive_mode: p.passive ?? false },
+    afi_safis: fams.map((f) => ({ config: { family: familyOf(f), enabled: true } })),
+  };
+}
+
+export class GobgpClient {
+  private readonly client: grpc.Client & Record<string, unknown>;
+  private readonly timeoutMs: number;
+
+  constructor(readonly opts: GobgpClientOptions) {
+    const { Service } = loadGobgpProtos();
+    const backoff = opts.reconnectBackoffMs ?? { initial: 100, max: 2000 };
+    this.client = new Service(opts.target, grpc.credentials.createInsecure(), {
+      'grpc.initial_reconnect_backoff_ms': backoff.initial,
+      'grpc.max_reconnect_backoff_ms': backoff.max,
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    }) as grpc.Client & Record<string, unknown>;
+    this.timeoutMs = opts.callTimeoutMs ?? 10000;
+  }
+
+  private unary(op: string, subject: string, req: unknown, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    const fn = this.client[op] as Unary;
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(wrapError(op, subject, err));
+        else resolve(res ?? {});
+      });
+    });
+  }
+
+  private collect(op: string, subject: string, req: unknown, timeoutMs = this.timeoutMs * 6): Promise<Record<string, unknown>[]> {
+    const fn = this.client[op] as ServerStream;
+    return new Promise((resolve, reject) => {
+      const out: Record<string, unknown>[] = [];
+      const call = fn.call(this.client, req, { deadline: Date.now() + timeoutMs });
+      call.on('data', (d: Record<string, unknown>) => out.push(d));
+      call.on('error', (err) => reject(wrapError(op, subject, err)));
+      call.on('end', () => resolve(out));
+    });
+  }
+
+  /** Resolves when the channel is connected; rejects (unreachable) after `timeoutMs`. */
+  waitReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
+        if (err) reject(new GobgpError('connect', this.opts.target, grpc.status.UNAVAILABLE, err.message));
+        else resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  // ---------- global ----------
+
+  async startBgp(g: GlobalSpec): Promise<void> {
+    await this.unary('StartBgp', `(AS ${g.asn}, router id ${g.routerId})`, {
+      global: { asn: g.asn, router_id: g.routerId, listen_port: g.listenPort, listen_addresses: g.listenAddresses ?? [] },
+    });
+  }
+
+  /** The running global config, or undefined when BGP has not been started (AS 0). */
+  async getBgp(): Promise<GlobalSpec | undefined> {
+    const res = await this.unary('GetBgp', '', {});
+    const g = (res.global ?? {}) as Record<string, unknown>;
+    if (!g.asn) return undefined;
+    return { asn: Number(g.asn), routerId: String(g.router_id), listenPort: Number(g.listen_port), listenAddresses: (g.listen_addresses as string[]) ?? [] };
+  }
+
+  async stopBgp(): Promise<void> {
+    await this.unary('StopBgp', '', {});
+  }
+
+  // ---------- peers ----------
+
+  async addPeer(p: PeerSpec): Promise<void> {
+    await this.unary('AddPeer', `peer ${p.address} (AS ${p.asn})`, { peer: peerToApi(p) });
+  }
+
+  /** Changes a peer's settings in place; gobgpd resets the session when it must. */
+  async updatePeer(p: PeerSpec): Promise<void> {
+    await this.unary('UpdatePeer', `peer ${p.address} (AS ${p.asn})`, { peer: peerToApi(p), do_soft_reset_in: true });
+  }
+
+  async deletePeer(address: string): Promise<void> {
+    await this.unary('DeletePeer', `peer ${address}`, { address });
+  }
+
+  async listPeers(address = ''): Promise<PeerStatus[]> {
+    const res = await this.collect('ListPeer', address ? `peer ${address}` : '', { address });
+    return res.map((r) => parsePeer(r.peer as Record<string, unknown>));
+  }
+
+  /** Brings an administratively disabled session back (e.g. BFD up again). */
+  async enablePeer(address: string): Promise<void> {
+    await this.unary('EnablePeer', `peer ${address}`, { address });
+  }
+
+  /** Shuts a session down administratively (e.g. BFD detected the path down). */
+  async disablePeer(address: string, communication = ''): Promise<void> {
+    await this.unary('DisablePeer', `peer ${address}`, { address, communication });
+  }
+
+  /** Hard reset (new TCP session) unless `soft`. */
+  async resetPeer(address: string, opts: { soft?: boolean; communication?: string } = {}): Promise<void> {
+    await this.unary('ResetPeer', `peer ${address}`, { address, communication: opts.communication ?? '', soft: opts.soft ?? false, direction: 'BOTH' });
+  }
+
+  /**
+   * Peer state changes as they happen (WatchEvent). `onEnd` is called once when the stream
+   * ends or fails (gobgpd gone); the caller re-subscribes with its backoff.
+   */
+  watchPeers(onPeer: (p: PeerStatus) => void, onEnd: (err: GobgpError | undefined) => void): PeerEventStream {
+    const fn = this.client.WatchEvent as ServerStream;
+    const call = fn.call(this.client, { peer: {} });
+    let ended = false;
+    const end = (err: GobgpError | undefined): void => {
+      if (ended) return;
+      ended = true;
+      onEnd(err);
+    };
+    call.on('data', (d: Record<string, unknown>) => {
+      const ev = d.peer as Record<string, unknown> | undefined;
+      if (ev && ev.type === 'STATE' && ev.peer) onPeer(parsePeer(ev.peer as Record<string, unknown>));
+    });
+    call.on('error', (err) => end(wrapError('WatchEvent', '', err)));
+    call.on('end', () => end(undefined));
+    return {
+      cancel: () => {
+        ended = true;
+        call.cancel();
+      },
+    };
+  }
+
+  // ---------- paths ----------
+
+  async addPath(route: HostRoute): Promise<void> {
+    const path = toApiPath(route);
+    await this.unary('AddPath', `path ${route.prefix}`, { table_type: 'GLOBAL', path });
+  }
+
+  async deletePath(route: HostRoute): Promise<void> {
+    const path = toApiPath(route);
+    await this.unary('DeletePath', `path ${route.prefix}`, { table_type: 'GLOBAL', family: path.family, path });
+  }
+
+  /**
+   * Adds and withdraws many routes in one AddPathStream call (10,000 VIPs in one go).
+   * gobgpd stops at the first path it refuses; the caller falls back to single calls to
+   * find out which one it was.
+   */
+  async applyPaths(add: readonly HostRoute[], withdraw: readonly HostRoute[], chunk = 1000): Promise<void> {
+    const paths = [...withdraw.map((r) => toApiPath(r, true)), ...add.map((r) => toApiPath(r))];
+    if (!paths.length) return;
+    const fn = this.client.AddPathStream as ClientStream;
+    await new Promise<void>((resolve, reject) => {
+      const call = fn.call(this.client, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs * 6 }, (err) => {
+        if (err) reject(wrapError('AddPathStream', `(${add.length} add, ${withdraw.length} withdraw)`, err));
+        else resolve();
+      });
+      for (let i = 0; i < paths.length; i += chunk) call.write({ table_type: 'GLOBAL', paths: paths.slice(i, i + chunk) });
+      call.end();
+    });
+  }
+
+  /** Routes this gobgpd originates itself (not learned from peers), for one family. */
+  async listLocalRoutes(family: 4 | 6): Promise<HostRoute[]> {
+    const res = await this.collect('ListPath', `IPv${family} paths`, { table_type: 'GLOBAL', family: familyOf(family), name: '' });
+    const out: HostRoute[] = [];
+    for (const r of res) {
+      const dest = r.destination as { paths?: ApiPath[] } | undefined;
+      for (const p of dest?.paths ?? []) {
+        if (!isLocal(p)) continue;
+        const route = fromApiPath(p);
+        if (route) out.push(route);
+      }
+    }
+    return out;
+  }
+}
+
+/** gobgpd reports locally originated paths with no neighbour ("<nil>" or empty). */
+function isLocal(p: ApiPath): boolean {
+  const n = p.neighbor_ip ?? '';
+  return n === '' || n === '<nil>' || n === '0.0.0.0' || n === '::';
+}

@@ -1,0 +1,507 @@
+// BgpSpeaker: the agent's one controller of its gobgpd sidecar. Declarative, like
+// MetalLB's Session.Set: callers hand over the WHOLE desired set of peers and
+// announcements; a single reconcile loop reads gobgpd back (GetBgp, ListPeer, ListPath),
+// diffs and applies only the difference, on every change, on a periodic resync, and
+// after gobgpd restarts (it comes back empty: StartBgp, peers and every route again).
+// Failures are logged with their object, counted, and retried with backoff; nothing here
+// throws into the agent.
+import { EventEmitter } from 'node:events';
+import type { Announcement, ServiceRef } from '../model/types.js';
+import type { BgpPeerConfig, Config } from '../config/index.js';
+import { silentLogger, type Logger } from '../observe/index.js';
+import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec, type PeerStatus } from './gobgp-client.js';
+import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
+import { bgpMetrics } from './metrics.js';
+
+export interface BgpSpeakerOptions {
+  readonly client: GobgpClient;
+  readonly global: GlobalSpec;
+  readonly logger?: Logger;
+  /** Periodic full pass that repairs drift and notices a restarted gobgpd (default 30 s). */
+  readonly resyncMs?: number;
+  /** Retry delay after a failed pass: doubles from `initialMs` up to `maxMs`. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface SyncResult {
+  /** Everything desired is in gobgpd. */
+  readonly ok: boolean;
+  /** One line per failure, naming the peer or VIP/Service. */
+  readonly errors: readonly string[];
+  /** gobgpd had lost its state (restart) and was set up again in this pass. */
+  readonly restarted: boolean;
+  readonly announced: number;
+  readonly added: number;
+  readonly withdrawn: number;
+}
+
+export interface SpeakerEvents {
+  /** A peer's session state changed (WatchEvent, or seen in a pass). */
+  peer: [PeerStatus];
+  /** gobgpd came back without state and is being set up again. */
+  restarted: [];
+  synced: [SyncResult];
+}
+
+interface DesiredRoute {
+  readonly route: HostRoute;
+  readonly service?: ServiceRef;
+  /** routeKey(route), computed once: diffs over 10,000 routes run on every change. */
+  readonly key?: string;
+}
+
+/** Maps an Announcement of the model onto the route gobgpd announces. */
+export function announcementToRoute(a: Announcement): HostRoute {
+  return {
+    prefix: a.prefix,
+    family: a.family,
+    communities: a.communities,
+    largeCommunities: a.largeCommunities,
+    ...(a.localPref !== undefined ? { localPref: a.localPref } : {}),
+  };
+}
+
+/** Maps a configured peer onto gobgpd's peer settings. */
+export function peerSpecFromConfig(p: BgpPeerConfig, extra: Partial<PeerSpec> = {}): PeerSpec {
+  return {
+    address: p.address,
+    asn: p.asn,
+    holdTimeSeconds: p.holdTimeSeconds,
+    keepaliveSeconds: p.keepaliveSeconds,
+    ...(p.password !== undefined ? { password: p.password } : {}),
+    ...(p.multihopTtl !== undefined ? { multihopTtl: p.multihopTtl } : {}),
+    ...extra,
+  };
+}
+
+/**
+ * The agent's wiring: a client for config.bgp.grpcAddress and a speaker with this node's
+ * router id and the configured peers (not started).
+ */
+export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
+  const client = new GobgpClient({ target: bgp.grpcAddress });
+  const speaker = new BgpSpeaker({ client, global: { asn: bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, ...(opts.logger ? { logger: opts.logger } : {}) });
+  speaker.setPeers(bgp.peers.map((p) => peerSpecFromConfig(p)));
+  return { client, speaker };
+}
+
+function describe(d: DesiredRoute): string {
+  const vip = d.route.prefix.replace(/\/\d+$/, '');
+  return d.service ? `VIP ${vip} (Service ${d.service.namespace}/${d.service.name})` : `VIP ${vip}`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
+  private readonly client: GobgpClient;
+  private readonly log: Logger;
+  private readonly resyncMs: number;
+  private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+
+  private peers = new Map<string, PeerSpec>();
+  private routes = new Map<string, DesiredRoute>();
+  /** Validation results of the last set, by the route as given (null: invalid). */
+  private normalized = new Map<string, { route: HostRoute; key: string } | null>();
+  /** Bumped by every set*(): a pass applies the generation it started with. */
+  private generation = 0;
+  private readonly states = new Map<string, PeerStatus>();
+  /** Peers held administratively down (BFD down, maintenance); absent = not managed here. */
+  private readonly adminDown = new Map<string, { down: boolean; reason: string }>();
+  /**
+   * The routes gobgpd has (prefix -> route), as of the last full ListPath plus what we
+   * applied since. Changes are diffed against it, so one VIP change among 10,000 does not
+   * re-read 10,000 paths; it is dropped (and re-read) on the periodic resync, after any
+   * error, and when gobgpd restarts.
+   */
+  private known: Map<string, { readonly route: HostRoute; readonly key: string }> | undefined;
+  private knownAt = 0;
+
+  private started = false;
+  private stopped = true;
+  /** We have set gobgpd up at least once (so finding it empty means it restarted). */
+  private configuredOnce = false;
+  private running = false;
+  private rerun = false;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
+  private watch: { cancel(): void } | undefined;
+  private waiters: Array<{ gen: number; resolve: (r: SyncResult) => void }> = [];
+  private last: SyncResult | undefined;
+
+  constructor(private readonly opts: BgpSpeakerOptions) {
+    super();
+    this.client = opts.client;
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'bgp' });
+    this.resyncMs = opts.resyncMs ?? 30000;
+    this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 5000 };
+  }
+
+  /** Starts the reconcile loop; returns at once (the first pass runs in the background). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stopped = false;
+    this.kick(0);
+  }
+
+  /**
+   * Stops the loop and the event stream. gobgpd keeps what it has (fail static): withdraw
+   * first (withdrawAll, or withdrawAndWait) when the announcements must go.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watch?.cancel();
+    this.watch = undefined;
+    const last = this.last ?? { ok: false, errors: ['speaker stopped'], restarted: false, announced: 0, added: 0, withdrawn: 0 };
+    for (const w of this.waiters.splice(0)) w.resolve(last);
+  }
+
+  /** The whole desired peer set (replaces the previous one). */
+  setPeers(peers: readonly PeerSpec[]): void {
+    const next = new Map<string, PeerSpec>();
+    for (const given of peers) {
+      // gobgpd reports addresses canonically; compare like with like.
+      const p = { ...given, address: canonicalIp(given.address) };
+      if (next.has(p.address)) this.log.warn(`peer ${p.address} listed twice; using the first`, { peer: p.address });
+      else next.set(p.address, p);
+    }
+    this.peers = next;
+    this.changed();
+  }
+
+  /**
+   * The whole desired announcement set; an empty list withdraws everything. Invalid
+   * announcements are logged with their Service and left out (they cannot succeed).
+   */
+  setAnnouncements(announcements: readonly Announcement[]): void {
+    this.setDesired(announcements.map((a) => ({ route: announcementToRoute(a), service: a.service })));
+  }
+
+  /** Same as setAnnouncements for callers that have routes rather than model output (benchmarks, tools). */
+  setRoutes(routes: readonly HostRoute[]): void {
+    this.setDesired(routes.map((route) => ({ route })));
+  }
+
+  private setDesired(items: readonly DesiredRoute[]): void {
+    const next = new Map<string, DesiredRoute>();
+    const cache = new Map<string, { route: HostRoute; key: string } | null>();
+    for (const d of items) {
+      // The whole set arrives on every change: reuse last time's validation of an
+      // unchanged route (and report an invalid one once, not on every change).
+      const raw = `${d.route.prefix}|${d.route.family}|${d.route.communities.join(',')}|${d.route.largeCommunities.join(',')}|${d.route.localPref ?? ''}`;
+      let norm = cache.get(raw) ?? this.normalized.get(raw);
+      if (norm === undefined) {
+        try {
+          const route = normalizeRoute(d.route);
+          norm = { route, key: routeKey(route) };
+        } catch (e) {
+          norm = null;
+          bgpMetrics.errors.inc({ op: 'validate' });
+          this.log.error(`not announcing ${describe(d)}: ${errText(e)}`, { vip: d.route.prefix, service: d.service && `${d.service.namespace}/${d.service.name}` });
+        }
+      }
+      cache.set(raw, norm);
+      if (!norm) continue;
+      if (next.has(norm.route.prefix)) {
+        this.log.warn(`${describe(d)} announced twice; using the first`, { vip: norm.route.prefix });
+        continue;
+      }
+      next.set(norm.route.prefix, { route: norm.route, service: d.service, key: norm.key });
+    }
+    this.normalized = cache;
+    this.routes = next;
+    this.changed();
+  }
+
+  /**
+   * Holds a peer's session administratively down (true) or lets it run (false), e.g. when
+   * BFD declares the path down or up. Unlike GobgpClient.disablePeer this is desired
+   * state: it is re-applied after gobgpd restarts. Peers never passed here are left as
+   * gobgpd has them.
+   */
+  setPeerAdminDown(address: string, down: boolean, reason = ''): void {
+    this.adminDown.set(canonicalIp(address), { down, reason });
+    this.changed();
+  }
+
+  /** Withdraws every announcement and waits until gobgpd has none (peers stay up). */
+  async withdrawAll(): Promise<SyncResult> {
+    this.routes = new Map();
+    this.changed();
+    return this.sync();
+  }
+
+  /**
+   * Waits for a pass that started after the latest set*() and returns its result (which
+   * may carry errors: the loop keeps retrying in the background).
+   */
+  sync(): Promise<SyncResult> {
+    if (this.stopped) return Promise.resolve({ ok: false, errors: ['speaker not started'], restarted: false, announced: 0, added: 0, withdrawn: 0 });
+    const gen = this.generation;
+    const p = new Promise<SyncResult>((resolve) => this.waiters.push({ gen, resolve }));
+    this.kick(0);
+    return p;
+  }
+
+  /** Last known state of each desired peer. */
+  peerStates(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => this.states.get(p.address) ?? { address: p.address, asn: p.asn, state: 'unknown', adminDown: false, routerId: '', config: p });
+  }
+
+  lastResult(): SyncResult | undefined {
+    return this.last;
+  }
+
+  // ---------- the loop ----------
+
+  private changed(): void {
+    this.generation += 1;
+    this.kick(0);
+  }
+
+  private kick(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      if (delayMs === 0) this.rerun = true;
+      return;
+    }
+    const due = Date.now() + delayMs;
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runPass();
+    }, delayMs);
+  }
+
+  private backoffMs(): number {
+    return Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.max(0, this.failures - 1));
+  }
+
+  private async runPass(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    this.rerun = false;
+    const gen = this.generation;
+    let result: SyncResult;
+    try {
+      result = await this.pass();
+    } catch (e) {
+      this.known = undefined;
+      // Unreachable sidecar (or a reply we cannot read): the whole pass is retried.
+      bgpMetrics.errors.inc({ op: e instanceof GobgpError ? e.op : 'pass' });
+      this.log.warn(`gobgpd pass failed, retrying: ${errText(e)}`, { target: this.client.opts.target });
+      result = { ok: false, errors: [errText(e)], restarted: false, announced: 0, added: 0, withdrawn: 0 };
+    }
+    this.running = false;
+    this.failures = result.ok ? 0 : this.failures + 1;
+    this.last = result;
+    this.waiters = this.waiters.filter((w) => {
+      if (w.gen > gen) return true;
+      w.resolve(result);
+      return false;
+    });
+    this.safeEmit('synced', result);
+    if (this.stopped) return;
+    if (this.rerun || gen !== this.generation) this.kick(0);
+    else this.kick(result.ok ? this.resyncMs : this.backoffMs());
+  }
+
+  private async pass(): Promise<SyncResult> {
+    const errors: string[] = [];
+    const fail = (op: string, subject: string, e: unknown, ctx: Record<string, string | undefined>): void => {
+      if (e instanceof GobgpError && e.unreachable) throw e;
+      bgpMetrics.errors.inc({ op });
+      const msg = `${subject}: ${errText(e)}`;
+      errors.push(msg);
+      this.log.error(msg, { op, ...ctx });
+    };
+
+    const restarted = await this.ensureGlobal();
+    this.ensureWatch();
+
+    // Peers: the speaker is gobgpd's only controller, so anything not desired goes.
+    const actualPeers = await this.client.listPeers();
+    for (const p of actualPeers) this.notePeer(p);
+    for (const p of actualPeers) {
+      if (this.peers.has(p.address)) continue;
+      try {
+        await this.client.deletePeer(p.address);
+        this.states.delete(p.address);
+        bgpMetrics.peerState.remove({ peer: p.address });
+        this.log.info(`removed peer ${p.address}`, { peer: p.address });
+      } catch (e) {
+        fail('DeletePeer', `peer ${p.address}`, e, { peer: p.address });
+      }
+    }
+    for (const [address, spec] of this.peers) {
+      const actual = actualPeers.find((p) => p.address === address);
+      const present = actual !== undefined;
+      try {
+        if (!actual) {
+          await this.client.addPeer(spec);
+          this.log.info(`added peer ${address} (AS ${spec.asn})`, { peer: address });
+        } else if (!samePeerConfig(actual.config, spec)) {
+          await this.client.updatePeer(spec);
+          this.log.info(`updated peer ${address} (AS ${spec.asn})`, { peer: address });
+        }
+      } catch (e) {
+        fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
+        continue;
+      }
+      const admin = this.adminDown.get(address);
+      const isDown = actual?.adminDown ?? false;
+      if (!admin || admin.down === isDown) continue;
+      try {
+        if (admin.down) await this.client.disablePeer(address, admin.reason);
+        else await this.client.enablePeer(address);
+        this.log.info(`peer ${address} administratively ${admin.down ? 'down' : 'up'}${admin.reason ? `: ${admin.reason}` : ''}`, { peer: address });
+      } catch (e) {
+        fail(admin.down ? 'DisablePeer' : 'EnablePeer', `peer ${address}`, e, { peer: address });
+      }
+    }
+
+    // Paths: diff by route identity (prefix + attributes). A changed attribute is a new
+    // AddPath, which replaces the old path in gobgpd (implicit withdraw); only prefixes
+    // no longer desired are withdrawn.
+    const desired = this.routes;
+    if (!this.known || Date.now() - this.knownAt >= this.resyncMs) await this.readRoutes();
+    let { toAdd, toWithdraw } = this.diffRoutes(desired);
+    let added = 0;
+    let withdrawn = 0;
+    const failedAdds = new Set<string>();
+    if (toAdd.length || toWithdraw.length) {
+      try {
+        await this.client.applyPaths(toAdd.map((d) => d.route), toWithdraw);
+        for (const r of toWithdraw) this.known?.delete(r.prefix);
+        for (const d of toAdd) this.known?.set(d.route.prefix, { route: d.route, key: d.key ?? routeKey(d.route) });
+        added = toAdd.length;
+        withdrawn = toWithdraw.length;
+      } catch (e) {
+        this.known = undefined;
+        if (e instanceof GobgpError && e.unreachable) throw e;
+        // gobgpd refused something in the batch: redo one by one to name the culprit.
+        await this.readRoutes();
+        ({ toAdd, toWithdraw } = this.diffRoutes(desired));
+        for (const r of toWithdraw) {
+          try {
+            await this.client.deletePath(r);
+            withdrawn += 1;
+          } catch (err) {
+            fail('DeletePath', `withdrawing ${r.prefix}`, err, { vip: r.prefix });
+          }
+        }
+        for (const d of toAdd) {
+          try {
+            await this.client.addPath(d.route);
+            added += 1;
+          } catch (err) {
+            failedAdds.add(d.route.prefix);
+            fail('AddPath', `announcing ${describe(d)}`, err, { vip: d.route.prefix, service: d.service && `${d.service.namespace}/${d.service.name}` });
+          }
+        }
+        this.known = undefined;
+      }
+    }
+    if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
+    if (withdrawn) bgpMetrics.updates.inc({ kind: 'withdraw' }, withdrawn);
+    const counts = { 4: 0, 6: 0 };
+    for (const d of desired.values()) if (!failedAdds.has(d.route.prefix)) counts[d.route.family] += 1;
+    bgpMetrics.announcements.set({ family: 'ipv4' }, counts[4]);
+    bgpMetrics.announcements.set({ family: 'ipv6' }, counts[6]);
+    if (added || withdrawn) this.log.debug(`announced ${added}, withdrew ${withdrawn}`, { announced: counts[4] + counts[6] });
+    return { ok: errors.length === 0, errors, restarted, announced: counts[4] + counts[6], added, withdrawn };
+  }
+
+  private async readRoutes(): Promise<void> {
+    const actual = [...(await this.client.listLocalRoutes(4)), ...(await this.client.listLocalRoutes(6))];
+    this.known = new Map(actual.map((r) => [r.prefix, { route: r, key: routeKey(r) }]));
+    this.knownAt = Date.now();
+  }
+
+  private diffRoutes(desired: ReadonlyMap<string, DesiredRoute>): { toAdd: DesiredRoute[]; toWithdraw: HostRoute[] } {
+    const known = this.known ?? new Map<string, { readonly route: HostRoute; readonly key: string }>();
+    const toAdd: DesiredRoute[] = [];
+    for (const d of desired.values()) if (known.get(d.route.prefix)?.key !== (d.key ?? routeKey(d.route))) toAdd.push(d);
+    const toWithdraw: HostRoute[] = [];
+    for (const [prefix, k] of known) if (!desired.has(prefix)) toWithdraw.push(k.route);
+    return { toAdd, toWithdraw };
+  }
+
+  /**
+   * Makes sure gobgpd runs BGP with our global settings. gobgpd keeps nothing across a
+   * restart, so "not started" after we had configured it means: set everything up again.
+   * Returns true when that happened.
+   */
+  private async ensureGlobal(): Promise<boolean> {
+    const g = this.opts.global;
+    const running = await this.client.getBgp();
+    if (running && running.asn === g.asn && running.routerId === g.routerId && running.listenPort === g.listenPort) {
+      this.configuredOnce = true; // also adopts a gobgpd that outlived an agent restart
+      return false;
+    }
+    if (running) {
+      this.log.warn(`gobgpd runs AS ${running.asn} router id ${running.routerId}; restarting BGP with AS ${g.asn} router id ${g.routerId}`);
+      await this.client.stopBgp();
+    } else if (this.configuredOnce) {
+      this.log.warn('gobgpd has no BGP state (restarted?): starting BGP, adding peers and announcing everything again', { target: this.client.opts.target });
+    }
+    const wasConfigured = this.configuredOnce;
+    try {
+      await this.client.startBgp(g);
+    } catch (e) {
+      bgpMetrics.errors.inc({ op: 'StartBgp' });
+      throw e;
+    }
+    this.known = undefined;
+    for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' });
+    this.configuredOnce = true;
+    // Event streams opened before the restart are dead; open a new one.
+    this.watch?.cancel();
+    this.watch = undefined;
+    if (wasConfigured) this.safeEmit('restarted');
+    return wasConfigured;
+  }
+
+  private ensureWatch(): void {
+    if (this.watch || this.stopped) return;
+    this.watch = this.client.watchPeers(
+      (p) => this.notePeer(p),
+      (err) => {
+        this.watch = undefined;
+        this.known = undefined;
+        if (this.stopped) return;
+        // The stream ends when gobgpd goes away: a pass finds out whether it restarted.
+        this.log.debug(`gobgpd event stream ended${err ? `: ${err.message}` : ''}`);
+        this.failures = Math.max(this.failures, 1);
+        this.kick(this.backoffMs());
+      },
+    );
+  }
+
+  private notePeer(p: PeerStatus): void {
+    if (!p.address) return;
+    const prev = this.states.get(p.address);
+    this.states.set(p.address, p);
+    bgpMetrics.peerState.set({ peer: p.address }, bgpMetrics.sessionStateValue(p.state));
+    if (prev?.state === p.state && prev.adminDown === p.adminDown) return;
+    this.log.info(`peer ${p.address} ${p.adminDown ? 'admin down, ' : ''}${p.state}`, { peer: p.address, state: p.state });
+    this.safeEmit('peer', p);
+  }
+
+  /** A listener's exception is the listener's bug: log it, keep the loop alive. */
+  private safeEmit<K extends keyof SpeakerEvents>(event: K, ...args: SpeakerEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: SpeakerEvents[K]) => boolean).call(this, event, ...args);
+    } catch (e) {
+      this.log.error(`a "${event}" listener threw: ${errText(e)}`);
+    }
+  }
+}

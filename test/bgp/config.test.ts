@@ -1,0 +1,37 @@
+// From the agent's configuration to the speaker's peers, and graceful withdrawal when the
+// sidecar does not answer (no gobgpd needed).
+import { describe, expect, it } from '@jest/globals';
+import { configSchema } from '../../src/config/index.js';
+import { bgpSpeakerFromConfig, withdrawAndWait } from '../../src/bgp/index.js';
+
+describe('bgpSpeakerFromConfig', () => {
+  it('maps configured peers onto gobgpd peer settings', () => {
+    const config = configSchema.parse({
+      bgp: { asn: 64600, grpcAddress: 'unix:///nonexistent/kst.sock', peers: [
+        { address: '192.0.2.1', asn: 65000, password: 's3cret', multihopTtl: 2 },
+        { address: '2001:DB8::1', asn: 65001, holdTimeSeconds: 9, keepaliveSeconds: 3 },
+      ] },
+    });
+    const { client, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: '192.0.2.2' });
+    expect(speaker.peerStates().map((p) => p.config)).toEqual([
+      { address: '192.0.2.1', asn: 65000, password: 's3cret', multihopTtl: 2, holdTimeSeconds: 90, keepaliveSeconds: 30 },
+      { address: '2001:db8::1', asn: 65001, holdTimeSeconds: 9, keepaliveSeconds: 3 },
+    ]);
+    expect(speaker.peerStates().every((p) => p.state === 'unknown')).toBe(true);
+    client.close();
+  });
+});
+
+describe('withdrawAndWait', () => {
+  it('does not throw when gobgpd is unreachable, still waits the grace time and stops', async () => {
+    const config = configSchema.parse({ bgp: { grpcAddress: 'unix:///nonexistent/kst.sock' } });
+    const { client, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: '192.0.2.2' });
+    speaker.start();
+    const slept: number[] = [];
+    const res = await withdrawAndWait(speaker, { graceSeconds: 3, stop: true, withdrawTimeoutMs: 3000, sleep: async (ms) => void slept.push(ms) });
+    expect(res?.ok).not.toBe(true);
+    expect(slept).toEqual([3000]);
+    expect((await speaker.sync()).errors).toEqual(['speaker not started']);
+    client.close();
+  });
+});
