@@ -42,30 +42,30 @@ export const encapModes = ['gre', 'gre-lwt', 'vxlan-lwt', 'mpls'] as const;
 export const configSchema = z
   .object({
     nodeName: z.string().min(1).optional().describe('This node; defaults to env NODE_NAME, then the hostname.'),
-    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('Log verbosity.'),
     annotationKey: z.string().default('cmd.nu/tunnel').describe('Service annotation carrying the VIP(s).'),
     loadBalancerClass: z.string().default('cmd.nu/kube-service-tunnel').describe('spec.loadBalancerClass handled by this project.'),
     tunnelNodeSelector: z.string().default('node=tunnel').describe('Label selector (key=value[,key=value]) of tunnel nodes.'),
     encapsulation: z
       .object({
-        mode: z.enum(encapModes).default('gre-lwt'),
+        mode: z.enum(encapModes).default('gre-lwt').describe('How tunnel nodes reach pods: gre (one GRE link per endpoint), gre-lwt / vxlan-lwt (one external tunnel device, per-route encap), mpls (serving nodes announce their own VIPs and push a label).'),
         vni: z.number().int().min(1).max(16777215).default(4242).describe('VXLAN network identifier (vxlan-lwt).'),
-        vxlanPort: z.number().int().min(1).max(65535).default(4789),
+        vxlanPort: z.number().int().min(1).max(65535).default(4789).describe('VXLAN UDP destination port (vxlan-lwt).'),
         mplsLabel: z.number().int().min(16).max(1048575).default(100).describe('Label the pod pops (mpls).'),
       })
       .strict()
       .default({ mode: 'gre-lwt', vni: 4242, vxlanPort: 4789, mplsLabel: 100 }),
     buckets: z.number().int().min(1).max(4096).default(256).describe('Flow-hash buckets per VIP.'),
     hashSeed: z.number().int().min(0).max(4294967295).default(0x4b535431).describe('Cluster-wide flow hash seed; must be identical on every node.'),
-    pools: z.array(poolSchema).default([]),
+    pools: z.array(poolSchema).default([]).describe('Address pools: a VIP is programmed only if it lies in a pool that allows its Service\'s namespace.'),
     bgp: z
       .object({
-        enabled: z.boolean().default(true),
-        asn: z.number().int().min(1).max(4294967295).default(64512),
+        enabled: z.boolean().default(true).describe('Announce VIPs over BGP (gobgpd sidecar).'),
+        asn: z.number().int().min(1).max(4294967295).default(64512).describe('Local AS number.'),
         routerId: z.string().optional().describe('IPv4 router id; defaults to the node\'s first InternalIP (IPv4).'),
         listenPort: z.number().int().min(-1).max(65535).default(-1).describe('gobgpd listen port; -1 = outbound sessions only.'),
         grpcAddress: z.string().default('127.0.0.1:50051').describe('gobgpd gRPC API (loopback).'),
-        peers: z.array(bgpPeerSchema).default([]),
+        peers: z.array(bgpPeerSchema).default([]).describe('BGP peers (the data-centre routers).'),
         withdrawGraceSeconds: z.number().min(0).max(600).default(5).describe('After withdrawing (shutdown, maintenance), wait this long before tearing anything down.'),
         maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint (or cordoned) withdraws its announcements.'),
       })
@@ -73,7 +73,7 @@ export const configSchema = z
       .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance' }),
     bfd: z
       .object({
-        profiles: z.record(z.string(), bfdProfileSchema).default({}),
+        profiles: z.record(z.string(), bfdProfileSchema).default({}).describe('Named BFD profiles, referenced by bgp.peers[].bfdProfile.'),
       })
       .strict()
       .default({ profiles: {} }),

@@ -32,6 +32,8 @@ export interface ServiceInput extends ServiceRef {
   /** IPs currently in status.loadBalancer.ingress (for LoadBalancer allocation). */
   readonly statusIngressIps: readonly string[];
   readonly hasSelector: boolean;
+  /** spec.ipFamilies: families to allocate for LoadBalancer Services; absent means ["IPv4"]. */
+  readonly ipFamilies?: readonly ('IPv4' | 'IPv6')[];
 }
 
 export interface EndpointInput {

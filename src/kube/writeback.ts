@@ -1,0 +1,114 @@
+// What the agent writes back to Services: the allocated LoadBalancer addresses
+// (status.loadBalancer.ingress) and annotations (stored bucket tables). Both are merge
+// patches of only the fields concerned, so they never overwrite what others own.
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { Counter } from 'prom-client';
+import type { IpAddress, ServiceInput } from '../model/types.js';
+import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
+import { errorText } from './events.js';
+
+const statusWrites = new Counter({
+  name: 'kst_kube_lb_status_writes_total',
+  help: 'status.loadBalancer.ingress patches by outcome (set, cleared, failed).',
+  labelNames: ['outcome'],
+  registers: [metricsRegistry],
+});
+
+const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** "namespace/name", the key of the allocator's results (model serviceKey). */
+const keyOf = (s: { readonly namespace: string; readonly name: string }) => `${s.namespace}/${s.name}`;
+
+export interface StatusWriteResult {
+  /** Keys whose ingress was set to new addresses. */
+  readonly set: readonly string[];
+  /** Keys whose ingress was removed (released). */
+  readonly cleared: readonly string[];
+  readonly failed: readonly { readonly key: string; readonly error: string }[];
+}
+
+export interface LoadBalancerStatusWriterOptions {
+  readonly kubeConfig: KubeConfig;
+  /** spec.loadBalancerClass this project serves: only these Services are cleared on release. */
+  readonly loadBalancerClass: string;
+  readonly logger?: Logger;
+}
+
+/**
+ * Declarative: `set()` takes the whole allocation (Service key -> addresses) and the
+ * Services as last seen, and patches only those whose status differs. A Service of our
+ * class that is absent from the allocation (or allocated nothing) has its ingress cleared;
+ * Services of other classes are never touched unless they are in the allocation.
+ */
+export class LoadBalancerStatusWriter {
+  private readonly api: CoreV1Api;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: LoadBalancerStatusWriterOptions) {
+    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'lb-status' });
+  }
+
+  async set(services: readonly ServiceInput[], allocation: ReadonlyMap<string, readonly IpAddress[]>): Promise<StatusWriteResult> {
+    const result = { set: [] as string[], cleared: [] as string[], failed: [] as { key: string; error: string }[] };
+    for (const svc of services) {
+      const key = keyOf(svc);
+      const wanted = allocation.get(key);
+      const ours = svc.type === 'LoadBalancer' && svc.loadBalancerClass === this.options.loadBalancerClass;
+      if (wanted === undefined && !ours) continue;
+      const desired = [...new Set(wanted ?? [])].sort();
+      if (sameAddresses(desired, svc.statusIngressIps)) continue;
+      try {
+        await this.patchIngress(svc, desired);
+        (desired.length ? result.set : result.cleared).push(key);
+        statusWrites.inc({ outcome: desired.length ? 'set' : 'cleared' });
+        this.logger.info(`${key}: status.loadBalancer.ingress ${desired.length ? `= ${desired.join(', ')}` : 'cleared'}`);
+      } catch (err) {
+        statusWrites.inc({ outcome: 'failed' });
+        const error = errorText(err);
+        result.failed.push({ key, error });
+        this.logger.warn(`${key}: cannot write status.loadBalancer.ingress: ${error}`);
+      }
+    }
+    return result;
+  }
+
+  private async patchIngress(svc: ServiceInput, ips: readonly string[]): Promise<V1Service> {
+    // null removes the field (merge patch); an empty list would be kept as "ingress: []".
+    const ingress = ips.length ? ips.map((ip) => ({ ip, ipMode: 'VIP' })) : null;
+    return this.api.patchNamespacedServiceStatus({ name: svc.name, namespace: svc.namespace, body: { status: { loadBalancer: { ingress } } } }, mergePatch());
+  }
+}
+
+function sameAddresses(desired: readonly string[], current: readonly string[]): boolean {
+  const now = [...new Set(current)].sort();
+  return desired.length === now.length && desired.every((ip, i) => ip === now[i]);
+}
+
+export interface AnnotationWrite {
+  readonly namespace: string;
+  readonly name: string;
+  readonly key: string;
+  /** null removes the annotation. */
+  readonly value: string | null;
+  /**
+   * Only write if the Service is still at this resourceVersion (optimistic concurrency:
+   * the API answers 409 Conflict otherwise, and the caller rereads).
+   */
+  readonly resourceVersion?: string;
+}
+
+/** Sets or removes one annotation on a Service; returns the Service's new resourceVersion. Throws on API errors (with the Service named). */
+export async function annotateService(kubeConfig: KubeConfig, write: AnnotationWrite): Promise<string | undefined> {
+  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const metadata: Record<string, unknown> = { annotations: { [write.key]: write.value } };
+  if (write.resourceVersion) metadata.resourceVersion = write.resourceVersion;
+  try {
+    const svc = await api.patchNamespacedService({ name: write.name, namespace: write.namespace, body: { metadata } }, mergePatch());
+    return svc.metadata?.resourceVersion;
+  } catch (err) {
+    const e = new Error(`Service ${write.namespace}/${write.name}: cannot ${write.value === null ? 'remove' : 'set'} annotation ${write.key}: ${errorText(err)}`, { cause: err });
+    (e as Error & { code?: number }).code = (err as { code?: number }).code;
+    throw e;
+  }
+}

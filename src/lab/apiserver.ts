@@ -1,0 +1,351 @@
+// A small Kubernetes API server for tests and the local lab (`kst lab up`). It speaks the
+// real REST list/watch wire protocol well enough for the unmodified @kubernetes/client-node
+// (informers, typed APIs, patches, Leases), and adds controls a real one lacks: apply and
+// delete objects directly, simulate an outage (stop/start on the same port), and compact
+// history so resuming watches get 410 Expired. A test double, not a product: plain HTTP on
+// loopback, no authentication, no admission, no validation beyond what the client needs.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { jsonPatch, mergePatch } from './apiserver/patch.js';
+import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, type KubeObject, type ResourceType } from './apiserver/resources.js';
+import { fieldSelector, labelSelector, type ObjectPredicate } from './apiserver/selectors.js';
+import { ObjectStore, type Change } from './apiserver/store.js';
+
+export type { KubeObject, ObjectMeta, ResourceType } from './apiserver/resources.js';
+
+export interface LabApiServerOptions {
+  /** 0 (default) picks a free port on first start; restarts reuse it. */
+  readonly port?: number;
+  readonly host?: string;
+  /** Interval of BOOKMARK events for watches that allow them (the real server: about a minute). */
+  readonly bookmarkIntervalMs?: number;
+  /** The server ends every watch after this long, as the real one does (client re-watches). */
+  readonly maxWatchSeconds?: number;
+  /** Changes kept for resuming watches; older resourceVersions get 410 Expired. */
+  readonly historyLimit?: number;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly contentType?: string;
+}
+
+interface Route {
+  readonly type: ResourceType;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly subresource?: 'status';
+}
+
+function parsePath(pathname: string): Route {
+  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let group: string;
+  let version: string | undefined;
+  let rest: string[];
+  if (parts[0] === 'api') [group, version, rest] = ['', parts[1], parts.slice(2)];
+  else if (parts[0] === 'apis') [group, version, rest] = [parts[1] ?? '', parts[2], parts.slice(3)];
+  else throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${pathname})`);
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const [plural, name, subresource, ...extra] = rest;
+  const type = version && plural ? findByPath(group, version, plural) : undefined;
+  const valid = type && extra.length === 0 && (subresource === undefined || (subresource === 'status' && type.hasStatus)) && (type.namespaced || !namespace);
+  if (!type || !valid) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${pathname})`);
+  return { type, namespace, name, subresource: subresource as 'status' | undefined };
+}
+
+function send(res: http.ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest(`request body is not valid JSON: ${text.slice(0, 80)}`);
+  }
+}
+
+const byNamespaceAndName = (a: KubeObject, b: KubeObject) =>
+  `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`.localeCompare(`${b.metadata?.namespace ?? ''}/${b.metadata?.name ?? ''}`);
+
+export class LabApiServer {
+  readonly store: ObjectStore;
+  /** Every request, in order: tests assert on what the client did (e.g. no needless PATCH). */
+  readonly requests: RecordedRequest[] = [];
+  private server?: http.Server;
+  private readonly sockets = new Set<Socket>();
+  /** Open watch streams: ending one, or expiring it with a 410 ERROR event first. */
+  private readonly watches = new Map<() => void, () => void>();
+  private boundPort: number;
+  private readonly host: string;
+
+  constructor(private readonly options: LabApiServerOptions = {}) {
+    this.store = new ObjectStore(options.historyLimit);
+    this.boundPort = options.port ?? 0;
+    this.host = options.host ?? '127.0.0.1';
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  get url(): string {
+    if (!this.boundPort) throw new Error('lab apiserver: not started yet (no port)');
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.boundPort}`;
+  }
+
+  /** Open watch streams right now. */
+  get watchCount(): number {
+    return this.watches.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.boundPort, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+
+  /** Simulates an outage or a crash: the listener closes and every connection drops at once. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    for (const finish of [...this.watches.keys()]) finish();
+    await closed;
+  }
+
+  /** A client configuration for this server (plain HTTP, no credentials). */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromString(this.kubeconfigYaml());
+    return kc;
+  }
+
+  /** The kubeconfig file text, for the lab's processes (`--kubeconfig`). */
+  kubeconfigYaml(): string {
+    return YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'kst-lab', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'kst-lab', user: {} }],
+      contexts: [{ name: 'kst-lab', context: { cluster: 'kst-lab', user: 'kst-lab' } }],
+      'current-context': 'kst-lab',
+    });
+  }
+
+  // ---------- controls (work while stopped too: changes made "during an outage") ----------
+
+  /** Creates or replaces an object (status included), like `kubectl apply` without the merge. */
+  apply(obj: KubeObject): KubeObject {
+    const type = this.typeOf(obj.apiVersion, obj.kind);
+    const { name, namespace } = obj.metadata ?? {};
+    if (name && this.find(obj.apiVersion!, obj.kind!, name, namespace)) {
+      const { resourceVersion: _ignored, ...metadata } = obj.metadata!;
+      return this.store.update(type, { ...obj, metadata }, 'all', namespace);
+    }
+    return this.store.create(type, obj, namespace);
+  }
+
+  /** Deletes an object; false when there was none. */
+  remove(apiVersion: string, kind: string, name: string, namespace?: string): boolean {
+    if (!this.find(apiVersion, kind, name, namespace)) return false;
+    this.store.delete(this.typeOf(apiVersion, kind), namespace, name);
+    return true;
+  }
+
+  find(apiVersion: string, kind: string, name: string, namespace?: string): KubeObject | undefined {
+    try {
+      return this.store.get(this.typeOf(apiVersion, kind), namespace, name);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  list(apiVersion: string, kind: string, namespace?: string): KubeObject[] {
+    return this.store.list(this.typeOf(apiVersion, kind), namespace).sort(byNamespaceAndName);
+  }
+
+  /** Forgets watch history: clients resuming from an older resourceVersion get 410 Expired. */
+  compact(): void {
+    this.store.compact();
+  }
+
+  /**
+   * Ends every open watch with an ERROR event carrying 410 Expired, as the real server does
+   * when a watcher falls too far behind; with compact() the clients' resumes fail too.
+   */
+  expireWatches(): void {
+    for (const expire of [...this.watches.values()]) expire();
+  }
+
+  /** Applies every object of a multi-document YAML text (also `kind: List`). */
+  seedYaml(text: string, source = 'YAML'): KubeObject[] {
+    const applied: KubeObject[] = [];
+    for (const [i, doc] of YAML.parseAllDocuments(text).entries()) {
+      if (doc.errors.length) throw new Error(`${source}: document ${i + 1}: ${doc.errors[0]!.message}`);
+      const value = doc.toJSON() as KubeObject | null;
+      if (value === null) continue;
+      const objects = value.kind === 'List' && Array.isArray(value.items) ? (value.items as KubeObject[]) : [value];
+      for (const obj of objects) {
+        try {
+          applied.push(this.apply(obj));
+        } catch (err) {
+          throw new Error(`${source}: document ${i + 1} (${String(obj.kind)} ${String(obj.metadata?.name)}): ${(err as Error).message}`, { cause: err });
+        }
+      }
+    }
+    return applied;
+  }
+
+  async seedFiles(paths: readonly string[]): Promise<KubeObject[]> {
+    const applied: KubeObject[] = [];
+    for (const path of paths) applied.push(...this.seedYaml(await readFile(path, 'utf8'), path));
+    return applied;
+  }
+
+  private typeOf(apiVersion: string | undefined, kind: string | undefined): ResourceType {
+    const type = apiVersion && kind ? findByKind(apiVersion, kind) : undefined;
+    if (!type) throw new Error(`lab apiserver: unsupported object apiVersion=${String(apiVersion)} kind=${String(kind)}`);
+    return type;
+  }
+
+  // ---------- HTTP ----------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://lab');
+    const method = req.method ?? 'GET';
+    this.requests.push({ method, path: url.pathname, query: url.search, contentType: req.headers['content-type'] });
+    try {
+      if (url.pathname === '/version') return send(res, 200, { major: '1', minor: '31', gitVersion: 'v1.31.0-kst-lab', platform: 'linux/amd64' });
+      if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        return void res.end('ok');
+      }
+      const route = parsePath(url.pathname);
+      const { type, namespace, name } = route;
+      if (method === 'GET' && !name) return this.listOrWatch(req, res, route, url.searchParams);
+      if (method === 'GET') return send(res, 200, this.store.get(type, namespace, name!));
+      if (method === 'POST' && !name) return send(res, 201, this.store.create(type, (await readJson(req)) as KubeObject, namespace));
+      if (method === 'DELETE' && name) return send(res, 200, this.store.delete(type, namespace, name));
+      if (method === 'PUT' && name) {
+        const body = (await readJson(req)) as KubeObject;
+        if (body.metadata?.name !== name) throw badRequest(`the name of the object (${String(body.metadata?.name)}) does not match the name on the URL (${name})`);
+        return send(res, 200, this.store.update(type, body, route.subresource ? 'status' : 'main', namespace));
+      }
+      if (method === 'PATCH' && name) return send(res, 200, this.patch(route, req.headers['content-type'] ?? '', await readJson(req)));
+      throw new ApiError(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}`);
+    } catch (err) {
+      if (res.headersSent) return void res.end();
+      const apiErr = err instanceof ApiError ? err : new ApiError(500, 'InternalError', (err as Error).message);
+      send(res, apiErr.code, apiErr.toStatus());
+    }
+  }
+
+  private patch(route: Route, contentType: string, body: unknown): KubeObject {
+    const { type, namespace, name } = route;
+    const current = this.store.get(type, namespace, name!);
+    const mediaType = contentType.split(';')[0]!.trim();
+    let patched: KubeObject;
+    if (mediaType === 'application/json-patch+json') patched = jsonPatch(current, body) as KubeObject;
+    else if (mediaType === 'application/merge-patch+json' || mediaType === 'application/strategic-merge-patch+json') {
+      patched = mergePatch(current, body) as KubeObject;
+    } else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "${mediaType}")`);
+    return this.store.update(type, patched, route.subresource ? 'status' : 'main', namespace);
+  }
+
+  private listOrWatch(req: http.IncomingMessage, res: http.ServerResponse, route: Route, query: URLSearchParams): void {
+    const labels = labelSelector(query.get('labelSelector'));
+    const fields = fieldSelector(query.get('fieldSelector'));
+    const matches: ObjectPredicate = (o) => (!route.namespace || o.metadata?.namespace === route.namespace) && labels(o) && fields(o);
+    if (query.get('watch') === 'true' || query.get('watch') === '1') return this.watch(req, res, route.type, matches, query);
+    const items = this.store.list(route.type, route.namespace).filter(matches).sort(byNamespaceAndName);
+    send(res, 200, {
+      kind: `${route.type.kind}List`,
+      apiVersion: apiVersionOf(route.type),
+      metadata: { resourceVersion: String(this.store.resourceVersion) },
+      items,
+    });
+  }
+
+  /**
+   * A watch stream: one JSON object per line. From resourceVersion N it replays the
+   * changes after N (410 Expired if history no longer reaches back), without one (or "0")
+   * it starts with a synthetic ADDED per existing object. A MODIFIED change that moves an
+   * object into or out of the selector is sent as ADDED or DELETED, as the real server does.
+   */
+  private watch(req: http.IncomingMessage, res: http.ServerResponse, type: ResourceType, matches: ObjectPredicate, query: URLSearchParams): void {
+    const rvParam = query.get('resourceVersion');
+    const since = rvParam && rvParam !== '0' ? Number(rvParam) : undefined;
+    if (since !== undefined && !Number.isInteger(since)) throw badRequest(`invalid resourceVersion "${rvParam}"`);
+    const replay = since === undefined ? undefined : this.store.changesSince(since);
+
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders(); // the client's watch() resolves on the headers, before any event
+    const write = (eventType: string, object: unknown) => res.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    const timers: NodeJS.Timeout[] = [];
+    let unsubscribe = () => {};
+    const finish = () => {
+      if (!this.watches.delete(finish)) return;
+      unsubscribe();
+      timers.forEach(clearTimeout);
+      res.end();
+    };
+    const expire = () => {
+      write('ERROR', new ApiError(410, 'Expired', `too old resource version: ${since ?? 0} (${this.store.resourceVersion})`).toStatus());
+      finish();
+    };
+    this.watches.set(finish, expire);
+    req.on('close', finish);
+    res.on('close', finish);
+
+    if (replay === 'expired') return expire();
+    const deliver = (change: Change) => {
+      if (change.resource !== type) return;
+      const now = matches(change.object);
+      const before = change.previous ? matches(change.previous) : false;
+      if (change.type === 'MODIFIED') {
+        if (now) write(before ? 'MODIFIED' : 'ADDED', change.object);
+        else if (before) write('DELETED', change.object);
+      } else if (now) write(change.type, change.object);
+    };
+    if (replay) replay.forEach(deliver);
+    else this.store.list(type).filter(matches).sort(byNamespaceAndName).forEach((o) => write('ADDED', o));
+    unsubscribe = this.store.subscribe(deliver);
+
+    const timeoutSeconds = Math.min(Number(query.get('timeoutSeconds') ?? Infinity), this.options.maxWatchSeconds ?? 1800);
+    timers.push(setTimeout(finish, timeoutSeconds * 1000));
+    if (query.get('allowWatchBookmarks') === 'true') {
+      const bookmark = () => write('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(this.store.resourceVersion) } });
+      timers.push(setInterval(bookmark, this.options.bookmarkIntervalMs ?? 60000));
+    }
+  }
+}

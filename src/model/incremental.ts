@@ -1,0 +1,386 @@
+// The desired state of one node, kept up to date object by object. The informers call
+// set*/delete* as events arrive and desiredState() whenever they want a result; only
+// what an event can affect is recomputed:
+// - a Service change re-resolves VIPs (cheap: no endpoints involved);
+// - an EndpointSlice change recomputes its Service's endpoints, and only the bucket
+//   tables of that Service's VIPs (tables are memoised per VIP by endpoint set);
+// - Node and Pod changes only affect announcement flags and pod set-ups.
+// computeDesiredState() is this class used once, so both paths share one implementation.
+import { buildBucketTable } from './maglev.js';
+import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
+import { compareIps, hostPrefix } from './ip.js';
+import { nodeAvailability, type NodeAvailability } from './node.js';
+import type { ModelSettings } from './settings.js';
+import type {
+  Announcement,
+  Backend,
+  BucketTable,
+  ClusterSnapshot,
+  DesiredState,
+  EndpointInput,
+  EndpointSliceInput,
+  IpAddress,
+  NodeInput,
+  PodInput,
+  PodSetup,
+  Problem,
+  ServiceInput,
+  VipPlan,
+} from './types.js';
+import { resolveVips, serviceKey, type ServiceVip, type VipResolution } from './vips.js';
+
+/** One VIP's part of the desired state, valid while its inputs are the same objects. */
+interface VipEntry {
+  readonly vip: ServiceVip;
+  readonly eps: ServiceEndpoints;
+  readonly nodeKey: string;
+  readonly plan: VipPlan;
+  readonly readyCount: number;
+  /** The table hashes over this node's endpoints only (mpls). */
+  readonly localTable: boolean;
+  // Always present (possibly undefined): one object shape keeps the per-VIP loops fast.
+  readonly announcement: Announcement | undefined;
+  readonly problem: Problem | undefined;
+}
+
+/**
+ * The assembled per-VIP results for one resolution and one state of this node. Arrays
+ * handed out in a DesiredState are never mutated afterwards: a patch copies them.
+ */
+interface View {
+  readonly resolution: VipResolution;
+  readonly nodeKey: string;
+  /** Index-aligned with resolution.vips. */
+  readonly entries: VipEntry[];
+  readonly plans: readonly VipPlan[];
+  readonly byService: ReadonlyMap<string, readonly number[]>;
+  readonly announcements: readonly Announcement[];
+  readonly vipProblems: readonly Problem[];
+  /** Indexes of VIPs with endpoints on this node (pod set-ups). */
+  readonly withLocal: readonly number[];
+  readonly servesLocally: boolean;
+}
+
+function summarise(resolution: VipResolution, nodeKey: string, entries: VipEntry[], plans: readonly VipPlan[], byService: ReadonlyMap<string, readonly number[]>): View {
+  const announcements: Announcement[] = [];
+  const vipProblems: Problem[] = [];
+  const withLocal: number[] = [];
+  let servesLocally = false;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.announcement !== undefined) announcements.push(e.announcement);
+    if (e.problem !== undefined) vipProblems.push(e.problem);
+    if (e.eps.local.length > 0) withLocal.push(i);
+    if (e.readyCount > 0 && e.localTable) servesLocally = true;
+  }
+  return { resolution, nodeKey, entries, plans, byService, announcements, vipProblems, withLocal, servesLocally };
+}
+
+interface CachedTable {
+  readonly source: ServiceEndpoints;
+  readonly table: BucketTable;
+  readonly readyCount: number;
+}
+
+const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+export class IncrementalModel {
+  private readonly services = new Map<string, ServiceInput>();
+  private readonly slices = new Map<string, EndpointSliceInput>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly nodes = new Map<string, NodeInput>();
+  private readonly pods = new Map<string, PodInput>();
+  private resolution: VipResolution | undefined;
+  private readonly endpoints = new Map<string, ServiceEndpoints>();
+  private readonly tables = new Map<IpAddress, CachedTable>();
+  private view: View | undefined;
+  /** Services whose endpoints changed since the last desiredState(). */
+  private readonly dirty = new Set<string>();
+  private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
+
+  constructor(
+    private readonly settings: ModelSettings,
+    readonly nodeName: string,
+  ) {}
+
+  /** Replaces every input at once (a resync); cached tables whose endpoints did not change are kept. */
+  replaceAll(snapshot: ClusterSnapshot): this {
+    this.services.clear();
+    this.slices.clear();
+    this.slicesByService.clear();
+    this.nodes.clear();
+    this.pods.clear();
+    this.endpoints.clear();
+    this.resolution = undefined;
+    this.view = undefined;
+    for (const s of snapshot.services) this.services.set(key(s.namespace, s.name), s);
+    for (const s of snapshot.endpointSlices) this.setEndpointSlice(s);
+    for (const n of snapshot.nodes) this.nodes.set(n.name, n);
+    for (const p of snapshot.localPods) this.setPod(p);
+    return this;
+  }
+
+  setService(s: ServiceInput): void {
+    this.services.set(key(s.namespace, s.name), s);
+    this.resolution = undefined;
+  }
+
+  deleteService(namespace: string, name: string): void {
+    if (this.services.delete(key(namespace, name))) this.resolution = undefined;
+  }
+
+  setEndpointSlice(s: EndpointSliceInput): void {
+    const k = key(s.namespace, s.name);
+    const old = this.slices.get(k);
+    if (old) this.unlinkSlice(k, old);
+    this.slices.set(k, s);
+    const svc = key(s.namespace, s.serviceName);
+    let set = this.slicesByService.get(svc);
+    if (!set) this.slicesByService.set(svc, (set = new Set()));
+    set.add(k);
+    this.endpoints.delete(svc);
+    this.dirty.add(svc);
+  }
+
+  deleteEndpointSlice(namespace: string, name: string): void {
+    const k = key(namespace, name);
+    const old = this.slices.get(k);
+    if (!old) return;
+    this.unlinkSlice(k, old);
+    this.slices.delete(k);
+  }
+
+  private unlinkSlice(k: string, old: EndpointSliceInput): void {
+    const svc = key(old.namespace, old.serviceName);
+    this.slicesByService.get(svc)?.delete(k);
+    this.endpoints.delete(svc);
+    this.dirty.add(svc);
+  }
+
+  setNode(n: NodeInput): void {
+    this.nodes.set(n.name, n);
+  }
+
+  deleteNode(name: string): void {
+    this.nodes.delete(name);
+  }
+
+  /** Pods on other nodes are ignored: only local pods get set-ups. */
+  setPod(p: PodInput): void {
+    if (p.nodeName !== undefined && p.nodeName !== this.nodeName) return;
+    this.pods.set(key(p.namespace, p.name), p);
+  }
+
+  deletePod(namespace: string, name: string): void {
+    this.pods.delete(key(namespace, name));
+  }
+
+  /** VIPs, problems from Services, and LoadBalancer addresses for status write-back. */
+  vipResolution(): VipResolution {
+    this.resolution ??= resolveVips(this.settings, [...this.services.values()]);
+    return this.resolution;
+  }
+
+  private endpointsOf(serviceKey: string): ServiceEndpoints {
+    let e = this.endpoints.get(serviceKey);
+    if (!e) {
+      const keys = this.slicesByService.get(serviceKey);
+      e = keys && keys.size > 0 ? collectEndpoints([...keys].map((k) => this.slices.get(k)!), this.nodeName) : NO_ENDPOINTS;
+      this.endpoints.set(serviceKey, e);
+    }
+    return e;
+  }
+
+  private tableFor(v: ServiceVip, eps: ServiceEndpoints): CachedTable {
+    const cached = this.tables.get(v.vip);
+    if (cached && cached.source === eps) return cached;
+    let backends: readonly Backend[] = eps.backends[v.family];
+    // MPLS reaches only L2 neighbours: each serving node hashes among its own endpoints.
+    if (this.settings.encapsulation.mode === 'mpls') backends = backends.filter((b) => b.nodeName === this.nodeName);
+    const params = { bucketCount: this.settings.buckets, seed: this.settings.hashSeed };
+    const table = buildBucketTable(backends, params, true);
+    const entry = { source: eps, table, readyCount: backends.filter((b) => !b.draining).length };
+    this.tables.set(v.vip, entry);
+    return entry;
+  }
+
+  desiredState(): DesiredState {
+    const settings = this.settings;
+    const mode = settings.encapsulation.mode;
+    const resolution = this.vipResolution();
+    const node = nodeAvailability(settings, this.nodeName, this.nodes.get(this.nodeName));
+    const nodeKey = `${node.available}|${node.selected}|${node.reason}`;
+    let view = this.view;
+    if (!view || view.resolution !== resolution || view.nodeKey !== nodeKey) {
+      view = this.view = this.assemble(resolution, node, nodeKey);
+    } else if (this.dirty.size > 0) {
+      // Only the VIPs of Services whose endpoints changed are looked at again.
+      let plans: VipPlan[] | undefined;
+      let summaryChanged = false;
+      for (const svc of this.dirty) {
+        for (const i of view.byService.get(svc) ?? []) {
+          const v = resolution.vips[i]!;
+          const eps = this.endpointsOf(svc);
+          const old = view.entries[i]!;
+          if (old.eps === eps) continue;
+          plans ??= view.plans.slice();
+          const entry = this.planVip(v, eps, node, nodeKey, old);
+          view.entries[i] = entry;
+          plans[i] = entry.plan;
+          // Announcements and problems are reused objects when unchanged (see planVip),
+          // so identity tells whether the lists derived from all entries must be rebuilt.
+          summaryChanged ||=
+            entry.announcement !== old.announcement || entry.problem !== old.problem || (entry.eps.local.length > 0) !== (old.eps.local.length > 0) || (entry.readyCount > 0) !== (old.readyCount > 0);
+        }
+      }
+      if (plans) view = this.view = summaryChanged ? summarise(resolution, nodeKey, view.entries, plans, view.byService) : { ...view, plans };
+    }
+    this.dirty.clear();
+
+    const extraProblems: Problem[] = [...view.vipProblems];
+    if (node.selectorError) {
+      extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
+    }
+    const podSetups = this.podSetups(view, extraProblems);
+    if (this.sortedProblems?.resolution !== resolution) this.sortedProblems = { resolution, problems: sortProblems(resolution.problems) };
+    return {
+      node: this.nodeName,
+      isTunnelNode: mode === 'mpls' ? view.servesLocally : node.selected,
+      mode,
+      bucketCount: settings.buckets,
+      hashSeed: settings.hashSeed,
+      vips: view.plans,
+      // resolution.vips is sorted by address, and host prefixes sort the same way.
+      announcements: view.announcements,
+      podSetups,
+      problems: extraProblems.length === 0 ? this.sortedProblems.problems : sortProblems([...resolution.problems, ...extraProblems]),
+    };
+  }
+
+  private assemble(resolution: VipResolution, node: NodeAvailability, nodeKey: string): View {
+    const entries: VipEntry[] = [];
+    const byService = new Map<string, number[]>();
+    const live = new Set<IpAddress>();
+    resolution.vips.forEach((v, i) => {
+      const svc = serviceKey(v.service);
+      const list = byService.get(svc);
+      if (list) list.push(i);
+      else byService.set(svc, [i]);
+      live.add(v.vip);
+      entries.push(this.planVip(v, this.endpointsOf(svc), node, nodeKey));
+    });
+    for (const vip of this.tables.keys()) if (!live.has(vip)) this.tables.delete(vip);
+    return summarise(resolution, nodeKey, entries, entries.map((e) => e.plan), byService);
+  }
+
+  /** Pod set-ups from the VIPs with endpoints on this node; hostNetwork pods become problems. */
+  private podSetups(view: View, problems: Problem[]): PodSetup[] {
+    const podVips = new Map<string, { pod: PodInput; podIp: IpAddress; vips: IpAddress[] }>();
+    const badPods = new Set<PodInput>();
+    for (const i of view.withLocal) {
+      const entry = view.entries[i]!;
+      const vip = entry.vip;
+      for (const e of entry.eps.local) {
+        if ((e.address.includes(':') ? 6 : 4) !== vip.family) continue;
+        const pod = this.localPodFor(e);
+        if (!pod) continue;
+        if (pod.hostNetwork) {
+          badPods.add(pod);
+          continue;
+        }
+        const k = key(pod.namespace, pod.name);
+        const found = podVips.get(k) ?? { pod, podIp: pod.podIps[0] ?? e.address, vips: [] };
+        if (!found.vips.includes(vip.vip)) found.vips.push(vip.vip);
+        podVips.set(k, found);
+      }
+    }
+    for (const pod of badPods) {
+      problems.push({
+        ref: { kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+        reason: 'HostNetworkEndpoint',
+        message: `spec.hostNetwork: pod ${pod.namespace}/${pod.name} uses the node's network namespace, so a VIP cannot be made local to it; it gets no tunnel set-up`,
+      });
+    }
+    return [...podVips.values()]
+      .map(({ pod, podIp, vips }) => ({
+        pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+        podIp,
+        containerIds: [...pod.containerIds].sort(),
+        vips: [...vips].sort(compareIps),
+        mode: this.settings.encapsulation.mode,
+      }))
+      .sort((a, b) => cmp(key(a.pod.namespace, a.pod.name), key(b.pod.namespace, b.pod.name)));
+  }
+
+  /** `previous`: the entry this one replaces for the same ServiceVip and node state, whose
+   * announcement and problem (which depend on nothing else) are reused when still due. */
+  private planVip(v: ServiceVip, eps: ServiceEndpoints, node: NodeAvailability, nodeKey: string, previous?: VipEntry): VipEntry {
+    const settings = this.settings;
+    const mpls = settings.encapsulation.mode === 'mpls';
+    const { table, readyCount } = this.tableFor(v, eps);
+    let announced = false;
+    let reason: string;
+    let problem: Problem | undefined;
+    if (readyCount === 0) {
+      const otherFamily = v.family === 4 ? 6 : 4;
+      if (!mpls && eps.ready[otherFamily] > 0) {
+        problem = serviceProblem(v, 'VipFamilyMismatch', `${v.vip} is IPv${v.family} but the Service has only IPv${otherFamily} endpoints; a VIP is tunnelled to endpoints of its own family`);
+      }
+      const noSelector = this.services.get(serviceKey(v.service))?.hasSelector === false;
+      reason = `no ready ${mpls ? 'local ' : ''}endpoints${noSelector ? ' (Service has no selector)' : ''}`;
+    } else if (!node.available) {
+      reason = node.reason;
+    } else if (!mpls && !node.selected) {
+      reason = `not a tunnel node (tunnelNodeSelector ${settings.tunnelNodeSelector})`;
+    } else {
+      announced = true;
+      reason = mpls ? 'ready local endpoints' : 'ready endpoints';
+    }
+    const plan: VipPlan = { vip: v.vip, family: v.family, service: v.service, pool: v.pool.name, table, sourceRanges: v.sourceRanges, announced, announceReason: reason };
+    let announcement: Announcement | undefined;
+    if (problem && previous?.problem) problem = previous.problem;
+    if (announced && previous?.announcement) announcement = previous.announcement;
+    else if (announced) {
+      announcement = {
+        prefix: hostPrefix(v.vip),
+        vip: v.vip,
+        family: v.family,
+        communities: v.pool.communities,
+        largeCommunities: v.pool.largeCommunities,
+        ...(v.pool.localPref !== undefined ? { localPref: v.pool.localPref } : {}),
+        service: v.service,
+      };
+    }
+    return { vip: v, eps, nodeKey, plan, readyCount, localTable: mpls, announcement, problem };
+  }
+
+  private localPodFor(e: EndpointInput): PodInput | undefined {
+    if (e.pod) {
+      const p = this.pods.get(key(e.pod.namespace, e.pod.name));
+      if (p) return p;
+    }
+    for (const p of this.pods.values()) if (p.podIps.includes(e.address)) return p;
+    return undefined;
+  }
+}
+
+function serviceProblem(v: ServiceVip, reason: string, message: string): Problem {
+  return { ref: { kind: 'Service', namespace: v.service.namespace, name: v.service.name, uid: v.service.uid }, reason, message };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sorted by object, then reason and message; exact duplicates removed. */
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  const k = (p: Problem) => `${p.ref.kind}\u0000${p.ref.namespace ?? ''}\u0000${p.ref.name}\u0000${p.reason}\u0000${p.message}`;
+  const seen = new Map<string, Problem>();
+  for (const p of problems) if (!seen.has(k(p))) seen.set(k(p), p);
+  return [...seen.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, p]) => p);
+}
+
+/** The desired state of `nodeName`, computed from scratch. Pure: same inputs, same output. */
+export function computeDesiredState(settings: ModelSettings, snapshot: ClusterSnapshot, nodeName: string): DesiredState {
+  return new IncrementalModel(settings, nodeName).replaceAll(snapshot).desiredState();
+}

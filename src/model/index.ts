@@ -1,0 +1,34 @@
+// The model's public face: pure functions from Kubernetes inputs to one node's desired state.
+export type * from './types.js';
+export {
+  parseIp,
+  parseCidr,
+  parseCidrDetailed,
+  ipFamily,
+  ipToBigInt,
+  bigIntToIp,
+  cidrRange,
+  cidrContains,
+  cidrsOverlap,
+  hostPrefix,
+  classifyIp,
+  compareIps,
+  sortIps,
+} from './ip.js';
+export type { IpClass, CidrRange, CidrParse } from './ip.js';
+export { murmur3 } from './hash.js';
+export { maglevBuckets, buildBucketTable, rebalance, sameOwners, movedBuckets, bucketShares, compareBackends } from './maglev.js';
+export type { HashParams } from './maglev.js';
+export { parseSelector, selectorMatches } from './selector.js';
+export type { LabelSelector, Requirement, SelectorParse } from './selector.js';
+export { allocate } from './allocator.js';
+export type { AllocationRequest, Allocation, AllocatedAddress } from './allocator.js';
+export { preparePools, poolAllowsNamespace, poolContaining } from './settings.js';
+export type { ModelSettings, PoolSettings, Pool } from './settings.js';
+export { resolveVips, serviceKey, compareServiceAge, isOurLoadBalancer } from './vips.js';
+export type { ServiceVip, VipResolution } from './vips.js';
+export { collectEndpoints, toBackend } from './endpoints.js';
+export type { ServiceEndpoints } from './endpoints.js';
+export { nodeAvailability } from './node.js';
+export type { NodeAvailability } from './node.js';
+export { IncrementalModel, computeDesiredState, sortProblems } from './incremental.js';
