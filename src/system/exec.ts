@@ -5,6 +5,11 @@ import { spawn } from 'node:child_process';
 export interface RunOptions {
   /** Run inside this named network namespace (`ip netns exec NAME ...`). */
   readonly netns?: string;
+  /**
+   * Run inside the network namespace at this path (`nsenter --net=PATH -- ...`), for
+   * namespaces known only as /proc/PID/ns/net. Ignored when `netns` is set.
+   */
+  readonly netnsPath?: string;
   /** Written to the program's stdin (batch files for `ip -batch -`, `nft -f -`). */
   readonly input?: string;
   readonly timeoutMs?: number;
@@ -32,7 +37,11 @@ export class CommandError extends Error {
 export type CommandRunner = (file: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
 export const runCommand: CommandRunner = (file, args, opts = {}) => {
-  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
+  const argv = opts.netns
+    ? ['ip', 'netns', 'exec', opts.netns, file, ...args]
+    : opts.netnsPath
+      ? ['nsenter', `--net=${opts.netnsPath}`, '--', file, ...args]
+      : [file, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
