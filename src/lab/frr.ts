@@ -1,7 +1,7 @@
 // Runs FRR (zebra, bfdd, bgpd) as a data-centre router inside a network namespace,
 // started directly with its own files (never the system service) so several routers
 // can coexist. Used by the lab and by the BGP/BFD tests.
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +16,8 @@ export interface FrrRouterOptions {
   /** Extra zebra configuration. */
   readonly zebraConf?: string;
   readonly withBfd?: boolean;
+  /** Directory for config, pid files, logs and vty sockets; default: a fresh temp dir. */
+  readonly dir?: string;
 }
 
 const FRR_BIN = '/usr/lib/frr';
@@ -35,7 +37,8 @@ export class FrrRouter {
     private readonly opts: FrrRouterOptions,
     private readonly run: CommandRunner = runCommand,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'kst-frr-'));
+    if (opts.dir) mkdirSync(opts.dir, { recursive: true });
+    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'kst-frr-'));
   }
 
   private daemons(): string[] {

@@ -1,0 +1,202 @@
+// `kst lab demo`: exercises a running lab from its client namespace and reports each
+// claim of the design as a step that passed or failed, with the figures measured:
+// the VIP answers, the client's address arrives unchanged, flows spread over the pods,
+// a tunnel node fails and traffic comes back (measured gap, flows keep their pod), an
+// endpoint drains (no new flows reach it). Every step says why it failed.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCommand, type CommandRunner } from '../system/index.js';
+import { waitFor } from './frr.js';
+import type { FlowsReport } from './probe.js';
+import { endpointSliceName } from './seed.js';
+import { labPaths, readState } from './state.js';
+import { buildTopology, host, hostsByRole, primaryIp } from './topology.js';
+import { flows, perPodText, probe, routerNs, routerPortOf, StepFailed, stream, streamFigures, vipNextHops, type Ctx } from './traffic.js';
+
+export interface DemoStep {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly ms: number;
+  readonly figures?: Record<string, unknown>;
+}
+
+export interface DemoReport {
+  readonly prefix: string;
+  readonly vip: string;
+  readonly steps: DemoStep[];
+}
+
+export interface DemoOptions {
+  readonly prefix: string;
+  readonly progress?: (line: string) => void;
+  readonly run?: CommandRunner;
+  /** Flows used to show the spread and the draining (default 64). */
+  readonly flows?: number;
+}
+
+// ---------- the steps ----------
+
+async function podsAnswer(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
+  // Straight to each pod IP from a tunnel node: the lab's own network, no agent involved.
+  const from = hostsByRole(ctx.topo, 'tunnel-node')[0]!;
+  const seen: string[] = [];
+  for (const pod of hostsByRole(ctx.topo, 'pod')) {
+    const r = await probe<FlowsReport>(ctx, from.netns, ['flows', '--target', `${primaryIp(pod)}:${ctx.topo.echoPort}`, '--count', '1']);
+    if (r.ok !== 1 || !r.perPod[pod.name]) throw new StepFailed(`pod ${pod.name} (${primaryIp(pod)}) did not answer from ${from.name}: ${r.errors.join('; ') || 'wrong pod answered'}`);
+    seen.push(pod.name);
+  }
+  return [`${seen.length} pods answer on their pod IPs from ${from.name}`, { pods: seen }];
+}
+
+async function vipAnnounced(ctx: Ctx, agentsNote: string | undefined): Promise<[string, Record<string, unknown>]> {
+  if (agentsNote) throw new StepFailed(`the agents are not running (${agentsNote}); start them with \`kst lab up\` once \`kst agent\` works`);
+  const want = hostsByRole(ctx.topo, 'tunnel-node').length;
+  let hops: string[] = [];
+  try {
+    await waitFor(async () => (hops = await vipNextHops(ctx)).length >= want, 30000, 250);
+  } catch {
+    throw new StepFailed(`the router has ${hops.length ? `next hops ${hops.join(', ')}` : 'no route'} for ${ctx.vip} after 30 s (want ${want} tunnel nodes); see \`kst lab status\` and the agents' logs`);
+  }
+  return [`router routes ${ctx.vip} over ${hops.length} tunnel nodes (ECMP): ${hops.join(', ')}`, { nextHops: hops }];
+}
+
+async function vipAnswers(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
+  const tcp = await flows(ctx, 4, 'tcp');
+  const udp = await flows(ctx, 4, 'udp');
+  if (tcp.ok === 0) throw new StepFailed(`no TCP answer from ${ctx.target}: ${tcp.errors.join('; ')}`);
+  if (udp.ok === 0) throw new StepFailed(`no UDP answer from ${ctx.target}: ${udp.errors.join('; ')}`);
+  return [`TCP ${tcp.ok}/${tcp.count}, UDP ${udp.ok}/${udp.count} flows answered by pods`, { tcp: tcp.perPod, udp: udp.perPod }];
+}
+
+async function sourcePreserved(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
+  const r = await flows(ctx, 8, 'tcp');
+  const client = primaryIp(host(ctx.topo, 'client'));
+  if (r.clientAddresses.length !== 1 || r.clientAddresses[0] !== client) {
+    throw new StepFailed(`pods saw client address(es) ${r.clientAddresses.join(', ') || 'none'}, expected ${client}`);
+  }
+  return [`pods saw the client as ${client}`, { clientAddresses: r.clientAddresses }];
+}
+
+async function loadSpread(ctx: Ctx, n: number): Promise<[string, Record<string, unknown>]> {
+  const r = await flows(ctx, n, 'tcp');
+  const pods = hostsByRole(ctx.topo, 'pod').map((p) => p.name);
+  const idle = pods.filter((p) => !r.perPod[p]);
+  if (r.failed) throw new StepFailed(`${r.failed} of ${n} flows failed: ${r.errors.join('; ')}`);
+  if (idle.length) throw new StepFailed(`${n} flows reached only ${perPodText(r.perPod)}; no flow reached ${idle.join(', ')}`);
+  return [`${n} flows: ${perPodText(r.perPod)}`, { perPod: r.perPod }];
+}
+
+async function tunnelFailover(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
+  const victim = hostsByRole(ctx.topo, 'tunnel-node')[0]!;
+  const durationMs = 7000;
+  const failAtMs = 1500;
+  const streaming = stream(ctx, { flows: 16, intervalMs: 10, durationMs });
+  await sleep(failAtMs);
+  // A node dropping off the network: its cable is pulled at the router's port, so the
+  // router notices only through BFD. (Setting the node's own eth0 down instead would make
+  // its kernel delete its static routes, which a real node keeps.)
+  const port = routerPortOf(ctx, victim.name);
+  await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'down']);
+  let report: Awaited<typeof streaming>;
+  try {
+    report = await streaming;
+  } finally {
+    await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'up']);
+  }
+  // Back to normal before the next step: the node's sessions come back and it is a next hop again.
+  const rejoinStart = Date.now();
+  const want = hostsByRole(ctx.topo, 'tunnel-node').length;
+  const rejoined = await waitFor(async () => (await vipNextHops(ctx)).length >= want, 30000, 250).then(() => true, () => false);
+  const rejoinMs = Date.now() - rejoinStart;
+  const f = streamFigures(report);
+  const [maxGap, hit, moved, lost] = [f.gapMs, f.flowsInterrupted, f.flowsChangedPod, f.packetsLost];
+  const figures = { failoverMs: maxGap, flows: report.flows.length, flowsInterrupted: hit, flowsChangedPod: moved, packetsLost: lost, rejoinMs: rejoined ? rejoinMs : null };
+  if (report.flows.every((f) => f.received === 0)) throw new StepFailed('no UDP stream answered at all');
+  if (maxGap > durationMs - failAtMs - 500) throw new StepFailed(`traffic did not come back within ${(durationMs - failAtMs) / 1000} s after ${victim.name} failed (${hit} of ${report.flows.length} flows stopped)`);
+  if (moved) throw new StepFailed(`${moved} flows changed pod when ${victim.name} failed (the tunnel nodes disagree on the bucket table); gap ${maxGap} ms`);
+  const back = rejoined ? `; back as a next hop ${(rejoinMs / 1000).toFixed(1)} s after its link returned` : `; NOT back as a next hop 30 s after its link returned`;
+  return [`${victim.name} failed: ${hit}/${report.flows.length} flows interrupted for at most ${maxGap} ms, ${moved} changed pod, ${lost} packets lost${back}`, figures];
+}
+
+async function putEndpointCondition(ctx: Ctx, pod: string, draining: boolean): Promise<void> {
+  const vip = ctx.topo.vips[0]!;
+  const api = host(ctx.topo, ctx.topo.apiServer.host).netns;
+  const url = `${ctx.topo.apiServer.url}/apis/discovery.k8s.io/v1/namespaces/${vip.serviceNamespace}/endpointslices/${endpointSliceName(vip.serviceName)}`;
+  const got = await probe<{ status: number; body: { endpoints?: Array<{ targetRef?: { name?: string }; conditions?: Record<string, boolean> }> } }>(ctx, api, ['http', '--method', 'GET', '--url', url]);
+  if (got.status !== 200) throw new StepFailed(`GET ${url}: HTTP ${got.status}`);
+  const slice = got.body;
+  const ep = slice.endpoints?.find((e) => e.targetRef?.name === pod);
+  if (!ep) throw new StepFailed(`EndpointSlice ${endpointSliceName(vip.serviceName)} has no endpoint for pod ${pod}`);
+  ep.conditions = draining ? { ready: false, serving: true, terminating: true } : { ready: true, serving: true, terminating: false };
+  const put = await probe<{ status: number; body: unknown }>(ctx, api, ['http', '--method', 'PUT', '--url', url], JSON.stringify(slice));
+  if (put.status !== 200) throw new StepFailed(`PUT ${url}: HTTP ${put.status} ${JSON.stringify(put.body).slice(0, 200)}`);
+}
+
+async function endpointDrained(ctx: Ctx, n: number): Promise<[string, Record<string, unknown>]> {
+  const pod = hostsByRole(ctx.topo, 'pod')[0]!.name;
+  await putEndpointCondition(ctx, pod, true);
+  try {
+    // The agents see the change through their watch and reprogram within a coalescing window.
+    let r: FlowsReport | undefined;
+    const deadline = Date.now() + 10000;
+    do {
+      await sleep(1000);
+      r = await flows(ctx, n, 'tcp');
+    } while ((r.perPod[pod] ?? 0) > 0 && Date.now() < deadline);
+    if ((r.perPod[pod] ?? 0) > 0) throw new StepFailed(`10 s after marking ${pod} terminating, ${r.perPod[pod]} of ${n} new flows still reached it (${perPodText(r.perPod)})`);
+    if (r.failed) throw new StepFailed(`${r.failed} of ${n} flows failed while ${pod} drained: ${r.errors.join('; ')}`);
+    return [`${pod} terminating: ${n} new flows went to ${perPodText(r.perPod)}`, { drained: pod, perPod: r.perPod }];
+  } finally {
+    await putEndpointCondition(ctx, pod, false).catch(() => undefined);
+  }
+}
+
+export async function labDemo(opts: DemoOptions): Promise<DemoReport> {
+  const progress = opts.progress ?? (() => undefined);
+  const topo = buildTopology({ prefix: opts.prefix });
+  const state = readState(labPaths(opts.prefix));
+  if (!state?.complete) throw new Error(`lab "${opts.prefix}" is not up: run \`kst lab up\` first`);
+  const vip = topo.vips[0]!.address;
+  const ctx: Ctx = { topo, run: opts.run ?? runCommand, vip, target: `${vip}:${topo.echoPort}` };
+  const n = opts.flows ?? 64;
+  const steps: DemoStep[] = [];
+  const plan: Array<[string, () => Promise<[string, Record<string, unknown>]>, boolean]> = [
+    ['pods answer', () => podsAnswer(ctx), false],
+    ['VIP announced', () => vipAnnounced(ctx, state.agents.running ? undefined : state.agents.note), true],
+    ['VIP answers', () => vipAnswers(ctx), true],
+    ['source address preserved', () => sourcePreserved(ctx), false],
+    ['load spread over pods', () => loadSpread(ctx, n), false],
+    ['tunnel node failover', () => tunnelFailover(ctx), false],
+    ['endpoint drained', () => endpointDrained(ctx, n), false],
+  ];
+  let blocked: string | undefined;
+  for (const [name, fn, gate] of plan) {
+    const t0 = Date.now();
+    if (blocked) {
+      steps.push({ name, ok: false, detail: `skipped: ${blocked}`, ms: 0 });
+      progress(`SKIP ${name}: ${blocked}`);
+      continue;
+    }
+    progress(`${name} ...`);
+    try {
+      const [detail, figures] = await fn();
+      steps.push({ name, ok: true, detail, ms: Date.now() - t0, figures });
+      progress(`  ok: ${detail}`);
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      steps.push({ name, ok: false, detail, ms: Date.now() - t0 });
+      progress(`  FAILED: ${detail}`);
+      if (gate) blocked = `needs "${name}"`;
+    }
+  }
+  return { prefix: opts.prefix, vip, steps };
+}
+
+export function renderDemo(r: DemoReport): string {
+  const w = Math.max(...r.steps.map((s) => s.name.length));
+  const lines = [`demo of lab "${r.prefix}", VIP ${r.vip}`, '', `${'STEP'.padEnd(w)}  RESULT  DETAIL`];
+  for (const s of r.steps) lines.push(`${s.name.padEnd(w)}  ${(s.ok ? 'ok' : 'FAILED').padEnd(6)}  ${s.detail}`);
+  const passed = r.steps.filter((s) => s.ok).length;
+  lines.push('', `${passed}/${r.steps.length} steps passed`);
+  return lines.join('\n');
+}

@@ -1,0 +1,71 @@
+// Where a running lab keeps its files (/run/kst-lab/<prefix>/: state, logs, FRR's
+// sockets, the seed, the agents' config) and the state file that lets `down` and
+// `status` find what `up` started, also from another process or after a crash.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const STATE_ROOT = '/run/kst-lab';
+
+export interface LabProcess {
+  /** What it is: "apiserver", "frr-zebra", "gobgpd", "agent", "echo". */
+  readonly kind: string;
+  /** The lab host (router, tunnel-1, worker-1-a...). */
+  readonly host: string;
+  readonly netns: string;
+  readonly pid: number;
+  readonly logFile?: string;
+  /** How it was started, so a drill can restart it as the kubelet would. */
+  readonly argv?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface LabState {
+  readonly prefix: string;
+  readonly startedAt: string;
+  readonly frrDir: string;
+  readonly processes: readonly LabProcess[];
+  /** Whether `kst agent` runs on every node; the reason when it does not. */
+  readonly agents: { readonly running: boolean; readonly note: string };
+  /** True once every step of `up` has finished. */
+  readonly complete: boolean;
+}
+
+export interface LabPaths {
+  readonly dir: string;
+  readonly stateFile: string;
+  readonly logDir: string;
+  readonly frrDir: string;
+  readonly seedDir: string;
+  readonly agentConfig: string;
+  readonly kubeconfig: string;
+}
+
+export function labPaths(prefix: string, root = process.env.KST_LAB_STATE_ROOT ?? STATE_ROOT): LabPaths {
+  const dir = join(root, prefix.replace(/-+$/, ''));
+  return {
+    dir,
+    stateFile: join(dir, 'state.json'),
+    logDir: join(dir, 'logs'),
+    frrDir: join(dir, 'frr'),
+    seedDir: join(dir, 'seed'),
+    agentConfig: join(dir, 'agent-config.yaml'),
+    kubeconfig: join(dir, 'kubeconfig'),
+  };
+}
+
+export function readState(paths: LabPaths): LabState | undefined {
+  if (!existsSync(paths.stateFile)) return undefined;
+  try {
+    return JSON.parse(readFileSync(paths.stateFile, 'utf8')) as LabState;
+  } catch {
+    return undefined; // a torn write after a crash: `down` falls back to the namespaces
+  }
+}
+
+/** Atomic: a crash leaves the old or the new state, never half of one. */
+export function writeState(paths: LabPaths, state: LabState): void {
+  mkdirSync(paths.dir, { recursive: true });
+  const tmp = `${paths.stateFile}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, paths.stateFile);
+}

@@ -1,0 +1,107 @@
+// `kst lab status`: the running lab as data (for `--json` and scripts) and as a table.
+// The topology says what should exist; the state file and the kernel say what does.
+import { existsSync } from 'node:fs';
+import { runCommand, type CommandRunner } from '../system/index.js';
+import { alive } from './daemon.js';
+import { labNamespaces } from './down.js';
+import { labPaths, readState } from './state.js';
+import { buildTopology, host, type HostRole } from './topology.js';
+
+export interface HostStatus {
+  readonly name: string;
+  readonly role: HostRole;
+  readonly netns: string;
+  readonly present: boolean;
+  readonly addresses: string[];
+  readonly node?: string;
+  readonly labels?: Record<string, string>;
+  readonly podCidr?: string;
+}
+
+export interface LabStatus {
+  readonly prefix: string;
+  /** Every namespace exists and `up` finished. */
+  readonly up: boolean;
+  readonly startedAt?: string;
+  readonly stateDir: string;
+  readonly hosts: HostStatus[];
+  readonly vips: Array<{ address: string; service: string; ports: number[] }>;
+  readonly router: { netns: string; asn: number; address: string; frrVtyDir: string; bgpPeers: Record<string, string>; bfdPeers: Record<string, string> };
+  readonly apiServer: { url: string; netns: string; kubeconfig: string };
+  readonly agents: { running: boolean; note: string };
+  readonly agentConfig: string;
+  readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string }>;
+}
+
+async function routerPeers(netns: string, vtyDir: string, run: CommandRunner): Promise<{ bgp: Record<string, string>; bfd: Record<string, string> }> {
+  const bgp: Record<string, string> = {};
+  const bfd: Record<string, string> = {};
+  if (!existsSync(vtyDir)) return { bgp, bfd };
+  const vtysh = async (cmd: string): Promise<unknown> => {
+    const r = await run('vtysh', ['--vty_socket', vtyDir, '-c', cmd], { netns, timeoutMs: 5000, allowFailure: true });
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      return undefined;
+    }
+  };
+  const summary = (await vtysh('show bgp ipv4 unicast summary json')) as { peers?: Record<string, { state?: string }> } | undefined;
+  for (const [ip, p] of Object.entries(summary?.peers ?? {})) bgp[ip] = p.state ?? 'unknown';
+  const peers = (await vtysh('show bfd peers json')) as Array<{ peer?: string; status?: string }> | undefined;
+  for (const p of Array.isArray(peers) ? peers : []) if (p.peer) bfd[p.peer] = p.status ?? 'unknown';
+  return { bgp, bfd };
+}
+
+export async function labStatus(prefix: string, run: CommandRunner = runCommand): Promise<LabStatus> {
+  const topo = buildTopology({ prefix });
+  const paths = labPaths(prefix);
+  const state = readState(paths);
+  const present = new Set(await labNamespaces(prefix, run));
+  const hosts: HostStatus[] = topo.hosts.map((h) => ({
+    name: h.name, role: h.role, netns: h.netns, present: present.has(h.netns),
+    addresses: h.addresses.map((a) => `${a.cidr} (${a.ifname})`),
+    ...(h.node ? { node: h.node } : {}),
+    ...(h.labels ? { labels: { ...h.labels } } : {}),
+    ...(h.podCidr ? { podCidr: h.podCidr } : {}),
+  }));
+  const up = Boolean(state?.complete) && hosts.every((h) => h.present);
+  const routerNs = host(topo, topo.router.host).netns;
+  const peers = up ? await routerPeers(routerNs, paths.frrDir, run) : { bgp: {}, bfd: {} };
+  return {
+    prefix,
+    up,
+    ...(state ? { startedAt: state.startedAt } : {}),
+    stateDir: paths.dir,
+    hosts,
+    vips: topo.vips.map((v) => ({ address: v.address, service: `${v.serviceNamespace}/${v.serviceName}`, ports: [...v.ports] })),
+    router: { netns: routerNs, asn: topo.router.asn, address: topo.router.address, frrVtyDir: paths.frrDir, bgpPeers: peers.bgp, bfdPeers: peers.bfd },
+    apiServer: { url: topo.apiServer.url, netns: host(topo, topo.apiServer.host).netns, kubeconfig: paths.kubeconfig },
+    agents: state?.agents ?? { running: false, note: 'lab is not up' },
+    agentConfig: paths.agentConfig,
+    processes: (state?.processes ?? []).map((p) => ({ ...p, alive: alive(p.pid) })),
+  };
+}
+
+/** The human-readable form of `kst lab status`. */
+export function renderStatus(s: LabStatus): string {
+  const lines: string[] = [];
+  lines.push(`lab "${s.prefix}": ${s.up ? `up since ${s.startedAt ?? '?'}` : 'not up'}   (state: ${s.stateDir})`);
+  lines.push('');
+  lines.push(`${'HOST'.padEnd(12)} ${'ROLE'.padEnd(13)} ${'NETNS'.padEnd(22)} ${'UP'.padEnd(3)} ADDRESSES`);
+  for (const h of s.hosts) {
+    lines.push(`${h.name.padEnd(12)} ${h.role.padEnd(13)} ${h.netns.padEnd(22)} ${(h.present ? 'yes' : 'no').padEnd(3)} ${h.addresses.join(', ')}`);
+  }
+  lines.push('');
+  for (const v of s.vips) lines.push(`VIP ${v.address}  service ${v.service}  ports ${v.ports.join(',')}`);
+  lines.push(`router: AS ${s.router.asn} in ${s.router.netns}; vtysh --vty_socket ${s.router.frrVtyDir}  (ip netns exec ${s.router.netns} vtysh ...)`);
+  const peers = Object.keys({ ...s.router.bgpPeers, ...s.router.bfdPeers });
+  for (const p of peers) lines.push(`  peer ${p.padEnd(15)} bgp ${s.router.bgpPeers[p] ?? '-'}  bfd ${s.router.bfdPeers[p] ?? '-'}`);
+  lines.push(`API server: ${s.apiServer.url} (in ${s.apiServer.netns}); kubeconfig ${s.apiServer.kubeconfig}`);
+  lines.push(`agents: ${s.agents.note}`);
+  if (s.processes.length) {
+    lines.push('');
+    lines.push(`${'PROCESS'.padEnd(11)} ${'HOST'.padEnd(12)} ${'PID'.padEnd(8)} ALIVE`);
+    for (const p of s.processes) lines.push(`${p.kind.padEnd(11)} ${p.host.padEnd(12)} ${String(p.pid).padEnd(8)} ${p.alive ? 'yes' : 'no'}`);
+  }
+  return lines.join('\n');
+}

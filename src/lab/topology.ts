@@ -1,0 +1,221 @@
+// The lab's network as a pure description: which hosts exist, in which namespaces, with
+// which links, addresses and routes. `lab up`, `lab down`, `lab status`, the seed objects
+// for the API server and the agents' config are all derived from this one value, so they
+// cannot disagree with each other.
+//
+//                       client 198.51.100.10
+//                          │ (client link 198.51.100.0/26)
+//                       router (FRR) 198.51.100.1, 192.0.2.1 on bridge br-nodes
+//        ┌────────────┬────┴───────┬─────────────┬─────────────┐  node network 192.0.2.0/24
+//     apiserver    tunnel-1     tunnel-2      worker-1      worker-2
+//     192.0.2.2    192.0.2.11   192.0.2.12    192.0.2.21    192.0.2.22
+//                                             pods .130 .131 pods .194 .195 (198.51.100.128/25)
+//
+// Every address comes from the documentation ranges. Interface names inside the lab never
+// start with the project's link prefix ("kst"): the agent owns those and may delete them.
+
+export type HostRole = 'router' | 'client' | 'apiserver' | 'tunnel-node' | 'serving-node' | 'pod';
+
+export interface LabAddress {
+  readonly ifname: string;
+  /** CIDR as configured on the interface, e.g. "192.0.2.11/24". */
+  readonly cidr: string;
+}
+
+export interface LabRoute {
+  readonly dst: string;
+  readonly via?: string;
+  readonly dev?: string;
+  /** Source address hint for locally originated packets. */
+  readonly src?: string;
+  readonly onlink?: boolean;
+}
+
+export interface LabHost {
+  /** Logical name: also the Kubernetes node or pod name. */
+  readonly name: string;
+  readonly role: HostRole;
+  readonly netns: string;
+  readonly addresses: readonly LabAddress[];
+  readonly routes: readonly LabRoute[];
+  /** Pods: the node they run on. */
+  readonly node?: string;
+  /** Nodes: Kubernetes labels. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Serving nodes: the pod CIDR (host-gw style, like flannel or Calico without overlay). */
+  readonly podCidr?: string;
+}
+
+/** A veth pair; `bridge` enslaves the a-side to a bridge in host a. */
+export interface LabLink {
+  readonly a: { readonly host: string; readonly ifname: string };
+  readonly b: { readonly host: string; readonly ifname: string };
+  readonly bridge?: string;
+}
+
+export interface LabBridge {
+  readonly host: string;
+  readonly ifname: string;
+}
+
+export interface LabVip {
+  readonly address: string;
+  readonly serviceNamespace: string;
+  readonly serviceName: string;
+  readonly ports: readonly number[];
+}
+
+export interface LabTopology {
+  readonly prefix: string;
+  readonly hosts: readonly LabHost[];
+  readonly bridges: readonly LabBridge[];
+  readonly links: readonly LabLink[];
+  readonly vips: readonly LabVip[];
+  readonly router: { readonly host: string; readonly asn: number; readonly routerId: string; readonly address: string };
+  readonly nodeAsn: number;
+  readonly apiServer: { readonly host: string; readonly address: string; readonly port: number; readonly url: string };
+  readonly echoPort: number;
+  /** VXLAN network identifier and UDP port the agents are configured with. */
+  readonly vni: number;
+  readonly vxlanPort: number;
+}
+
+export interface TopologyOptions {
+  /** Namespace name prefix; one lab per prefix. Must be short and end in "-". */
+  readonly prefix?: string;
+}
+
+export const DEFAULT_PREFIX = 'kstlab-';
+/** Gateway every pod uses (Calico-style): present on each node-side pod veth. */
+export const POD_GATEWAY = '169.254.1.1';
+const NODE_NET_LEN = 24;
+
+interface NodeSpec {
+  readonly name: string;
+  readonly role: 'tunnel-node' | 'serving-node';
+  readonly ip: string;
+  readonly podCidr?: string;
+  readonly pods: readonly { readonly name: string; readonly ip: string; readonly short: string }[];
+}
+
+const NODES: readonly NodeSpec[] = [
+  { name: 'tunnel-1', role: 'tunnel-node', ip: '192.0.2.11', pods: [] },
+  { name: 'tunnel-2', role: 'tunnel-node', ip: '192.0.2.12', pods: [] },
+  {
+    name: 'worker-1', role: 'serving-node', ip: '192.0.2.21', podCidr: '198.51.100.128/26',
+    pods: [{ name: 'worker-1-a', ip: '198.51.100.130', short: '1a' }, { name: 'worker-1-b', ip: '198.51.100.131', short: '1b' }],
+  },
+  {
+    name: 'worker-2', role: 'serving-node', ip: '192.0.2.22', podCidr: '198.51.100.192/26',
+    pods: [{ name: 'worker-2-a', ip: '198.51.100.194', short: '2a' }, { name: 'worker-2-b', ip: '198.51.100.195', short: '2b' }],
+  },
+];
+
+/** Checks a namespace prefix: names end up in /run/netns and in state paths. */
+export function validatePrefix(prefix: string): string {
+  if (!/^[a-z][a-z0-9-]{0,30}-$/.test(prefix)) {
+    throw new Error(`lab prefix "${prefix}": use lower-case letters, digits and "-", start with a letter, end with "-" (e.g. "${DEFAULT_PREFIX}")`);
+  }
+  return prefix;
+}
+
+export function buildTopology(opts: TopologyOptions = {}): LabTopology {
+  const prefix = validatePrefix(opts.prefix ?? DEFAULT_PREFIX);
+  const ns = (name: string): string => `${prefix}${name}`;
+  const routerIp = '192.0.2.1';
+  const apiIp = '192.0.2.2';
+  const servingNodes = NODES.filter((n) => n.role === 'serving-node');
+  const hosts: LabHost[] = [];
+  const links: LabLink[] = [];
+
+  // Like a fabric that knows the pod networks: pod CIDRs are routed to their nodes.
+  const podCidrRoutes = (except?: string): LabRoute[] =>
+    servingNodes.filter((n) => n.name !== except).map((n) => ({ dst: n.podCidr!, via: n.ip }));
+
+  hosts.push({
+    name: 'router', role: 'router', netns: ns('router'),
+    addresses: [{ ifname: 'br-nodes', cidr: `${routerIp}/${NODE_NET_LEN}` }, { ifname: 'c-client', cidr: '198.51.100.1/26' }],
+    routes: podCidrRoutes(),
+  });
+  hosts.push({
+    name: 'client', role: 'client', netns: ns('client'),
+    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }],
+    routes: [{ dst: 'default', via: '198.51.100.1' }],
+  });
+  links.push({ a: { host: 'router', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
+  hosts.push({
+    name: 'apiserver', role: 'apiserver', netns: ns('apiserver'),
+    addresses: [{ ifname: 'eth0', cidr: `${apiIp}/${NODE_NET_LEN}` }],
+    routes: [{ dst: 'default', via: routerIp }],
+  });
+  links.push({ a: { host: 'router', ifname: 'n-apiserver' }, b: { host: 'apiserver', ifname: 'eth0' }, bridge: 'br-nodes' });
+
+  for (const node of NODES) {
+    const podRoutes: LabRoute[] = node.pods.map((p) => ({ dst: `${p.ip}/32`, dev: `veth-${p.short}`, src: node.ip }));
+    hosts.push({
+      name: node.name, role: node.role, netns: ns(node.name),
+      addresses: [
+        { ifname: 'eth0', cidr: `${node.ip}/${NODE_NET_LEN}` },
+        ...node.pods.map((p) => ({ ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY}/32` })),
+      ],
+      routes: [{ dst: 'default', via: routerIp }, ...podCidrRoutes(node.name), ...podRoutes],
+      labels: {
+        'kubernetes.io/hostname': node.name,
+        ...(node.role === 'tunnel-node' ? { node: 'tunnel' } : {}),
+      },
+      ...(node.podCidr ? { podCidr: node.podCidr } : {}),
+    });
+    links.push({ a: { host: 'router', ifname: `n-${node.name}` }, b: { host: node.name, ifname: 'eth0' }, bridge: 'br-nodes' });
+    for (const pod of node.pods) {
+      hosts.push({
+        name: pod.name, role: 'pod', netns: ns(pod.name), node: node.name,
+        addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }],
+        routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }],
+      });
+      links.push({ a: { host: node.name, ifname: `veth-${pod.short}` }, b: { host: pod.name, ifname: 'eth0' } });
+    }
+  }
+
+  const apiPort = 6443;
+  return {
+    prefix,
+    hosts,
+    bridges: [{ host: 'router', ifname: 'br-nodes' }],
+    links,
+    vips: [{ address: '203.0.113.10', serviceNamespace: 'demo', serviceName: 'echo', ports: [8080] }],
+    router: { host: 'router', asn: 64500, routerId: routerIp, address: routerIp },
+    nodeAsn: 64512,
+    apiServer: { host: 'apiserver', address: apiIp, port: apiPort, url: `http://${apiIp}:${apiPort}` },
+    echoPort: 8080,
+    vni: 4242,
+    vxlanPort: 4789,
+  };
+}
+
+// ---------- queries ----------
+
+export function host(topo: LabTopology, name: string): LabHost {
+  const h = topo.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`lab topology: no host "${name}"`);
+  return h;
+}
+
+export function hostsByRole(topo: LabTopology, role: HostRole): LabHost[] {
+  return topo.hosts.filter((h) => h.role === role);
+}
+
+/** Nodes as Kubernetes sees them: tunnel and serving nodes. */
+export function kubeNodes(topo: LabTopology): LabHost[] {
+  return topo.hosts.filter((h) => h.role === 'tunnel-node' || h.role === 'serving-node');
+}
+
+/** The host's primary address without prefix length (first address of eth0, else the first). */
+export function primaryIp(h: LabHost): string {
+  const a = h.addresses.find((x) => x.ifname === 'eth0') ?? h.addresses[0];
+  if (!a) throw new Error(`lab host ${h.name} has no address`);
+  return a.cidr.split('/')[0]!;
+}
+
+export function namespaces(topo: LabTopology): string[] {
+  return topo.hosts.map((h) => h.netns);
+}

@@ -1,0 +1,193 @@
+// `kst lab up`: builds the lab from its topology: namespaces and links, the FRR router,
+// the API server seeded with the lab's objects, echo servers in the pods and, per node,
+// gobgpd and `kst agent` exactly as the DaemonSet runs them. Idempotent: a complete lab
+// is left alone, leftovers of a broken one are removed first.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCommand, type CommandRunner } from '../system/index.js';
+import { agentConfig, agentConfigYaml } from './agent-config.js';
+import { alive, startDaemon } from './daemon.js';
+import { labDown, labNamespaces } from './down.js';
+import { FrrRouter, waitFor } from './frr.js';
+import { networkPlan } from './network-plan.js';
+import { distFile, repoRoot, tail } from './paths.js';
+import { preflight } from './preflight.js';
+import { routerConfig } from './router-config.js';
+import { seedYaml } from './seed.js';
+import { labPaths, readState, writeState, type LabPaths, type LabProcess, type LabState } from './state.js';
+import { buildTopology, host, hostsByRole, kubeNodes, type LabTopology } from './topology.js';
+
+export interface UpOptions {
+  readonly prefix: string;
+  /** Start gobgpd and `kst agent` on every node (default true). */
+  readonly agents?: boolean;
+  readonly progress?: (line: string) => void;
+  /** How long an agent must stay alive to count as started. */
+  readonly agentSettleMs?: number;
+  readonly run?: CommandRunner;
+}
+
+export interface UpResult {
+  readonly alreadyUp: boolean;
+  readonly state: LabState;
+}
+
+export class LabError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+export async function labUp(opts: UpOptions): Promise<UpResult> {
+  const progress = opts.progress ?? (() => undefined);
+  const run = opts.run ?? runCommand;
+  const topo = buildTopology({ prefix: opts.prefix });
+  const paths = labPaths(opts.prefix);
+  const root = repoRoot();
+
+  const present = await labNamespaces(opts.prefix, run);
+  const previous = readState(paths);
+  if (previous?.complete && topo.hosts.every((h) => present.includes(h.netns))) {
+    progress(`lab "${opts.prefix}" is already up (since ${previous.startedAt}); \`kst lab down\` removes it`);
+    return { alreadyUp: true, state: previous };
+  }
+  const problems = await preflight(root, `${opts.prefix}preflight`, run);
+  if (problems.length) {
+    throw new LabError(`cannot build the lab:\n${problems.map((p) => `  - ${p.what}: ${p.fix}`).join('\n')}`);
+  }
+  if (present.length || previous) {
+    progress('found leftovers of an earlier lab: removing them first');
+    await labDown(opts.prefix, progress, run);
+  }
+
+  let state: LabState = {
+    prefix: opts.prefix, startedAt: new Date().toISOString(), frrDir: paths.frrDir, processes: [],
+    agents: { running: false, note: 'not started yet' }, complete: false,
+  };
+  const record = (p: LabProcess): void => {
+    state = { ...state, processes: [...state.processes, p] };
+    writeState(paths, state);
+  };
+  try {
+    for (const d of [paths.dir, paths.logDir, paths.seedDir]) mkdirSync(d, { recursive: true });
+    writeState(paths, state);
+    writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), seedYaml(topo));
+    writeFileSync(paths.agentConfig, agentConfigYaml(topo));
+
+    progress(`network: ${topo.hosts.length} namespaces, ${topo.links.length} links`);
+    for (const step of networkPlan(topo)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
+
+    progress('router: FRR zebra, bfdd, bgpd');
+    await startRouter(topo, paths, run, record);
+
+    progress(`API server: ${topo.apiServer.url}`);
+    await startApiServer(topo, paths, record);
+
+    for (const pod of hostsByRole(topo, 'pod')) {
+      const logFile = join(paths.logDir, `echo-${pod.name}.log`);
+      const argv = [process.execPath, distFile('src/lab/echo-server.js'), '--name', pod.name, '--port', String(topo.echoPort)];
+      record({ kind: 'echo', host: pod.name, netns: pod.netns, pid: startDaemon({ netns: pod.netns, argv, logFile }), logFile });
+    }
+    progress(`pods: ${hostsByRole(topo, 'pod').length} echo servers on port ${topo.echoPort}`);
+
+    if (opts.agents ?? true) {
+      // Not `{ ...state, agents: await ... }`: the spread would be taken before the await,
+      // dropping the processes `record` adds meanwhile.
+      const agents = await startAgents(topo, paths, root, opts.agentSettleMs ?? 3000, record);
+      state = { ...state, agents };
+      progress(state.agents.running ? 'agents: running on every node' : `agents could NOT start: ${state.agents.note}`);
+    } else {
+      state = { ...state, agents: { running: false, note: 'not started (--no-agents)' } };
+      progress('agents: not started (--no-agents)');
+    }
+    state = { ...state, complete: true };
+    writeState(paths, state);
+    return { alreadyUp: false, state };
+  } catch (err) {
+    progress(`lab up failed: ${err instanceof Error ? err.message : String(err)}; removing what was built`);
+    await labDown(opts.prefix, progress, run).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startRouter(topo: LabTopology, paths: LabPaths, run: CommandRunner, record: (p: LabProcess) => void): Promise<void> {
+  const r = host(topo, topo.router.host);
+  const conf = routerConfig(topo);
+  const frr = new FrrRouter({ netns: r.netns, bgpdConf: conf.bgpdConf, bfddConf: conf.bfddConf, dir: paths.frrDir }, run);
+  await frr.start();
+  for (const d of ['zebra', 'bfdd', 'bgpd']) {
+    await waitFor(() => frr.pid(d) !== undefined, 5000).catch(() => {
+      throw new LabError(`FRR ${d} did not start in ${r.netns}:\n${frr.logs()}`);
+    });
+    record({ kind: `frr-${d}`, host: r.name, netns: r.netns, pid: frr.pid(d)!, logFile: join(paths.frrDir, `${d}.log`) });
+  }
+}
+
+async function startApiServer(topo: LabTopology, paths: LabPaths, record: (p: LabProcess) => void): Promise<void> {
+  const h = host(topo, topo.apiServer.host);
+  const logFile = join(paths.logDir, 'apiserver.log');
+  const argv = [process.execPath, distFile('src/lab/apiserver-main.js'),
+    '--listen', `${topo.apiServer.address}:${topo.apiServer.port}`, '--seed', paths.seedDir, '--kubeconfig', paths.kubeconfig];
+  const pid = startDaemon({ netns: h.netns, argv, logFile });
+  record({ kind: 'apiserver', host: h.name, netns: h.netns, pid, logFile, argv });
+  try {
+    await waitFor(() => existsSync(paths.kubeconfig) || !alive(pid), 15000);
+  } catch {
+    throw new LabError(`the API server did not become ready within 15 s:\n${tail(logFile)}`);
+  }
+  if (!existsSync(paths.kubeconfig)) throw new LabError(`the API server exited:\n${tail(logFile)}`);
+}
+
+/** gobgpd as the sidecar, then the agent, on every node; agents that exit early are reported, not fatal. */
+async function startAgents(topo: LabTopology, paths: LabPaths, root: string, settleMs: number, record: (p: LabProcess) => void): Promise<LabState['agents']> {
+  const cli = join(root, 'dist/src/cli/main.js');
+  const agents: Array<{ node: string; pid: number; logFile: string }> = [];
+  for (const n of kubeNodes(topo)) {
+    const gobgpLog = join(paths.logDir, `gobgpd-${n.name}.log`);
+    const gobgpArgv = ['gobgpd', '--api-hosts', '127.0.0.1:50051', '--pprof-disable'];
+    record({ kind: 'gobgpd', host: n.name, netns: n.netns, pid: startDaemon({ netns: n.netns, argv: gobgpArgv, logFile: gobgpLog }), logFile: gobgpLog, argv: gobgpArgv });
+  }
+  // gobgpd's gRPC port comes up within a fraction of a second; the agent retries anyway.
+  await sleep(300);
+  for (const n of kubeNodes(topo)) {
+    const logFile = join(paths.logDir, `agent-${n.name}.log`);
+    const argv = [process.execPath, cli, 'agent', '--config', paths.agentConfig];
+    const env = { NODE_NAME: n.name, KUBECONFIG: paths.kubeconfig };
+    const pid = startDaemon({ netns: n.netns, argv, logFile, env });
+    record({ kind: 'agent', host: n.name, netns: n.netns, pid, logFile, argv, env });
+    agents.push({ node: n.name, pid, logFile });
+  }
+  await sleep(settleMs);
+  const dead = agents.filter((a) => !alive(a.pid));
+  if (!dead.length) {
+    const ready = await agentsReady(topo, 20000);
+    const waiting = kubeNodes(topo).filter((n) => !ready.has(n.name)).map((n) => n.name);
+    const readiness = waiting.length ? `; /readyz not answering yet on ${waiting.join(', ')}` : '; ready on every node';
+    return { running: true, note: `kst agent running on ${agents.length} nodes${readiness}` };
+  }
+  const first = dead[0]!;
+  const why = tail(first.logFile, 3).replace(/\s*\n\s*/g, ' | ') || 'no output';
+  return { running: false, note: `${dead.length} of ${agents.length} agents exited (${first.node}: ${why}); logs in ${paths.logDir}` };
+}
+
+/** Nodes whose agent answers /readyz (the DaemonSet's readiness probe) within the time. */
+async function agentsReady(topo: LabTopology, timeoutMs: number, run: CommandRunner = runCommand): Promise<Set<string>> {
+  const ready = new Set<string>();
+  const deadline = Date.now() + timeoutMs;
+  const listen = String((agentConfig(topo).api as { listen: string }).listen);
+  while (Date.now() < deadline && ready.size < kubeNodes(topo).length) {
+    await Promise.all(kubeNodes(topo).filter((n) => !ready.has(n.name)).map(async (n) => {
+      const r = await run(process.execPath, [distFile('src/lab/probe.js'), 'http', '--method', 'GET', '--url', `http://${listen}/readyz`, '--timeout', '1000'],
+        { netns: n.netns, allowFailure: true, timeoutMs: 5000 });
+      try {
+        if ((JSON.parse(r.stdout) as { status: number }).status === 200) ready.add(n.name);
+      } catch {
+        /* not answering yet */
+      }
+    }));
+    if (ready.size < kubeNodes(topo).length) await sleep(1000);
+  }
+  return ready;
+}

@@ -1,0 +1,159 @@
+// The lab's pure parts: topology invariants, the kernel plan and FRR config (golden files;
+// UPDATE_GOLDEN=1 rewrites them on purpose), the agents' config, the seed objects.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+import { parseAllDocuments } from 'yaml';
+import { configSchema } from '../../src/config/index.js';
+import {
+  agentConfig, buildTopology, hostsByRole, kubeNodes, networkPlan, primaryIp, renderPlan, routerConfig, seedObjects, seedYaml, validatePrefix,
+} from '../../src/lab/index.js';
+import { LINK_PREFIX } from '../../src/system/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function golden(name: string, actual: string): void {
+  const file = join(here, 'golden', name);
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, actual);
+  }
+  expect(actual).toBe(readFileSync(file, 'utf8'));
+}
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+}
+function inCidr(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/') as [string, string];
+  const size = 2 ** (32 - Number(len));
+  return Math.floor(ipToInt(ip) / size) === Math.floor(ipToInt(net) / size);
+}
+const DOC_RANGES = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24'];
+
+describe('lab topology', () => {
+  const topo = buildTopology();
+
+  it('has the roles the issue asks for', () => {
+    expect(hostsByRole(topo, 'router')).toHaveLength(1);
+    expect(hostsByRole(topo, 'client')).toHaveLength(1);
+    expect(hostsByRole(topo, 'apiserver')).toHaveLength(1);
+    expect(hostsByRole(topo, 'tunnel-node').map((h) => h.name)).toEqual(['tunnel-1', 'tunnel-2']);
+    expect(hostsByRole(topo, 'serving-node').map((h) => h.name)).toEqual(['worker-1', 'worker-2']);
+    expect(hostsByRole(topo, 'pod').length).toBeGreaterThanOrEqual(4);
+    for (const t of hostsByRole(topo, 'tunnel-node')) expect(t.labels?.node).toBe('tunnel');
+    for (const w of hostsByRole(topo, 'serving-node')) expect(w.labels?.node).toBeUndefined();
+  });
+
+  it('names every namespace with the prefix, uniquely', () => {
+    const custom = buildTopology({ prefix: 'ksttest-x1-' });
+    const names = custom.hosts.map((h) => h.netns);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(n.startsWith('ksttest-x1-')).toBe(true);
+  });
+
+  it('uses interface names the kernel accepts and the agent does not own', () => {
+    const ifnames = [...topo.links.flatMap((l) => [l.a.ifname, l.b.ifname]), ...topo.bridges.map((b) => b.ifname)];
+    for (const n of ifnames) {
+      expect(n.length).toBeLessThanOrEqual(15);
+      expect(n.startsWith(LINK_PREFIX)).toBe(false);
+    }
+    // Within one namespace, no name twice.
+    for (const h of topo.hosts) {
+      const mine = topo.links.flatMap((l) => [...(l.a.host === h.name ? [l.a.ifname] : []), ...(l.b.host === h.name ? [l.b.ifname] : [])]);
+      expect(new Set(mine).size).toBe(mine.length);
+    }
+  });
+
+  it('uses only documentation ranges (plus the link-local pod gateway), each address once', () => {
+    const seen = new Map<string, string>();
+    for (const h of topo.hosts) {
+      for (const a of h.addresses) {
+        const ip = a.cidr.split('/')[0]!;
+        if (ip === '169.254.1.1') continue;
+        expect(DOC_RANGES.some((r) => inCidr(ip, r))).toBe(true);
+        expect(seen.get(ip)).toBeUndefined();
+        seen.set(ip, h.name);
+      }
+    }
+    for (const v of topo.vips) expect(inCidr(v.address, '203.0.113.0/24')).toBe(true);
+  });
+
+  it('puts each pod inside its node\'s pod CIDR, with a /32 route on the node', () => {
+    for (const pod of hostsByRole(topo, 'pod')) {
+      const node = topo.hosts.find((h) => h.name === pod.node)!;
+      expect(node.role).toBe('serving-node');
+      expect(inCidr(primaryIp(pod), node.podCidr!)).toBe(true);
+      expect(node.routes.some((r) => r.dst === `${primaryIp(pod)}/32` && r.dev)).toBe(true);
+    }
+  });
+
+  it('routes every pod CIDR from the tunnel nodes and the router', () => {
+    for (const w of hostsByRole(topo, 'serving-node')) {
+      for (const h of [...hostsByRole(topo, 'tunnel-node'), ...hostsByRole(topo, 'router')]) {
+        expect(h.routes).toContainEqual({ dst: w.podCidr, via: primaryIp(w) });
+      }
+    }
+  });
+
+  it('rejects prefixes that are not safe names', () => {
+    expect(validatePrefix('kstlab-')).toBe('kstlab-');
+    for (const bad of ['', 'kstlab', 'Kst-', '../x-', 'a b-', `${'x'.repeat(40)}-`]) {
+      expect(() => buildTopology({ prefix: bad })).toThrow(/lab prefix/);
+    }
+  });
+});
+
+describe('derived from the topology', () => {
+  const topo = buildTopology();
+
+  it('plans the kernel commands (golden) and never addresses the root namespace', () => {
+    const steps = networkPlan(topo);
+    for (const s of steps) {
+      const scoped = s.netns !== undefined || (s.args[0] === '-n') || (s.args[0] === 'netns' && ['add', 'del'].includes(s.args[1]!));
+      expect(scoped).toBe(true);
+    }
+    golden('network-plan.txt', `${renderPlan(steps)}\n`);
+  });
+
+  it('configures FRR with every tunnel node as a BFD-watched ECMP neighbour (golden)', () => {
+    const conf = routerConfig(topo);
+    for (const t of hostsByRole(topo, 'tunnel-node')) {
+      expect(conf.bgpdConf).toContain(` neighbor ${primaryIp(t)} remote-as ${topo.nodeAsn}`);
+      expect(conf.bgpdConf).toMatch(new RegExp(` neighbor ${primaryIp(t).replace(/\./g, '\\.')} bfd profile \\S+`));
+    }
+    expect(conf.bgpdConf).toContain('maximum-paths');
+    expect(conf.bfddConf).toContain('transmit-interval 100');
+    expect(conf.bfddConf).toContain('detect-multiplier 3');
+    golden('frr-bgpd.conf', conf.bgpdConf);
+    golden('frr-bfdd.conf', conf.bfddConf);
+  });
+
+  it('writes an agent config the config schema accepts, in vxlan-lwt mode, peering with the router', () => {
+    const parsed = configSchema.parse(agentConfig(topo));
+    expect(parsed.encapsulation.mode).toBe('vxlan-lwt');
+    expect(parsed.bgp.peers).toEqual([expect.objectContaining({ address: topo.router.address, asn: topo.router.asn })]);
+    const profile = parsed.bgp.peers[0]!.bfdProfile!;
+    expect(parsed.bfd.profiles[profile]).toEqual({ minTxMs: 100, minRxMs: 100, multiplier: 3 });
+    expect(parsed.pools[0]!.cidrs.some((c) => topo.vips.every((v) => inCidr(v.address, c)))).toBe(true);
+  });
+
+  it('seeds Nodes, Pods, the annotated Service and its EndpointSlice with the lab\'s real addresses', () => {
+    const objs = seedObjects(topo);
+    const nodes = objs.filter((o) => o.kind === 'Node');
+    expect(nodes.map((n) => n.metadata.name).sort()).toEqual(kubeNodes(topo).map((h) => h.name).sort());
+    for (const n of kubeNodes(topo)) {
+      const obj = nodes.find((o) => o.metadata.name === n.name)! as unknown as { status: { addresses: Array<{ type: string; address: string }> } };
+      expect(obj.status.addresses).toContainEqual({ type: 'InternalIP', address: primaryIp(n) });
+    }
+    const svc = objs.find((o) => o.kind === 'Service')!;
+    expect((svc.metadata.annotations as Record<string, string>)['cmd.nu/tunnel']).toBe(topo.vips[0]!.address);
+    const slice = objs.find((o) => o.kind === 'EndpointSlice')! as unknown as { metadata: { labels: Record<string, string> }; endpoints: Array<{ addresses: string[]; nodeName: string }> };
+    expect(slice.metadata.labels['kubernetes.io/service-name']).toBe(svc.metadata.name);
+    const pods = hostsByRole(topo, 'pod');
+    expect(slice.endpoints.map((e) => [e.addresses[0], e.nodeName])).toEqual(pods.map((p) => [primaryIp(p), p.node]));
+    // Parses back as YAML documents, one per object.
+    expect(parseAllDocuments(seedYaml(topo)).filter((d) => d.toJSON() !== null)).toHaveLength(objs.length);
+  });
+});
