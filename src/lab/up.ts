@@ -154,7 +154,7 @@ async function startAgents(topo: LabTopology, paths: LabPaths, root: string, set
   for (const n of kubeNodes(topo)) {
     const logFile = join(paths.logDir, `agent-${n.name}.log`);
     const argv = [process.execPath, cli, 'agent', '--config', paths.agentConfig];
-    const env = { NODE_NAME: n.name, KUBECONFIG: paths.kubeconfig };
+    const env = { NODE_NAME: n.name, KUBECONFIG: paths.kubeconfig, KST_LAB_NETNS_PREFIX: topo.prefix };
     const pid = startDaemon({ netns: n.netns, argv, logFile, env });
     record({ kind: 'agent', host: n.name, netns: n.netns, pid, logFile, argv, env });
     agents.push({ node: n.name, pid, logFile });

@@ -1,9 +1,44 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../../config/index.js';
+import { createLogger } from '../../observe/index.js';
 import type { Command } from '../main.js';
 
+const HELP = `usage: kst agent --config FILE [--kubeconfig FILE] [--set path=value]...
+
+Runs the node agent: watches the cluster, programs this node's data plane and pod
+namespaces, and announces VIPs through the gobgpd sidecar. SIGTERM withdraws the
+announcements, waits bgp.withdrawGraceSeconds, and exits leaving the data path in place.
+
+  --config FILE      configuration (also KST_CONFIG); see docs/configuration.md
+  --kubeconfig FILE  default: in-cluster, then KUBECONFIG, then ~/.kube/config
+  --set path=value   override one field (repeatable), e.g. --set bgp.asn=64513`;
+
 export const command: Command = {
-  summary: 'agent (not implemented yet)',
-  async run() {
-    console.error('kst agent: not implemented yet');
-    return 1;
+  summary: 'run the node agent (daemon)',
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: { config: { type: 'string' }, kubeconfig: { type: 'string' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    let config;
+    try {
+      config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, set: values.set ?? [], resolveNodeName: true });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(`kst agent: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    const logger = createLogger(config.logLevel);
+    const { runAgent } = await import('../../agent/index.js');
+    const code = await runAgent({ config, logger, ...(values.kubeconfig ? { kubeconfigPath: values.kubeconfig } : {}) });
+    // gRPC channels and informer sockets may linger after a graceful stop; the work is done.
+    process.exit(code);
   },
 };

@@ -1,0 +1,173 @@
+// Builds the real parts from the configuration and runs the agent until a signal.
+import { hostname } from 'node:os';
+import { basename } from 'node:path';
+import type { Config } from '../config/index.js';
+import { IncrementalModel } from '../model/index.js';
+import type { ClusterSnapshot, IpAddress } from '../model/index.js';
+import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, loadKubeConfig } from '../kube/index.js';
+import { TunnelDataplane } from '../dataplane/index.js';
+import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
+import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
+import { BfdBgpBinding, BfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards } from '../bfd/index.js';
+import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
+import { Agent } from './agent.js';
+import { buildStatusReport } from './status.js';
+import { BucketTableWriter } from './table-writer.js';
+
+export interface RunAgentOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly kubeconfigPath?: string;
+  /** Namespace of the leader-election Lease (the agent's own namespace). */
+  readonly leaseNamespace?: string;
+}
+
+/** First IPv4 address the kernel would use towards the peers: the default router id. */
+async function defaultRouterId(config: Config): Promise<string | undefined> {
+  for (const peer of config.bgp.peers) {
+    const local = await localAddressTowards(peer.address);
+    if (local && !local.includes(':')) return local;
+  }
+  return undefined;
+}
+
+export async function runAgent(opts: RunAgentOptions): Promise<number> {
+  const { config, logger: log } = opts;
+  const nodeName = config.nodeName ?? process.env.NODE_NAME ?? hostname();
+  collectProcessMetrics();
+
+  const { kubeConfig, origin, where } = loadKubeConfig(opts.kubeconfigPath ? { path: opts.kubeconfigPath } : {});
+  log.info(`node ${nodeName}: mode ${config.encapsulation.mode}, Kubernetes API from ${origin} (${where})`);
+
+  const events = new KubeEventSink({ kubeConfig, host: nodeName, logger: log });
+  const model = new IncrementalModel(config, nodeName);
+
+  const dataplane = new TunnelDataplane({ config, logger: log, events });
+  // The lab runs several "nodes" on one machine: each agent may only look at its own lab's
+  // pod namespaces, never at other namespaces on the machine holding the same addresses.
+  const labPrefix = process.env.KST_LAB_NETNS_PREFIX;
+  const podnet = new PodNetworks({
+    ...(labPrefix ? { finder: new NamespaceFinder({ accept: (c) => basename(c.path).startsWith(labPrefix) && /\/run\/netns\//.test(c.path) }) } : {}),
+    encap: { mode: config.encapsulation.mode, vni: config.encapsulation.vni, vxlanPort: config.encapsulation.vxlanPort, mplsLabel: config.encapsulation.mplsLabel },
+    events,
+    logger: log,
+  });
+
+  let speaker: BgpSpeaker | undefined;
+  let gobgp: GobgpClient | undefined;
+  let bfd: BfdManager | undefined;
+  let binding: BfdBgpBinding | undefined;
+  if (config.bgp.enabled) {
+    const routerId = config.bgp.routerId ?? (await defaultRouterId(config));
+    if (!routerId) {
+      log.error('bgp.routerId is not set and no IPv4 address towards the peers was found: set bgp.routerId');
+      return 1;
+    }
+    ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId, logger: log }));
+    const bgpSpeaker = speaker;
+
+    const locals = new Map<string, string | undefined>();
+    for (const p of config.bgp.peers) locals.set(p.address, await localAddressTowards(p.address));
+    const plan = bfdSessionsFor(config.bgp.peers, config.bfd.profiles, (peer) => locals.get(peer));
+    for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
+    if (plan.sessions.length > 0) {
+      try {
+        await ensureGtsm();
+      } catch (err) {
+        log.warn(`bfd: could not install the TTL-255 filter (RFC 5881): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      bfd = new BfdManager({ logger: log });
+      // Declarative on the speaker, so a peer held down by BFD stays down across a gobgpd restart.
+      binding = new BfdBgpBinding(
+        bfd,
+        {
+          disablePeer: async (address, reason) => bgpSpeaker.setPeerAdminDown(address, true, reason),
+          enablePeer: async (address) => bgpSpeaker.setPeerAdminDown(address, false),
+        },
+        log,
+      );
+      binding.start();
+      await bfd.setSessions(plan.sessions);
+    }
+  }
+
+  const lbWriter = new LoadBalancerStatusWriter({ kubeConfig, loadBalancerClass: config.loadBalancerClass, logger: log });
+  // Stored bucket tables (issue 7): written by the Lease holder only, read by every node.
+  const tableWriter = new BucketTableWriter({ kubeConfig, annotationKey: config.annotationKey, isLeader: () => leading, logger: log });
+  let leading = false;
+  const elector = new LeaderElector({
+    kubeConfig,
+    namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'kube-service-tunnel',
+    name: 'kube-service-tunnel',
+    identity: nodeName,
+    logger: log,
+    onStartedLeading: () => {
+      leading = true;
+      log.info('leading: this agent writes LoadBalancer status');
+    },
+    onStoppedLeading: () => {
+      leading = false;
+    },
+  });
+
+  const agent = new Agent(
+    {
+      model,
+      events,
+      logger: log,
+      dataplane,
+      podnet,
+      ...(speaker ? { bgp: speaker } : {}),
+      writeLoadBalancerStatus: async (snapshot: ClusterSnapshot, ingress: ReadonlyMap<string, readonly string[]>) => {
+        const r = await lbWriter.set(snapshot.services, ingress as ReadonlyMap<string, readonly IpAddress[]>);
+        if (r.failed.length > 0) throw new Error(r.failed.map((f) => `${f.key}: ${f.error}`).join('; '));
+      },
+      isLeader: () => leading,
+      writeBucketTables: (desired, snapshot) => tableWriter.offer(desired, snapshot.services),
+      ...(bfd ? { drainBfd: () => bfd!.adminDown(), restoreBfd: () => bfd!.adminUp() } : {}),
+    },
+    { withdrawGraceSeconds: config.bgp.withdrawGraceSeconds, unhealthyAfterFailures: 3 },
+  );
+
+  const watcher = new ClusterWatcher({ kubeConfig, nodeName, logger: log, debounceMs: config.dataplane.coalesceMs, onChange: (s) => agent.onSnapshot(s) });
+  const server = new ObserveServer({ listen: config.api.listen, logger: log });
+  server.addReadinessCheck('kubernetes', () => {
+    const s = watcher.status();
+    return { ok: s.ready, detail: s.ready ? 'synced' : (s.lastError?.message ?? 'waiting for the first list') };
+  });
+  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
+
+  await server.start();
+  dataplane.start();
+  podnet.start();
+  speaker?.start();
+  elector.start();
+  await watcher.start();
+  log.info('agent started');
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log.info(`${sig}: graceful shutdown`);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+
+  await watcher.stop();
+  await agent.shutdown();
+  binding?.stop();
+  await bfd?.stop();
+  speaker?.stop();
+  gobgp?.close();
+  await tableWriter.stop();
+  await elector.stop();
+  // The data path stays in the kernel: a restarted agent adopts it; `kst cleanup` removes it.
+  await dataplane.stop();
+  await podnet.stop();
+  await server.stop();
+  log.info('agent stopped (data path left in place)');
+  return 0;
+}

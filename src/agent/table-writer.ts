@@ -1,0 +1,222 @@
+// The single writer of stored bucket tables (issue 7, docs/stored-tables.md): the Lease
+// holder records each Service's computed tables in its `${annotationKey}-tables`
+// annotation whenever they differ from what is stored. Every node, the writer included,
+// computes its tables from the stored ones (model/stored-table.ts), so storing is what
+// makes the next change move the fewest buckets from a table all nodes share.
+//
+// Never on the data path: `offer()` only records the latest desired state; writes happen
+// in background rounds of at most `maxWritesPerRound` Services, one round per
+// `roundIntervalMs`, so 10,000 VIPs changing at once become a steady trickle, not a storm.
+// Each write is a compare-and-swap: read the Service, write only if its annotation is
+// still what our table was computed from, with the read resourceVersion as precondition.
+// A lagging view or a conflict skips the Service; the next snapshot retries it.
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { Counter } from 'prom-client';
+import { annotateService, errorText } from '../kube/index.js';
+import { formatStoredTables, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
+import type { DesiredState, IpAddress, ServiceInput, StoredTable } from '../model/index.js';
+import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
+
+const tableWrites = new Counter({
+  name: 'kst_stored_table_writes_total',
+  help: 'Stored bucket table annotation writes by outcome (written, removed, stale, conflict, failed).',
+  labelNames: ['outcome'],
+  registers: [metricsRegistry],
+});
+
+/** One Service's annotation as it should be, and what it was when we computed it. */
+export interface TableWrite {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** New annotation text; null removes it (the Service has no VIP any more). */
+  readonly value: string | null;
+  /** The annotation our tables were computed from (undefined: absent). */
+  readonly basedOn: string | undefined;
+}
+
+/**
+ * The writes that make the stored tables match `desired` (pure). A VIP whose table is
+ * empty (no serving endpoint) keeps its stored entry, so endpoints that come back start
+ * from where they were. Nothing in mpls mode: there every node hashes its own endpoints.
+ */
+export function planTableWrites(desired: DesiredState, services: readonly ServiceInput[], annotationKey: string): TableWrite[] {
+  if (desired.mode === 'mpls') return [];
+  const key = storedTablesKey(annotationKey);
+  const byService = new Map<string, DesiredState['vips'][number][]>();
+  for (const plan of desired.vips) {
+    const k = `${plan.service.namespace}/${plan.service.name}`;
+    const list = byService.get(k);
+    if (list) list.push(plan);
+    else byService.set(k, [plan]);
+  }
+  const writes: TableWrite[] = [];
+  for (const svc of services) {
+    const current = svc.annotations[key];
+    const plans = byService.get(`${svc.namespace}/${svc.name}`) ?? [];
+    if (plans.length === 0 && current === undefined) continue;
+    const tables = new Map<IpAddress, StoredTable>();
+    let old: ReadonlyMap<IpAddress, StoredTable> | undefined;
+    for (const plan of plans) {
+      if (plan.table.buckets.length > 0) {
+        tables.set(plan.vip, toStoredTable(plan.table));
+        continue;
+      }
+      old ??= current === undefined ? new Map() : parseStoredTables(current).tables;
+      const kept = old.get(plan.vip);
+      if (kept) tables.set(plan.vip, kept);
+    }
+    const value = tables.size > 0 ? formatStoredTables(tables) : null;
+    if (value !== (current ?? null)) writes.push({ namespace: svc.namespace, name: svc.name, uid: svc.uid, value, basedOn: current });
+  }
+  return writes;
+}
+
+export interface TableWriterOptions {
+  readonly kubeConfig: KubeConfig;
+  /** config.annotationKey; the tables go in `${annotationKey}-tables`. */
+  readonly annotationKey: string;
+  /** Checked before every write: only the Lease holder writes. */
+  readonly isLeader: () => boolean;
+  readonly logger?: Logger;
+  /** Services written per round (default 50). */
+  readonly maxWritesPerRound?: number;
+  /** Pause between rounds while work remains (default 1000 ms). */
+  readonly roundIntervalMs?: number;
+  /** Writes in flight at once within a round (default 4). */
+  readonly concurrency?: number;
+}
+
+export interface TableWriterStats {
+  readonly rounds: number;
+  readonly written: number;
+  readonly removed: number;
+  readonly stale: number;
+  readonly conflicts: number;
+  readonly failed: number;
+}
+
+type Outcome = 'written' | 'removed' | 'stale' | 'conflict' | 'failed' | 'skipped';
+
+export class BucketTableWriter {
+  private readonly api: CoreV1Api;
+  private readonly logger: Logger;
+  private readonly key: string;
+  private latest?: { desired: DesiredState; services: readonly ServiceInput[] };
+  /** Service key -> the write we made, until the watched view moves on from its `basedOn`. */
+  private readonly written = new Map<string, TableWrite>();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+  private counts = { rounds: 0, written: 0, removed: 0, stale: 0, conflicts: 0, failed: 0 };
+
+  constructor(private readonly options: TableWriterOptions) {
+    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'table-writer' });
+    this.key = storedTablesKey(options.annotationKey);
+  }
+
+  /** The latest desired state and the Services it came from; returns at once. */
+  offer(desired: DesiredState, services: readonly ServiceInput[]): void {
+    if (this.stopped) return;
+    this.latest = { desired, services };
+    this.schedule(0);
+  }
+
+  stats(): TableWriterStats {
+    return { ...this.counts };
+  }
+
+  /** Resolves when no round is running or due (tests). */
+  async idle(): Promise<void> {
+    while (this.running || this.timer) {
+      if (this.running) await this.running;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer || this.running || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.round().finally(() => {
+        this.running = undefined;
+        if (this.latest) this.schedule(this.options.roundIntervalMs ?? 1000);
+      });
+    }, delayMs);
+  }
+
+  private async round(): Promise<void> {
+    const input = this.latest;
+    this.latest = undefined;
+    if (!input || !this.options.isLeader()) return;
+    this.counts.rounds++;
+    const planned = planTableWrites(input.desired, input.services, this.options.annotationKey);
+    const due: TableWrite[] = [];
+    const inView = new Set(planned.map((w) => `${w.namespace}/${w.name}`));
+    for (const k of this.written.keys()) if (!inView.has(k)) this.written.delete(k);
+    for (const w of planned) {
+      const k = `${w.namespace}/${w.name}`;
+      // Already written; the view still shows the annotation from before our write.
+      const done = this.written.get(k);
+      if (done && done.value === w.value && done.basedOn === w.basedOn) continue;
+      this.written.delete(k);
+      due.push(w);
+    }
+    const max = this.options.maxWritesPerRound ?? 50;
+    const batch = due.slice(0, max);
+    let retry = due.length > max;
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length) {
+        const w = batch[next++]!;
+        const outcome = await this.write(w);
+        if (outcome !== 'skipped') tableWrites.inc({ outcome });
+        if (outcome === 'written' || outcome === 'removed') this.written.set(`${w.namespace}/${w.name}`, w);
+        if (outcome === 'conflict' || outcome === 'failed') retry = true;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 4, batch.length) }, worker));
+    // More to do with this input (and no newer one): another round after the pause.
+    if (retry) this.latest ??= input;
+  }
+
+  private async write(w: TableWrite): Promise<Outcome> {
+    const what = `Service ${w.namespace}/${w.name}`;
+    try {
+      const svc = await this.api.readNamespacedService({ name: w.name, namespace: w.namespace });
+      const current = svc.metadata?.annotations?.[this.key];
+      if (svc.metadata?.uid !== w.uid || current !== w.basedOn) {
+        // Our view lags behind the API: the next snapshot brings the newer annotation.
+        this.counts.stale++;
+        return 'stale';
+      }
+      if (!this.options.isLeader()) return 'skipped';
+      await annotateService(this.options.kubeConfig, { namespace: w.namespace, name: w.name, key: this.key, value: w.value, resourceVersion: svc.metadata?.resourceVersion });
+      if (w.value === null) {
+        this.counts.removed++;
+        this.logger.info(`${what}: stored bucket tables removed (no VIP)`);
+        return 'removed';
+      }
+      this.counts.written++;
+      this.logger.debug(`${what}: stored bucket tables written`);
+      return 'written';
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) {
+        this.counts.conflicts++;
+        this.logger.debug(`${what}: changed while writing its bucket tables; retrying with the next snapshot`);
+        return 'conflict';
+      }
+      this.counts.failed++;
+      this.logger.warn(`${what}: cannot store bucket tables: ${errorText(err)}`);
+      return 'failed';
+    }
+  }
+}
