@@ -21,13 +21,24 @@ export class BfdBgpBinding {
   private readonly onState = (ev: BfdStateEvent): void => void this.handle(ev);
   /** Serialises peer operations so a quick Down/Up pair is applied in order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Pending disables, cancelled when the session is Up again within the hold-down. */
+  private readonly holdDown = new Map<string, NodeJS.Timeout>();
+  private readonly holdDownMs: number;
 
+  /**
+   * `holdDownMs`: how long a session must stay down before the BGP peer is disabled.
+   * The router acts on its own BFD at once, so this costs no failover time; it spares
+   * the BGP session when the router merely re-creates its BFD session (FRR does so
+   * when BGP comes up and learns the source address: Up -> Down -> Up within ~1-2 s).
+   */
   constructor(
     private readonly bfd: BfdManager,
     private readonly peers: PeerControl,
     logger?: Logger,
+    opts: { readonly holdDownMs?: number } = {},
   ) {
     this.log = (logger ?? silentLogger()).child({ component: 'bfd-bgp' });
+    this.holdDownMs = opts.holdDownMs ?? 3000;
   }
 
   start(): void {
@@ -36,6 +47,8 @@ export class BfdBgpBinding {
 
   stop(): void {
     this.bfd.off('state', this.onState);
+    for (const t of this.holdDown.values()) clearTimeout(t);
+    this.holdDown.clear();
   }
 
   /** Resolves when every peer operation triggered so far has finished. */
@@ -60,9 +73,28 @@ export class BfdBgpBinding {
   private handle(ev: BfdStateEvent): Promise<void> {
     // AdminDown is our own decision (drain); it says nothing about the path to the peer.
     if (ev.to === 'AdminDown' || ev.from === 'AdminDown') return this.queue;
-    if (ev.to === 'Up') return this.enqueue(ev.peer, 'enable', 'BFD Up');
+    if (ev.to === 'Up') {
+      const pending = this.holdDown.get(ev.peer);
+      if (pending) {
+        clearTimeout(pending);
+        this.holdDown.delete(ev.peer);
+        this.log.info('BFD session back up within the hold-down: BGP peer left alone', { peer: ev.peer });
+      }
+      return this.enqueue(ev.peer, 'enable', 'BFD Up');
+    }
     // Only a session that was Up can fail; Down -> Init -> Down during bring-up is not news.
-    if (ev.from === 'Up') return this.enqueue(ev.peer, 'disable', `BFD down: ${ev.diag}`);
+    if (ev.from === 'Up') {
+      const reason = `BFD down: ${ev.diag}`;
+      if (this.holdDownMs <= 0) return this.enqueue(ev.peer, 'disable', reason);
+      if (!this.holdDown.has(ev.peer)) {
+        const timer = setTimeout(() => {
+          this.holdDown.delete(ev.peer);
+          void this.enqueue(ev.peer, 'disable', reason);
+        }, this.holdDownMs);
+        timer.unref();
+        this.holdDown.set(ev.peer, timer);
+      }
+    }
     return this.queue;
   }
 

@@ -85,7 +85,7 @@ describe('BfdManager over loopback', () => {
   it('detects a silent peer within the detection time, tells BGP, and re-enables it when BFD is Up again', async () => {
     const { a, b } = await pair();
     const peers = new RecordingPeers();
-    const binding = new BfdBgpBinding(a, peers);
+    const binding = new BfdBgpBinding(a, peers, undefined, { holdDownMs: 0 });
     binding.start();
     const events: BfdStateEvent[] = [];
     a.on('state', (e) => events.push(e));
@@ -106,10 +106,26 @@ describe('BfdManager over loopback', () => {
     binding.stop();
   });
 
+  it('hold-down: a session back Up before the hold-down ends leaves the BGP peer alone', async () => {
+    const { a, b } = await pair();
+    const peers = new RecordingPeers();
+    // Long hold-down: the re-created peer comes Up well within it (slow tx is 1 s while not Up).
+    const binding = new BfdBgpBinding(a, peers, undefined, { holdDownMs: 15000 });
+    binding.start();
+    await b.stop();
+    await waitFor(() => stateOf(a, B) === 'Down', 3000, 5);
+    const b2 = manager();
+    await b2.setSessions([{ peer: A, local: B, profile: fast }]);
+    await waitFor(() => stateOf(a, B) === 'Up', 12000, 20);
+    await binding.settled();
+    expect(peers.calls).toEqual([]);
+    binding.stop();
+  });
+
   it('drain: withdraws first, then AdminDown; the peer sees Down with remote diag administratively-down, BGP untouched', async () => {
     const { a, b } = await pair();
     const peers = new RecordingPeers();
-    const binding = new BfdBgpBinding(a, peers);
+    const binding = new BfdBgpBinding(a, peers, undefined, { holdDownMs: 0 });
     binding.start();
     const order: string[] = [];
     a.on('state', (e) => order.push(`a ${e.to}`));
