@@ -3,3 +3,4 @@ export type { AgentParts, AgentSettings } from './agent.js';
 export { runAgent } from './run.js';
 export type { RunAgentOptions } from './run.js';
 export { buildStatusReport } from './status.js';
+export { BucketTableWriter, planTableWrites } from './table-writer.js';

@@ -6,7 +6,9 @@
 //   tables of that Service's VIPs (tables are memoised per VIP by endpoint set);
 // - Node and Pod changes only affect announcement flags and pod set-ups.
 // computeDesiredState() is this class used once, so both paths share one implementation.
+// A Service's stored tables (stored-table.ts, issue 7) are where its VIPs' tables start from.
 import { buildBucketTable } from './maglev.js';
+import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
@@ -78,11 +80,17 @@ function summarise(resolution: VipResolution, nodeKey: string, entries: VipEntry
 
 interface CachedTable {
   readonly source: ServiceEndpoints;
+  readonly stored: StoredTable | undefined;
   readonly table: BucketTable;
   readonly readyCount: number;
 }
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+export interface IncrementalModelOptions {
+  /** Start tables from the Services' stored tables (default true); false: Maglev only (to measure what storing buys). */
+  readonly storedTables?: boolean;
+}
 
 export class IncrementalModel {
   private readonly services = new Map<string, ServiceInput>();
@@ -97,11 +105,17 @@ export class IncrementalModel {
   /** Services whose endpoints changed since the last desiredState(). */
   private readonly dirty = new Set<string>();
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
+  /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
+  private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
+  private readonly storedKey: string;
 
   constructor(
     private readonly settings: ModelSettings,
     readonly nodeName: string,
-  ) {}
+    private readonly options: IncrementalModelOptions = {},
+  ) {
+    this.storedKey = storedTablesKey(settings.annotationKey);
+  }
 
   /** Replaces every input at once (a resync); cached tables whose endpoints did not change are kept. */
   replaceAll(snapshot: ClusterSnapshot): this {
@@ -191,15 +205,29 @@ export class IncrementalModel {
     return e;
   }
 
+  /** A Service's stored tables (none in mpls mode, where every node hashes its own endpoints). */
+  private storedTables(svcKey: string): StoredTables {
+    if (this.settings.encapsulation.mode === 'mpls' || this.options.storedTables === false) return NO_STORED_TABLES;
+    const text = this.services.get(svcKey)?.annotations[this.storedKey];
+    if (text === undefined) {
+      this.storedParses.delete(svcKey);
+      return NO_STORED_TABLES;
+    }
+    let cached = this.storedParses.get(svcKey);
+    if (cached?.text !== text) this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text) }));
+    return cached.parsed;
+  }
+
   private tableFor(v: ServiceVip, eps: ServiceEndpoints): CachedTable {
+    const stored = this.storedTables(serviceKey(v.service)).tables.get(v.vip);
     const cached = this.tables.get(v.vip);
-    if (cached && cached.source === eps) return cached;
+    if (cached && cached.source === eps && cached.stored === stored) return cached;
     let backends: readonly Backend[] = eps.backends[v.family];
     // MPLS reaches only L2 neighbours: each serving node hashes among its own endpoints.
     if (this.settings.encapsulation.mode === 'mpls') backends = backends.filter((b) => b.nodeName === this.nodeName);
     const params = { bucketCount: this.settings.buckets, seed: this.settings.hashSeed };
-    const table = buildBucketTable(backends, params, true);
-    const entry = { source: eps, table, readyCount: backends.filter((b) => !b.draining).length };
+    const table = stored ? tableFromStored(stored, backends, params) : buildBucketTable(backends, params, true);
+    const entry = { source: eps, stored, table, readyCount: backends.filter((b) => !b.draining).length };
     this.tables.set(v.vip, entry);
     return entry;
   }
@@ -238,6 +266,11 @@ export class IncrementalModel {
     this.dirty.clear();
 
     const extraProblems: Problem[] = [...view.vipProblems];
+    for (const [svc, { text, parsed }] of this.storedParses) {
+      const s = this.services.get(svc);
+      if (s?.annotations[this.storedKey] !== text) this.storedParses.delete(svc);
+      else if (parsed.errors.length > 0) extraProblems.push(storedTableProblem(s, this.storedKey, parsed.errors));
+    }
     if (node.selectorError) {
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
     }

@@ -32,3 +32,16 @@ export type { ServiceEndpoints } from './endpoints.js';
 export { nodeAvailability } from './node.js';
 export type { NodeAvailability } from './node.js';
 export { IncrementalModel, computeDesiredState, sortProblems } from './incremental.js';
+export type { IncrementalModelOptions } from './incremental.js';
+export {
+  parseStoredTables,
+  formatStoredTables,
+  storedTablesKey,
+  storedTableProblem,
+  toStoredTable,
+  tableFromStored,
+  NO_STORED_TABLES,
+  STORED_TABLE_REASON,
+  STORED_TABLE_VERSION,
+} from './stored-table.js';
+export type { StoredTable, StoredTables } from './stored-table.js';

@@ -1,0 +1,140 @@
+// Bucket tables stored on the Service (issue 7): one elected writer records each VIP's
+// bucket -> backend table in an annotation, and every node starts from it, so nodes with
+// lagging watches, restarted agents and future versions of the hashing code agree.
+//
+// Annotation `${annotationKey}-tables`, compact JSON (docs/stored-tables.md):
+//   {"v":1,"tables":{"203.0.113.10":{"generation":3,"backends":["198.51.100.1",...],"buckets":"<base64>"}}}
+// `buckets` holds one byte per bucket (an index into `backends`), or two bytes big-endian
+// per bucket when there are more than 256 backends. 256 buckets -> 344 base64 characters.
+//
+// Parsing is strict: anything unexpected is a Problem ("InvalidStoredTable") and the
+// entry is ignored, so the model falls back to computing (and the writer repairs it).
+import { parseIp } from './ip.js';
+import { rebalance, type HashParams } from './maglev.js';
+import type { Backend, BucketTable, IpAddress, Problem, ServiceRef } from './types.js';
+
+export const STORED_TABLE_VERSION = 1;
+export const STORED_TABLE_REASON = 'InvalidStoredTable';
+
+/** One VIP's stored table: addresses only (draining is a property of the live endpoints). */
+export interface StoredTable {
+  readonly generation: number;
+  readonly backends: readonly IpAddress[];
+  readonly buckets: readonly number[];
+}
+
+export interface StoredTables {
+  /** Valid entries by VIP (canonical text). */
+  readonly tables: ReadonlyMap<IpAddress, StoredTable>;
+  /** What was wrong, one line per bad entry (empty when all is well). */
+  readonly errors: readonly string[];
+}
+
+export const NO_STORED_TABLES: StoredTables = { tables: new Map(), errors: [] };
+
+/** The annotation that carries a Service's stored tables. */
+export const storedTablesKey = (annotationKey: string): string => `${annotationKey}-tables`;
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function parseEntry(vip: string, raw: unknown): StoredTable | string {
+  if (!isRecord(raw)) return `tables["${vip}"] is not an object`;
+  const extra = Object.keys(raw).filter((k) => k !== 'generation' && k !== 'backends' && k !== 'buckets');
+  if (extra.length > 0) return `tables["${vip}"]: unknown field "${extra[0]}"`;
+  const { generation, backends, buckets } = raw;
+  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) return `tables["${vip}"].generation must be a non-negative integer`;
+  if (!Array.isArray(backends) || backends.length === 0) return `tables["${vip}"].backends must be a non-empty list of addresses`;
+  const addresses: IpAddress[] = [];
+  const seen = new Set<string>();
+  for (const [i, b] of backends.entries()) {
+    const ip = typeof b === 'string' ? parseIp(b) : undefined;
+    if (ip === undefined || ip !== b) return `tables["${vip}"].backends[${i}]: ${JSON.stringify(b)} is not a canonical IP address`;
+    if (seen.has(ip)) return `tables["${vip}"].backends[${i}]: ${ip} is listed twice`;
+    seen.add(ip);
+    addresses.push(ip);
+  }
+  if (typeof buckets !== 'string' || !BASE64.test(buckets) || buckets.length % 4 !== 0) return `tables["${vip}"].buckets must be base64`;
+  const bytes = Buffer.from(buckets, 'base64');
+  const wide = addresses.length > 256;
+  if (bytes.length === 0 || (wide && bytes.length % 2 !== 0)) return `tables["${vip}"].buckets: ${bytes.length} bytes do not make whole buckets`;
+  const list: number[] = [];
+  for (let i = 0; i < bytes.length; i += wide ? 2 : 1) {
+    const index = wide ? bytes.readUInt16BE(i) : bytes[i]!;
+    if (index >= addresses.length) return `tables["${vip}"].buckets: bucket ${list.length} points to backend ${index}, but there are ${addresses.length}`;
+    list.push(index);
+  }
+  return { generation, backends: addresses, buckets: list };
+}
+
+/** Parses the annotation's text. Never throws: bad entries are reported and left out. */
+export function parseStoredTables(text: string): StoredTables {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return { tables: new Map(), errors: [`not valid JSON (${err instanceof Error ? err.message : String(err)})`] };
+  }
+  if (!isRecord(doc)) return { tables: new Map(), errors: ['must be a JSON object {"v":1,"tables":{...}}'] };
+  if (doc.v !== STORED_TABLE_VERSION) return { tables: new Map(), errors: [`"v" is ${JSON.stringify(doc.v)}; this agent reads version ${STORED_TABLE_VERSION}`] };
+  if (!isRecord(doc.tables)) return { tables: new Map(), errors: ['"tables" must be an object keyed by VIP'] };
+  const tables = new Map<IpAddress, StoredTable>();
+  const errors: string[] = [];
+  for (const [vip, raw] of Object.entries(doc.tables)) {
+    const ip = parseIp(vip);
+    if (ip === undefined || ip !== vip) {
+      errors.push(`tables key "${vip}" is not a canonical IP address`);
+      continue;
+    }
+    const entry = parseEntry(vip, raw);
+    if (typeof entry === 'string') errors.push(entry);
+    else tables.set(ip, entry);
+  }
+  return { tables, errors };
+}
+
+/** The Problem for a Service whose stored tables could not all be read. */
+export function storedTableProblem(service: ServiceRef, annotation: string, errors: readonly string[]): Problem {
+  return {
+    ref: { kind: 'Service', namespace: service.namespace, name: service.name, uid: service.uid },
+    reason: STORED_TABLE_REASON,
+    message: `metadata.annotations["${annotation}"]: ${errors.join('; ')}; the table is computed instead and the writer will replace it`,
+  };
+}
+
+/** Compact canonical text: VIPs sorted, fixed field order (equal tables give equal text). */
+export function formatStoredTables(tables: ReadonlyMap<IpAddress, StoredTable>): string {
+  const out: Record<string, { generation: number; backends: readonly string[]; buckets: string }> = {};
+  for (const vip of [...tables.keys()].sort()) {
+    const t = tables.get(vip)!;
+    const wide = t.backends.length > 256;
+    const bytes = Buffer.alloc(t.buckets.length * (wide ? 2 : 1));
+    t.buckets.forEach((b, i) => (wide ? bytes.writeUInt16BE(b, i * 2) : bytes.writeUInt8(b, i)));
+    out[vip] = { generation: t.generation, backends: t.backends, buckets: bytes.toString('base64') };
+  }
+  return JSON.stringify({ v: STORED_TABLE_VERSION, tables: out });
+}
+
+/**
+ * What the writer stores for a computed table: addresses in table order. A table computed
+ * without a stored one has generation 0 and is stored as generation 1, so a stored table
+ * always has a generation >= 1.
+ */
+export function toStoredTable(table: BucketTable): StoredTable {
+  return { generation: Math.max(1, table.generation), backends: table.backends.map((b) => b.address), buckets: table.buckets };
+}
+
+/**
+ * The table for a VIP given its stored table and the current backends (sorted, with
+ * draining ones). Same inputs, same table on every node:
+ * - same addresses and every bucket on an active backend: the stored table as is;
+ * - otherwise `rebalance` from it: only the buckets that must move move, generation + 1.
+ */
+export function tableFromStored(stored: StoredTable, backends: readonly Backend[], params: HashParams): BucketTable {
+  if (stored.buckets.length === params.bucketCount && stored.backends.length === backends.length && stored.backends.every((a, i) => a === backends[i]!.address)) {
+    if (stored.buckets.every((b) => !backends[b]!.draining)) return { backends, buckets: stored.buckets, generation: stored.generation };
+  }
+  const previous: BucketTable = { backends: stored.backends.map((address) => ({ address, draining: false })), buckets: stored.buckets, generation: stored.generation };
+  return rebalance(previous, backends, params);
+}
