@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import type { Config } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
-import type { ClusterSnapshot, IpAddress } from '../model/index.js';
+import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
 import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, loadKubeConfig } from '../kube/index.js';
 import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
@@ -40,7 +40,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   log.info(`node ${nodeName}: mode ${config.encapsulation.mode}, Kubernetes API from ${origin} (${where})`);
 
   const events = new KubeEventSink({ kubeConfig, host: nodeName, logger: log });
-  const model = new IncrementalModel(config, nodeName);
+  const model = new IncrementalModel(config, nodeName, { storedTables: config.storedTables });
 
   const dataplane = new TunnelDataplane({ config, logger: log, events });
   // The lab runs several "nodes" on one machine: each agent may only look at its own lab's
@@ -123,7 +123,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
         if (r.failed.length > 0) throw new Error(r.failed.map((f) => `${f.key}: ${f.error}`).join('; '));
       },
       isLeader: () => leading,
-      writeBucketTables: (desired, snapshot) => tableWriter.offer(desired, snapshot.services),
+      ...(config.storedTables ? { writeBucketTables: (desired: DesiredState, snapshot: ClusterSnapshot) => tableWriter.offer(desired, snapshot.services) } : {}),
       ...(bfd ? { drainBfd: () => bfd!.adminDown(), restoreBfd: () => bfd!.adminUp() } : {}),
     },
     { withdrawGraceSeconds: config.bgp.withdrawGraceSeconds, unhealthyAfterFailures: 3 },

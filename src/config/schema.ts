@@ -56,6 +56,7 @@ export const configSchema = z
       .strict()
       .default({ mode: 'gre-lwt', vni: 4242, vxlanPort: 4789, mplsLabel: 100 }),
     buckets: z.number().int().min(1).max(4096).default(256).describe('Flow-hash buckets per VIP.'),
+    storedTables: z.boolean().default(true).describe('Store each VIP\'s bucket table in its Service (annotation <annotationKey>-tables), written by the elected leader and read by every node, so all nodes use the same table and changes move the fewest buckets (docs/stored-tables.md).'),
     hashSeed: z.number().int().min(0).max(4294967295).default(0x4b535431).describe('Cluster-wide flow hash seed; must be identical on every node.'),
     pools: z.array(poolSchema).default([]).describe('Address pools: a VIP is programmed only if it lies in a pool that allows its Service\'s namespace.'),
     bgp: z
@@ -83,9 +84,10 @@ export const configSchema = z
         coalesceMs: z.number().int().min(0).max(10000).default(100).describe('Changes within this window become one kernel batch.'),
         tableBase: z.number().int().min(256).max(2147483647).default(0x4b5300).describe('First policy-routing table owned by the project (bucket i uses tableBase+i).'),
         rulePriority: z.number().int().min(1).max(32765).default(3000).describe('Priority of the project\'s fwmark rules.'),
+        pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (connection tracking marks; see docs/hitless.md).'),
       })
       .strict()
-      .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000 }),
+      .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000, pinEstablishedFlows: true }),
     api: z
       .object({
         listen: z.string().default('127.0.0.1:9742').describe('Status, /metrics, /healthz and /readyz.'),

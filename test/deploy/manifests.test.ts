@@ -36,6 +36,7 @@ const CALLS: Record<string, { group: string; resource: string; verb: string }> =
   listEndpointSliceForAllNamespaces: { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'list' },
   listNode: { group: '', resource: 'nodes', verb: 'list' },
   listPodForAllNamespaces: { group: '', resource: 'pods', verb: 'list' },
+  readNamespacedService: { group: '', resource: 'services', verb: 'get' },
   patchNamespacedService: { group: '', resource: 'services', verb: 'patch' },
   patchNamespacedServiceStatus: { group: '', resource: 'services/status', verb: 'patch' },
   createNamespacedEvent: { group: '', resource: 'events', verb: 'create' },
