@@ -39,7 +39,7 @@ describe('BFD -> gobgpd peer control', () => {
     const a = new BfdManager();
     const b = new BfdManager();
     managers.push(a, b);
-    const binding = new BfdBgpBinding(a, client);
+    const binding = new BfdBgpBinding(a, client, undefined, { holdDownMs: 0 });
     binding.start();
     await a.setSessions([{ peer: B, local: A, profile: fast }]);
     await b.setSessions([{ peer: A, local: B, profile: fast }]);

@@ -1,0 +1,134 @@
+// Routes, policy rules and links: `ip -batch` lines and `ip -json` readback parsing.
+import type { IpFamily } from '../model/types.js';
+import { ROUTE_PROTOCOL, hex, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
+import { describeLink, type JsonNeigh } from './links.js';
+import { familyOf, ruleKey, type LinkSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+
+const hostLen = (f: IpFamily): number => (f === 4 ? 32 : 128);
+
+export function routeReplaceLine(r: RouteSpec): string {
+  return `route replace ${r.dst}/${hostLen(r.family)} table ${r.table} proto ${ROUTE_PROTOCOL} ${r.nexthop}`;
+}
+
+export function routeDelLine(r: Pick<RouteSpec, 'dst' | 'family' | 'table'>): string {
+  return `route del ${r.dst}/${hostLen(r.family)} table ${r.table} proto ${ROUTE_PROTOCOL}`;
+}
+
+/**
+ * Rule lines carry no family: `ip rule` takes it only from the global -4/-6 option, so
+ * IPv6 rules go in a second batch run with `ip -6` (rules change only with B).
+ */
+export function ruleLine(verb: 'add' | 'del', r: RuleSpec): string {
+  return `rule ${verb} fwmark ${hex(r.mark)} lookup ${r.table} priority ${r.priority} protocol ${ROUTE_PROTOCOL}`;
+}
+
+export function linkDelLine(name: string): string {
+  return `link del ${name}`;
+}
+
+// ---------- readback ----------
+
+/**
+ * `ip -json route` prints an `encap ip` route with two "dst" keys (the route's and the
+ * tunnel's) in one object; JSON.parse would keep only the last. Rename every "dst" that
+ * follows "encap" inside the same object to "encap_dst" before parsing.
+ */
+export function fixEncapDst(json: string): string {
+  return json.replace(/("encap":"[^"]*"[^{}]*?)"dst":/g, '$1"encap_dst":');
+}
+
+interface JsonRoute {
+  dst?: string;
+  table?: string;
+  dev?: string;
+  gateway?: string;
+  encap?: string;
+  encap_dst?: string;
+  id?: number;
+  mode?: string;
+  segs?: string[];
+  labels?: string;
+  via?: { family?: string; host?: string };
+  flags?: string[];
+}
+
+/** The canonical nexthop of a readback route; the same text the drivers produce. */
+export function describeNexthop(r: JsonRoute): string {
+  const dev = r.dev ?? '?';
+  switch (r.encap) {
+    case undefined:
+      return r.gateway ? `via ${r.gateway} dev ${dev}` : `dev ${dev}`;
+    case 'ip': {
+      const via = r.gateway ? `via ${r.gateway} ` : '';
+      const onlink = r.flags?.includes('onlink') ? ' onlink' : '';
+      return `${via}dev ${dev}${onlink} encap ip${r.id ? ` id ${r.id}` : ''} dst ${r.encap_dst ?? '?'}`;
+    }
+    case 'seg6':
+      return `dev ${dev} encap seg6 mode ${r.mode ?? '?'} segs ${(r.segs ?? []).join(',')}`;
+    case 'mpls': {
+      const gw = r.gateway ?? r.via?.host ?? '?';
+      return `encap mpls ${r.encap_dst ?? r.labels ?? '?'} via inet ${gw} dev ${dev}`;
+    }
+    default:
+      return `unknown ${JSON.stringify(r)}`;
+  }
+}
+
+/** Routes from `ip -json -4|-6 route show table all proto 245`, only in the owned tables. */
+export function parseRoutes(json: string, family: IpFamily, tableBase: number): RouteSpec[] {
+  const out: RouteSpec[] = [];
+  for (const r of JSON.parse(fixEncapDst(json || '[]')) as JsonRoute[]) {
+    const table = Number(r.table);
+    if (!r.dst || !Number.isInteger(table) || !isOwnedTable(tableBase, table)) continue;
+    const dst = r.dst.replace(/\/(32|128)$/, '');
+    if (familyOf(dst) !== family) continue;
+    out.push({ family, table, dst, nexthop: describeNexthop(r) });
+  }
+  return out;
+}
+
+interface JsonRule {
+  priority?: number;
+  fwmark?: string;
+  fwmask?: string;
+  table?: string;
+  protocol?: string;
+}
+
+/** Our rules from `ip -json -4|-6 rule show`: protocol 245, an owned mark and table. */
+export function parseRules(json: string, family: IpFamily, tableBase: number): RuleSpec[] {
+  const out: RuleSpec[] = [];
+  for (const r of JSON.parse(json || '[]') as JsonRule[]) {
+    if (r.protocol !== String(ROUTE_PROTOCOL) || !r.fwmark || r.priority === undefined) continue;
+    const mark = Number(r.fwmark);
+    const table = Number(r.table);
+    if (!isOwnedMark(mark) || !isOwnedTable(tableBase, table)) continue;
+    out.push({ family, priority: r.priority, mark, table });
+  }
+  return out;
+}
+
+/** Our links from `ip -json -details link show` and `ip -json neigh show nud permanent`. */
+export function parseLinks(json: string, neighJson = '[]'): LinkSpec[] {
+  const out: LinkSpec[] = [];
+  const neighs = JSON.parse(neighJson || '[]') as JsonNeigh[];
+  for (const l of JSON.parse(json || '[]') as { ifname?: string }[]) {
+    if (!l.ifname || !isOwnedLink(l.ifname)) continue;
+    out.push({ name: l.ifname, spec: describeLink(l, neighs), create: [] });
+  }
+  return out;
+}
+
+export function toRouteMap(routes: readonly RouteSpec[]): Map<string, VipRoutes> {
+  const out = new Map<string, Map<number, RouteSpec>>();
+  for (const r of routes) {
+    let m = out.get(r.dst);
+    if (!m) out.set(r.dst, (m = new Map()));
+    m.set(r.table, r);
+  }
+  return out;
+}
+
+export function toRuleMap(rules: readonly RuleSpec[]): Map<string, RuleSpec> {
+  return new Map(rules.map((r) => [ruleKey(r), r]));
+}

@@ -1,0 +1,128 @@
+// The one place the data plane talks to the kernel: readback with `ip -json` / `nft -j`,
+// and applying one `ip -batch` and one `nft -f` transaction. Everything else is pure.
+import { runCommand, type CommandRunner } from '../system/index.js';
+import type { IpFamily } from '../model/types.js';
+import { NFT_TABLE, ROUTE_PROTOCOL } from './layout.js';
+import { parseLinks, parseRoutes, parseRules, toRouteMap, toRuleMap } from './iproute.js';
+import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
+import type { KernelState, LinkSpec } from './state.js';
+import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
+
+export interface FailedLine {
+  /** 1-based line in the batch. */
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface IpBatchResult {
+  readonly ok: boolean;
+  readonly failed: readonly FailedLine[];
+  readonly stderr: string;
+}
+
+const TIMEOUT_MS = 120_000;
+
+export class Kernel {
+  constructor(
+    /** Network namespace to act in; undefined = this process's own (the node). */
+    readonly netns?: string,
+    private readonly run: CommandRunner = runCommand,
+  ) {}
+
+  private ip(args: readonly string[], input?: string, allowFailure = false) {
+    const ns = this.netns ? ['-n', this.netns] : [];
+    return this.run('ip', [...ns, ...args], { input, allowFailure, timeoutMs: TIMEOUT_MS });
+  }
+
+  private nft(args: readonly string[], input?: string, allowFailure = false) {
+    return this.run('nft', args, { netns: this.netns, input, allowFailure, timeoutMs: TIMEOUT_MS });
+  }
+
+  /**
+   * Everything the data plane owns, read back in parallel. `xt`: also read the xtables
+   * HMARK chains (that backend, and clean-up).
+   */
+  async read(tableBase: number, xt = false): Promise<KernelState> {
+    const proto = String(ROUTE_PROTOCOL);
+    const [links, neighs, r4, r6, rules4, rules6, nft] = await Promise.all([
+      this.ip(['-json', '-details', 'link', 'show']),
+      this.ip(['-json', 'neigh', 'show', 'nud', 'permanent']),
+      this.ip(['-json', '-4', 'route', 'show', 'table', 'all', 'proto', proto]),
+      this.ip(['-json', '-6', 'route', 'show', 'table', 'all', 'proto', proto]),
+      this.ip(['-json', '-4', 'rule', 'show']),
+      this.ip(['-json', '-6', 'rule', 'show']),
+      this.nft(['-j', 'list', 'table', 'inet', NFT_TABLE], undefined, true),
+    ]);
+    const [xt4, xt6] = xt ? await Promise.all([this.xtSave(4), this.xtSave(6)]) : [XT_ABSENT, XT_ABSENT];
+    const nftMissing = nft.code !== 0 && /No such file or directory/.test(nft.stderr);
+    if (nft.code !== 0 && !nftMissing) throw new Error(`nft list table inet ${NFT_TABLE}: ${nft.stderr.trim()}`);
+    return {
+      links: new Map(parseLinks(links.stdout, neighs.stdout).map((l): [string, LinkSpec] => [l.name, l])),
+      routes: toRouteMap([...parseRoutes(r4.stdout, 4, tableBase), ...parseRoutes(r6.stdout, 6, tableBase)]),
+      rules: toRuleMap([...parseRules(rules4.stdout, 4, tableBase), ...parseRules(rules6.stdout, 6, tableBase)]),
+      nft: parseNftTable(nftMissing ? undefined : nft.stdout),
+      xt: { v4: xt4, v6: xt6 },
+    };
+  }
+
+  private async xtSave(family: IpFamily): Promise<XtFamilyState> {
+    const r = await this.run(family === 4 ? 'iptables-legacy-save' : 'ip6tables-legacy-save', [], { netns: this.netns, allowFailure: true, timeoutMs: TIMEOUT_MS });
+    return r.code === 0 ? parseXtSave(r.stdout) : XT_ABSENT;
+  }
+
+  /** One xtables-restore transaction (legacy: the whole mangle table is swapped atomically). */
+  async applyXt(script: string, family: IpFamily): Promise<void> {
+    if (!script) return;
+    await this.run(family === 4 ? 'iptables-legacy-restore' : 'ip6tables-legacy-restore', ['--noflush'], { netns: this.netns, input: script, timeoutMs: TIMEOUT_MS });
+  }
+
+  /**
+   * One `ip -force -batch -`: every line is tried, so one Service's bad route does not
+   * block the others; the failed lines are reported ("Command failed -:N").
+   */
+  async applyIpBatch(lines: readonly string[], family?: IpFamily): Promise<IpBatchResult> {
+    if (lines.length === 0) return { ok: true, failed: [], stderr: '' };
+    const fam = family === 6 ? ['-6'] : [];
+    // Generous bound: 256k routes take ~5 s on an idle machine, minutes on a loaded one.
+    const timeoutMs = TIMEOUT_MS + 2 * lines.length;
+    const ns = this.netns ? ['-n', this.netns] : [];
+    const r = await this.run('ip', [...ns, ...fam, '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true, timeoutMs });
+    if (r.code === 0) return { ok: true, failed: [], stderr: '' };
+    return { ok: false, failed: parseBatchErrors(r.stderr), stderr: r.stderr.trim() };
+  }
+
+  /** One atomic nft transaction; throws with nft's message on failure (nothing applied). */
+  async applyNft(script: string): Promise<void> {
+    if (!script) return;
+    await this.nft(['-f', '-'], script);
+  }
+
+  async vipCounters(): Promise<VipCounter[]> {
+    const r = await this.nft(['-j', 'list', 'counters', 'table', 'inet', NFT_TABLE], undefined, true);
+    if (r.code !== 0) return [];
+    return parseVipCounters(r.stdout);
+  }
+
+  /** The device of this node's route to an address (mpls: the pod's veth). */
+  async routeDevice(address: string): Promise<string | undefined> {
+    const r = await this.ip(['-json', 'route', 'get', address], undefined, true);
+    if (r.code !== 0) return undefined;
+    const routes = JSON.parse(r.stdout || '[]') as { dev?: string }[];
+    return routes[0]?.dev;
+  }
+}
+
+/** Pairs each "Command failed -:N" with the message printed just before it. */
+export function parseBatchErrors(stderr: string): FailedLine[] {
+  const out: FailedLine[] = [];
+  let previous: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)/.exec(line);
+    if (m) {
+      out.push({ line: Number(m[1]), message: previous.join('; ') || 'failed' });
+      previous = [];
+    } else if (line.trim()) previous.push(line.trim());
+  }
+  if (out.length === 0 && previous.length) out.push({ line: 0, message: previous.join('; ') });
+  return out;
+}

@@ -1,0 +1,47 @@
+// The kernel objects the data plane owns, and how it recognises them. Everything here is
+// a range or a name the project claims (docs/dataplane.md, "Ownership"), so reconcile and
+// clean-up can delete leftovers of an earlier run without touching anything else.
+import { LINK_PREFIX, NFT_TABLE, ROUTE_PROTOCOL } from '../system/index.js';
+
+export { NFT_TABLE, ROUTE_PROTOCOL };
+
+/** First firewall mark: bucket i of every VIP is marked MARK_BASE + i ("KS" in the top half). */
+export const MARK_BASE = 0x4b530000;
+/** The config schema allows at most 4096 buckets; marks and tables are owned for all of them. */
+export const MAX_BUCKETS = 4096;
+/**
+ * The nft chain runs before conntrack's defragmentation (-400), so every tunnel node sees
+ * the same fragments and hashes them the same, whether conntrack is loaded there or not.
+ */
+export const NFT_HOOK_PRIORITY = -450;
+
+/** The dataplane's own link names: a subset of LINK_PREFIX so podnet's links are never ours. */
+export const VXLAN_LINK = `${LINK_PREFIX}-vxlan`;
+export const GRE_LWT_LINK = `${LINK_PREFIX}-gre`;
+export const GRE_ENDPOINT_LINK_PREFIX = `${LINK_PREFIX}-g`;
+const OWNED_LINK = new RegExp(`^(${VXLAN_LINK}|${GRE_LWT_LINK}|${GRE_ENDPOINT_LINK_PREFIX}[0-9a-f]{8})$`);
+
+export function isOwnedLink(name: string): boolean {
+  return OWNED_LINK.test(name);
+}
+
+export function bucketMark(bucket: number): number {
+  return MARK_BASE + bucket;
+}
+
+export function bucketTable(tableBase: number, bucket: number): number {
+  return tableBase + bucket;
+}
+
+/** Tables tableBase .. tableBase+MAX_BUCKETS-1 are the project's, whatever B is now. */
+export function isOwnedTable(tableBase: number, table: number): boolean {
+  return table >= tableBase && table < tableBase + MAX_BUCKETS;
+}
+
+export function isOwnedMark(mark: number): boolean {
+  return mark >= MARK_BASE && mark < MARK_BASE + MAX_BUCKETS;
+}
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}

@@ -1,0 +1,86 @@
+// The links the drivers create, described the same way from a desired spec and from
+// `ip -json -details link` output, so that an unchanged link costs no operation.
+import { createHash } from 'node:crypto';
+import { GRE_ENDPOINT_LINK_PREFIX, GRE_LWT_LINK, VXLAN_LINK } from './layout.js';
+import type { LinkSpec } from './state.js';
+
+/**
+ * The tunnel node's VXLAN link is Ethernet: the inner frame needs a destination MAC the
+ * pod accepts as its own, different from the sender's (VXLAN drops frames whose source is
+ * its own MAC as loops). Every VXLAN route goes `via VXLAN_GATEWAY onlink`, a link-local
+ * address with one permanent neighbour entry: VXLAN_POD_MAC. Convention: the pod's VXLAN
+ * link carries VXLAN_POD_MAC. The node's link is NOARP, so no ARP is ever sent into it.
+ * ("kst" = 6b 73 74; 02 = locally administered unicast; 169.254.75.83 = "KS".)
+ */
+export const VXLAN_NODE_MAC = '02:6b:73:74:00:01';
+export const VXLAN_POD_MAC = '02:6b:73:74:00:02';
+export const VXLAN_GATEWAY = '169.254.75.83';
+
+export function vxlanLink(port: number): LinkSpec {
+  return {
+    name: VXLAN_LINK,
+    spec: `vxlan external dstport ${port} address ${VXLAN_NODE_MAC} noarp up neigh ${VXLAN_GATEWAY}=${VXLAN_POD_MAC}`,
+    create: [
+      `link add ${VXLAN_LINK} address ${VXLAN_NODE_MAC} type vxlan external dstport ${port} nolearning`,
+      `link set ${VXLAN_LINK} arp off up`,
+      `neigh replace ${VXLAN_GATEWAY} lladdr ${VXLAN_POD_MAC} dev ${VXLAN_LINK} nud permanent`,
+    ],
+  };
+}
+
+export function greLwtLink(): LinkSpec {
+  return {
+    name: GRE_LWT_LINK,
+    spec: 'gre external up',
+    create: [`link add ${GRE_LWT_LINK} type gre external`, `link set ${GRE_LWT_LINK} up`],
+  };
+}
+
+/** `kst-g` + 8 hex digits of SHA-256 of the endpoint: stable across restarts, <= 15 chars. */
+export function greEndpointLinkName(endpoint: string): string {
+  return `${GRE_ENDPOINT_LINK_PREFIX}${createHash('sha256').update(endpoint).digest('hex').slice(0, 8)}`;
+}
+
+export function greEndpointLink(endpoint: string): LinkSpec {
+  const name = greEndpointLinkName(endpoint);
+  return {
+    name,
+    spec: `gre remote ${endpoint} up`,
+    create: [`link add ${name} type gre remote ${endpoint}`, `link set ${name} up`],
+  };
+}
+
+interface JsonLink {
+  ifname?: string;
+  flags?: string[];
+  address?: string;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+}
+
+export interface JsonNeigh {
+  dst?: string;
+  dev?: string;
+  lladdr?: string;
+}
+
+/**
+ * The canonical spec of a link from `ip -json -details link show` and the permanent
+ * neighbours; anything unknown never matches.
+ */
+export function describeLink(link: JsonLink, neighs: readonly JsonNeigh[] = []): string {
+  const flags = link.flags ?? [];
+  const up = flags.includes('UP') ? 'up' : 'down';
+  const kind = link.linkinfo?.info_kind;
+  const data = link.linkinfo?.info_data ?? {};
+  if (kind === 'vxlan') {
+    const ext = data.external ? 'external' : `id ${String(data.id)}`;
+    const gw = neighs.find((n) => n.dev === link.ifname && n.dst === VXLAN_GATEWAY);
+    const neigh = gw ? ` neigh ${VXLAN_GATEWAY}=${gw.lladdr ?? '?'}` : '';
+    return `vxlan ${ext} dstport ${String(data.port)} address ${link.address ?? '?'} ${flags.includes('NOARP') ? 'noarp' : 'arp'} ${up}${neigh}`;
+  }
+  if (kind === 'gre') {
+    if (data.external) return `gre external ${up}`;
+    return `gre remote ${String(data.remote ?? 'any')} ${up}`;
+  }
+  return `${kind ?? 'unknown'} ${up}`;
+}

@@ -1,0 +1,237 @@
+// The flow-hash table: rendering (full table and element diffs) and readback parsing.
+// The chains depend only on the hash parameters; per-VIP data lives in sets and maps, so
+// a VIP change is a few element operations and never resets the per-VIP counters.
+import { createHash } from 'node:crypto';
+import type { IpFamily } from '../model/types.js';
+import { NFT_HOOK_PRIORITY, NFT_TABLE, hex } from './layout.js';
+import type { NftState } from './state.js';
+
+export interface HashParams {
+  readonly buckets: number;
+  readonly seed: number;
+  readonly markBase: number;
+}
+
+interface ChainDef {
+  readonly name: string;
+  readonly hook?: string;
+  readonly rules: readonly string[];
+}
+
+const FAMILIES: readonly IpFamily[] = [4, 6];
+const ip = (f: IpFamily): string => (f === 4 ? 'ip' : 'ip6');
+const addrType = (f: IpFamily): string => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
+
+/** Set and map names, per family. */
+export const nftSets = {
+  vips: (f: IpFamily) => `vips${f}`,
+  restricted: (f: IpFamily) => `restricted${f}`,
+  allowed: (f: IpFamily) => `allowed${f}`,
+  counters: (f: IpFamily) => `counters${f}`,
+};
+
+/** Named counter of one VIP: `vip4_203_0_113_10`, `vip6_2001_db8__10`. */
+export function vipCounterName(vip: string): string {
+  return `vip${vip.includes(':') ? 6 : 4}_${vip.replace(/[.:]/g, '_')}`;
+}
+
+function chains(p: HashParams): ChainDef[] {
+  const hash = (expr: string): string => `meta mark set jhash ${expr} mod ${p.buckets} seed ${hex(p.seed)} offset ${hex(p.markBase)}`;
+  const out: ChainDef[] = [
+    { name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: FAMILIES.map((f) => `${ip(f)} daddr @${nftSets.vips(f)} jump vip${f}`) },
+  ];
+  for (const f of FAMILIES) {
+    const a = ip(f);
+    // Fragments (any of them, first included) and non-port protocols hash on addresses
+    // only: later fragments carry no ports, and all fragments must land on one backend.
+    const fragment = f === 4 ? 'ip frag-off & 0x3fff != 0' : 'exthdr frag exists';
+    out.push({
+      name: `vip${f}`,
+      rules: [
+        `${a} daddr @${nftSets.restricted(f)} ${a} daddr . ${a} saddr != @${nftSets.allowed(f)} drop`,
+        `counter name ${a} daddr map @${nftSets.counters(f)}`,
+        `${fragment} ${hash(`${a} saddr . ${a} daddr`)} accept`,
+        `meta l4proto { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`)} accept`,
+        hash(`${a} saddr . ${a} daddr`),
+      ],
+    });
+  }
+  return out;
+}
+
+function fingerprint(defs: readonly ChainDef[]): string {
+  return `kst:${createHash('sha256').update(JSON.stringify(defs)).digest('hex').slice(0, 12)}`;
+}
+
+function structureOf(items: readonly { chain: string; hook: string; comments: readonly string[] }[]): string {
+  return [...items]
+    .sort((x, y) => (x.chain < y.chain ? -1 : x.chain > y.chain ? 1 : 0))
+    .map((c) => `${c.chain}[${c.hook}]:${c.comments.join(',')}`)
+    .join(' ');
+}
+
+/** What the readback must show for the chains to count as current. */
+export function desiredStructure(p: HashParams): string {
+  const defs = chains(p);
+  const fp = fingerprint(defs);
+  return structureOf(defs.map((d) => ({ chain: d.name, hook: d.hook ? `prerouting ${NFT_HOOK_PRIORITY}` : '', comments: d.rules.map(() => fp) })));
+}
+
+function setDecl(name: string, f: IpFamily): string {
+  if (name.startsWith('allowed')) return `type ${addrType(f)} . ${addrType(f)}; flags interval;`;
+  if (name.startsWith('counters')) return `type ${addrType(f)} : counter;`;
+  return `type ${addrType(f)};`;
+}
+
+/** Every set and map the table declares, in rendering order. */
+export function allSetNames(): string[] {
+  return FAMILIES.flatMap((f) => [nftSets.vips(f), nftSets.restricted(f), nftSets.allowed(f), nftSets.counters(f)]);
+}
+
+function familyOfSet(name: string): IpFamily {
+  return name.endsWith('6') ? 6 : 4;
+}
+
+/** Canonical element -> nft syntax (map values are object names and need quotes). */
+function renderElement(set: string, element: string): string {
+  if (set.startsWith('counters')) {
+    const [key, value] = element.split(' : ');
+    return `${key} : "${value}"`;
+  }
+  return element;
+}
+
+function sorted(values: Iterable<string>): string[] {
+  return [...values].sort();
+}
+
+/**
+ * The whole table, replaced atomically (`table; delete table; table {...}` in one
+ * transaction). Used when the chains are missing or stale; resets the counters.
+ */
+export function renderNftTable(state: NftState, p: HashParams): string {
+  const defs = chains(p);
+  const fp = fingerprint(defs);
+  const lines = [`table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`, `table inet ${NFT_TABLE} {`];
+  for (const c of sorted(state.counters)) lines.push(`\tcounter ${c} { }`);
+  for (const name of allSetNames()) {
+    const elements = sorted(state.elements.get(name) ?? []);
+    const kind = name.startsWith('counters') ? 'map' : 'set';
+    const body = elements.length ? ` elements = { ${elements.map((e) => renderElement(name, e)).join(', ')} }` : '';
+    lines.push(`\t${kind} ${name} { ${setDecl(name, familyOfSet(name))}${body} }`);
+  }
+  for (const d of defs) {
+    lines.push(`\tchain ${d.name} {`);
+    if (d.hook) lines.push(`\t\t${d.hook}`);
+    for (const r of d.rules) lines.push(`\t\t${r} comment "${fp}"`);
+    lines.push('\t}');
+  }
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Operations a full table render performs (table + counters + elements + rules). */
+export function fullTableOperations(state: NftState, p: HashParams): number {
+  let n = 1 + state.counters.size;
+  for (const e of state.elements.values()) n += e.size;
+  for (const d of chains(p)) n += d.rules.length;
+  return n;
+}
+
+export interface NftDiff {
+  readonly script: string;
+  readonly operations: number;
+}
+
+/** Element and counter changes only: the chains are current on both sides. */
+export function renderNftElementDiff(actual: NftState, desired: NftState): NftDiff {
+  const t = `inet ${NFT_TABLE}`;
+  // Filter first, sort only the (usually tiny) difference: the sets hold every VIP.
+  const missing = (from: ReadonlySet<string>, other: ReadonlySet<string>): string[] => sorted([...from].filter((e) => !other.has(e)));
+  const addCounters = missing(desired.counters, actual.counters);
+  const delCounters = missing(actual.counters, desired.counters);
+  const lines: string[] = addCounters.map((c) => `add counter ${t} ${c}`);
+  let operations = addCounters.length + delCounters.length;
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const name of allSetNames()) {
+    const want = desired.elements.get(name) ?? new Set<string>();
+    const have = actual.elements.get(name) ?? new Set<string>();
+    const del = missing(have, want);
+    const add = missing(want, have);
+    // Deletes first: an interval set refuses a new range that overlaps an old one.
+    if (del.length) dels.push(`delete element ${t} ${name} { ${del.map((e) => renderElement(name, e)).join(', ')} }`);
+    if (add.length) adds.push(`add element ${t} ${name} { ${add.map((e) => renderElement(name, e)).join(', ')} }`);
+    operations += del.length + add.length;
+  }
+  lines.push(...dels, ...adds, ...delCounters.map((c) => `delete counter ${t} ${c}`));
+  return { script: lines.length ? `${lines.join('\n')}\n` : '', operations };
+}
+
+// ---------- readback ----------
+
+type JsonElem = unknown;
+interface JsonObj {
+  table?: { family: string; name: string };
+  counter?: { name: string; table: string; packets: number; bytes: number };
+  set?: { name: string; table: string; elem?: JsonElem[] };
+  map?: { name: string; table: string; elem?: JsonElem[] };
+  chain?: { name: string; table: string; hook?: string; prio?: number };
+  rule?: { chain: string; table: string; comment?: string };
+}
+
+function elemText(e: JsonElem): string {
+  if (typeof e === 'string' || typeof e === 'number') return String(e);
+  if (Array.isArray(e)) return `${elemText(e[0])} : ${elemText(e[1])}`;
+  if (e && typeof e === 'object') {
+    const o = e as Record<string, unknown>;
+    if ('concat' in o) return (o.concat as JsonElem[]).map(elemText).join(' . ');
+    if ('prefix' in o) {
+      const p = o.prefix as { addr: string; len: number };
+      return `${p.addr}/${p.len}`;
+    }
+    if ('range' in o) return (o.range as JsonElem[]).map(elemText).join('-');
+    if ('elem' in o) return elemText((o.elem as { val: JsonElem }).val);
+  }
+  return JSON.stringify(e);
+}
+
+/** Parses `nft -j list table inet kube_service_tunnel` (undefined text = table absent). */
+export function parseNftTable(json: string | undefined): NftState {
+  if (json === undefined) return { structure: undefined, elements: new Map(), counters: new Set() };
+  const objs = (JSON.parse(json) as { nftables: JsonObj[] }).nftables;
+  const counters = new Set<string>();
+  const elements = new Map<string, Set<string>>();
+  const chainList = new Map<string, { chain: string; hook: string; comments: string[] }>();
+  for (const o of objs) {
+    if (o.counter) counters.add(o.counter.name);
+    const s = o.set ?? o.map;
+    if (s) elements.set(s.name, new Set((s.elem ?? []).map(elemText)));
+    if (o.chain) chainList.set(o.chain.name, { chain: o.chain.name, hook: o.chain.hook ? `${o.chain.hook} ${o.chain.prio ?? ''}` : '', comments: [] });
+  }
+  for (const o of objs) {
+    if (o.rule) chainList.get(o.rule.chain)?.comments.push(o.rule.comment ?? '(none)');
+  }
+  return { structure: structureOf([...chainList.values()]), elements, counters };
+}
+
+export interface VipCounter {
+  readonly vip: string;
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** Parses `nft -j list counters table inet kube_service_tunnel` into per-VIP figures. */
+export function parseVipCounters(json: string): VipCounter[] {
+  const objs = (JSON.parse(json) as { nftables: JsonObj[] }).nftables;
+  const out: VipCounter[] = [];
+  for (const o of objs) {
+    const c = o.counter;
+    if (!c || c.table !== NFT_TABLE) continue;
+    const m = /^vip([46])_(.+)$/.exec(c.name);
+    if (!m) continue;
+    const vip = m[1] === '4' ? m[2]!.replace(/_/g, '.') : m[2]!.replace(/_/g, ':');
+    out.push({ vip, packets: c.packets, bytes: c.bytes });
+  }
+  return out.sort((a, b) => (a.vip < b.vip ? -1 : a.vip > b.vip ? 1 : 0));
+}

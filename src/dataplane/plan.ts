@@ -1,0 +1,282 @@
+// Pure: the kernel state one node should have, from the model's DesiredState. No I/O; the
+// driver's nexthops are canonical text, so the result compares directly with a readback.
+import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types.js';
+import type { EncapDriver } from './drivers/index.js';
+import { MARK_BASE, bucketMark, bucketTable } from './layout.js';
+import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
+import { EMPTY_NFT, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
+
+export interface PlanParams {
+  readonly tableBase: number;
+  readonly rulePriority: number;
+  /** Default nftables. */
+  readonly flowHash?: FlowHashBackend;
+}
+
+export interface VipProblem {
+  readonly service: ServiceRef;
+  readonly vip: string;
+  readonly message: string;
+}
+
+export interface KernelPlan {
+  readonly state: KernelState;
+  /** VIPs whose routes could not be planned: the kernel keeps what it has for them (fail static). */
+  readonly held: ReadonlySet<string>;
+  readonly problems: readonly VipProblem[];
+  /** VIP -> Service, to attribute a failed kernel operation to its Service. */
+  readonly owners: ReadonlyMap<string, ServiceRef>;
+  readonly hash: { readonly buckets: number; readonly seed: number; readonly markBase: number };
+}
+
+/**
+ * Remembers each VIP's planned routes, so that re-planning 1,000 unchanged VIPs costs a
+ * comparison each and yields the same VipRoutes objects (the diff then skips them by
+ * reference). Belongs to one driver and one set of params.
+ */
+export class RoutePlanCache {
+  private readonly entries = new Map<string, { readonly vip: VipPlan; readonly node: string; readonly result: PlannedVip }>();
+  constructor(
+    readonly driver: EncapDriver,
+    readonly params: PlanParams,
+  ) {}
+
+  plan(v: VipPlan, desired: DesiredState): PlannedVip {
+    const hit = this.entries.get(v.vip);
+    if (hit && hit.node === desired.node && sameTable(hit.vip, v)) {
+      // Remember the newest object: a model that reuses it makes the next check `===`.
+      if (hit.vip !== v) this.entries.set(v.vip, { ...hit, vip: v });
+      return hit.result;
+    }
+    const result = planVipRoutes(v, desired, this.driver, this.params);
+    this.entries.set(v.vip, { vip: v, node: desired.node, result });
+    return result;
+  }
+
+  private filter?: { key: string; value: FlowFilter };
+  private rules?: { key: string; value: ReadonlyMap<string, RuleSpec> };
+
+  filterFor(key: string): FlowFilter | undefined {
+    return this.filter?.key === key ? this.filter.value : undefined;
+  }
+
+  rememberFilter(key: string, value: FlowFilter): void {
+    this.filter = { key, value };
+  }
+
+  rulesFor(key: string): ReadonlyMap<string, RuleSpec> | undefined {
+    return this.rules?.key === key ? this.rules.value : undefined;
+  }
+
+  rememberRules(key: string, value: ReadonlyMap<string, RuleSpec>): void {
+    this.rules = { key, value };
+  }
+
+  /** Forget VIPs that are gone (keeps the cache from growing) and, on `all`, everything. */
+  prune(keep: ReadonlySet<string>, all = false): void {
+    for (const vip of this.entries.keys()) if (all || !keep.has(vip)) this.entries.delete(vip);
+  }
+}
+
+function sameTable(a: VipPlan, b: VipPlan): boolean {
+  if (a === b) return true;
+  if (a.family !== b.family || a.table.buckets.length !== b.table.buckets.length || a.table.backends.length !== b.table.backends.length) return false;
+  for (let i = 0; i < a.table.buckets.length; i++) if (a.table.buckets[i] !== b.table.buckets[i]) return false;
+  for (let i = 0; i < a.table.backends.length; i++) {
+    const x = a.table.backends[i]!;
+    const y = b.table.backends[i]!;
+    if (x.address !== y.address || x.nodeName !== y.nodeName) return false;
+  }
+  return true;
+}
+
+export function planKernel(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache): KernelPlan {
+  const B = desired.bucketCount;
+  const routes = new Map<string, VipRoutes>();
+  const held = new Set<string>();
+  const problems: VipProblem[] = [];
+  const owners = new Map<string, ServiceRef>();
+  const endpoints = new Set<string>();
+  const vips = desired.isTunnelNode ? desired.vips : [];
+  const hash = { buckets: B, seed: desired.hashSeed, markBase: MARK_BASE };
+  const useXt = params.flowHash === 'iptables-legacy';
+  // The flow-hash part depends only on VIPs, families and source ranges: on the fast path
+  // (an endpoint change) it is the same object as last time and the diff skips it.
+  let filterKey = `${desired.isTunnelNode}|${useXt}|${B}|${desired.hashSeed}`;
+  for (const v of vips) {
+    owners.set(v.vip, v.service);
+    filterKey += `|${v.vip}/${v.family}/${v.sourceRanges.join(',')}`;
+    const planned = cache ? cache.plan(v, desired) : planVipRoutes(v, desired, driver, params);
+    if ('problem' in planned) {
+      held.add(v.vip);
+      problems.push({ service: v.service, vip: v.vip, message: planned.problem });
+    } else {
+      if (planned.routes.size) routes.set(v.vip, planned.routes);
+      for (const e of planned.endpoints) endpoints.add(e);
+    }
+  }
+  const filter = cache?.filterFor(filterKey) ?? planFilter(vips, desired.isTunnelNode, useXt, hash);
+  if (cache) cache.rememberFilter(filterKey, filter);
+  const rulesKey = `${desired.isTunnelNode}|${B}|${params.rulePriority}|${params.tableBase}`;
+  const rules = cache?.rulesFor(rulesKey) ?? planRules(desired.isTunnelNode, B, params);
+  if (cache) cache.rememberRules(rulesKey, rules);
+  const links = new Map<string, LinkSpec>();
+  if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort())) links.set(l.name, l);
+  return {
+    state: { links, routes, rules, nft: filter.nft, xt: filter.xt },
+    held,
+    problems,
+    owners,
+    hash,
+  };
+}
+
+interface FlowFilter {
+  readonly nft: NftState;
+  readonly xt: XtState;
+}
+
+function planRules(isTunnelNode: boolean, B: number, params: PlanParams): ReadonlyMap<string, RuleSpec> {
+  const rules = new Map<string, RuleSpec>();
+  if (!isTunnelNode) return rules;
+  for (const family of [4, 6] as const) {
+    for (let i = 0; i < B; i++) {
+      const r: RuleSpec = { family, priority: params.rulePriority, mark: bucketMark(i), table: bucketTable(params.tableBase, i) };
+      rules.set(ruleKey(r), r);
+    }
+  }
+  return rules;
+}
+
+/** The nft sets, maps and counters (or the xtables chains) for these VIPs. */
+function planFilter(vips: readonly VipPlan[], isTunnelNode: boolean, useXt: boolean, hash: HashParams): FlowFilter {
+  if (!isTunnelNode) return { nft: EMPTY_NFT, xt: XT_NONE };
+  const elements = new Map<string, Set<string>>();
+  const counters = new Set<string>();
+  const xtVips: XtVip[] = [];
+  const add = (set: string, e: string): void => {
+    let s = elements.get(set);
+    if (!s) elements.set(set, (s = new Set()));
+    s.add(e);
+  };
+  for (const v of vips) {
+    const f = v.family;
+    const counter = vipCounterName(v.vip);
+    add(nftSets.vips(f), v.vip);
+    counters.add(counter);
+    add(nftSets.counters(f), `${v.vip} : ${counter}`);
+    const allowed = v.sourceRanges.length ? minimalRanges(v.sourceRanges.filter((r) => familyOf(r) === f)) : [];
+    // A /0 allows everyone: same as no restriction (and keeps the interval set simple).
+    const restricted = v.sourceRanges.length > 0 && !allowed.some((r) => r.endsWith('/0'));
+    if (restricted) {
+      add(nftSets.restricted(f), v.vip);
+      for (const r of allowed) add(nftSets.allowed(f), `${v.vip} . ${r}`);
+    }
+    xtVips.push({ vip: v.vip, allowed, restricted });
+  }
+  if (useXt) {
+    return {
+      nft: EMPTY_NFT,
+      xt: { v4: xtFamily(xtVips.filter((v) => familyOf(v.vip) === 4), hash, 4), v6: xtFamily(xtVips.filter((v) => familyOf(v.vip) === 6), hash, 6) },
+    };
+  }
+  return { nft: { structure: desiredStructure(hash), elements, counters }, xt: XT_NONE };
+}
+
+export type PlannedVip = { readonly routes: VipRoutes; readonly endpoints: readonly string[] } | { readonly problem: string };
+
+const NO_ROUTES: PlannedVip = { routes: new Map(), endpoints: [] };
+
+function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, params: PlanParams): PlannedVip {
+  const { backends, buckets } = v.table;
+  if (buckets.length === 0) return NO_ROUTES;
+  if (!driver.families.includes(v.family)) return { problem: `mode ${driver.mode} cannot carry IPv${v.family} VIP ${v.vip}` };
+  if (familyOf(v.vip) !== v.family) return { problem: `VIP ${v.vip} is not IPv${v.family}` };
+  if (buckets.length !== desired.bucketCount) {
+    return { problem: `bucket table of VIP ${v.vip} has ${buckets.length} buckets, expected ${desired.bucketCount}` };
+  }
+  for (const [i, idx] of buckets.entries()) {
+    const b = backends[idx];
+    if (!b) return { problem: `bucket ${i} of VIP ${v.vip} points at backend #${idx}, which does not exist` };
+    if (familyOf(b.address) !== v.family) return { problem: `backend ${b.address} of VIP ${v.vip} is not IPv${v.family}` };
+  }
+  // Backends this node may use, in table order; the others' buckets are re-spread over
+  // them deterministically (mpls: only local pods are reachable from here).
+  const usableIdx = [...new Set(buckets)].sort((a, b) => a - b).filter((idx) => driver.usable(backends[idx]!, desired.node));
+  if (usableIdx.length === 0) return NO_ROUTES;
+  const usable = new Set(usableIdx);
+  const routes = new Map<number, RouteSpec>();
+  const nexthops = new Map<number, string>();
+  const endpoints = new Set<string>();
+  try {
+    for (const [i, idx] of buckets.entries()) {
+      const target = usable.has(idx) ? idx : usableIdx[i % usableIdx.length]!;
+      const address = backends[target]!.address;
+      endpoints.add(address);
+      let nexthop = nexthops.get(target);
+      if (nexthop === undefined) nexthops.set(target, (nexthop = driver.nexthop(address, v.family)));
+      const table = bucketTable(params.tableBase, i);
+      routes.set(table, { family: v.family, table, dst: v.vip, nexthop });
+    }
+  } catch (err) {
+    return { problem: `VIP ${v.vip}: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return { routes, endpoints: [...endpoints] };
+}
+
+/** Endpoints this plan's routes will need (for drivers that look them up first). */
+export function endpointsOf(desired: DesiredState, driver: EncapDriver): string[] {
+  const out = new Set<string>();
+  if (!desired.isTunnelNode) return [];
+  for (const v of desired.vips) {
+    for (const idx of new Set(v.table.buckets)) {
+      const b = v.table.backends[idx];
+      if (b && driver.usable(b, desired.node)) out.add(b.address);
+    }
+  }
+  return [...out].sort();
+}
+
+// ---------- source ranges ----------
+
+function toBigInt(address: string): bigint {
+  if (!address.includes(':')) return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
+}
+
+interface Range {
+  readonly text: string;
+  readonly lo: bigint;
+  readonly hi: bigint;
+}
+
+function range(cidr: string): Range {
+  const [addr, lenText] = cidr.split('/') as [string, string | undefined];
+  const f: IpFamily = familyOf(addr);
+  const bits = f === 4 ? 32 : 128;
+  const len = lenText === undefined ? bits : Number(lenText);
+  const size = 1n << BigInt(bits - len);
+  const lo = (toBigInt(addr) / size) * size;
+  // nft prints a host-length prefix as a bare address: use the same canonical form.
+  return { text: len === bits ? addr : `${addr}/${len}`, lo, hi: lo + size - 1n };
+}
+
+/**
+ * Drops prefixes contained in another one: an nft interval set refuses overlaps, and a
+ * covered prefix adds nothing to what is allowed.
+ */
+export function minimalRanges(cidrs: readonly string[]): string[] {
+  const rs = [...new Map(cidrs.map((c) => [c, range(c)])).values()].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : a.hi > b.hi ? -1 : 1));
+  const out: Range[] = [];
+  for (const r of rs) {
+    const last = out[out.length - 1];
+    if (last && r.lo >= last.lo && r.hi <= last.hi) continue;
+    out.push(r);
+  }
+  return out.map((r) => r.text);
+}

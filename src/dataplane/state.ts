@@ -1,0 +1,70 @@
+// The data plane's view of a kernel, in one normalised shape for both sides of a diff:
+// what the plan wants and what a readback found. Every value is a canonical string so
+// "equal" means "no kernel operation needed".
+import type { IpFamily } from '../model/types.js';
+import { XT_NONE, type XtState } from './xt.js';
+
+export interface LinkSpec {
+  readonly name: string;
+  /** Canonical description compared with the readback ("vxlan external dstport 4789 ..."). */
+  readonly spec: string;
+  /** `ip -batch` lines that create the link and bring it up. */
+  readonly create: readonly string[];
+}
+
+export interface RouteSpec {
+  readonly family: IpFamily;
+  readonly table: number;
+  /** Host address without prefix length (the kernel prints it that way). */
+  readonly dst: string;
+  /** Canonical nexthop text, also the tail of the `route replace` line. */
+  readonly nexthop: string;
+}
+
+export interface RuleSpec {
+  readonly family: IpFamily;
+  readonly priority: number;
+  readonly mark: number;
+  readonly table: number;
+}
+
+export interface NftState {
+  /** Fingerprint of chains and rules; undefined when the table does not exist. */
+  readonly structure: string | undefined;
+  /** Set or map name -> canonical elements. */
+  readonly elements: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly counters: ReadonlySet<string>;
+}
+
+export interface KernelState {
+  readonly links: ReadonlyMap<string, LinkSpec>;
+  /**
+   * VIP -> (table -> route). Grouped by VIP so an unchanged VIP is one reference
+   * comparison on the fast path, not 256 route comparisons.
+   */
+  readonly routes: ReadonlyMap<string, VipRoutes>;
+  /** ruleKey -> rule. */
+  readonly rules: ReadonlyMap<string, RuleSpec>;
+  readonly nft: NftState;
+  /** xtables HMARK chains (the flow-hash backend for kernels without nft IP families). */
+  readonly xt: XtState;
+}
+
+/** How packets get their bucket mark: nftables jhash (default) or xtables HMARK. */
+export type FlowHashBackend = 'nftables' | 'iptables-legacy';
+
+export type VipRoutes = ReadonlyMap<number, RouteSpec>;
+
+export function ruleKey(r: RuleSpec): string {
+  return `${r.family} ${r.priority} ${r.mark} ${r.table}`;
+}
+
+export const EMPTY_NFT: NftState = { structure: undefined, elements: new Map(), counters: new Set() };
+
+export function emptyKernelState(): KernelState {
+  return { links: new Map(), routes: new Map(), rules: new Map(), nft: EMPTY_NFT, xt: XT_NONE };
+}
+
+export function familyOf(address: string): IpFamily {
+  return address.includes(':') ? 6 : 4;
+}

@@ -1,0 +1,296 @@
+// The tunnel node's data-plane reconciler: declarative `set(desired)`, applied as one
+// kernel batch per change window, with a fast path (diff against what was last applied)
+// and periodic full resyncs (diff against a kernel readback) that repair drift.
+//
+// Scheduling: a change arriving while idle is applied at once; changes arriving while a
+// batch runs or within `coalesceMs` after it are merged into the next batch. A failed batch
+// is logged, counted and retried with backoff as a full resync; the kernel keeps what it
+// had (fail static). stop() leaves the data path in place; only cleanup() removes it.
+import type { Config } from '../config/schema.js';
+import type { DesiredState, EncapMode } from '../model/types.js';
+import type { EventSink, Logger } from '../observe/index.js';
+import { silentLogger } from '../observe/index.js';
+import { runCommand, type CommandRunner } from '../system/index.js';
+import { diffKernel, type KernelChanges } from './diff.js';
+import { createDriver, type EncapDriver } from './drivers/index.js';
+import { Kernel } from './kernel.js';
+import { kernelOperations, reconcileDuration, reconcileErrors } from './metrics.js';
+import { MARK_BASE } from './layout.js';
+import type { VipCounter } from './nft.js';
+import { endpointsOf, planKernel, RoutePlanCache, type KernelPlan, type VipProblem } from './plan.js';
+import { emptyKernelState, type FlowHashBackend, type KernelState, type VipRoutes } from './state.js';
+
+export interface TunnelDataplaneOptions {
+  readonly config: Pick<Config, 'encapsulation' | 'dataplane'>;
+  /** Act inside this network namespace (tests, lab); default: the node's own. */
+  readonly netns?: string;
+  readonly run?: CommandRunner;
+  readonly logger?: Logger;
+  readonly events?: EventSink;
+  /** First retry delay after a failure; doubles up to maxBackoffMs. */
+  readonly backoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /**
+   * Flow-hash backend: nftables (default) or xtables HMARK for kernels whose nf_tables has
+   * no ip/ip6/inet family. All tunnel nodes of a cluster must use the same one.
+   */
+  readonly flowHash?: FlowHashBackend;
+}
+
+export interface ReconcileResult {
+  readonly ok: boolean;
+  /** True when the diff was against a kernel readback (start, resync, retry). */
+  readonly full: boolean;
+  readonly operations: number;
+  readonly durationMs: number;
+  readonly problems: readonly VipProblem[];
+  readonly error?: string;
+}
+
+const IDLE: ReconcileResult = { ok: true, full: false, operations: 0, durationMs: 0, problems: [] };
+
+export class TunnelDataplane {
+  readonly kernel: Kernel;
+  private readonly log: Logger;
+  private desired?: DesiredState;
+  private dirty = false;
+  private needFull = true;
+  private busy = false;
+  private stopped = true;
+  private lastApplied?: KernelState;
+  private cache?: RoutePlanCache;
+  private driverMode?: EncapMode;
+  private waiters: ((r: ReconcileResult) => void)[] = [];
+  private windowTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private reported = new Map<string, string>();
+  private idleWaiters: (() => void)[] = [];
+  /** Kernel operations issued since construction (tests assert on its increments). */
+  operations = 0;
+  /** Batches applied (each is one ip batch plus at most one nft transaction). */
+  batches = 0;
+  lastResult: ReconcileResult = IDLE;
+
+  constructor(private readonly opts: TunnelDataplaneOptions) {
+    this.kernel = new Kernel(opts.netns, opts.run ?? runCommand);
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'dataplane' });
+  }
+
+  /**
+   * Starts the loop. Nothing is changed in the kernel until the first set(): a restarted
+   * agent must not tear down the data path before it knows what it should be. The first
+   * batch is a full reconcile, which adopts what a previous run left and removes the rest.
+   */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.needFull = true;
+    const period = this.opts.config.dataplane.resyncSeconds * 1000;
+    this.resyncTimer = setInterval(() => {
+      this.needFull = true;
+      if (this.desired) this.mark();
+    }, period);
+    this.resyncTimer.unref();
+    if (this.dirty) this.kick();
+  }
+
+  /**
+   * Declares the whole desired state. Resolves when the batch that includes it has been
+   * applied (or has failed: see `ok`); never rejects.
+   */
+  set(desired: DesiredState): Promise<ReconcileResult> {
+    this.desired = desired;
+    const p = new Promise<ReconcileResult>((resolve) => this.waiters.push(resolve));
+    this.mark();
+    return p;
+  }
+
+  /** Forces a full reconcile against a kernel readback now (or after the running batch). */
+  resync(): Promise<ReconcileResult> {
+    this.needFull = true;
+    const p = new Promise<ReconcileResult>((resolve) => this.waiters.push(resolve));
+    this.mark();
+    return p;
+  }
+
+  /** Stops the loop; the kernel state stays as it is (fail static). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of [this.windowTimer, this.retryTimer]) if (t) clearTimeout(t);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.windowTimer = this.retryTimer = this.resyncTimer = undefined;
+    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const w of this.waiters.splice(0)) w({ ...IDLE, ok: false, error: 'stopped: not applied' });
+  }
+
+  /** Removes everything the data plane owns from the kernel (`kst cleanup`). */
+  async cleanup(): Promise<KernelChanges> {
+    await this.stop();
+    const changes = await cleanupKernel(this.kernel, this.opts.config.dataplane.tableBase);
+    this.lastApplied = undefined;
+    this.needFull = true;
+    return changes;
+  }
+
+  async vipCounters(): Promise<VipCounter[]> {
+    return this.kernel.vipCounters();
+  }
+
+  private mark(): void {
+    this.dirty = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.stopped || this.busy || this.windowTimer || this.retryTimer || !this.dirty) return;
+    void this.runBatch();
+  }
+
+  private async runBatch(): Promise<void> {
+    this.busy = true;
+    this.dirty = false;
+    const waiters = this.waiters.splice(0);
+    const full = this.needFull || !this.lastApplied;
+    this.needFull = false;
+    let result: ReconcileResult;
+    try {
+      result = await this.reconcile(full);
+    } catch (err) {
+      result = { ok: false, full, operations: 0, durationMs: 0, problems: [], error: err instanceof Error ? err.message : String(err) };
+    }
+    this.busy = false;
+    this.lastResult = result;
+    for (const w of waiters) w(result);
+    for (const w of this.idleWaiters.splice(0)) w();
+    if (this.stopped) return;
+    if (result.ok) {
+      this.failures = 0;
+      this.windowTimer = setTimeout(() => {
+        this.windowTimer = undefined;
+        this.kick();
+      }, this.opts.config.dataplane.coalesceMs);
+    } else {
+      reconcileErrors.inc();
+      this.lastApplied = undefined;
+      this.needFull = true;
+      this.dirty = true;
+      const base = this.opts.backoffMs ?? 500;
+      const delay = Math.min(base * 2 ** this.failures, this.opts.maxBackoffMs ?? 30_000);
+      this.failures += 1;
+      this.log.warn('data-plane batch failed; the kernel keeps its last state, retrying', { error: result.error, retryInMs: delay });
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, delay);
+    }
+  }
+
+  private driverFor(desired: DesiredState): RoutePlanCache {
+    if (!this.cache || this.driverMode !== desired.mode) {
+      const driver: EncapDriver = createDriver(desired.mode, this.opts.config.encapsulation, (a) => this.kernel.routeDevice(a));
+      this.cache = new RoutePlanCache(driver, { tableBase: this.opts.config.dataplane.tableBase, rulePriority: this.opts.config.dataplane.rulePriority, flowHash: this.opts.flowHash });
+      this.driverMode = desired.mode;
+    }
+    return this.cache;
+  }
+
+  private async reconcile(full: boolean): Promise<ReconcileResult> {
+    const desired = this.desired;
+    if (!desired) return { ...IDLE, full };
+    const started = performance.now();
+    const cache = this.driverFor(desired);
+    if (cache.driver.prepare) {
+      await cache.driver.prepare(endpointsOf(desired, cache.driver), full);
+      if (full) cache.prune(new Set(), true); // lookups may have changed: re-plan every VIP
+    }
+    const plan = planKernel(desired, cache.driver, cache.params, cache);
+    cache.prune(new Set(desired.vips.map((v) => v.vip)));
+    const actual = full || !this.lastApplied ? await this.kernel.read(this.opts.config.dataplane.tableBase, this.opts.flowHash === 'iptables-legacy') : this.lastApplied;
+    const changes = diffKernel(actual, plan.state, plan.hash, plan.held);
+    const errors = await this.apply(changes, plan);
+    const durationMs = performance.now() - started;
+    this.operations += changes.operations;
+    this.batches += 1;
+    kernelOperations.inc(changes.operations);
+    reconcileDuration.observe({ kind: full ? 'full' : 'fast' }, durationMs / 1000);
+    this.reportProblems(plan.problems);
+    if (errors.length) return { ok: false, full, operations: changes.operations, durationMs, problems: plan.problems, error: errors.slice(0, 5).join('; ') + (errors.length > 5 ? ` (and ${errors.length - 5} more)` : '') };
+    this.lastApplied = withHeldRoutes(plan, actual);
+    if (changes.operations) this.log.debug('data plane updated', { full, operations: changes.operations, ms: Math.round(durationMs) });
+    return { ok: true, full, operations: changes.operations, durationMs, problems: plan.problems };
+  }
+
+  /** Applies one batch; returns error texts (empty = success) and reports per-Service failures. */
+  private async apply(changes: KernelChanges, plan: KernelPlan): Promise<string[]> {
+    const errors: string[] = [];
+    const ip = await this.kernel.applyIpBatch(changes.ipLines);
+    if (!ip.ok) {
+      const eventFor = new Set<string>(); // one Event per VIP and batch, however many lines failed
+      for (const f of ip.failed) {
+        const line = changes.ipLines[f.line - 1] ?? '(batch)';
+        const vip = changes.ipLineVips[f.line - 1];
+        const service = vip ? plan.owners.get(vip) : undefined;
+        errors.push(`${line}: ${f.message}`);
+        if (service && vip && !eventFor.has(vip)) {
+          eventFor.add(vip);
+          this.opts.events?.warning({ kind: 'Service', ...service }, 'DataplaneProgrammingFailed', `Programming tunnel VIP ${vip} failed on this node: ${f.message}. The previous routes stay in place; retrying.`);
+        }
+      }
+      if (!ip.failed.length) errors.push(ip.stderr || 'ip -batch failed');
+    }
+    const ip6 = await this.kernel.applyIpBatch(changes.ip6RuleLines, 6);
+    if (!ip6.ok) errors.push(`ip -6 rules: ${ip6.stderr}`);
+    const steps: [string, () => Promise<void>][] = [
+      ['nft', () => this.kernel.applyNft(changes.nftScript)],
+      ['iptables', () => this.kernel.applyXt(changes.xtScripts.v4, 4)],
+      ['ip6tables', () => this.kernel.applyXt(changes.xtScripts.v6, 6)],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (errors.length) this.log.error('kernel operations failed', { failures: errors.length, first: errors.slice(0, 5) });
+    return errors;
+  }
+
+  /** One Event per VIP problem, repeated only when its message changes. */
+  private reportProblems(problems: readonly VipProblem[]): void {
+    const now = new Map(problems.map((p) => [p.vip, p.message]));
+    for (const p of problems) {
+      if (this.reported.get(p.vip) === p.message) continue;
+      this.log.warn('VIP not programmed as desired; keeping its previous routes', { vip: p.vip, service: `${p.service.namespace}/${p.service.name}`, problem: p.message });
+      this.opts.events?.warning({ kind: 'Service', ...p.service }, 'InvalidDataplaneInput', `${p.message}; the previous routes for ${p.vip} stay in place.`);
+    }
+    this.reported = now;
+  }
+}
+
+/** The state now in the kernel after a successful batch: the plan, plus held VIPs' old routes. */
+function withHeldRoutes(plan: KernelPlan, actual: KernelState): KernelState {
+  if (plan.held.size === 0) return plan.state;
+  const routes = new Map<string, VipRoutes>(plan.state.routes);
+  for (const vip of plan.held) {
+    const have = actual.routes.get(vip);
+    if (have) routes.set(vip, have);
+    else routes.delete(vip);
+  }
+  return { ...plan.state, routes };
+}
+
+/** Removes every object the data plane owns (readback, diff against nothing, one batch). */
+export async function cleanupKernel(kernel: Kernel, tableBase: number): Promise<KernelChanges> {
+  const actual = await kernel.read(tableBase, true);
+  const changes = diffKernel(actual, emptyKernelState(), { buckets: 1, seed: 0, markBase: MARK_BASE });
+  const ip = await kernel.applyIpBatch(changes.ipLines);
+  const ip6 = await kernel.applyIpBatch(changes.ip6RuleLines, 6);
+  await kernel.applyNft(changes.nftScript);
+  await kernel.applyXt(changes.xtScripts.v4, 4);
+  await kernel.applyXt(changes.xtScripts.v6, 6);
+  if (!ip.ok || !ip6.ok) throw new Error(`cleanup: ${[ip.stderr, ip6.stderr].filter(Boolean).join('; ')}`);
+  return changes;
+}

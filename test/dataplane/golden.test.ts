@@ -1,0 +1,68 @@
+// Golden files for what the data plane generates: the nft table and the ip batch scripts
+// of every driver. A change in output is a change in behaviour: review the diff, then
+// rewrite the goldens on purpose with UPDATE_GOLDEN=1.
+import { describe, expect, test } from '@jest/globals';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDriver, diffKernel, planKernel, renderNftTable } from '../../src/dataplane/index.js';
+import { emptyKernelState } from '../../src/dataplane/state.js';
+import type { EncapMode } from '../../src/model/types.js';
+import { desiredState, testConfig } from './fixtures.js';
+
+const dir = join(process.cwd(), 'test', 'dataplane', 'golden');
+const update = process.env.UPDATE_GOLDEN === '1';
+
+function golden(name: string, text: string): void {
+  const path = join(dir, name);
+  if (update || !existsSync(path)) {
+    writeFileSync(path, text);
+    if (!update) console.log(`golden: wrote new ${path}`);
+  }
+  expect(text).toBe(readFileSync(path, 'utf8'));
+}
+
+const B = 4;
+const vips = [
+  { vip: '203.0.113.10', backends: ['192.0.2.11', '192.0.2.12'], buckets: [0, 1, 1, 0], nodes: ['node-a', 'node-b'] },
+  { vip: '203.0.113.20', backends: ['192.0.2.13'], sourceRanges: ['198.51.100.0/24', '198.51.100.7/32', '192.0.2.100/32'], nodes: ['node-a'] },
+  { vip: '2001:db8:ff::10', backends: ['2001:db8:f::11'], sourceRanges: ['2001:db8:c::/48'], nodes: ['node-a'] },
+];
+
+function plan(mode: EncapMode) {
+  const config = testConfig({ mode });
+  // mpls looks up each local pod's veth; here a fixed answer stands in for `ip route get`.
+  const driver = createDriver(mode, config.encapsulation, () => Promise.resolve('veth-pod'));
+  const desired = desiredState({ mode, bucketCount: B, node: 'node-a', vips: mode === 'mpls' ? vips.slice(0, 2) : vips });
+  return { driver, desired, config };
+}
+
+describe('golden output', () => {
+  test('nft table', () => {
+    const { driver, desired, config } = plan('vxlan-lwt');
+    const p = planKernel(desired, driver, config.dataplane);
+    golden('table.nft', renderNftTable(p.state.nft, p.hash));
+  });
+
+  for (const mode of ['vxlan-lwt', 'gre-lwt', 'gre', 'mpls'] as const) {
+    test(`ip batch of a full sync into an empty kernel: ${mode}`, async () => {
+      const { driver, desired, config } = plan(mode);
+      const { endpointsOf } = await import('../../src/dataplane/plan.js');
+      await driver.prepare?.(endpointsOf(desired, driver), true);
+      const p = planKernel(desired, driver, config.dataplane);
+      expect(p.problems).toEqual([]);
+      const changes = diffKernel(emptyKernelState(), p.state, p.hash);
+      golden(`full-${mode}.batch`, `${changes.ipLines.join('\n')}\n# ip -6 -batch\n${changes.ip6RuleLines.join('\n')}\n`);
+    });
+  }
+
+  test('ip batch and nft script of one endpoint change and one new VIP', () => {
+    const { driver, config } = plan('vxlan-lwt');
+    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, config.dataplane);
+    const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.14'] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
+    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane);
+    const changes = diffKernel(before.state, after.state, after.hash);
+    golden('change.batch', `${changes.ipLines.join('\n')}\n`);
+    golden('change.nft', changes.nftScript);
+    expect(changes.operations).toBe(2 + 4 + 3); // 2 moved buckets, 4 routes of the new VIP, counter + 2 elements
+  });
+});

@@ -1,0 +1,71 @@
+// Pure parsing and planning details that the kernel tests exercise only indirectly.
+import { describe, expect, test } from '@jest/globals';
+import { describeNexthop, fixEncapDst, parseRoutes } from '../../src/dataplane/iproute.js';
+import { parseBatchErrors } from '../../src/dataplane/kernel.js';
+import { parseVipCounters, vipCounterName } from '../../src/dataplane/nft.js';
+import { minimalRanges, planKernel } from '../../src/dataplane/plan.js';
+import { createDriver } from '../../src/dataplane/index.js';
+import { parseXtSave, xtFamily } from '../../src/dataplane/xt.js';
+import { desiredState, testConfig } from './fixtures.js';
+
+describe('readback parsing', () => {
+  test('an encap ip route keeps both addresses despite the duplicate "dst" key', () => {
+    const json = '[{"dst":"203.0.113.10","encap":"ip","id":4242,"src":"0.0.0.0","dst":"192.0.2.11","ttl":0,"tos":0,"gateway":"169.254.75.83","dev":"kst-vxlan","table":"4936448","flags":["onlink"]},{"dst":"203.0.113.11","dev":"lo","table":"100"}]';
+    expect(fixEncapDst(json)).toContain('"encap_dst":"192.0.2.11"');
+    const routes = parseRoutes(json, 4, 0x4b5300);
+    expect(routes).toEqual([{ family: 4, table: 4936448, dst: '203.0.113.10', nexthop: 'via 169.254.75.83 dev kst-vxlan onlink encap ip id 4242 dst 192.0.2.11' }]);
+  });
+
+  test('seg6 and mpls nexthops read back in the drivers\' spelling', () => {
+    expect(describeNexthop({ encap: 'seg6', mode: 'encap', segs: ['2001:db8::5'], dev: 'kst-vxlan' })).toBe('dev kst-vxlan encap seg6 mode encap segs 2001:db8::5');
+    expect(describeNexthop(JSON.parse(fixEncapDst('{"dst":"203.0.113.10","encap":"mpls","dst":"100","gateway":"192.0.2.5","dev":"veth1"}')))).toBe('encap mpls 100 via inet 192.0.2.5 dev veth1');
+  });
+
+  test('ip -batch errors are paired with their line numbers', () => {
+    expect(parseBatchErrors('Error: Nexthop has invalid gateway.\nCommand failed -:3\nCannot find device "x"\nCommand failed -:7\n')).toEqual([
+      { line: 3, message: 'Error: Nexthop has invalid gateway.' },
+      { line: 7, message: 'Cannot find device "x"' },
+    ]);
+  });
+
+  test('per-VIP counters round-trip through their names', () => {
+    const json = JSON.stringify({ nftables: [{ counter: { family: 'inet', name: vipCounterName('2001:db8:ff::10'), table: 'kube_service_tunnel', packets: 3, bytes: 300 } }, { counter: { family: 'inet', name: vipCounterName('203.0.113.10'), table: 'kube_service_tunnel', packets: 1, bytes: 84 } }] });
+    expect(parseVipCounters(json)).toEqual([{ vip: '2001:db8:ff::10', packets: 3, bytes: 300 }, { vip: '203.0.113.10', packets: 1, bytes: 84 }]);
+  });
+
+  test('xtables readback compares fingerprints whatever order iptables-save prints the chains in', () => {
+    const want = xtFamily([{ vip: '203.0.113.10', allowed: [], restricted: false }], { buckets: 16, seed: 1, markBase: 0x4b530000 }, 4);
+    const rules = want.script.split('\n').filter((l) => l.startsWith('-A'));
+    const save = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':KST-HASH - [0:0]', ':KST-PREROUTING - [0:0]', '-A PREROUTING -j KST-PREROUTING', ...rules.reverse(), 'COMMIT'].join('\n');
+    expect(parseXtSave(save).fingerprint).toBe(want.fingerprint);
+  });
+});
+
+describe('planning', () => {
+  test('source ranges: covered prefixes are dropped, host prefixes print as addresses', () => {
+    expect(minimalRanges(['198.51.100.0/24', '198.51.100.128/25', '192.0.2.7/32', '2001:db8::/32', '2001:db8:1::/48'])).toEqual(['192.0.2.7', '198.51.100.0/24', '2001:db8::/32']);
+  });
+
+  test('bad input holds a VIP and names the problem; the rest is planned', () => {
+    const config = testConfig();
+    const driver = createDriver('vxlan-lwt', config.encapsulation, () => Promise.resolve(undefined));
+    const d = desiredState({ bucketCount: 4, vips: [{ vip: '203.0.113.10', backends: ['192.0.2.11'], buckets: [0, 0, 0] }, { vip: '203.0.113.11', backends: ['192.0.2.11'], buckets: [0, 0, 0, 5] }, { vip: '203.0.113.12', backends: ['192.0.2.11'] }] });
+    const p = planKernel(d, driver, config.dataplane);
+    expect(p.problems.map((x) => x.message)).toEqual([
+      'bucket table of VIP 203.0.113.10 has 3 buckets, expected 4',
+      'bucket 3 of VIP 203.0.113.11 points at backend #5, which does not exist',
+    ]);
+    expect([...p.held]).toEqual(['203.0.113.10', '203.0.113.11']);
+    expect([...p.state.routes.keys()]).toEqual(['203.0.113.12']);
+  });
+
+  test('mpls hashes among local endpoints only and cannot carry IPv6', async () => {
+    const config = testConfig({ mode: 'mpls' });
+    const driver = createDriver('mpls', config.encapsulation, (a) => Promise.resolve(a === '192.0.2.11' ? 'veth-a' : undefined));
+    await driver.prepare?.(['192.0.2.11'], true);
+    const d = desiredState({ mode: 'mpls', node: 'node-a', bucketCount: 4, vips: [{ vip: '203.0.113.10', backends: ['192.0.2.11', '192.0.2.12'], nodes: ['node-a', 'node-b'] }, { vip: '2001:db8:ff::1', backends: ['2001:db8::1'], nodes: ['node-a'] }] });
+    const p = planKernel(d, driver, config.dataplane);
+    expect(new Set([...p.state.routes.get('203.0.113.10')!.values()].map((r) => r.nexthop))).toEqual(new Set(['encap mpls 100 via inet 192.0.2.11 dev veth-a']));
+    expect(p.problems).toEqual([expect.objectContaining({ vip: '2001:db8:ff::1', message: 'mode mpls cannot carry IPv6 VIP 2001:db8:ff::1' })]);
+  });
+});
