@@ -103,11 +103,16 @@ async function singleChanges(sets: NetnsSet): Promise<{ samples: number[]; opera
     samples.push(performance.now() - t);
     operations.push(r.operations);
     if (!r.ok) throw new Error(`change ${g} failed: ${r.error}`);
-    // Floor: the same number of route replacements through one raw `ip -batch` process.
+    // Floor: the same kernel change through one raw `ip -batch`: revert the 64 routes
+    // (untimed), then apply the change again, timed. (Re-applying identical routes would
+    // be a kernel no-op and an unfair floor.)
     const v = desired.vips.find((x) => x.vip === vipAddress((g * 37) % VIPS))!;
-    const lines = v.table.buckets.flatMap((b, i) => (b === g % BACKENDS ? [`route replace ${v.vip}/32 table ${0x4b5300 + i} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${v.table.backends[b]!.address}`] : []));
+    const moved = v.table.buckets.flatMap((b, i) => (b === g % BACKENDS ? [i] : []));
+    const line = (i: number, dst: string) => `route replace ${v.vip}/32 table ${0x4b5300 + i} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${dst}`;
+    const previous = backend((g * 37) % VIPS, g % BACKENDS); // each of the 20 VIPs changes once
+    await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${moved.map((i) => line(i, previous)).join('\n')}\n` });
     const f0 = performance.now();
-    await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+    await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${moved.map((i) => line(i, v.table.backends[g % BACKENDS]!.address)).join('\n')}\n` });
     floor.push(performance.now() - f0);
   }
   await dp.stop();
@@ -168,6 +173,14 @@ async function main(): Promise<void> {
   }
   try {
     const load = () => loadavg()[0]!.toFixed(1);
+    // `npm run bench -- dataplane b` runs only part (b), and so on; default: all.
+    const parts = process.argv[2] ?? 'abc';
+    if (parts === 'b') {
+      const b = await singleChanges(sets);
+      console.log(`(b) median ${median(b.samples).toFixed(1)} ms, p90 ${pct(b.samples, 0.9).toFixed(1)} ms; floor median ${median(b.floor).toFixed(1)} ms; ops ${median(b.operations)}; load ${load()}`);
+      console.log(JSON.stringify({ changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3), changeOperationsMedian: median(b.operations), loadAverage: +load() }));
+      return;
+    }
     console.error(`dataplane bench: (a) full sync ... (load ${load()})`);
     const a = await fullSync(sets);
     await sets.destroy();
