@@ -12,6 +12,7 @@ import { BfdBgpBinding, BfdManager, bfdSessionsFor, ensureGtsm, localAddressTowa
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { Agent } from './agent.js';
 import { buildStatusReport } from './status.js';
+import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
 
 export interface RunAgentOptions {
@@ -129,6 +130,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     { withdrawGraceSeconds: config.bgp.withdrawGraceSeconds, unhealthyAfterFailures: 3 },
   );
 
+  registerAgentMetrics({ desired: () => agent.current(), vipCounters: () => dataplane.vipCounters(), logger: log });
   const watcher = new ClusterWatcher({ kubeConfig, nodeName, logger: log, debounceMs: config.dataplane.coalesceMs, onChange: (s) => agent.onSnapshot(s) });
   const server = new ObserveServer({ listen: config.api.listen, logger: log });
   server.addReadinessCheck('kubernetes', () => {
