@@ -254,7 +254,7 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm 2>/dev/null
 mkdir -p /run/kst-uml /run/lock
 mount -t hostfs hostfs /run/kst-uml -o ${shq(p.result)}
 mount -t hostfs hostfs /tmp -o ${shq(p.guestTmp)}
-done_() { echo "$1" > /run/kst-uml/code; sync; poweroff -f; sleep 5; }
+${reexpose(p.cwd)}done_() { echo "$1" > /run/kst-uml/code; sync; poweroff -f; sleep 5; }
 # The host has no /lib/modules for this kernel: point modprobe at the UML module tree.
 release=$(uname -r)
 mkdir -p /run/modroot/lib/modules
@@ -269,6 +269,18 @@ cd ${shq(p.cwd)} || done_ 126
 env -i ${Object.entries(p.env).map(([k, v]) => shq(`${k}=${v}`)).join(' ')} ${p.argv.map(shq).join(' ')} > /run/kst-uml/output 2>&1 < /dev/null
 done_ $?
 `;
+}
+
+/**
+ * The guest mounts its own /tmp, /run and /dev/shm over the host's. A checkout that lives
+ * under one of them (CI may clone into /tmp) would vanish: mount its top directory back,
+ * read-only, from the host.
+ */
+function reexpose(cwd: string): string {
+  const m = /^\/(tmp|run|dev\/shm)\/([^/]+)/.exec(cwd);
+  if (!m) return '';
+  const top = `/${m[1]}/${m[2]}`;
+  return `mkdir -p ${shq(top)} && mount -r -t hostfs hostfs ${shq(top)} -o ${shq(top)}\n`;
 }
 
 function readIfExists(path: string): string {
