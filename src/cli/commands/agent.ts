@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config/index.js';
 import { createLogger } from '../../observe/index.js';
 import type { Command } from '../main.js';
+import { parseCommandArgs } from '../args.js';
 
 const HELP = `usage: kst agent --config FILE [--kubeconfig FILE] [--set path=value]...
 
@@ -16,15 +16,9 @@ announcements, waits bgp.withdrawGraceSeconds, and exits leaving the data path i
 export const command: Command = {
   summary: 'run the node agent (daemon)',
   async run(args) {
-    const { values } = parseArgs({
-      args,
-      options: { config: { type: 'string' }, kubeconfig: { type: 'string' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
+    const parsed = parseCommandArgs('agent', args, { config: { type: 'string' }, kubeconfig: { type: 'string' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } }, HELP);
+    if ('exit' in parsed) return parsed.exit;
+    const { values } = parsed;
     let config;
     try {
       config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, set: values.set ?? [], resolveNodeName: true });

@@ -1,13 +1,16 @@
 // `kst lab up|down|status|demo`: a whole cluster's network in namespaces on this machine
 // (docs/lab.md). One lab per prefix; the prefix defaults to "kstlab-" and can be changed
 // with --prefix or KST_LAB_PREFIX (the tests use their own so they never meet a human's lab).
-import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
-import type { DrillKey } from '../../lab/control.js';
+import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
+import type { ConfigOverride, DrillKey } from '../../lab/control.js';
 import type { Command } from '../main.js';
 
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 
-  up [--no-agents]   build the lab (root); without agents: the network, router, API server and pods only
+  up [--no-agents] [--set KEY=VALUE]...
+                     build the lab (root); without agents: the network, router, API server and pods only;
+                     --set changes the agents' generated config, e.g. --set storedTables=false
+                     --set dataplane.pinEstablishedFlows=false
   down               remove everything the lab made, also after a crash
   status [--json]    hosts, roles, namespaces, addresses, VIPs, router vty directory, API server, PIDs
   demo [--json]      show the VIP answering, source preserved, load spread, failover, draining
@@ -25,6 +28,7 @@ interface LabArgs {
   readonly agents: boolean;
   readonly apiOutageSeconds: number;
   readonly only?: DrillKey[];
+  readonly overrides: ConfigOverride[];
 }
 
 function parse(args: string[]): LabArgs | string {
@@ -34,11 +38,19 @@ function parse(args: string[]): LabArgs | string {
   let agents = true;
   let apiOutageSeconds = 30;
   let only: DrillKey[] | undefined;
+  const overrides: ConfigOverride[] = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     if (a === '--json') json = true;
     else if (a === '--no-agents') agents = false;
     else if (a === '--prefix') prefix = rest[++i] ?? '';
+    else if (a === '--set') {
+      try {
+        overrides.push(parseOverride(rest[++i] ?? ''));
+      } catch (err) {
+        return (err as Error).message;
+      }
+    }
     else if (a === '--only') {
       const keys = (rest[++i] ?? '').split(',').filter(Boolean);
       const bad = keys.filter((k) => !(DRILL_KEYS as readonly string[]).includes(k));
@@ -56,7 +68,8 @@ function parse(args: string[]): LabArgs | string {
   } catch (err) {
     return (err as Error).message;
   }
-  return { sub, prefix, json, agents, apiOutageSeconds, ...(only ? { only } : {}) };
+  if (overrides.length && sub !== 'up') return '--set applies to `kst lab up` only';
+  return { sub, prefix, json, agents, apiOutageSeconds, overrides, ...(only ? { only } : {}) };
 }
 
 const say = (line: string): void => console.log(`lab: ${line}`);
@@ -82,7 +95,7 @@ export const command: Command = {
       switch (sub) {
         case 'up': {
           const t0 = Date.now();
-          const r = await labUp({ prefix, agents: parsed.agents, progress: say });
+          const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, progress: say });
           if (!r.alreadyUp) say(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
           // A lab without its agents is usable (--no-agents), but say so in the exit code when they were asked for.
           return parsed.agents && !r.state.agents.running ? 3 : 0;

@@ -1,9 +1,9 @@
 // `kst plan`: the desired state one node would program, computed offline from a config
 // file and Kubernetes YAML. Same input, same output, byte for byte, on every run.
-import { parseArgs } from 'node:util';
 import { describeIssue } from '../../kube/objects.js';
 import { bucketShares, computeDesiredState, type DesiredState, type VipPlan } from '../../model/index.js';
 import type { Command } from '../main.js';
+import { parseCommandArgs } from '../args.js';
 import { describeProblem, loadOfflineConfig, readObjects, snapshotFor } from './validate.js';
 
 /** Left-aligned columns, two spaces apart. */
@@ -77,29 +77,16 @@ unreadable, 2 usage error.`;
 export const command: Command = {
   summary: 'print the desired state of one node, offline (announcements, bucket tables, pod set-ups)',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
+    const parsed = parseCommandArgs('plan', args, {
           config: { type: 'string' },
           objects: { type: 'string', multiple: true },
           node: { type: 'string' },
           json: { type: 'boolean' },
           set: { type: 'string', multiple: true },
           help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      console.error(`kst plan: ${(err as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
+        }, HELP);
+    if ('exit' in parsed) return parsed.exit;
+    const { values } = parsed;
     if (!values.config || !values.objects?.length) {
       console.error(`kst plan: --config and --objects are required\n\n${HELP}`);
       return 2;

@@ -1,8 +1,8 @@
 // `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
 // the VIPs, BGP peers, BFD sessions and last reconcile runs as tables, or the JSON.
-import { parseArgs } from 'node:util';
 import { parseListenAddress, parseStatusReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
+import { parseCommandArgs } from '../args.js';
 
 const DEFAULT_ADDRESS = '127.0.0.1:9742';
 
@@ -53,27 +53,14 @@ export async function fetchStatus(address: string, timeoutMs = 5000): Promise<St
 export const command: Command = {
   summary: "show a running agent's VIPs, BGP peers, BFD sessions and last reconcile",
   async run(args) {
-    let values: { address?: string; json?: boolean; timeout?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
+    const parsed = parseCommandArgs('status', args, {
           address: { type: 'string' },
           json: { type: 'boolean' },
           timeout: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      console.error(`kst status: ${(err as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+        }, USAGE);
+    if ('exit' in parsed) return parsed.exit;
+    const { values } = parsed;
     const timeoutMs = values.timeout === undefined ? 5000 : Number(values.timeout);
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       console.error(`kst status: --timeout must be a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);

@@ -2,12 +2,12 @@
 // problem with its object and field path. Exit 0 when clean, 1 when not, 2 on usage errors.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, loadConfig, type Config } from '../../config/index.js';
 import { convertObjects, describeIssue, type ConvertedObjects } from '../../kube/objects.js';
 import { computeDesiredState, sortProblems, type ClusterSnapshot, type Problem } from '../../model/index.js';
 import type { Command } from '../main.js';
+import { parseCommandArgs } from '../args.js';
 
 export interface ReadObjects extends ConvertedObjects {
   readonly files: readonly string[];
@@ -97,27 +97,14 @@ Exit status: 0 no problems, 1 problems found, 2 usage error.`;
 export const command: Command = {
   summary: 'check a config file and Kubernetes objects offline; prints every problem',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
+    const parsed = parseCommandArgs('validate', args, {
           config: { type: 'string' },
           objects: { type: 'string', multiple: true },
           set: { type: 'string', multiple: true },
           help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      console.error(`kst validate: ${(err as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
+        }, HELP);
+    if ('exit' in parsed) return parsed.exit;
+    const { values } = parsed;
     if (!values.config) {
       console.error(`kst validate: --config is required\n\n${HELP}`);
       return 2;
