@@ -7,7 +7,8 @@
 //
 // On shutdown: withdraw everything, wait the grace time, BFD AdminDown, then stop the
 // processes; the kernel data path stays (only `kst cleanup` removes it).
-import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, Problem } from '../model/index.js';
+import { compareIps } from '../model/index.js';
+import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, Problem, VipPlan } from '../model/index.js';
 import type { Logger, EventSink } from '../observe/index.js';
 import type { ReconcileReport } from '../observe/index.js';
 
@@ -59,6 +60,10 @@ export class Agent {
   private drained = false;
   private readonly reported = new Map<string, string>();
   private readonly reports = new Map<string, ReconcileReport>();
+  /** VIPs withdrawn less than the grace time ago, still programmed (see lingerWithdrawn). */
+  private readonly lingering = new Map<IpAddress, { readonly plan: VipPlan; readonly until: number }>();
+  private lingerTimer?: NodeJS.Timeout;
+  private lastProgrammed?: DesiredState;
 
   constructor(
     private readonly parts: AgentParts,
@@ -93,6 +98,7 @@ export class Agent {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     await this.idle();
     const log = this.parts.logger;
     if (this.parts.bgp) {
@@ -131,6 +137,7 @@ export class Agent {
     const wanted = new Set(desired.announcements.map(announcementKey));
     // 1. Withdraw first: what is no longer wanted leaves the routers before its routes go.
     const kept = this.announced.filter((a) => wanted.has(announcementKey(a)));
+    this.lingerWithdrawn(desired, this.announced.filter((a) => !wanted.has(announcementKey(a))));
     if (bgp && kept.length !== this.announced.length) {
       bgp.setAnnouncements(kept);
       this.announced = kept;
@@ -145,7 +152,7 @@ export class Agent {
     let dataplaneOk = true;
     if (dataplane) {
       const r = await this.timed('dataplane', async () => {
-        const res = await dataplane.set(desired);
+        const res = await dataplane.set(this.withLingering(desired));
         if (!res.ok) throw new Error(res.error ?? 'data plane reconcile failed');
       });
       dataplaneOk = r;
@@ -185,6 +192,41 @@ export class Agent {
       const ingress = this.parts.model.vipResolution().loadBalancerIngress;
       await this.timed('lb-status', () => this.parts.writeLoadBalancerStatus!(this.snapshot!, ingress));
     }
+  }
+
+  /**
+   * A withdrawn VIP keeps its data path for the grace time (the routers are still moving
+   * traffic away; packets in flight must not be black-holed), also when this node stops
+   * being a tunnel node. Only VIPs that leave the desired state need it: one that stays
+   * (maintenance, no ready endpoints) keeps its routes anyway.
+   */
+  private lingerWithdrawn(desired: DesiredState, withdrawn: readonly Announcement[]): void {
+    const now = Date.now();
+    const until = now + this.settings.withdrawGraceSeconds * 1000;
+    const previous = new Map((this.lastProgrammed?.vips ?? []).map((v) => [v.vip, v]));
+    const stays = new Set(desired.isTunnelNode ? desired.vips.map((v) => v.vip) : []);
+    for (const a of withdrawn) {
+      const plan = previous.get(a.vip);
+      if (plan && !stays.has(a.vip) && until > now) this.lingering.set(a.vip, { plan, until });
+    }
+    for (const [vip, l] of this.lingering) if (l.until <= now || stays.has(vip)) this.lingering.delete(vip);
+    if (this.lingering.size > 0 && !this.lingerTimer) {
+      const next = Math.min(...[...this.lingering.values()].map((l) => l.until));
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.kick();
+      }, Math.max(0, next - now) + 10);
+      this.lingerTimer.unref();
+    }
+  }
+
+  private withLingering(desired: DesiredState): DesiredState {
+    this.lastProgrammed = desired;
+    if (this.lingering.size === 0) return desired;
+    const plans = new Map((desired.isTunnelNode ? desired.vips : []).map((v) => [v.vip, v]));
+    for (const [vip, l] of this.lingering) if (!plans.has(vip)) plans.set(vip, l.plan);
+    const vips = [...plans.values()].sort((a, b) => compareIps(a.vip, b.vip));
+    return { ...desired, isTunnelNode: true, vips };
   }
 
   /** Runs one step, records its result for `kst status`; never throws. */
