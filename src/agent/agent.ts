@@ -64,6 +64,8 @@ export class Agent {
   private readonly lingering = new Map<IpAddress, { readonly plan: VipPlan; readonly until: number }>();
   private lingerTimer?: NodeJS.Timeout;
   private lastProgrammed?: DesiredState;
+  private maintenanceSince?: number;
+  private maintenanceTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly parts: AgentParts,
@@ -99,6 +101,7 @@ export class Agent {
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     await this.idle();
     const log = this.parts.logger;
     if (this.parts.bgp) {
@@ -173,9 +176,13 @@ export class Agent {
     }
     if (dataplaneOk && this.drained) {
       log.info('data plane healthy again: restoring BFD and announcements');
-      this.parts.restoreBfd?.();
+      if (!this.maintenanceSince) this.parts.restoreBfd?.();
       this.drained = false;
     }
+
+    // Maintenance (cordon, taint, NotReady): announcements are gone (step 1); once the
+    // routers had the grace time to move away, tell them over BFD too (AdminDown).
+    this.followMaintenance(desired);
 
     // 3. Announce what the data plane now serves.
     if (bgp && dataplaneOk && !this.drained) {
@@ -227,6 +234,24 @@ export class Agent {
     for (const [vip, l] of this.lingering) if (!plans.has(vip)) plans.set(vip, l.plan);
     const vips = [...plans.values()].sort((a, b) => compareIps(a.vip, b.vip));
     return { ...desired, isTunnelNode: true, vips };
+  }
+
+  private followMaintenance(desired: DesiredState): void {
+    if (desired.maintenance && !this.maintenanceSince) {
+      this.maintenanceSince = Date.now();
+      this.parts.logger.info(`maintenance: ${desired.maintenance}; announcements withdrawn, BFD AdminDown in ${this.settings.withdrawGraceSeconds}s`);
+      this.maintenanceTimer = setTimeout(() => {
+        this.maintenanceTimer = undefined;
+        if (this.maintenanceSince) this.parts.drainBfd?.();
+      }, this.settings.withdrawGraceSeconds * 1000);
+      this.maintenanceTimer.unref();
+    } else if (!desired.maintenance && this.maintenanceSince) {
+      this.maintenanceSince = undefined;
+      if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+      this.maintenanceTimer = undefined;
+      this.parts.logger.info('maintenance over: BFD up, announcing again');
+      if (!this.drained) this.parts.restoreBfd?.();
+    }
   }
 
   /** Runs one step, records its result for `kst status`; never throws. */

@@ -287,6 +287,7 @@ export class IncrementalModel {
       announcements: view.announcements,
       podSetups,
       problems: extraProblems.length === 0 ? this.sortedProblems.problems : sortProblems([...resolution.problems, ...extraProblems]),
+      ...(node.available ? {} : { maintenance: node.reason }),
     };
   }
 

@@ -163,4 +163,9 @@ export interface DesiredState {
   /** Pod namespaces on this node to prepare, sorted by pod namespace/name. */
   readonly podSetups: readonly PodSetup[];
   readonly problems: readonly Problem[];
+  /**
+   * Set while this node may not attract traffic (cordoned, maintenance taint, NotReady,
+   * gone): it announces nothing but keeps forwarding, and BFD goes AdminDown.
+   */
+  readonly maintenance?: string;
 }

@@ -93,6 +93,19 @@ describe('Agent sequencing', () => {
     expect(h.log).toEqual(['dataplane 203.0.113.10', 'bfd up', 'announce 203.0.113.10']);
   });
 
+  it('maintenance: withdraws, keeps forwarding, BFD AdminDown after the grace time; back to normal when it ends', async () => {
+    const h = harness({ graceSeconds: 0.2 });
+    await h.apply(state(['203.0.113.10']));
+    h.log.length = 0;
+    await h.apply({ ...state(['203.0.113.10']), announcements: [], maintenance: 'node tunnel-1 is cordoned (spec.unschedulable)' });
+    expect(h.log).toEqual(['announce -', 'dataplane 203.0.113.10', 'announce -']);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(h.log.at(-1)).toBe('bfd admin-down');
+    h.log.length = 0;
+    await h.apply(state(['203.0.113.10']));
+    expect(h.log).toEqual(['dataplane 203.0.113.10', 'bfd up', 'announce 203.0.113.10']);
+  });
+
   it('shutdown withdraws everything, waits, then puts BFD AdminDown', async () => {
     const h = harness();
     await h.apply(state(['203.0.113.10']));
