@@ -2,7 +2,9 @@
 // namespaces made and removed here.
 //  (a) full sync of 1,000 VIPs x 256 buckets into an empty namespace vs one raw `ip -batch`
 //      of the same routes (the floor), same run;
-//  (b) one endpoint change with 1,000 VIPs programmed: set() to kernel updated, 20 changes;
+//  (b) one endpoint change with 1,000 VIPs programmed: set() to kernel updated, 20 changes,
+//      without pinning (same routes as the floor) and with it (a VIP's first change writes
+//      its whole table into the other parity: B routes, not B/N);
 //  (c) one TCP stream (iperf3, ~3 s) through the VXLAN tunnel vs plain routing between the
 //      same namespaces.
 // Prints a table, then one JSON line with the figures.
@@ -82,9 +84,9 @@ async function fullSync(sets: NetnsSet): Promise<{ ours: number; floor: number; 
   return { ours, floor: (floors[0]! + floors[1]!) / 2, floors, operations: r.operations, routes };
 }
 
-async function singleChanges(sets: NetnsSet): Promise<{ samples: number[]; operations: number[]; floor: number[] }> {
+async function singleChanges(sets: NetnsSet, pin: boolean): Promise<{ samples: number[]; operations: number[]; floor: number[] }> {
   const ns = await freshNode(sets);
-  const config = testConfig({ coalesceMs: 100 });
+  const config = testConfig({ coalesceMs: 100, pin });
   const dp = new TunnelDataplane({ config, netns: ns });
   dp.start();
   const first = await dp.set(desiredState({ bucketCount: B, vips: fixtures() }));
@@ -108,7 +110,7 @@ async function singleChanges(sets: NetnsSet): Promise<{ samples: number[]; opera
     // be a kernel no-op and an unfair floor.)
     const v = desired.vips.find((x) => x.vip === vipAddress((g * 37) % VIPS))!;
     const moved = v.table.buckets.flatMap((b, i) => (b === g % BACKENDS ? [i] : []));
-    const line = (i: number, dst: string) => `route replace ${v.vip}/32 table ${0x4b5300 + i} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${dst}`;
+    const line = (i: number, dst: string) => `route replace ${v.vip}/32 table ${0x4b5300 + (pin ? 4096 : 0) + i} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${dst}`;
     const previous = backend((g * 37) % VIPS, g % BACKENDS); // each of the 20 VIPs changes once
     await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${moved.map((i) => line(i, previous)).join('\n')}\n` });
     const f0 = performance.now();
@@ -176,22 +178,28 @@ async function main(): Promise<void> {
     // `npm run bench -- dataplane b` runs only part (b), and so on; default: all.
     const parts = process.argv[2] ?? 'abc';
     if (parts === 'b') {
-      const b = await singleChanges(sets);
+      const b = await singleChanges(sets, false);
+      await sets.destroy();
+      const bp = await singleChanges(sets, true);
       console.log(`(b) median ${median(b.samples).toFixed(1)} ms, p90 ${pct(b.samples, 0.9).toFixed(1)} ms; floor median ${median(b.floor).toFixed(1)} ms; ops ${median(b.operations)}; load ${load()}`);
-      console.log(JSON.stringify({ changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3), changeOperationsMedian: median(b.operations), loadAverage: +load() }));
+      console.log(`(b) pinning on: median ${median(bp.samples).toFixed(1)} ms, p90 ${pct(bp.samples, 0.9).toFixed(1)} ms; ops ${median(bp.operations)}`);
+      console.log(JSON.stringify({ changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3), changeOperationsMedian: median(b.operations), changePinnedMedianMs: +median(bp.samples).toFixed(2), changePinnedP90Ms: +pct(bp.samples, 0.9).toFixed(2), changePinnedOperationsMedian: median(bp.operations), changePinnedRatio: +(median(bp.samples) / median(b.samples)).toFixed(3), loadAverage: +load() }));
       return;
     }
     console.error(`dataplane bench: (a) full sync ... (load ${load()})`);
     const a = await fullSync(sets);
     await sets.destroy();
     console.error(`dataplane bench: (b) single changes ... (load ${load()})`);
-    const b = await singleChanges(sets);
+    const b = await singleChanges(sets, false);
+    await sets.destroy();
+    const bp = await singleChanges(sets, true);
     await sets.destroy();
     console.error(`dataplane bench: (c) iperf3 ... (load ${load()})`);
     const c = await throughput();
     const rows: [string, string, string][] = [
       ['(a) full sync 1000 VIPs x 256 buckets', `${(a.ours / 1000).toFixed(2)} s (${a.operations} ops, ${a.routes} routes)`, `floor ${a.floors.map((f) => (f / 1000).toFixed(2)).join(' / ')} s (before / after), ratio ${(a.ours / a.floor).toFixed(2)}x (target <= 1.5x)`],
       ['(b) one endpoint change, 1000 VIPs', `median ${median(b.samples).toFixed(1)} ms, p90 ${pct(b.samples, 0.9).toFixed(1)} ms`, `target median < 20 ms; ${median(b.operations)} route ops each; raw ip -batch of the same: median ${median(b.floor).toFixed(1)} ms`],
+      ['(b) same, pinning on', `median ${median(bp.samples).toFixed(1)} ms, p90 ${pct(bp.samples, 0.9).toFixed(1)} ms`, `${median(bp.operations)} ops each (the whole table into the other parity + flip); ratio to pinning off ${(median(bp.samples) / median(b.samples)).toFixed(2)}x`],
       ['(c) one TCP stream, iperf3 3 s', `tunnel ${c.tunnel.toFixed(2)} Gbit/s`, `plain ${c.plain.toFixed(2)} Gbit/s, ratio ${((100 * median(c.ratios))).toFixed(0)}% (median of 3 alternating; target >= 90%)`],
       ['machine load (1 min average, 2 cores)', load(), ''],
     ];
@@ -200,6 +208,7 @@ async function main(): Promise<void> {
       fullSyncMs: Math.round(a.ours), fullSyncFloorMs: Math.round(a.floor), fullSyncFloorRunsMs: a.floors.map(Math.round), fullSyncRatio: +(a.ours / a.floor).toFixed(3), fullSyncOperations: a.operations, routes: a.routes,
       changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeSamples: b.samples.length, changeOperationsMedian: median(b.operations),
       changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3),
+      changePinnedMedianMs: +median(bp.samples).toFixed(2), changePinnedP90Ms: +pct(bp.samples, 0.9).toFixed(2), changePinnedOperationsMedian: median(bp.operations), changePinnedRatio: +(median(bp.samples) / median(b.samples)).toFixed(3),
       tunnelGbps: +c.tunnel.toFixed(3), plainGbps: +c.plain.toFixed(3), throughputRatio: +median(c.ratios).toFixed(3), loadAverage: +load(),
     }));
   } finally {

@@ -84,7 +84,7 @@ export const configSchema = z
         coalesceMs: z.number().int().min(0).max(10000).default(100).describe('Changes within this window become one kernel batch.'),
         tableBase: z.number().int().min(256).max(2147483647).default(0x4b5300).describe('First policy-routing table owned by the project (bucket i uses tableBase+i).'),
         rulePriority: z.number().int().min(1).max(32765).default(3000).describe('Priority of the project\'s fwmark rules.'),
-        pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (connection tracking marks; see docs/hitless.md).'),
+        pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (two table generations and a per-flow mark map; IPv4; see docs/hitless.md).'),
       })
       .strict()
       .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000, pinEstablishedFlows: true }),

@@ -10,6 +10,17 @@ export const MARK_BASE = 0x4b530000;
 /** The config schema allows at most 4096 buckets; marks and tables are owned for all of them. */
 export const MAX_BUCKETS = 4096;
 /**
+ * Connection pinning keeps two table generations ("parities") per bucket: parity p of
+ * bucket i uses mark MARK_BASE + p*PARITY_STRIDE + i and table tableBase + p*PARITY_STRIDE + i.
+ * A fixed stride (not B) keeps a parity's marks stable when B changes, and makes parity 1
+ * a single bit (0x1000) that nft can OR into the hashed mark.
+ */
+export const PARITY_STRIDE = MAX_BUCKETS;
+/** Marks and tables owned: two parities of MAX_BUCKETS each. */
+const OWNED_SPAN = 2 * PARITY_STRIDE;
+/** The mask that selects our mark range (MARK_BASE .. MARK_BASE+OWNED_SPAN-1) in a 32-bit mark. */
+export const MARK_MASK = (0xffffffff - (OWNED_SPAN - 1)) >>> 0;
+/**
  * The nft chain runs before conntrack's defragmentation (-400), so every tunnel node sees
  * the same fragments and hashes them the same, whether conntrack is loaded there or not.
  */
@@ -25,21 +36,23 @@ export function isOwnedLink(name: string): boolean {
   return OWNED_LINK.test(name);
 }
 
-export function bucketMark(bucket: number): number {
-  return MARK_BASE + bucket;
+export type Parity = 0 | 1;
+
+export function bucketMark(bucket: number, parity: Parity = 0): number {
+  return MARK_BASE + parity * PARITY_STRIDE + bucket;
 }
 
-export function bucketTable(tableBase: number, bucket: number): number {
-  return tableBase + bucket;
+export function bucketTable(tableBase: number, bucket: number, parity: Parity = 0): number {
+  return tableBase + parity * PARITY_STRIDE + bucket;
 }
 
-/** Tables tableBase .. tableBase+MAX_BUCKETS-1 are the project's, whatever B is now. */
+/** Tables tableBase .. tableBase+2*MAX_BUCKETS-1 are the project's, whatever B is now. */
 export function isOwnedTable(tableBase: number, table: number): boolean {
-  return table >= tableBase && table < tableBase + MAX_BUCKETS;
+  return table >= tableBase && table < tableBase + OWNED_SPAN;
 }
 
 export function isOwnedMark(mark: number): boolean {
-  return mark >= MARK_BASE && mark < MARK_BASE + MAX_BUCKETS;
+  return mark >= MARK_BASE && mark < MARK_BASE + OWNED_SPAN;
 }
 
 export function hex(n: number): string {

@@ -3,14 +3,21 @@
 // a VIP change is a few element operations and never resets the per-VIP counters.
 import { createHash } from 'node:crypto';
 import type { IpFamily } from '../model/types.js';
-import { NFT_HOOK_PRIORITY, NFT_TABLE, hex } from './layout.js';
+import { NFT_HOOK_PRIORITY, NFT_TABLE, PARITY_STRIDE, hex } from './layout.js';
 import type { NftState } from './state.js';
 
 export interface HashParams {
   readonly buckets: number;
   readonly seed: number;
   readonly markBase: number;
+  /** Connection pinning (docs/hitless.md): two table parities and the IPv4 flow map. */
+  readonly pin?: boolean;
 }
+
+/** A pinned flow idle this long is forgotten (its next packet hashes into the active parity). */
+export const PIN_TIMEOUT_SECONDS = 600;
+/** At most this many pinned flows per family; beyond it new flows are not pinned. */
+export const PIN_MAP_SIZE = 262144;
 
 interface ChainDef {
   readonly name: string;
@@ -19,6 +26,9 @@ interface ChainDef {
 }
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
+const PIN_CHAIN = 'pin';
+/** The dynamic flow map (IPv4): filled from the packet path, never diffed or rewritten. */
+export const PIN_MAP = 'pins';
 const ip = (f: IpFamily): string => (f === 4 ? 'ip' : 'ip6');
 const addrType = (f: IpFamily): string => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
 
@@ -28,6 +38,8 @@ export const nftSets = {
   restricted: (f: IpFamily) => `restricted${f}`,
   allowed: (f: IpFamily) => `allowed${f}`,
   counters: (f: IpFamily) => `counters${f}`,
+  /** VIPs whose new flows use table parity 1 (pinning only). */
+  parity1: (f: IpFamily) => `parity1_${f}`,
 };
 
 /** Named counter of one VIP: `vip4_203_0_113_10`, `vip6_2001_db8__10`. */
@@ -37,9 +49,32 @@ export function vipCounterName(vip: string): string {
 
 function chains(p: HashParams): ChainDef[] {
   const hash = (expr: string): string => `meta mark set jhash ${expr} mod ${p.buckets} seed ${hex(p.seed)} offset ${hex(p.markBase)}`;
-  const out: ChainDef[] = [
-    { name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: FAMILIES.map((f) => `${ip(f)} daddr @${nftSets.vips(f)} jump vip${f}`) },
-  ];
+  // Pinning: the VIP chain returns (instead of accepting) so the VIP's parity bit can be
+  // ORed in afterwards; without pinning the chains are exactly the single-generation ones.
+  const done = p.pin ? 'return' : 'accept';
+  const prerouting = FAMILIES.map((f) => `${ip(f)} daddr @${nftSets.vips(f)} jump vip${f}`);
+  if (p.pin) for (const f of FAMILIES) prerouting.push(`${ip(f)} daddr @${nftSets.parity1(f)} meta mark set meta mark or ${hex(PARITY_STRIDE)}`);
+  const out: ChainDef[] = [{ name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: prerouting }];
+  if (p.pin) {
+    // The flow table: 5-tuple -> the bucket+parity mark its first packet got. Later packets
+    // get that mark back, so a flow keeps the table generation (and bucket) it started on.
+    // Not conntrack: with direct server return the tunnel node sees one direction only, and
+    // conntrack declares a TCP flow's ACKs invalid (no SYN-ACK seen), which untracks them.
+    // IPv4 only, and without the protocol in the key: nft 1.0.6 aborts on a dynamic map
+    // whose key is longer than 16 bytes (docs/hitless.md, "Limits").
+    prerouting.push(`ip daddr @${nftSets.vips(4)} jump ${PIN_CHAIN}4`);
+    const key = 'ip saddr . ip daddr . th sport . th dport';
+    out.push({
+      name: `${PIN_CHAIN}4`,
+      rules: [
+        // Fragments and portless protocols hash on addresses: nothing per flow to remember.
+        'ip frag-off & 0x3fff != 0 return',
+        'meta l4proto != { tcp, udp, sctp } return',
+        `meta mark set ${key} map @${PIN_MAP}4`,
+        `update @${PIN_MAP}4 { ${key} : meta mark }`,
+      ],
+    });
+  }
   for (const f of FAMILIES) {
     const a = ip(f);
     // Fragments (any of them, first included) and non-port protocols hash on addresses
@@ -50,8 +85,8 @@ function chains(p: HashParams): ChainDef[] {
       rules: [
         `${a} daddr @${nftSets.restricted(f)} ${a} daddr . ${a} saddr != @${nftSets.allowed(f)} drop`,
         `counter name ${a} daddr map @${nftSets.counters(f)}`,
-        `${fragment} ${hash(`${a} saddr . ${a} daddr`)} accept`,
-        `meta l4proto { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`)} accept`,
+        `${fragment} ${hash(`${a} saddr . ${a} daddr`)} ${done}`,
+        `meta l4proto { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`)} ${done}`,
         hash(`${a} saddr . ${a} daddr`),
       ],
     });
@@ -74,7 +109,7 @@ function structureOf(items: readonly { chain: string; hook: string; comments: re
 export function desiredStructure(p: HashParams): string {
   const defs = chains(p);
   const fp = fingerprint(defs);
-  return structureOf(defs.map((d) => ({ chain: d.name, hook: d.hook ? `prerouting ${NFT_HOOK_PRIORITY}` : '', comments: d.rules.map(() => fp) })));
+  return structureOf(defs.map((d) => ({ chain: d.name, hook: d.hook ? `prerouting ${/priority (-?\d+)/.exec(d.hook)?.[1] ?? ''}` : '', comments: d.rules.map(() => fp) })));
 }
 
 function setDecl(name: string, f: IpFamily): string {
@@ -83,9 +118,9 @@ function setDecl(name: string, f: IpFamily): string {
   return `type ${addrType(f)};`;
 }
 
-/** Every set and map the table declares, in rendering order. */
-export function allSetNames(): string[] {
-  return FAMILIES.flatMap((f) => [nftSets.vips(f), nftSets.restricted(f), nftSets.allowed(f), nftSets.counters(f)]);
+/** Every set and map the table declares, in rendering order (`pin`: also the parity sets). */
+export function allSetNames(pin = false): string[] {
+  return FAMILIES.flatMap((f) => [nftSets.vips(f), nftSets.restricted(f), nftSets.allowed(f), nftSets.counters(f), ...(pin ? [nftSets.parity1(f)] : [])]);
 }
 
 function familyOfSet(name: string): IpFamily {
@@ -114,11 +149,14 @@ export function renderNftTable(state: NftState, p: HashParams): string {
   const fp = fingerprint(defs);
   const lines = [`table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`, `table inet ${NFT_TABLE} {`];
   for (const c of sorted(state.counters)) lines.push(`\tcounter ${c} { }`);
-  for (const name of allSetNames()) {
+  for (const name of allSetNames(p.pin)) {
     const elements = sorted(state.elements.get(name) ?? []);
     const kind = name.startsWith('counters') ? 'map' : 'set';
     const body = elements.length ? ` elements = { ${elements.map((e) => renderElement(name, e)).join(', ')} }` : '';
     lines.push(`\t${kind} ${name} { ${setDecl(name, familyOfSet(name))}${body} }`);
+  }
+  if (p.pin) {
+    lines.push(`\tmap ${PIN_MAP}4 { type ipv4_addr . ipv4_addr . inet_service . inet_service : mark; size ${PIN_MAP_SIZE}; flags dynamic,timeout; timeout ${PIN_TIMEOUT_SECONDS}s; }`);
   }
   for (const d of defs) {
     lines.push(`\tchain ${d.name} {`);
@@ -154,7 +192,8 @@ export function renderNftElementDiff(actual: NftState, desired: NftState): NftDi
   let operations = addCounters.length + delCounters.length;
   const dels: string[] = [];
   const adds: string[] = [];
-  for (const name of allSetNames()) {
+  // Sets absent on both sides yield nothing, so the pinning sets can always be listed.
+  for (const name of allSetNames(true)) {
     const want = desired.elements.get(name) ?? new Set<string>();
     const have = actual.elements.get(name) ?? new Set<string>();
     const del = missing(have, want);
@@ -206,7 +245,8 @@ export function parseNftTable(json: string | undefined): NftState {
   for (const o of objs) {
     if (o.counter) counters.add(o.counter.name);
     const s = o.set ?? o.map;
-    if (s) elements.set(s.name, new Set((s.elem ?? []).map(elemText)));
+    // The flow map is the packet path's, not the plan's: never compared, so not parsed.
+    if (s && s.name !== `${PIN_MAP}4`) elements.set(s.name, new Set((s.elem ?? []).map(elemText)));
     if (o.chain) chainList.set(o.chain.name, { chain: o.chain.name, hook: o.chain.hook ? `${o.chain.hook} ${o.chain.prio ?? ''}` : '', comments: [] });
   }
   for (const o of objs) {

@@ -2,7 +2,8 @@
 // driver's nexthops are canonical text, so the result compares directly with a readback.
 import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types.js';
 import type { EncapDriver } from './drivers/index.js';
-import { MARK_BASE, bucketMark, bucketTable } from './layout.js';
+import { MARK_BASE, bucketMark, bucketTable, type Parity } from './layout.js';
+import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
 import { EMPTY_NFT, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
@@ -12,6 +13,11 @@ export interface PlanParams {
   readonly rulePriority: number;
   /** Default nftables. */
   readonly flowHash?: FlowHashBackend;
+  /**
+   * Connection pinning (two table generations + a per-flow mark map, docs/hitless.md).
+   * nftables only: the xtables backend always plans a single generation.
+   */
+  readonly pinEstablishedFlows?: boolean;
 }
 
 export interface VipProblem {
@@ -27,7 +33,7 @@ export interface KernelPlan {
   readonly problems: readonly VipProblem[];
   /** VIP -> Service, to attribute a failed kernel operation to its Service. */
   readonly owners: ReadonlyMap<string, ServiceRef>;
-  readonly hash: { readonly buckets: number; readonly seed: number; readonly markBase: number };
+  readonly hash: { readonly buckets: number; readonly seed: number; readonly markBase: number; readonly pin: boolean };
 }
 
 /**
@@ -54,6 +60,21 @@ export class RoutePlanCache {
     return result;
   }
 
+  private readonly pins = new Map<string, { readonly fresh: VipRoutes; readonly have: VipRoutes | undefined; readonly haveParity: Parity; readonly result: PinnedVip }>();
+
+  /** pinGenerations, remembered: an unchanged VIP on the fast path costs two comparisons. */
+  pin(vip: string, fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, buckets: number): PinnedVip {
+    const hit = this.pins.get(vip);
+    if (hit && hit.fresh === fresh) {
+      if (hit.have === have && hit.haveParity === haveParity) return hit.result;
+      // The kernel now holds what this result planned: applying it again changes nothing.
+      if (hit.result.routes === have && hit.result.parity === haveParity) return hit.result;
+    }
+    const result = pinGenerations(fresh, have, haveParity, this.params.tableBase, buckets);
+    this.pins.set(vip, { fresh, have, haveParity, result });
+    return result;
+  }
+
   private filter?: { key: string; value: FlowFilter };
   private rules?: { key: string; value: ReadonlyMap<string, RuleSpec> };
 
@@ -76,6 +97,7 @@ export class RoutePlanCache {
   /** Forget VIPs that are gone (keeps the cache from growing) and, on `all`, everything. */
   prune(keep: ReadonlySet<string>, all = false): void {
     for (const vip of this.entries.keys()) if (all || !keep.has(vip)) this.entries.delete(vip);
+    for (const vip of this.pins.keys()) if (all || !keep.has(vip)) this.pins.delete(vip);
   }
 }
 
@@ -91,7 +113,12 @@ function sameTable(a: VipPlan, b: VipPlan): boolean {
   return true;
 }
 
-export function planKernel(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache): KernelPlan {
+/**
+ * `previous`: what the kernel has now (readback or last applied). Pinning needs it to know
+ * each VIP's active parity and which generation its tables hold; without it every VIP
+ * starts on parity 0.
+ */
+export function planKernel(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache, previous?: KernelState): KernelPlan {
   const B = desired.bucketCount;
   const routes = new Map<string, VipRoutes>();
   const held = new Set<string>();
@@ -99,11 +126,14 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   const owners = new Map<string, ServiceRef>();
   const endpoints = new Set<string>();
   const vips = desired.isTunnelNode ? desired.vips : [];
-  const hash = { buckets: B, seed: desired.hashSeed, markBase: MARK_BASE };
   const useXt = params.flowHash === 'iptables-legacy';
+  const pin = params.pinEstablishedFlows === true && !useXt;
+  const hash = { buckets: B, seed: desired.hashSeed, markBase: MARK_BASE, pin };
+  const parityOf = activeParities(pin ? previous : undefined);
+  const parity1 = new Set<string>();
   // The flow-hash part depends only on VIPs, families and source ranges: on the fast path
   // (an endpoint change) it is the same object as last time and the diff skips it.
-  let filterKey = `${desired.isTunnelNode}|${useXt}|${B}|${desired.hashSeed}`;
+  let filterKey = `${desired.isTunnelNode}|${useXt}|${pin}|${B}|${desired.hashSeed}`;
   for (const v of vips) {
     owners.set(v.vip, v.service);
     filterKey += `|${v.vip}/${v.family}/${v.sourceRanges.join(',')}`;
@@ -112,14 +142,33 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
       held.add(v.vip);
       problems.push({ service: v.service, vip: v.vip, message: planned.problem });
     } else {
-      if (planned.routes.size) routes.set(v.vip, planned.routes);
+      let vipRoutes = planned.routes;
+      if (pin) {
+        const have = previous?.routes.get(v.vip);
+        const p = cache ? cache.pin(v.vip, planned.routes, have, parityOf(v.vip), B) : pinGenerations(planned.routes, have, parityOf(v.vip), params.tableBase, B);
+        vipRoutes = p.routes;
+        if (p.parity === 1) {
+          parity1.add(v.vip);
+          filterKey += `|p1:${v.vip}`;
+        }
+      }
+      if (vipRoutes.size) routes.set(v.vip, vipRoutes);
       for (const e of planned.endpoints) endpoints.add(e);
     }
   }
-  const filter = cache?.filterFor(filterKey) ?? planFilter(vips, desired.isTunnelNode, useXt, hash);
+  // A held VIP keeps the parity it has (its routes are not touched either).
+  if (pin) {
+    for (const vip of held) {
+      if (parityOf(vip) === 1) {
+        parity1.add(vip);
+        filterKey += `|p1:${vip}`;
+      }
+    }
+  }
+  const filter = cache?.filterFor(filterKey) ?? planFilter(vips, desired.isTunnelNode, useXt, hash, parity1);
   if (cache) cache.rememberFilter(filterKey, filter);
-  const rulesKey = `${desired.isTunnelNode}|${B}|${params.rulePriority}|${params.tableBase}`;
-  const rules = cache?.rulesFor(rulesKey) ?? planRules(desired.isTunnelNode, B, params);
+  const rulesKey = `${desired.isTunnelNode}|${pin}|${B}|${params.rulePriority}|${params.tableBase}`;
+  const rules = cache?.rulesFor(rulesKey) ?? planRules(desired.isTunnelNode, B, params, pin);
   if (cache) cache.rememberRules(rulesKey, rules);
   const links = new Map<string, LinkSpec>();
   if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort())) links.set(l.name, l);
@@ -137,20 +186,23 @@ interface FlowFilter {
   readonly xt: XtState;
 }
 
-function planRules(isTunnelNode: boolean, B: number, params: PlanParams): ReadonlyMap<string, RuleSpec> {
+function planRules(isTunnelNode: boolean, B: number, params: PlanParams, pin: boolean): ReadonlyMap<string, RuleSpec> {
   const rules = new Map<string, RuleSpec>();
   if (!isTunnelNode) return rules;
+  const parities: readonly Parity[] = pin ? [0, 1] : [0];
   for (const family of [4, 6] as const) {
-    for (let i = 0; i < B; i++) {
-      const r: RuleSpec = { family, priority: params.rulePriority, mark: bucketMark(i), table: bucketTable(params.tableBase, i) };
-      rules.set(ruleKey(r), r);
+    for (const p of parities) {
+      for (let i = 0; i < B; i++) {
+        const r: RuleSpec = { family, priority: params.rulePriority, mark: bucketMark(i, p), table: bucketTable(params.tableBase, i, p) };
+        rules.set(ruleKey(r), r);
+      }
     }
   }
   return rules;
 }
 
 /** The nft sets, maps and counters (or the xtables chains) for these VIPs. */
-function planFilter(vips: readonly VipPlan[], isTunnelNode: boolean, useXt: boolean, hash: HashParams): FlowFilter {
+function planFilter(vips: readonly VipPlan[], isTunnelNode: boolean, useXt: boolean, hash: HashParams, parity1: ReadonlySet<string>): FlowFilter {
   if (!isTunnelNode) return { nft: EMPTY_NFT, xt: XT_NONE };
   const elements = new Map<string, Set<string>>();
   const counters = new Set<string>();
@@ -164,6 +216,7 @@ function planFilter(vips: readonly VipPlan[], isTunnelNode: boolean, useXt: bool
     const f = v.family;
     const counter = vipCounterName(v.vip);
     add(nftSets.vips(f), v.vip);
+    if (parity1.has(v.vip)) add(nftSets.parity1(f), v.vip);
     counters.add(counter);
     add(nftSets.counters(f), `${v.vip} : ${counter}`);
     const allowed = v.sourceRanges.length ? minimalRanges(v.sourceRanges.filter((r) => familyOf(r) === f)) : [];

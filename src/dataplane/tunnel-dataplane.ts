@@ -190,7 +190,8 @@ export class TunnelDataplane {
   private driverFor(desired: DesiredState): RoutePlanCache {
     if (!this.cache || this.driverMode !== desired.mode) {
       const driver: EncapDriver = createDriver(desired.mode, this.opts.config.encapsulation, (a) => this.kernel.routeDevice(a));
-      this.cache = new RoutePlanCache(driver, { tableBase: this.opts.config.dataplane.tableBase, rulePriority: this.opts.config.dataplane.rulePriority, flowHash: this.opts.flowHash });
+      const { tableBase, rulePriority, pinEstablishedFlows } = this.opts.config.dataplane;
+      this.cache = new RoutePlanCache(driver, { tableBase, rulePriority, flowHash: this.opts.flowHash, pinEstablishedFlows });
       this.driverMode = desired.mode;
     }
     return this.cache;
@@ -205,9 +206,10 @@ export class TunnelDataplane {
       await cache.driver.prepare(endpointsOf(desired, cache.driver), full);
       if (full) cache.prune(new Set(), true); // lookups may have changed: re-plan every VIP
     }
-    const plan = planKernel(desired, cache.driver, cache.params, cache);
-    cache.prune(new Set(desired.vips.map((v) => v.vip)));
+    // Read first: with pinning the plan builds on what the kernel holds (active parities).
     const actual = full || !this.lastApplied ? await this.kernel.read(this.opts.config.dataplane.tableBase, this.opts.flowHash === 'iptables-legacy') : this.lastApplied;
+    const plan = planKernel(desired, cache.driver, cache.params, cache, actual);
+    cache.prune(new Set(desired.vips.map((v) => v.vip)));
     const changes = diffKernel(actual, plan.state, plan.hash, plan.held);
     const errors = await this.apply(changes, plan);
     const durationMs = performance.now() - started;

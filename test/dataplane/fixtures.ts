@@ -1,6 +1,8 @@
 // Hand-built DesiredState values (the model that computes them is another area's work).
 import type { Backend, DesiredState, EncapMode, IpAddress, Cidr, VipPlan } from '../../src/model/types.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
+import type { KernelState, RouteSpec } from '../../src/dataplane/state.js';
+import { PARITY_STRIDE } from '../../src/dataplane/layout.js';
 
 export interface VipFixture {
   readonly vip: string;
@@ -46,9 +48,16 @@ export function desiredState(opts: { mode?: EncapMode; bucketCount?: number; has
   };
 }
 
-export function testConfig(overrides: { coalesceMs?: number; resyncSeconds?: number; mode?: EncapMode } = {}): Config {
+/** `pin`: dataplane.pinEstablishedFlows; undefined = the product default (on). */
+export function testConfig(overrides: { coalesceMs?: number; resyncSeconds?: number; mode?: EncapMode; pin?: boolean } = {}): Config {
   return configSchema.parse({
     encapsulation: { mode: overrides.mode ?? 'vxlan-lwt' },
-    dataplane: { coalesceMs: overrides.coalesceMs ?? 0, resyncSeconds: overrides.resyncSeconds ?? 3600 },
+    dataplane: { coalesceMs: overrides.coalesceMs ?? 0, resyncSeconds: overrides.resyncSeconds ?? 3600, ...(overrides.pin === undefined ? {} : { pinEstablishedFlows: overrides.pin }) },
   });
+}
+
+/** The routes new flows of a VIP use: those of its active table parity (see pinning.ts). */
+export function activeRoutes(state: KernelState, vip: string, tableBase: number): RouteSpec[] {
+  const p1 = state.nft.elements.get(vip.includes(':') ? 'parity1_6' : 'parity1_4')?.has(vip) ?? false;
+  return [...(state.routes.get(vip)?.values() ?? [])].filter((r) => Math.floor((r.table - tableBase) / PARITY_STRIDE) === (p1 ? 1 : 0));
 }

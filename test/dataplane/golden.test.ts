@@ -28,8 +28,9 @@ const vips = [
   { vip: '2001:db8:ff::10', backends: ['2001:db8:f::11'], sourceRanges: ['2001:db8:c::/48'], nodes: ['node-a'] },
 ];
 
-function plan(mode: EncapMode) {
-  const config = testConfig({ mode });
+// Without pinning: one table generation (the goldens from before pinning existed).
+function plan(mode: EncapMode, pin = false) {
+  const config = testConfig({ mode, pin });
   // mpls looks up each local pod's veth; here a fixed answer stands in for `ip route get`.
   const driver = createDriver(mode, config.encapsulation, () => Promise.resolve('veth-pod'));
   const desired = desiredState({ mode, bucketCount: B, node: 'node-a', vips: mode === 'mpls' ? vips.slice(0, 2) : vips });
@@ -64,5 +65,25 @@ describe('golden output', () => {
     golden('change.batch', `${changes.ipLines.join('\n')}\n`);
     golden('change.nft', changes.nftScript);
     expect(changes.operations).toBe(2 + 4 + 3); // 2 moved buckets, 4 routes of the new VIP, counter + 2 elements
+  });
+
+  test('pinning: nft table, and a change written into the other parity then flipped', () => {
+    const { driver, config } = plan('vxlan-lwt', true);
+    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, config.dataplane);
+    golden('table-pin.nft', renderNftTable(before.state.nft, before.hash));
+    const full = diffKernel(emptyKernelState(), before.state, before.hash);
+    expect(full.ip6RuleLines).toHaveLength(2 * B); // both parities
+    const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.14'] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
+    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane, undefined, before.state);
+    const changes = diffKernel(before.state, after.state, after.hash);
+    golden('change-pin.batch', `${changes.ipLines.join('\n')}\n`);
+    golden('change-pin.nft', changes.nftScript);
+    // The changed VIP: all 4 buckets into parity 1 (old generation kept), flip element; the
+    // new VIP: 4 routes in parity 0, counter + 2 elements. Nothing is deleted.
+    expect(changes.operations).toBe(4 + 1 + 4 + 3);
+    expect(changes.ipLines.some((l) => l.startsWith('route del'))).toBe(false);
+    // Applying the same input again: nothing to do.
+    const again = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane, undefined, after.state);
+    expect(diffKernel(after.state, again.state, again.hash).operations).toBe(0);
   });
 });

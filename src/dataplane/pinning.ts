@@ -1,0 +1,67 @@
+// Pure: connection pinning's two table generations (docs/hitless.md, "Connection pinning").
+// Each VIP has an active parity; new flows hash into that parity's tables, established
+// flows keep the mark the flow map (nft.ts) recorded. A changed bucket table is written
+// into the inactive parity, which then becomes active, so the previous generation stays
+// routable for the flows pinned to it until the VIP's next change overwrites it.
+import { bucketTable, type Parity } from './layout.js';
+import type { KernelState, RouteSpec, VipRoutes } from './state.js';
+import { familyOf } from './state.js';
+import { nftSets } from './nft.js';
+
+export interface PinnedVip {
+  readonly routes: VipRoutes;
+  readonly parity: Parity;
+}
+
+/** The parity each VIP is active on in a kernel state (readback or last applied). */
+export function activeParities(state: KernelState | undefined): (vip: string) => Parity {
+  const p1 = {
+    4: state?.nft.elements.get(nftSets.parity1(4)),
+    6: state?.nft.elements.get(nftSets.parity1(6)),
+  };
+  return (vip) => (p1[familyOf(vip)]?.has(vip) ? 1 : 0);
+}
+
+/**
+ * Places a VIP's freshly planned routes (`fresh`: parity-0 tables, bucket i in
+ * tableBase+i) next to what the kernel has. The active parity is kept when none of its
+ * routes contradicts the new table (missing routes are filled in place: no flow can be
+ * pinned to a route that is not there); otherwise the new table goes into the other
+ * parity, which becomes active, and the old active parity's routes stay as they are.
+ * Returns `have` itself when nothing changes (the diff skips it by reference).
+ */
+export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number): PinnedVip {
+  if (fresh.size === 0) return { routes: fresh, parity: 0 };
+  const at = (p: Parity, i: number): number => bucketTable(tableBase, i, p);
+  let conflict = false;
+  for (let i = 0; i < buckets && !conflict; i++) {
+    const want = fresh.get(at(0, i));
+    const h = have?.get(at(haveParity, i));
+    if (h && (!want || h.nexthop !== want.nexthop)) conflict = true;
+  }
+  const parity: Parity = conflict ? (haveParity === 0 ? 1 : 0) : haveParity;
+  const other: Parity = parity === 0 ? 1 : 0;
+  const routes = new Map<number, RouteSpec>();
+  let same = have !== undefined;
+  for (let i = 0; i < buckets; i++) {
+    const want = fresh.get(at(0, i));
+    if (!want) continue;
+    const table = at(parity, i);
+    const h = have?.get(table);
+    if (h && h.nexthop === want.nexthop) routes.set(table, h);
+    else {
+      routes.set(table, parity === 0 ? want : { ...want, table });
+      same = false;
+    }
+  }
+  // The other parity keeps the previous generation for flows pinned to it (only within
+  // the current bucket range: after a change of B no mark points above it).
+  if (have) {
+    for (let i = 0; i < buckets; i++) {
+      const h = have.get(at(other, i));
+      if (h) routes.set(h.table, h);
+    }
+  }
+  if (same && routes.size === have!.size) return { routes: have!, parity };
+  return { routes, parity };
+}

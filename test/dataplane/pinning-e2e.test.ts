@@ -1,0 +1,111 @@
+// Connection pinning end to end (vxlan-lwt, this kernel): long-lived TCP and UDP flows
+// through the tunnel node to two pods; then some buckets move to a third pod. With
+// pinning every established flow stays on its pod and new flows follow the new table;
+// without it the moved flows land on the new pod (TCP: reset there).
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { TunnelDataplane } from '../../src/dataplane/index.js';
+import { desiredState, testConfig } from './fixtures.js';
+import { buildFabric, pod4, setupVxlanPod, type Fabric } from './topology.js';
+import { openFlows, startNamedServer, type FlowClient, type Proc } from './long-flows.js';
+
+const VIP = '203.0.113.40';
+const PORT = 7800;
+const B = 16;
+const FLOWS = 32;
+const backends = [pod4(0), pod4(1), pod4(2)];
+// Before: pod0 and pod1 alternate. After: every 4th bucket moves to pod2 (a new endpoint).
+const before = Array.from({ length: B }, (_, i) => i % 2);
+const after = before.map((b, i) => (i % 4 === 0 ? 2 : b));
+const state = (buckets: number[]) => desiredState({ bucketCount: B, vips: [{ vip: VIP, backends, buckets }] });
+
+describe('connection pinning (vxlan-lwt)', () => {
+  let f: Fabric;
+  const procs: Proc[] = [];
+  const made: TunnelDataplane[] = [];
+  const dataplane = (pin: boolean): TunnelDataplane => {
+    const dp = new TunnelDataplane({ config: testConfig({ pin }), netns: f.tunnel });
+    made.push(dp);
+    dp.start();
+    return dp;
+  };
+  const flows = async (first: number): Promise<FlowClient> => {
+    const c = await openFlows(f.client, VIP, PORT, first, FLOWS);
+    procs.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    f = await buildFabric(3);
+    for (const [i, pod] of f.pods.entries()) {
+      await setupVxlanPod(pod, [VIP]);
+      procs.push(await startNamedServer(pod, `pod${i}`, VIP, PORT));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const dp of made) await dp.stop();
+    for (const p of procs) p.stop();
+    await f?.sets.destroy();
+  });
+
+  test('pinning on: established flows keep their pod, new flows follow the new table; converge and restart are no-ops', async () => {
+    const dp = dataplane(true);
+    expect(await dp.set(state(before))).toMatchObject({ ok: true });
+    const old = await flows(40000);
+    const start = await old.ping();
+    expect(new Set([...start.tcp, ...start.udp])).toEqual(new Set(['pod0', 'pod1']));
+
+    const changed = await dp.set(state(after));
+    expect(changed).toMatchObject({ ok: true, full: false });
+    // The new table goes into the other parity (B routes) plus the VIP's flip: nothing deleted.
+    expect(changed.operations).toBe(B + 1);
+    const pinned = await old.ping();
+    expect(pinned).toEqual(start);
+
+    // New flows use the new table: pod2 gets about a quarter of them.
+    const fresh = await flows(41000);
+    const now = await fresh.ping();
+    expect([...now.tcp, ...now.udp].every((p) => ['pod0', 'pod1', 'pod2'].includes(p))).toBe(true);
+    expect(now.tcp.filter((p) => p === 'pod2').length).toBeGreaterThan(0);
+
+    // Converged: again = nothing, full readback = nothing.
+    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: 0 });
+    expect(await dp.resync()).toMatchObject({ ok: true, full: true, operations: 0 });
+    // A restarted agent adopts the parity from the kernel and flips nothing.
+    await dp.stop();
+    const dp2 = dataplane(true);
+    expect(await dp2.set(state(after))).toMatchObject({ ok: true, full: true, operations: 0 });
+    expect(await old.ping()).toEqual(start);
+    expect(await fresh.ping()).toEqual(now);
+    old.stop();
+    fresh.stop();
+    await dp2.cleanup();
+  }, 120_000);
+
+  test('pinning off: flows in moved buckets go to the new pod, TCP is reset there', async () => {
+    const dp = dataplane(false);
+    expect(await dp.set(state(before))).toMatchObject({ ok: true });
+    const old = await flows(42000);
+    const start = await old.ping();
+    expect(new Set([...start.tcp, ...start.udp])).toEqual(new Set(['pod0', 'pod1']));
+    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: B / 4 });
+    const moved = await old.ping();
+    let reset = 0;
+    for (const [i, p] of moved.tcp.entries()) {
+      if (p === start.tcp[i]) continue;
+      expect(p).toBe('ECONNRESET');
+      reset += 1;
+    }
+    let toPod2 = 0;
+    for (const [i, p] of moved.udp.entries()) {
+      if (p === start.udp[i]) continue;
+      expect(p).toBe('pod2');
+      toPod2 += 1;
+    }
+    // A quarter of the buckets moved: with 32 flows each, P(none moved) = 0.75^32 < 1e-4.
+    expect(reset).toBeGreaterThan(0);
+    expect(toPod2).toBeGreaterThan(0);
+    old.stop();
+    await dp.cleanup();
+  }, 120_000);
+});
