@@ -8,3 +8,5 @@ export { labStatus, renderStatus } from './status.js';
 export { labDemo, renderDemo } from './demo.js';
 export { labDrill, renderDrill, DRILL_KEYS } from './drill.js';
 export type { DrillKey } from './drill.js';
+export { parseOverride } from './agent-config.js';
+export type { ConfigOverride } from './agent-config.js';

@@ -64,10 +64,37 @@ async function kernelFingerprint(run: CommandRunner, netns: string): Promise<str
     ...(await out('ip', ['-6', 'rule'])).map((l) => `rule6 ${l}`),
     ...(await out('ip', ['route', 'show', 'table', 'all', 'proto', String(ROUTE_PROTOCOL)])).map((l) => `route4 ${l}`),
     ...(await out('ip', ['-6', 'route', 'show', 'table', 'all', 'proto', String(ROUTE_PROTOCOL)])).map((l) => `route6 ${l}`),
-    // -s: without counters, which move with the traffic.
-    ...(await out('nft', ['-s', 'list', 'ruleset'])).map((l) => `nft ${l.trim()}`),
+    // -s: without counters, which move with the traffic; nor the elements of dynamic sets
+    // and maps (connection pinning's flow map), which the packet path fills.
+    ...withoutDynamicElements(await out('nft', ['-s', 'list', 'ruleset'])).map((l) => `nft ${l.trim()}`),
   ];
   return lines.map((l) => `${netns}: ${l}`);
+}
+
+/**
+ * `nft list` output without the elements of sets and maps flagged dynamic: those are
+ * written by the packet path (`update @map { ... }`), not by the agent, and change with
+ * every new flow. The set's declaration stays, so a lost or duplicated map still shows.
+ */
+export function withoutDynamicElements(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  let dynamic = false;
+  let skipping = false;
+  for (const line of lines) {
+    const t = line.trim();
+    if (skipping) {
+      if (t.endsWith('}')) skipping = false;
+      continue;
+    }
+    if (/^(set|map) \S+ \{$/.test(t)) dynamic = false;
+    else if (/^flags .*\bdynamic\b/.test(t)) dynamic = true;
+    else if (dynamic && t.startsWith('elements = {')) {
+      skipping = !t.endsWith('}');
+      continue;
+    }
+    out.push(line);
+  }
+  return out;
 }
 
 async function fingerprint(ctx: Ctx): Promise<string[]> {

@@ -4,7 +4,8 @@
 //
 //   node dist/src/lab/echo-server.js --name worker-1-a [--port 8080] [--port 80]
 //
-// TCP: one line "pod=NAME client=IP:PORT" on connect, then echoes what it receives.
+// TCP: one line "pod=NAME client=IP:PORT" on connect, then echoes each line it receives;
+//      a line "pod? DATA" is answered with "pod=NAME data=DATA".
 // UDP: each datagram is answered with "pod=NAME client=IP:PORT data=PAYLOAD".
 //
 // UDP replies must leave from the address the datagram was sent to (the VIP, for direct
@@ -13,6 +14,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
+
+/** Prefix of a TCP line the server answers with its pod name instead of echoing it. */
+export const POD_QUERY = 'pod?';
 
 export function greeting(pod: string, address: string, port: number): string {
   return `pod=${pod} client=${address}:${port}`;
@@ -46,7 +50,22 @@ function serveTcp(name: string, port: number): Promise<void> {
   const server = createServer((sock) => {
     sock.on('error', () => sock.destroy());
     sock.write(`${greeting(name, sock.remoteAddress ?? '?', sock.remotePort ?? 0)}\n`);
-    sock.pipe(sock);
+    // Whole lines: a line "pod? DATA" is answered "pod=NAME data=DATA", so a long-lived
+    // connection can check on every exchange that it still talks to the same pod; any other
+    // line comes back as it was.
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      let out = '';
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        out += line.startsWith(POD_QUERY) ? `pod=${name} data=${line.slice(POD_QUERY.length).trim().replace(/\s+/g, '_')}\n` : `${line}\n`;
+      }
+      if (out) sock.write(out);
+    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

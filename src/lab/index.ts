@@ -8,7 +8,8 @@ export type { LabTopology, LabHost, LabLink, LabRoute, LabVip, HostRole } from '
 export { networkPlan, renderPlan } from './network-plan.js';
 export type { PlanStep } from './network-plan.js';
 export { routerConfig, BFD_PROFILE } from './router-config.js';
-export { agentConfig, agentConfigYaml } from './agent-config.js';
+export { agentConfig, agentConfigYaml, applyOverrides, parseOverride } from './agent-config.js';
+export type { ConfigOverride } from './agent-config.js';
 export { seedObjects, seedYaml, endpointSliceName } from './seed.js';
 export { labPaths, readState } from './state.js';
 export type { LabState, LabProcess, LabPaths } from './state.js';
@@ -21,3 +22,7 @@ export { labDemo, renderDemo } from './demo.js';
 export type { DemoReport, DemoStep } from './demo.js';
 export { labDrill, renderDrill } from './drill.js';
 export type { DrillReport, DrillResult } from './drill.js';
+export { labFlows, SCENARIO_KEYS } from './flows.js';
+export type { FlowsReport, FlowsOptions, ScenarioResult, ScenarioKey } from './flows.js';
+export { SURVIVAL_DEFINITION, STALL_MS } from './flow-client.js';
+export type { FlowConn } from './flow-client.js';

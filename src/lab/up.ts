@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, type CommandRunner } from '../system/index.js';
-import { agentConfig, agentConfigYaml } from './agent-config.js';
+import { agentConfig, agentConfigYaml, type ConfigOverride } from './agent-config.js';
 import { alive, startDaemon } from './daemon.js';
 import { labDown, labNamespaces } from './down.js';
 import { FrrRouter, waitFor } from './frr.js';
@@ -26,6 +26,8 @@ export interface UpOptions {
   /** How long an agent must stay alive to count as started. */
   readonly agentSettleMs?: number;
   readonly run?: CommandRunner;
+  /** Changes to the generated agent config (`--set storedTables=false`). */
+  readonly configOverrides?: readonly ConfigOverride[];
 }
 
 export interface UpResult {
@@ -74,7 +76,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     for (const d of [paths.dir, paths.logDir, paths.seedDir]) mkdirSync(d, { recursive: true });
     writeState(paths, state);
     writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), seedYaml(topo));
-    writeFileSync(paths.agentConfig, agentConfigYaml(topo));
+    writeFileSync(paths.agentConfig, agentConfigYaml(topo, opts.configOverrides ?? []));
 
     progress(`network: ${topo.hosts.length} namespaces, ${topo.links.length} links`);
     for (const step of networkPlan(topo)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
