@@ -46,7 +46,7 @@ function podObject(h: LabHost, namespace: string, hostIP: string): SeedObject {
       podIPs: [{ ip }],
       hostIP,
       conditions: [{ type: 'Ready', status: 'True' }],
-      containerStatuses: [{ name: 'echo', ready: true, containerID: `lab://${h.netns}` }],
+      containerStatuses: [{ name: 'echo', ready: true, containerID: `lab://${h.name}` }],
     },
   };
 }

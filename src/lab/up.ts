@@ -2,7 +2,7 @@
 // the API server seeded with the lab's objects, echo servers in the pods and, per node,
 // gobgpd and `kst agent` exactly as the DaemonSet runs them. Idempotent: a complete lab
 // is left alone, leftovers of a broken one are removed first.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, type CommandRunner } from '../system/index.js';
@@ -75,7 +75,10 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
   try {
     for (const d of [paths.dir, paths.logDir, paths.seedDir]) mkdirSync(d, { recursive: true });
     writeState(paths, state);
-    writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), seedYaml(topo));
+    // The cluster the agents see is the YAML under deploy/examples/lab/ (edit it to try
+    // other Services); a test keeps it in step with the topology's real addresses.
+    const seed = join(root, 'deploy/examples/lab/cluster.yaml');
+    writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), existsSync(seed) ? readFileSync(seed, 'utf8') : seedYaml(topo));
     writeFileSync(paths.agentConfig, agentConfigYaml(topo, opts.configOverrides ?? []));
 
     progress(`network: ${topo.hosts.length} namespaces, ${topo.links.length} links`);

@@ -139,6 +139,14 @@ describe('derived from the topology', () => {
     expect(parsed.pools[0]!.cidrs.some((c) => topo.vips.every((v) => inCidr(v.address, c)))).toBe(true);
   });
 
+  it('deploy/examples/lab/cluster.yaml, which `kst lab up` seeds from, matches the topology', () => {
+    const file = new URL('../../deploy/examples/lab/cluster.yaml', import.meta.url);
+    const header = readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('# ') && !l.startsWith('# Generated')).slice(0, 4).join('\n');
+    const expected = `${header}\n${seedYaml(buildTopology())}`;
+    if (process.env.UPDATE_GOLDEN) writeFileSync(file, expected);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+  });
+
   it('seeds Nodes, Pods, the annotated Service and its EndpointSlice with the lab\'s real addresses', () => {
     const objs = seedObjects(topo);
     const nodes = objs.filter((o) => o.kind === 'Node');
