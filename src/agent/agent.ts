@@ -44,6 +44,8 @@ export interface AgentSettings {
   readonly withdrawGraceSeconds: number;
   /** Consecutive data plane failures after which the node stops attracting traffic. */
   readonly unhealthyAfterFailures: number;
+  /** First retry delay after a failed step (doubles up to 30 s); default 1 s. */
+  readonly retryInitialMs?: number;
 }
 
 const announcementKey = (a: Announcement): string => a.prefix;
@@ -66,6 +68,8 @@ export class Agent {
   private lastProgrammed?: DesiredState;
   private maintenanceSince?: number;
   private maintenanceTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelayMs = 0;
 
   constructor(
     private readonly parts: AgentParts,
@@ -95,13 +99,14 @@ export class Agent {
   }
 
   /**
-   * Graceful stop (SIGTERM, or the node leaves the tunnel role): announcements go first,
-   * the routers get the grace time, then BFD goes AdminDown. The kernel state stays.
+   * Graceful stop (SIGTERM): announcements go first, the routers get the grace time, then
+   * BFD goes AdminDown. The kernel state stays.
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.idle();
     const log = this.parts.logger;
     if (this.parts.bgp) {
@@ -124,6 +129,7 @@ export class Agent {
         const desired = this.desired;
         if (desired) await this.converge(desired);
       }
+      this.scheduleRetry();
     })().finally(() => {
       this.running = undefined;
     });
@@ -252,6 +258,26 @@ export class Agent {
       this.parts.logger.info('maintenance over: BFD up, announcing again');
       if (!this.drained) this.parts.restoreBfd?.();
     }
+  }
+
+  /**
+   * A failed step is retried without waiting for the next cluster change: held-back
+   * announcements go out once the data plane recovers, and a data plane that keeps
+   * failing reaches the unhealthy threshold. Backoff doubles up to 30 s.
+   */
+  private scheduleRetry(): void {
+    const failed = [...this.reports.values()].some((r) => r.lastResult === 'error');
+    if (!failed || this.stopping) {
+      this.retryDelayMs = 0;
+      return;
+    }
+    if (this.retryTimer) return;
+    this.retryDelayMs = Math.min(30_000, this.retryDelayMs ? this.retryDelayMs * 2 : this.settings.retryInitialMs ?? 1000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
   }
 
   /** Runs one step, records its result for `kst status`; never throws. */

@@ -16,7 +16,7 @@ const state = (vips: string[], extra: Partial<DesiredState> = {}): DesiredState 
   vips: vips.map(plan), announcements: vips.map(ann), podSetups: [], problems: [], ...extra,
 });
 
-function harness(opts: { dataplaneOk?: () => boolean; graceSeconds?: number } = {}) {
+function harness(opts: { dataplaneOk?: () => boolean; graceSeconds?: number; retryInitialMs?: number } = {}) {
   const log: string[] = [];
   let current = state([]);
   const events = new MemoryEventSink();
@@ -40,7 +40,7 @@ function harness(opts: { dataplaneOk?: () => boolean; graceSeconds?: number } = 
     restoreBfd: () => log.push('bfd up'),
     sleep: async () => undefined,
   };
-  const agent = new Agent(parts, { withdrawGraceSeconds: opts.graceSeconds ?? 0.3, unhealthyAfterFailures: 3 });
+  const agent = new Agent(parts, { withdrawGraceSeconds: opts.graceSeconds ?? 0.3, unhealthyAfterFailures: 3, retryInitialMs: opts.retryInitialMs ?? 60_000 });
   const apply = async (d: DesiredState) => {
     current = d;
     agent.onSnapshot({} as ClusterSnapshot);
@@ -104,6 +104,17 @@ describe('Agent sequencing', () => {
     h.log.length = 0;
     await h.apply(state(['203.0.113.10']));
     expect(h.log).toEqual(['dataplane 203.0.113.10', 'bfd up', 'announce 203.0.113.10']);
+  });
+
+  it('retries a failed step on its own: held-back announcements go out once the data plane recovers', async () => {
+    let ok = false;
+    const h = harness({ dataplaneOk: () => ok, retryInitialMs: 50 });
+    await h.apply(state(['203.0.113.10']));
+    expect(h.log).toEqual(['dataplane 203.0.113.10']);
+    ok = true;
+    await new Promise((r) => setTimeout(r, 300));
+    await h.agent.idle();
+    expect(h.log).toContain('announce 203.0.113.10');
   });
 
   it('shutdown withdraws everything, waits, then puts BFD AdminDown', async () => {
