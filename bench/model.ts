@@ -7,6 +7,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { computeDesiredState, IncrementalModel, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type ModelSettings, type ServiceInput } from '../src/model/index.js';
+import { settings as testSettings } from '../test/model/helpers.js';
 
 const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, changes: { type: 'string' } } });
 const VIPS = Number(values.vips ?? 10000);
@@ -21,16 +22,10 @@ function heapMb(): number {
   return process.memoryUsage().heapUsed / 2 ** 20;
 }
 
-const settings: ModelSettings = {
-  annotationKey: 'cmd.nu/tunnel',
-  loadBalancerClass: 'cmd.nu/kube-service-tunnel',
-  tunnelNodeSelector: 'node=tunnel',
-  encapsulation: { mode: 'vxlan-lwt' },
-  buckets: 256,
-  hashSeed: 0x4b535431,
-  bgp: { maintenanceTaint: 'cmd.nu/tunnel-maintenance' },
+// The model tests' settings, with one large pool for the generated VIPs.
+const settings: ModelSettings = testSettings({
   pools: [{ name: 'bench', cidrs: ['198.18.0.0/15'], namespaces: ['*'], autoAssign: false, communities: ['64512:100'], largeCommunities: [] }],
-};
+});
 
 const v4 = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 
