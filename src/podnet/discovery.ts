@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runCommand, type CommandRunner } from '../system/index.js';
 import type { NetnsHandle } from './kernel-state.js';
 import { parseIpAddrJson, runIp } from './kernel-state.js';
+import type { KernelLink } from './objects.js';
 
 export interface PodNamespace extends NetnsHandle {
   /** The interface holding the pod IP. */
@@ -46,10 +47,18 @@ interface CacheEntry {
   readonly ns: PodNamespace;
 }
 
-interface ScannedNamespace {
+/** One candidate as the last scan saw it (`ip -d -j addr show`: links with details). */
+export interface ScannedNamespace {
   readonly handle: NetnsHandle;
   /** address -> interface holding it */
   readonly addresses: ReadonlyMap<string, string>;
+  readonly links: readonly KernelLink[];
+}
+
+/** Every candidate namespace, read once; `scan` is the finder's scan counter at the time. */
+export interface NamespaceSurvey {
+  readonly scan: number;
+  readonly namespaces: readonly ScannedNamespace[];
 }
 
 const containerKey = (ids: readonly string[]) => [...ids].sort().join(',');
@@ -69,6 +78,8 @@ export class NamespaceFinder {
   private readonly hostNetnsPath: string;
   private readonly cache = new Map<string, CacheEntry>();
   scans = 0;
+  /** The last scan's result, so the orphan sweep can reuse the scan of the same pass. */
+  lastSurvey: NamespaceSurvey | undefined;
 
   constructor(private readonly opts: NamespaceFinderOptions = {}) {
     this.run = opts.run ?? runCommand;
@@ -115,6 +126,16 @@ export class NamespaceFinder {
     return results;
   }
 
+  /**
+   * Every candidate with its links: the last scan when it was made after scan number
+   * `sinceScan` (the pass that asks already scanned), otherwise a new one.
+   */
+  async survey(sinceScan = Number.POSITIVE_INFINITY): Promise<NamespaceSurvey> {
+    if (this.lastSurvey && this.lastSurvey.scan > sinceScan) return this.lastSurvey;
+    await this.scan();
+    return this.lastSurvey!;
+  }
+
   /** Drops a pod's cached namespace (pod gone, or its IP was not where the cache said). */
   forget(uid: string): void {
     this.cache.delete(uid);
@@ -153,32 +174,38 @@ export class NamespaceFinder {
     this.scans += 1;
     const { candidates } = await this.candidates();
     const [hostAddresses, scanned] = await Promise.all([
-      this.addressesIn(undefined),
+      this.linksIn(undefined),
       mapLimit(candidates, this.opts.concurrency ?? 8, async (handle): Promise<ScannedNamespace | undefined> => {
-        const addresses = await this.addressesIn(handle);
+        const links = await this.linksIn(handle);
         // The process may have exited (or the name been removed) between stat and enter.
-        if (!addresses || (await inodeOf(handle.path)) !== handle.inode) return undefined;
-        return { handle, addresses };
+        if (!links || (await inodeOf(handle.path)) !== handle.inode) return undefined;
+        return { handle, addresses: addressMap(links), links };
       }),
     ]);
     const namespaces = scanned.filter((n): n is ScannedNamespace => n !== undefined);
+    this.lastSurvey = { scan: this.scans, namespaces };
     this.opts.onScan?.(Number(process.hrtime.bigint() - started) / 1e9, candidates.length);
-    return { namespaces, hostAddresses: hostAddresses ?? new Map() };
+    return { namespaces, hostAddresses: hostAddresses ? addressMap(hostAddresses) : new Map() };
   }
 
-  private async addressesIn(handle: NetnsHandle | undefined): Promise<Map<string, string> | undefined> {
-    const args = ['-j', 'addr', 'show'];
+  /** `ip -d -j addr show`: details cost little, and let the orphan sweep reuse the scan. */
+  private async linksIn(handle: NetnsHandle | undefined): Promise<KernelLink[] | undefined> {
+    const args = [...(handle ? ['-d'] : []), '-j', 'addr', 'show'];
     const opts = { allowFailure: true, timeoutMs: 10000 };
     const res = handle ? await runIp(this.run, handle, args, opts) : await this.run('ip', args, opts);
     if (res.code !== 0) return undefined;
     try {
-      const out = new Map<string, string>();
-      for (const link of parseIpAddrJson(res.stdout)) for (const a of link.addresses) out.set(a.address, link.name);
-      return out;
+      return parseIpAddrJson(res.stdout);
     } catch {
       return undefined;
     }
   }
+}
+
+function addressMap(links: readonly KernelLink[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const link of links) for (const a of link.addresses) out.set(a.address, link.name);
+  return out;
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

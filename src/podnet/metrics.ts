@@ -27,3 +27,16 @@ export const podnetDiscoverySeconds = once('kst_podnet_discovery_seconds', () =>
   buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   registers: [metricsRegistry],
 }));
+
+export const podnetOrphanSweeps = once('kst_podnet_orphan_sweeps_total', () => new Counter({
+  name: 'kst_podnet_orphan_sweeps_total',
+  help: 'Sweeps of pod namespaces no pod wants for objects a previous agent left behind.',
+  registers: [metricsRegistry],
+}));
+
+export const podnetOrphansRemoved = once('kst_podnet_orphans_removed_total', () => new Counter({
+  name: 'kst_podnet_orphans_removed_total',
+  help: 'Objects removed by orphan sweeps, by kind (namespace counts the namespaces cleaned).',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+}));

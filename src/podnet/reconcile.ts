@@ -3,15 +3,18 @@
 // what the project has there, applies only the difference (one `ip -batch` per
 // namespace, plus one `ip -f mpls -batch` in MPLS mode) and undoes everything for pods
 // that left the set. Failures are retried with backoff, reported as Events on the Pod and
-// as metrics, and never escape the loop.
+// as metrics, and never escape the loop. The first pass after start, and each periodic
+// resync, also sweeps orphans: our objects in pod namespaces no pod in the set claims
+// (left by an agent that stopped before it could remove them; orphans.ts).
 import type { PodSetup } from '../model/types.js';
 import { silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
 import { CommandError, runCommand, type CommandRunner } from '../system/index.js';
-import { NamespaceFinder, type PodNamespace } from './discovery.js';
-import { readPodKernelState, runIp } from './kernel-state.js';
-import { podnetDiscoverySeconds, podnetErrors, podnetSetups } from './metrics.js';
+import { NamespaceFinder, type PodNamespace, type ScannedNamespace } from './discovery.js';
+import { readPodKernelState, runIp, type NetnsHandle } from './kernel-state.js';
+import { podnetDiscoverySeconds, podnetErrors, podnetOrphanSweeps, podnetOrphansRemoved, podnetSetups } from './metrics.js';
 import { podModes, type EncapSettings } from './modes/index.js';
 import { NO_OBJECTS, type PodObjects } from './objects.js';
+import { hasMarkers, isPodNamespace, orphanRemoval, parsePodRanges } from './orphans.js';
 import { planPod, sysctlPathsToRead, type PodPlan, type SysctlWrite } from './plan.js';
 import { stat } from 'node:fs/promises';
 
@@ -31,6 +34,13 @@ export interface PassReport {
   /** Kernel operations applied in this pass (batch lines and settings written). */
   readonly ops: number;
   readonly pods: readonly PodNetStatus[];
+  /** Present when the pass swept for orphans: the namespaces cleaned and what went. */
+  readonly orphans?: readonly SweptNamespace[];
+}
+
+export interface SweptNamespace {
+  readonly netns: string;
+  readonly removed: readonly string[];
 }
 
 export interface PodNetworksOptions {
@@ -41,8 +51,14 @@ export interface PodNetworksOptions {
   readonly logger?: Logger;
   /** Backoff of failed pods: initialMs, doubling up to maxMs. */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
-  /** Periodic full pass that repairs drift (start()). */
+  /** Periodic full pass that repairs drift and sweeps orphans (start()). */
   readonly resyncMs?: number;
+  /**
+   * Where this node's pods live, for the orphan sweep: CIDRs (the Node's spec.podCIDRs) or
+   * single addresses (the local pods' IPs), asked at each sweep. Only namespaces holding
+   * such an address are swept; without it (or while it returns nothing) there is no sweep.
+   */
+  readonly podRanges?: () => Iterable<string>;
   readonly now?: () => number;
 }
 
@@ -91,6 +107,12 @@ export class PodNetworks {
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** A sweep is owed: from construction (a restart) and from each periodic resync. */
+  private sweepDue = true;
+  /** set() has been called: before that, every namespace would look unclaimed. */
+  private haveDesired = false;
+  private sweepOffLogged = false;
+  private invalidRangesLogged = '';
   /** Kernel operations applied since construction; 0 added by a pass that changed nothing. */
   opsTotal = 0;
 
@@ -116,16 +138,19 @@ export class PodNetworks {
     for (const uid of this.desired.keys()) if (!next.has(uid)) this.failures.delete(uid);
     for (const key of this.refusedVips.keys()) if (!next.has(key.split(' ')[0]!)) this.refusedVips.delete(key);
     this.desired = next;
+    this.haveDesired = true;
     return this.enqueue();
   }
 
-  /** A full pass now (drift repair); pods backing off wait for their turn. */
+  /** A full pass now (drift repair and an orphan sweep); pods backing off wait for their turn. */
   resync(): Promise<PassReport> {
+    this.sweepDue = true;
     return this.enqueue();
   }
 
   start(): void {
     this.stopped = false;
+    this.sweepDue = true;
     const every = this.opts.resyncMs ?? 30000;
     this.resyncTimer = setInterval(() => void this.resync(), every);
     this.resyncTimer.unref();
@@ -171,6 +196,7 @@ export class PodNetworks {
 
   private async pass(): Promise<PassReport> {
     let ops = 0;
+    const scansBefore = this.finder.scans;
     const wanted = [...this.desired.values()].map((s) => ({ setup: s, objects: this.supported(s) }));
 
     // Pods with VIPs to make local (or with something of ours to take away).
@@ -230,10 +256,64 @@ export class PodNetworks {
     }
     for (const uid of this.failures.keys()) if (!this.desired.has(uid) && !this.applied.has(uid)) this.failures.delete(uid);
 
+    const sweep = this.sweepDue && this.haveDesired ? await this.sweepOrphans(scansBefore) : undefined;
+    if (sweep) ops += sweep.ops;
+
     this.opsTotal += ops;
     this.updateGauge();
     this.scheduleRetry();
-    return { ops, pods: this.status() };
+    return { ops, pods: this.status(), ...(sweep ? { orphans: sweep.swept } : {}) };
+  }
+
+  /**
+   * Removes our objects from pod namespaces that nothing in the desired set claims. Reuses
+   * this pass's discovery scan when there was one; only a namespace that holds our markers
+   * and is one of this node's pods is read again and changed. Undefined when no sweep ran.
+   */
+  private async sweepOrphans(sinceScan: number): Promise<{ ops: number; swept: SweptNamespace[] } | undefined> {
+    const { ranges, invalid } = parsePodRanges(this.opts.podRanges?.() ?? []);
+    if (invalid.join() !== this.invalidRangesLogged) this.logger.warn('orphan sweep: ignoring pod ranges that are neither an address nor a CIDR', { invalid });
+    this.invalidRangesLogged = invalid.join();
+    if (!ranges.length) {
+      if (!this.sweepOffLogged) this.logger.info(`orphan sweep off: ${this.opts.podRanges ? "the node's pod ranges are not known yet" : 'no pod ranges configured'}`);
+      this.sweepOffLogged = true;
+      return undefined;
+    }
+    this.sweepDue = false;
+    const survey = await this.finder.survey(sinceScan);
+    const candidates = survey.namespaces.filter((n) => hasMarkers(n.links) && isPodNamespace(n.links, ranges) && !this.claimed(n));
+    const swept: SweptNamespace[] = [];
+    let ops = 0;
+    for (const n of candidates) {
+      try {
+        if (!(await this.stillThere(n.handle))) continue;
+        const actual = await readPodKernelState(this.run, n.handle, { sysctlPaths: [], mpls: false });
+        // Read again and checked again: the desired set may have changed since the scan.
+        const fresh = { ...n, links: actual.links, addresses: new Map(actual.links.flatMap((l) => l.addresses.map((a) => [a.address, l.name] as const))) };
+        if (!isPodNamespace(actual.links, ranges) || this.claimed(fresh)) continue;
+        const removal = orphanRemoval(actual);
+        if (removal.plan.ops === 0) continue;
+        await this.apply(n.handle, removal.plan);
+        ops += removal.plan.ops;
+        swept.push({ netns: n.handle.path, removed: removal.removed });
+        podnetOrphansRemoved.inc({ kind: 'namespace' });
+        for (const [kind, count] of Object.entries(removal.counts)) if (count) podnetOrphansRemoved.inc({ kind }, count);
+        this.logger.info('removed orphaned pod network objects', { netns: n.handle.path, removed: removal.removed, ops: removal.plan.ops });
+      } catch (err) {
+        podnetErrors.inc({ reason: 'OrphanSweepFailed' });
+        this.logger.warn('orphan sweep failed in a namespace; the next periodic sweep tries again', { netns: n.handle.path, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    podnetOrphanSweeps.inc();
+    this.logger.debug('orphan sweep done', { namespaces: survey.namespaces.length, withMarkers: candidates.length, cleaned: swept.length });
+    return { ops, swept };
+  }
+
+  /** A namespace some pod of the desired set owns (by inode or by holding its pod IP). */
+  private claimed(n: ScannedNamespace): boolean {
+    for (const a of this.applied.values()) if (a.ns.inode === n.handle.inode) return true;
+    for (const s of this.desired.values()) if (n.addresses.has(s.podIp)) return true;
+    return false;
   }
 
   /** The setup without the VIPs its mode cannot serve (reported once per pod and VIP). */
@@ -260,7 +340,7 @@ export class PodNetworks {
     return res.ops;
   }
 
-  private async stillThere(ns: PodNamespace): Promise<boolean> {
+  private async stillThere(ns: NetnsHandle): Promise<boolean> {
     try {
       return (await stat(ns.path)).ino === ns.inode;
     } catch {
@@ -293,7 +373,7 @@ export class PodNetworks {
     return plan;
   }
 
-  private async apply(ns: PodNamespace, plan: PodPlan): Promise<void> {
+  private async apply(ns: NetnsHandle, plan: PodPlan): Promise<void> {
     await this.writeSysctls(ns, plan.sysctlsBefore);
     await this.batch(ns, ['-batch', '-'], plan.ipBatch);
     await this.batch(ns, ['-f', 'mpls', '-batch', '-'], plan.mplsBatch);
@@ -302,7 +382,7 @@ export class PodNetworks {
   }
 
   /** One `ip -batch`; a refusal names the line the kernel refused. */
-  private async batch(ns: PodNamespace, args: string[], lines: readonly string[]): Promise<void> {
+  private async batch(ns: NetnsHandle, args: string[], lines: readonly string[]): Promise<void> {
     if (!lines.length) return;
     const res = await runIp(this.run, ns, args, { input: `${lines.join('\n')}\n`, allowFailure: true, timeoutMs: 30000 });
     if (res.code === 0) return;
@@ -313,7 +393,7 @@ export class PodNetworks {
     throw new Error(line ? `\`${ip} ${line}\`: ${why}` : `${ip} -batch: ${why}`);
   }
 
-  private async writeSysctls(ns: PodNamespace, writes: readonly SysctlWrite[]): Promise<void> {
+  private async writeSysctls(ns: NetnsHandle, writes: readonly SysctlWrite[]): Promise<void> {
     if (!writes.length) return;
     // Slash-separated keys: sysctl takes them as paths, so dots in interface names are safe.
     await this.run('sysctl', ['-q', '-w', ...writes.map((w) => `${w.path}=${w.value}`)], { netnsPath: ns.path, timeoutMs: 10000 });
@@ -350,7 +430,8 @@ export class PodNetworks {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const next = Math.min(...[...this.failures.values()].filter((f) => !f.refused).map((f) => f.retryAt));
     if (!Number.isFinite(next)) return;
-    this.retryTimer = setTimeout(() => void this.resync(), Math.max(0, next - this.now()));
+    // A retry is not a resync: it owes no orphan sweep.
+    this.retryTimer = setTimeout(() => void this.enqueue(), Math.max(0, next - this.now()));
     this.retryTimer.unref();
   }
 }
