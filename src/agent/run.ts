@@ -14,6 +14,7 @@ import { Agent } from './agent.js';
 import { buildStatusReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
+import { chooseFlowHash, reportFlowHash } from './flow-hash-probe.js';
 
 export interface RunAgentOptions {
   readonly config: Config;
@@ -43,7 +44,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const events = new KubeEventSink({ kubeConfig, host: nodeName, logger: log });
   const model = new IncrementalModel(config, nodeName, { storedTables: config.storedTables });
 
-  const dataplane = new TunnelDataplane({ config, logger: log, events });
+  // Once, at start: the backend decides the marks of every VIP packet (docs/troubleshooting.md).
+  const flowHash = reportFlowHash(await chooseFlowHash(config.dataplane.flowHash), nodeName, log, events);
+  const dataplane = new TunnelDataplane({ config, logger: log, events, flowHash });
   // The lab runs several "nodes" on one machine: each agent may only look at its own lab's
   // pod namespaces, never at other namespaces on the machine holding the same addresses.
   const labPrefix = process.env.KST_LAB_NETNS_PREFIX;
@@ -52,6 +55,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     encap: { mode: config.encapsulation.mode, vni: config.encapsulation.vni, vxlanPort: config.encapsulation.vxlanPort, mplsLabel: config.encapsulation.mplsLabel },
     events,
     logger: log,
+    // The orphan sweep only visits namespaces holding a pod IP the API places on this node.
+    podRanges: () => (watcher.snapshot?.localPods ?? []).filter((p) => !p.hostNetwork).flatMap((p) => p.podIps),
   });
 
   let speaker: BgpSpeaker | undefined;

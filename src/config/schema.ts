@@ -38,6 +38,8 @@ export const poolSchema = z
   .strict();
 
 export const encapModes = ['gre', 'gre-lwt', 'vxlan-lwt', 'mpls'] as const;
+/** dataplane.flowHash: `auto` probes the node's kernel at start (src/agent/flow-hash-probe.ts). */
+export const flowHashSettings = ['auto', 'nftables', 'iptables-legacy'] as const;
 
 export const configSchema = z
   .object({
@@ -85,9 +87,13 @@ export const configSchema = z
         tableBase: z.number().int().min(256).max(2147483647).default(0x4b5300).describe('First policy-routing table owned by the project (bucket i uses tableBase+i).'),
         rulePriority: z.number().int().min(1).max(32765).default(3000).describe('Priority of the project\'s fwmark rules.'),
         pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (two table generations and a per-flow mark map; IPv4; see docs/hitless.md).'),
+        flowHash: z
+          .enum(flowHashSettings)
+          .default('auto')
+          .describe('How tunnel nodes hash packets into buckets: nftables (jhash), iptables-legacy (xtables HMARK, for kernels whose nf_tables lacks the ip/ip6/inet families; no connection pinning, no per-VIP counters), or auto (probed at start: nftables if this node can create an inet table, else iptables-legacy). The two give the same packet different buckets, so all tunnel nodes of a cluster must use the same backend: otherwise a flow that ECMP moves to another tunnel node may reach another endpoint. auto is safe only when every tunnel node has the same kernel; with mixed kernels set one value on all of them (docs/troubleshooting.md).'),
       })
       .strict()
-      .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000, pinEstablishedFlows: true }),
+      .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000, pinEstablishedFlows: true, flowHash: 'auto' }),
     api: z
       .object({
         listen: z.string().default('127.0.0.1:9742').describe('Status, /metrics, /healthz and /readyz.'),
