@@ -1,5 +1,5 @@
 // The agent's answer to `kst status`: VIPs, BGP peers, BFD sessions, last reconciles.
-import type { BgpSpeaker } from '../bgp/index.js';
+import { canonicalIp, type BgpPeerDetailReport, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdManager } from '../bfd/index.js';
 import type { StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
@@ -11,7 +11,27 @@ export interface StatusSources {
   readonly bfd?: BfdManager;
 }
 
-export function buildStatusReport(src: StatusSources): StatusReport {
+/** BFD address -> state; a bad address in BFD's config must not break the report. */
+function bfdStates(sessions: ReadonlyArray<{ readonly peer: string; readonly state: string }>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of sessions) {
+    let key = s.peer;
+    try {
+      key = canonicalIp(s.peer);
+    } catch {
+      // keep it as written
+    }
+    out.set(key, s.state);
+  }
+  return out;
+}
+
+/**
+ * Async because the BGP rows are read from gobgpd afresh (bounded; the last known state
+ * when it does not answer). The rows carry more than observe's BgpPeerReport (prefix
+ * counts, BFD state, last error): optional fields that older readers ignore.
+ */
+export async function buildStatusReport(src: StatusSources): Promise<StatusReport> {
   const desired = src.agent.current();
   const vips: VipReport[] = (desired?.vips ?? []).map((v) => {
     const perEndpoint: Record<string, number> = {};
@@ -30,11 +50,17 @@ export function buildStatusReport(src: StatusSources): StatusReport {
       reason: v.announceReason,
     };
   });
+  const bfd = src.bfd?.status() ?? [];
+  const bfdByPeer = bfdStates(bfd);
+  const peers: BgpPeerDetailReport[] = (await src.speaker?.peerReport()) ?? [];
   return {
     node: src.nodeName,
     vips,
-    bgpPeers: (src.speaker?.peerStates() ?? []).map((p) => ({ address: p.address, asn: p.asn, state: p.state })),
-    bfdSessions: bfdStatusReport(src.bfd?.status() ?? []),
+    bgpPeers: peers.map((p) => {
+      const bfdState = bfdByPeer.get(p.address);
+      return bfdState ? { ...p, bfdState } : p;
+    }),
+    bfdSessions: bfdStatusReport(bfd),
     reconcile: src.agent.reconcileReports(),
   };
 }

@@ -50,6 +50,24 @@ export interface PeerStatus {
   readonly routerId: string;
   /** The settings gobgpd runs this peer with, read back (for diffing against PeerSpec). */
   readonly config: PeerSpec;
+  /** Timers and counters of the session; only ListPeer has them (WatchEvent does not). */
+  readonly session?: PeerSessionInfo;
+}
+
+/** What `show bgp summary` needs, as gobgpd reports it on ListPeer. */
+export interface PeerSessionInfo {
+  /** Unix seconds the session last became Established (timers.state.uptime). */
+  readonly establishedAt?: number;
+  /** Unix seconds of the last change to any other state (timers.state.downtime). */
+  readonly lastChangeAt?: number;
+  /** Prefixes from the peer (Adj-RIB-In) and how many of them passed import policy, all families. */
+  readonly received: number;
+  readonly accepted: number;
+  /** Prefixes sent to the peer; only when ListPeer was asked for them (enableAdvertised). */
+  readonly advertised?: number;
+  /** NOTIFICATION messages received from / sent to the peer since gobgpd started. */
+  readonly notificationsReceived: number;
+  readonly notificationsSent: number;
 }
 
 const DEFAULT_CONNECT_RETRY_SECONDS = 5;
@@ -93,7 +111,40 @@ const SESSION_STATES: Record<string, PeerSessionState> = {
 
 type Obj = Record<string, unknown>;
 
-function parsePeer(p: Obj | undefined): PeerStatus {
+/** google.protobuf.Timestamp (longs as numbers) -> Unix seconds; gobgpd leaves unset times out. */
+function unixSeconds(t: unknown): number | undefined {
+  const secs = Number((t as Obj | null | undefined)?.seconds ?? 0);
+  return secs > 0 ? secs : undefined;
+}
+
+function parseSession(p: Obj, withAdvertised: boolean): PeerSessionInfo | undefined {
+  const timers = ((p.timers as Obj | null | undefined)?.state ?? undefined) as Obj | undefined;
+  if (!timers) return undefined; // a WatchEvent peer: no timers, no counters
+  let received = 0;
+  let accepted = 0;
+  let advertised = 0;
+  for (const a of (p.afi_safis ?? []) as Obj[]) {
+    const st = (a.state ?? {}) as Obj;
+    received += Number(st.received ?? 0);
+    accepted += Number(st.accepted ?? 0);
+    advertised += Number(st.advertised ?? 0);
+  }
+  const msgs = ((p.state as Obj | undefined)?.messages ?? {}) as Obj;
+  const notifications = (dir: string): number => Number(((msgs[dir] ?? {}) as Obj).notification ?? 0);
+  const establishedAt = unixSeconds(timers.uptime);
+  const lastChangeAt = unixSeconds(timers.downtime);
+  return {
+    ...(establishedAt !== undefined ? { establishedAt } : {}),
+    ...(lastChangeAt !== undefined ? { lastChangeAt } : {}),
+    received,
+    accepted,
+    ...(withAdvertised ? { advertised } : {}),
+    notificationsReceived: notifications('received'),
+    notificationsSent: notifications('sent'),
+  };
+}
+
+function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
   const conf = (p?.conf ?? {}) as Obj;
   const state = (p?.state ?? {}) as Obj;
   const timers = ((p?.timers as Obj | undefined)?.config ?? {}) as Obj;
@@ -102,6 +153,7 @@ function parsePeer(p: Obj | undefined): PeerStatus {
   const address = String(conf.neighbor_address || state.neighbor_address || '');
   const asn = Number(conf.peer_asn || state.peer_asn || 0);
   const local = String(transport.local_address ?? '');
+  const session = p ? parseSession(p, withAdvertised) : undefined;
   const families = ((p?.afi_safis ?? []) as Obj[])
     .map((a) => (a.config ?? {}) as Obj)
     .filter((c) => c.enabled && (c.family as Obj | undefined)?.safi === 'SAFI_UNICAST')
@@ -124,6 +176,7 @@ function parsePeer(p: Obj | undefined): PeerStatus {
       passive: transport.passive_mode === true,
       families,
     },
+    ...(session ? { session } : {}),
   };
 }
 
@@ -255,9 +308,14 @@ export class GobgpClient {
     await this.unary('DeletePeer', `peer ${address}`, { address });
   }
 
-  async listPeers(address = ''): Promise<PeerStatus[]> {
-    const res = await this.collect('ListPeer', address ? `peer ${address}` : '', { address });
-    return res.map((r) => parsePeer(r.peer as Record<string, unknown>));
+  /**
+   * `advertised`: also count the prefixes sent to each peer (gobgpd walks its tables for
+   * that, so the reconcile loop leaves it off and `kst status` asks for it).
+   */
+  async listPeers(address = '', opts: { advertised?: boolean; timeoutMs?: number } = {}): Promise<PeerStatus[]> {
+    const advertised = opts.advertised ?? false;
+    const res = await this.collect('ListPeer', address ? `peer ${address}` : '', { address, enableAdvertised: advertised }, opts.timeoutMs);
+    return res.map((r) => parsePeer(r.peer as Record<string, unknown>, advertised));
   }
 
   /** Brings an administratively disabled session back (e.g. BFD up again). */

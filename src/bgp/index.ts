@@ -1,7 +1,9 @@
 // Public face of the bgp area: VIP announcements through a gobgpd sidecar (issue 5).
 export { GobgpClient, GobgpError, validatePeer, samePeerConfig } from './gobgp-client.js';
-export type { GobgpClientOptions, GlobalSpec, PeerSpec, PeerStatus, PeerSessionState, PeerEventStream } from './gobgp-client.js';
-export { normalizeRoute, routeKey, RouteError } from './paths.js';
+export type { GobgpClientOptions, GlobalSpec, PeerSpec, PeerStatus, PeerSessionState, PeerSessionInfo, PeerEventStream } from './gobgp-client.js';
+export { canonicalIp, normalizeRoute, routeKey, RouteError } from './paths.js';
+export { PeerHistory } from './peer-report.js';
+export type { BgpPeerDetailReport } from './peer-report.js';
 export type { HostRoute } from './paths.js';
 export { BgpSpeaker, announcementToRoute, peerSpecFromConfig, bgpSpeakerFromConfig } from './speaker.js';
 export type { BgpSpeakerOptions, SyncResult, SpeakerEvents } from './speaker.js';

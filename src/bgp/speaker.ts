@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../observe/index.js';
 import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec, type PeerStatus } from './gobgp-client.js';
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
 import { bgpMetrics } from './metrics.js';
+import { PeerHistory, type BgpPeerDetailReport } from './peer-report.js';
 
 export interface BgpSpeakerOptions {
   readonly client: GobgpClient;
@@ -107,6 +108,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   /** Bumped by every set*(): a pass applies the generation it started with. */
   private generation = 0;
   private readonly states = new Map<string, PeerStatus>();
+  /** Up/down times, prefix counts and last drop reason per peer, for `kst status`. */
+  private readonly history = new PeerHistory();
+  /** WatchEvent updates per peer: a ListPeer reply that raced one of them is stale. */
+  private readonly peerEvents = new Map<string, number>();
   /** Peers held administratively down (BFD down, maintenance); absent = not managed here. */
   private readonly adminDown = new Map<string, { down: boolean; reason: string }>();
   /**
@@ -254,6 +259,25 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return [...this.peers.values()].map((p) => this.states.get(p.address) ?? { address: p.address, asn: p.asn, state: 'unknown', adminDown: false, routerId: '', config: p });
   }
 
+  /**
+   * Each desired peer as `show bgp summary` shows it. Reads gobgpd afresh (with the
+   * advertised counts, which the reconcile loop does not ask for) when it answers within
+   * `timeoutMs`; else the last known state, without failing.
+   */
+  async peerReport(timeoutMs = 1000): Promise<BgpPeerDetailReport[]> {
+    if (!this.stopped) {
+      try {
+        const mark = new Map(this.peerEvents);
+        for (const p of await this.client.listPeers('', { advertised: true, timeoutMs })) {
+          if (this.peers.has(p.address) && !this.raced(mark, p.address)) this.notePeer(p);
+        }
+      } catch (e) {
+        this.log.debug(`peer report from the last known state: ${errText(e)}`);
+      }
+    }
+    return this.peerStates().map((p) => this.history.report(p));
+  }
+
   lastResult(): SyncResult | undefined {
     return this.last;
   }
@@ -328,14 +352,18 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.ensureWatch();
 
     // Peers: the speaker is gobgpd's only controller, so anything not desired goes.
+    const mark = new Map(this.peerEvents);
     const actualPeers = await this.client.listPeers();
-    for (const p of actualPeers) this.notePeer(p);
+    for (const p of actualPeers) if (!this.raced(mark, p.address)) this.notePeer(p);
     for (const p of actualPeers) {
       if (this.peers.has(p.address)) continue;
       try {
         await this.client.deletePeer(p.address);
         this.states.delete(p.address);
+        this.history.forget(p.address);
+        this.peerEvents.delete(p.address);
         bgpMetrics.peerState.remove({ peer: p.address });
+        bgpMetrics.removePeer(p.address);
         this.log.info(`removed peer ${p.address}`, { peer: p.address });
       } catch (e) {
         fail('DeletePeer', `peer ${p.address}`, e, { peer: p.address });
@@ -461,7 +489,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       throw e;
     }
     this.known = undefined;
-    for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' });
+    for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' }, 'gobgpd restarted without its state');
     this.configuredOnce = true;
     // Event streams opened before the restart are dead; open a new one.
     this.watch?.cancel();
@@ -473,7 +501,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private ensureWatch(): void {
     if (this.watch || this.stopped) return;
     this.watch = this.client.watchPeers(
-      (p) => this.notePeer(p),
+      (p) => {
+        this.peerEvents.set(p.address, (this.peerEvents.get(p.address) ?? 0) + 1);
+        this.notePeer(p);
+      },
       (err) => {
         this.watch = undefined;
         this.known = undefined;
@@ -486,11 +517,20 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     );
   }
 
-  private notePeer(p: PeerStatus): void {
+  /** A state change arrived while the ListPeer that `mark` was taken before ran. */
+  private raced(mark: ReadonlyMap<string, number>, address: string): boolean {
+    return (this.peerEvents.get(address) ?? 0) !== (mark.get(address) ?? 0);
+  }
+
+  private notePeer(p: PeerStatus, reason?: string): void {
     if (!p.address) return;
     const prev = this.states.get(p.address);
     this.states.set(p.address, p);
+    const held = this.adminDown.get(p.address);
+    const why = reason ?? (p.adminDown && held?.down ? `administratively down${held.reason ? `: ${held.reason}` : ''}` : undefined);
+    this.history.note(p, why);
     bgpMetrics.peerState.set({ peer: p.address }, bgpMetrics.sessionStateValue(p.state));
+    bgpMetrics.setPeerEstablishedAt(p.address, this.history.establishedAt(p.address));
     if (prev?.state === p.state && prev.adminDown === p.adminDown) return;
     this.log.info(`peer ${p.address} ${p.adminDown ? 'admin down, ' : ''}${p.state}`, { peer: p.address, state: p.state });
     this.safeEmit('peer', p);

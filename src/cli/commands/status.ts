@@ -3,6 +3,10 @@
 import { parseListenAddress, parseStatusReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
 import { parseCommandArgs } from '../args.js';
+import { renderBgpPeers, withBgpPeerDetails, type DetailedStatusReport } from '../bgp-peers.js';
+import { ago, duration, oneLine, table } from '../table.js';
+
+export { duration };
 
 const DEFAULT_ADDRESS = '127.0.0.1:9742';
 
@@ -20,7 +24,7 @@ export function statusUrl(address: string): string {
 }
 
 /** Fetches and checks the agent's report; errors say which address and what failed. */
-export async function fetchStatus(address: string, timeoutMs = 5000): Promise<StatusReport> {
+export async function fetchStatus(address: string, timeoutMs = 5000): Promise<DetailedStatusReport> {
   const url = statusUrl(address);
   let res: Response;
   try {
@@ -47,7 +51,7 @@ export async function fetchStatus(address: string, timeoutMs = 5000): Promise<St
   } catch {
     throw new Error(`${url} did not return JSON: ${text.slice(0, 200)}`);
   }
-  return parseStatusReport(body);
+  return withBgpPeerDetails(parseStatusReport(body), body);
 }
 
 export const command: Command = {
@@ -81,7 +85,7 @@ export const command: Command = {
 // ---------- rendering (pure; golden-tested in test/observe) ----------
 
 /** The report as readable tables; `now` gives "12s ago" for the reconcile runs. */
-export function renderStatus(report: StatusReport, now: Date = new Date()): string {
+export function renderStatus(report: StatusReport | DetailedStatusReport, now: Date = new Date()): string {
   const out: string[] = [];
   const head = [report.node ? `node ${report.node}` : 'agent', report.generatedAt ? `report of ${report.generatedAt}` : ''];
   out.push(head.filter(Boolean).join(', '), '');
@@ -101,10 +105,7 @@ export function renderStatus(report: StatusReport, now: Date = new Date()): stri
   ), '');
 
   out.push(`BGP peers (${report.bgpPeers.length})`);
-  out.push(...table(
-    ['PEER', 'ASN', 'STATE', 'UPTIME'],
-    report.bgpPeers.map((p) => [p.address, String(p.asn), p.state, duration(p.uptimeSeconds)]),
-  ), '');
+  out.push(...renderBgpPeers(report.bgpPeers, now), '');
 
   out.push(`BFD sessions (${report.bfdSessions.length})`);
   out.push(...table(
@@ -128,40 +129,4 @@ export function renderStatus(report: StatusReport, now: Date = new Date()): stri
     report.reconcile.map((r) => [r.area, r.lastResult, `${r.lastRunAt} (${ago(r.lastRunAt, now)})`, `${Math.round(r.durationMs)} ms`, oneLine(r.lastError)]),
   ));
   return `${out.join('\n')}\n`;
-}
-
-/** Left-aligned columns, two spaces apart, no trailing spaces; "(none)" for no rows. */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  if (rows.length === 0) return ['  (none)'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd();
-  return [line(header), ...rows.map(line)];
-}
-
-function oneLine(text: string | undefined): string {
-  return text ? text.replace(/\s+/g, ' ').trim() : '-';
-}
-
-/** 93784 -> "1d2h3m", 125 -> "2m5s", undefined -> "-". */
-export function duration(seconds: number | undefined): string {
-  if (seconds === undefined) return '-';
-  let s = Math.floor(seconds);
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  if (d) return `${d}d${h}h${m}m`;
-  if (h) return `${h}h${m}m${s}s`;
-  if (m) return `${m}m${s}s`;
-  return `${s}s`;
-}
-
-function ago(iso: string, now: Date): string {
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return 'unknown time';
-  const s = Math.round((now.getTime() - t) / 1000);
-  return s < 0 ? `in ${duration(-s)}` : `${duration(s)} ago`;
 }
