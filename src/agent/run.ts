@@ -45,7 +45,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const model = new IncrementalModel(config, nodeName, { storedTables: config.storedTables });
 
   // Once, at start: the backend decides the marks of every VIP packet (docs/troubleshooting.md).
-  const flowHash = reportFlowHash(await chooseFlowHash(config.dataplane.flowHash), nodeName, log, events);
+  const flowHashDecision = await chooseFlowHash(config.dataplane.flowHash);
+  const flowHash = reportFlowHash(flowHashDecision, nodeName, log, events);
+  const flowHashReason = flowHashDecision.ok ? (flowHashDecision.problem ?? flowHashDecision.reason) : flowHashDecision.error;
   const dataplane = new TunnelDataplane({ config, logger: log, events, flowHash });
   // The lab runs several "nodes" on one machine: each agent may only look at its own lab's
   // pod namespaces, never at other namespaces on the machine holding the same addresses.
@@ -142,7 +144,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     const s = watcher.status();
     return { ok: s.ready, detail: s.ready ? 'synced' : (s.lastError?.message ?? 'waiting for the first list') };
   });
-  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
+  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, flowHash: { backend: flowHash, reason: flowHashReason }, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
 
   await server.start();
   dataplane.start();

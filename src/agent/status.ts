@@ -1,7 +1,8 @@
-// The agent's answer to `kst status`: VIPs, BGP peers, BFD sessions, last reconciles.
-import { canonicalIp, type BgpPeerDetailReport, type BgpSpeaker } from '../bgp/index.js';
+// The agent's answer to `kst status`: flow-hash backend, VIPs, BGP peers, BFD sessions,
+// last reconciles.
+import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdManager } from '../bfd/index.js';
-import type { StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, FlowHashReport, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -9,6 +10,8 @@ export interface StatusSources {
   readonly agent: Agent;
   readonly speaker?: BgpSpeaker;
   readonly bfd?: BfdManager;
+  /** The flow-hash backend chosen at start, and why. */
+  readonly flowHash?: FlowHashReport;
 }
 
 /** BFD address -> state; a bad address in BFD's config must not break the report. */
@@ -28,8 +31,7 @@ function bfdStates(sessions: ReadonlyArray<{ readonly peer: string; readonly sta
 
 /**
  * Async because the BGP rows are read from gobgpd afresh (bounded; the last known state
- * when it does not answer). The rows carry more than observe's BgpPeerReport (prefix
- * counts, BFD state, last error): optional fields that older readers ignore.
+ * when it does not answer).
  */
 export async function buildStatusReport(src: StatusSources): Promise<StatusReport> {
   const desired = src.agent.current();
@@ -52,9 +54,10 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
   });
   const bfd = src.bfd?.status() ?? [];
   const bfdByPeer = bfdStates(bfd);
-  const peers: BgpPeerDetailReport[] = (await src.speaker?.peerReport()) ?? [];
+  const peers: BgpPeerReport[] = (await src.speaker?.peerReport()) ?? [];
   return {
     node: src.nodeName,
+    ...(src.flowHash ? { flowHash: src.flowHash } : {}),
     vips,
     bgpPeers: peers.map((p) => {
       const bfdState = bfdByPeer.get(p.address);

@@ -3,7 +3,6 @@ export { GobgpClient, GobgpError, validatePeer, samePeerConfig } from './gobgp-c
 export type { GobgpClientOptions, GlobalSpec, PeerSpec, PeerStatus, PeerSessionState, PeerSessionInfo, PeerEventStream } from './gobgp-client.js';
 export { canonicalIp, normalizeRoute, routeKey, RouteError } from './paths.js';
 export { PeerHistory } from './peer-report.js';
-export type { BgpPeerDetailReport } from './peer-report.js';
 export type { HostRoute } from './paths.js';
 export { BgpSpeaker, announcementToRoute, peerSpecFromConfig, bgpSpeakerFromConfig } from './speaker.js';
 export type { BgpSpeakerOptions, SyncResult, SpeakerEvents } from './speaker.js';

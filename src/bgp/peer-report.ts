@@ -6,23 +6,6 @@
 import type { BgpPeerReport } from '../observe/index.js';
 import type { PeerStatus } from './gobgp-client.js';
 
-/** One row of `kst status`'s BGP table; the fields beyond BgpPeerReport are optional on the wire. */
-export interface BgpPeerDetailReport extends BgpPeerReport {
-  /** Held down administratively (by the agent for BFD or maintenance, or by an operator). */
-  readonly adminDown?: boolean;
-  /** Seconds since the session left Established (or since the agent first saw it down). */
-  readonly downtimeSeconds?: number;
-  /** Prefixes received from the peer, accepted by import policy, and advertised to it. */
-  readonly prefixesReceived?: number;
-  readonly prefixesAccepted?: number;
-  readonly prefixesAdvertised?: number;
-  /** State of the BFD session to the same address, when the agent runs one. */
-  readonly bfdState?: string;
-  /** Why the session last went down, and when (ISO 8601). */
-  readonly lastError?: string;
-  readonly lastErrorAt?: string;
-}
-
 interface Track {
   up: boolean;
   /** ms epoch */
@@ -122,7 +105,8 @@ export class PeerHistory {
     return t?.up ? t.establishedAt : undefined;
   }
 
-  report(p: PeerStatus): BgpPeerDetailReport {
+  /** One row of `kst status`'s BGP table, with the details observe's BgpPeerReport allows. */
+  report(p: PeerStatus): BgpPeerReport {
     const t = this.tracks.get(p.address);
     const now = this.now();
     const secs = (since: number | undefined): number | undefined => (since === undefined ? undefined : Math.max(0, Math.floor((now - since) / 1000)));

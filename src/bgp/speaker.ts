@@ -8,11 +8,11 @@
 import { EventEmitter } from 'node:events';
 import type { Announcement, ServiceRef } from '../model/types.js';
 import type { BgpPeerConfig, Config } from '../config/index.js';
-import { silentLogger, type Logger } from '../observe/index.js';
+import { silentLogger, type BgpPeerReport, type Logger } from '../observe/index.js';
 import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec, type PeerStatus } from './gobgp-client.js';
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
 import { bgpMetrics } from './metrics.js';
-import { PeerHistory, type BgpPeerDetailReport } from './peer-report.js';
+import { PeerHistory } from './peer-report.js';
 
 export interface BgpSpeakerOptions {
   readonly client: GobgpClient;
@@ -264,7 +264,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * advertised counts, which the reconcile loop does not ask for) when it answers within
    * `timeoutMs`; else the last known state, without failing.
    */
-  async peerReport(timeoutMs = 1000): Promise<BgpPeerDetailReport[]> {
+  async peerReport(timeoutMs = 1000): Promise<BgpPeerReport[]> {
     if (!this.stopped) {
       try {
         const mark = new Map(this.peerEvents);

@@ -8,6 +8,7 @@ export type { ObserveServerOptions, ReadinessCheck, ReadinessResult, StatusProvi
 export { emptyStatusReport, parseStatusReport } from './status.js';
 export type {
   StatusReport,
+  FlowHashReport,
   VipReport,
   BgpPeerReport,
   BgpPeerState,

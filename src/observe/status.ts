@@ -30,6 +30,21 @@ export interface BgpPeerReport {
   readonly state: BgpPeerState;
   /** Seconds since the session was established; absent when it is not. */
   readonly uptimeSeconds?: number;
+  // The details below (`show bgp summary`) are absent from older agents: `kst status`
+  // then prints the short table.
+  /** Held down administratively (by the agent for BFD or maintenance, or by an operator). */
+  readonly adminDown?: boolean;
+  /** Seconds since the session left Established (or since the agent first saw it down). */
+  readonly downtimeSeconds?: number;
+  /** Prefixes received from the peer, accepted by import policy, and advertised to it. */
+  readonly prefixesReceived?: number;
+  readonly prefixesAccepted?: number;
+  readonly prefixesAdvertised?: number;
+  /** State of the BFD session to the same address, when the agent runs one. */
+  readonly bfdState?: string;
+  /** Why the session last went down, and when (ISO 8601). */
+  readonly lastError?: string;
+  readonly lastErrorAt?: string;
 }
 
 export type BfdSessionState = 'AdminDown' | 'Down' | 'Init' | 'Up';
@@ -66,11 +81,19 @@ export interface ReconcileReport {
   readonly durationMs: number;
 }
 
+/** The flow-hash backend the agent chose at start (config dataplane.flowHash) and why. */
+export interface FlowHashReport {
+  readonly backend: 'nftables' | 'iptables-legacy';
+  readonly reason: string;
+}
+
 export interface StatusReport {
   /** The node the agent runs on. */
   readonly node?: string;
   /** ISO 8601 time the report was made; the server fills it in when the provider leaves it out. */
   readonly generatedAt?: string;
+  /** Absent from older agents. */
+  readonly flowHash?: FlowHashReport;
   readonly vips: readonly VipReport[];
   readonly bgpPeers: readonly BgpPeerReport[];
   readonly bfdSessions: readonly BfdSessionReport[];
@@ -87,6 +110,7 @@ const duration = z.number().nonnegative();
 const statusReportSchema = z.object({
   node: z.string().optional(),
   generatedAt: z.string().optional(),
+  flowHash: z.object({ backend: z.enum(['nftables', 'iptables-legacy']), reason: z.string() }).optional(),
   vips: z.array(
     z.object({
       vip: z.string(),
@@ -104,6 +128,14 @@ const statusReportSchema = z.object({
       asn: count,
       state: z.enum(['unknown', 'idle', 'connect', 'active', 'opensent', 'openconfirm', 'established']),
       uptimeSeconds: duration.optional(),
+      adminDown: z.boolean().optional(),
+      downtimeSeconds: duration.optional(),
+      prefixesReceived: count.optional(),
+      prefixesAccepted: count.optional(),
+      prefixesAdvertised: count.optional(),
+      bfdState: z.string().optional(),
+      lastError: z.string().optional(),
+      lastErrorAt: z.string().optional(),
     }),
   ),
   bfdSessions: z.array(

@@ -2,9 +2,8 @@
 // counts that match what each side announced, and why a session last went down.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Announcement, Cidr, IpAddress } from '../../src/model/types.js';
-import { metricsRegistry } from '../../src/observe/index.js';
+import { metricsRegistry, type BgpPeerReport } from '../../src/observe/index.js';
 import { waitFor } from '../../src/lab/index.js';
-import type { BgpPeerDetailReport } from '../../src/bgp/index.js';
 import { renderBgpPeers } from '../../src/cli/bgp-peers.js';
 import { createBgpLab, waitEstablished, waitForNextHops, type BgpLab } from './bgp-lab.js';
 
@@ -25,9 +24,9 @@ async function uptimeMetric(peer: string): Promise<number | undefined> {
 describe('BGP peer details (kst status) with gobgpd and FRR', () => {
   let lab: BgpLab;
   let node: BgpLab['nodes'][number];
-  let last: BgpPeerDetailReport[] = [];
+  let last: BgpPeerReport[] = [];
 
-  const row = (address: string): BgpPeerDetailReport | undefined => last.find((p) => p.address === address);
+  const row = (address: string): BgpPeerReport | undefined => last.find((p) => p.address === address);
   /** Polls the speaker's report until `ok` holds; the failure shows the last rows. */
   async function reportUntil(ok: () => boolean, what: string): Promise<void> {
     try {

@@ -6,6 +6,7 @@ export const NOW = new Date('2026-11-23T03:00:00.000Z');
 export const sampleReport: StatusReport = {
   node: 'tunnel-1',
   generatedAt: '2026-11-23T03:00:00.000Z',
+  flowHash: { backend: 'nftables', reason: 'auto: nftables can create an inet table on this node' },
   vips: [
     {
       vip: '203.0.113.10',
@@ -33,8 +34,20 @@ export const sampleReport: StatusReport = {
     },
   ],
   bgpPeers: [
-    { address: '192.0.2.1', asn: 64512, state: 'established', uptimeSeconds: 93784 },
-    { address: '192.0.2.2', asn: 64512, state: 'active' },
+    { address: '192.0.2.1', asn: 64512, state: 'established', uptimeSeconds: 93784, adminDown: false, prefixesReceived: 5, prefixesAccepted: 2, prefixesAdvertised: 3, bfdState: 'Up' },
+    {
+      address: '192.0.2.2',
+      asn: 64512,
+      state: 'active',
+      adminDown: false,
+      downtimeSeconds: 47,
+      prefixesReceived: 0,
+      prefixesAccepted: 0,
+      prefixesAdvertised: 0,
+      bfdState: 'Down',
+      lastError: 'NOTIFICATION sent to the peer (e.g. hold timer expired)',
+      lastErrorAt: '2026-11-23T02:59:13.000Z',
+    },
   ],
   bfdSessions: [
     {

@@ -43,6 +43,25 @@ describe('parseStatusReport', () => {
     expect(() => parseStatusReport({ ...sampleReport, vips: [{ vip: '203.0.113.1' }] })).toThrow(/^status: vips\[0\]\.service: /);
     expect(() => parseStatusReport('hello')).toThrow(/^status: \(top level\): /);
   });
+
+  it('checks the optional BGP details and flow hash like the other fields', () => {
+    const peer = sampleReport.bgpPeers[0]!;
+    const withPeer = (extra: object): unknown => ({ ...sampleReport, bgpPeers: [{ ...peer, ...extra }] });
+    expect(() => parseStatusReport(withPeer({ prefixesReceived: -1 }))).toThrow(/^status: bgpPeers\[0\]\.prefixesReceived: /);
+    expect(() => parseStatusReport(withPeer({ prefixesAdvertised: 1.5 }))).toThrow(/^status: bgpPeers\[0\]\.prefixesAdvertised: /);
+    expect(() => parseStatusReport(withPeer({ adminDown: 'yes' }))).toThrow(/^status: bgpPeers\[0\]\.adminDown: /);
+    expect(() => parseStatusReport(withPeer({ lastError: 42 }))).toThrow(/^status: bgpPeers\[0\]\.lastError: /);
+    expect(() => parseStatusReport({ ...sampleReport, flowHash: { backend: 'pf', reason: 'x' } })).toThrow(/^status: flowHash\.backend: /);
+    expect(() => parseStatusReport({ ...sampleReport, flowHash: { backend: 'nftables' } })).toThrow(/^status: flowHash\.reason: /);
+  });
+
+  it('accepts an older agent\'s report without details or flow hash', () => {
+    const { flowHash: _gone, ...old } = sampleReport;
+    const report = parseStatusReport({ ...old, bgpPeers: [{ address: '192.0.2.1', asn: 64512, state: 'established', uptimeSeconds: 5 }] });
+    expect(report.flowHash).toBeUndefined();
+    expect(report.bgpPeers[0]).toEqual({ address: '192.0.2.1', asn: 64512, state: 'established', uptimeSeconds: 5 });
+    expect(renderStatus(report, NOW)).not.toContain('flow hash');
+  });
 });
 
 describe('statusUrl', () => {

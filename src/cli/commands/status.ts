@@ -1,9 +1,10 @@
 // `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
-// the VIPs, BGP peers, BFD sessions and last reconcile runs as tables, or the JSON.
+// its flow-hash backend, the VIPs, BGP peers, BFD sessions and last reconcile runs as
+// tables, or the JSON.
 import { parseListenAddress, parseStatusReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
 import { parseCommandArgs } from '../args.js';
-import { renderBgpPeers, withBgpPeerDetails, type DetailedStatusReport } from '../bgp-peers.js';
+import { renderBgpPeers } from '../bgp-peers.js';
 import { ago, duration, oneLine, table } from '../table.js';
 
 export { duration };
@@ -24,7 +25,7 @@ export function statusUrl(address: string): string {
 }
 
 /** Fetches and checks the agent's report; errors say which address and what failed. */
-export async function fetchStatus(address: string, timeoutMs = 5000): Promise<DetailedStatusReport> {
+export async function fetchStatus(address: string, timeoutMs = 5000): Promise<StatusReport> {
   const url = statusUrl(address);
   let res: Response;
   try {
@@ -51,7 +52,7 @@ export async function fetchStatus(address: string, timeoutMs = 5000): Promise<De
   } catch {
     throw new Error(`${url} did not return JSON: ${text.slice(0, 200)}`);
   }
-  return withBgpPeerDetails(parseStatusReport(body), body);
+  return parseStatusReport(body);
 }
 
 export const command: Command = {
@@ -85,10 +86,12 @@ export const command: Command = {
 // ---------- rendering (pure; golden-tested in test/observe) ----------
 
 /** The report as readable tables; `now` gives "12s ago" for the reconcile runs. */
-export function renderStatus(report: StatusReport | DetailedStatusReport, now: Date = new Date()): string {
+export function renderStatus(report: StatusReport, now: Date = new Date()): string {
   const out: string[] = [];
   const head = [report.node ? `node ${report.node}` : 'agent', report.generatedAt ? `report of ${report.generatedAt}` : ''];
-  out.push(head.filter(Boolean).join(', '), '');
+  out.push(head.filter(Boolean).join(', '));
+  if (report.flowHash) out.push(`flow hash: ${report.flowHash.backend} (${oneLine(report.flowHash.reason)})`);
+  out.push('');
 
   out.push(`VIPs (${report.vips.length})`);
   out.push(...table(
