@@ -1,10 +1,12 @@
 // `npm run bench -- dataplane`: the tunnel-node data plane against its floors, in network
 // namespaces made and removed here.
 //  (a) full sync of 1,000 VIPs x 256 buckets into an empty namespace vs one raw `ip -batch`
-//      of the same routes (the floor), same run;
-//  (b) one endpoint change with 1,000 VIPs programmed: set() to kernel updated, 20 changes,
-//      without pinning (same routes as the floor) and with it (a VIP's first change writes
-//      its whole table into the other parity: B routes, not B/N);
+//      of the same nexthop objects and routes (the floor), same run; and, for reference, the
+//      same routes with inline nexthops (how versions before nexthop objects wrote them);
+//  (b) one endpoint change with 1,000 VIPs programmed, through the real model: EndpointSlice
+//      event to kernel updated, 20 changes each: an endpoint replaced, pinning off (against
+//      the raw `ip -batch` of the same routes) and on; an endpoint added, pinning on (a new
+//      table generation and the flip);
 //  (c) one TCP stream (iperf3, ~3 s) through the VXLAN tunnel vs plain routing between the
 //      same namespaces.
 // Prints a table, then one JSON line with the figures.
@@ -13,7 +15,11 @@ import { loadavg } from 'node:os';
 import { TunnelDataplane, VXLAN_GATEWAY, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../src/dataplane/index.js';
 import { NetnsSet } from '../src/lab/index.js';
 import { runCommand } from '../src/system/index.js';
+import { planTableWrites } from '../src/agent/table-writer.js';
+import { IncrementalModel, type DesiredState, type EndpointSliceInput, type ServiceInput, type VipPlan } from '../src/model/index.js';
+import { storedTablesKey } from '../src/model/stored-table.js';
 import { desiredState, testConfig, type VipFixture } from '../test/dataplane/fixtures.js';
+import { ep, node, settings as testSettings, tunnelService } from '../test/model/helpers.js';
 import { TUNNEL4, buildFabric, pod4, setupVxlanPod } from '../test/dataplane/topology.js';
 
 const VIPS = 1000;
@@ -23,14 +29,8 @@ const BACKENDS = 4;
 const vipAddress = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 const backend = (i: number, k: number): string => `192.0.2.${(i * BACKENDS + k) % 200 + 20}`;
 
-/** `replaced`: VIP index -> [backend slot, new address], accumulated over the changes. */
-function fixtures(replaced: ReadonlyMap<number, readonly [number, string]> = new Map()): VipFixture[] {
-  return Array.from({ length: VIPS }, (_, i) => {
-    const backends = Array.from({ length: BACKENDS }, (_, k) => backend(i, k));
-    const r = replaced.get(i);
-    if (r) backends[r[0]] = r[1];
-    return { vip: vipAddress(i), backends };
-  });
+function fixtures(): VipFixture[] {
+  return Array.from({ length: VIPS }, (_, i) => ({ vip: vipAddress(i), backends: Array.from({ length: BACKENDS }, (_, k) => backend(i, k)) }));
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -45,29 +45,53 @@ async function freshNode(sets: NetnsSet): Promise<string> {
 }
 
 async function floorRun(sets: NetnsSet, input: string): Promise<number> {
-  // The same route lines through one raw `ip -batch`, the link and neighbour made first.
+  // The same lines through one raw `ip -batch`, the link and neighbour made first.
   const ns = await freshNode(sets);
   await runCommand('ip', ['-n', ns, 'link', 'add', 'kst-vxlan', 'address', VXLAN_NODE_MAC, 'type', 'vxlan', 'external', 'dstport', '4789', 'nolearning']);
   await runCommand('ip', ['-n', ns, 'link', 'set', 'kst-vxlan', 'arp', 'off', 'up']);
   await runCommand('ip', ['-n', ns, 'neigh', 'replace', VXLAN_GATEWAY, 'lladdr', VXLAN_POD_MAC, 'dev', 'kst-vxlan', 'nud', 'permanent']);
   const t = performance.now();
   await runCommand('ip', ['-n', ns, '-batch', '-'], { input, timeoutMs: 1_200_000 });
-  return performance.now() - t;
+  const ms = performance.now() - t;
+  await sets.destroy(); // 256k routes: keep at most one such namespace at a time
+  return ms;
 }
 
-async function fullSync(sets: NetnsSet): Promise<{ ours: number; floor: number; floors: number[]; operations: number; routes: number }> {
+const vxlanNexthop = (ep: string): string => `via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${ep}`;
+
+interface FullSync {
+  ours: number;
+  floor: number;
+  floors: number[];
+  /** The same routes with their nexthops inline, as versions before nexthop objects wrote them. */
+  inline: number;
+  operations: number;
+  routes: number;
+}
+
+async function fullSync(sets: NetnsSet): Promise<FullSync> {
   const desired = desiredState({ bucketCount: B, vips: fixtures() });
-  const lines: string[] = [];
+  // The floor: the batch the data plane writes (one nexthop object per endpoint, routes by
+  // nhid), by one raw `ip -batch`.
+  const ids = new Map<string, number>();
+  const objects: string[] = [];
+  const routes: string[] = [];
+  const inline: string[] = [];
   for (const v of desired.vips) {
     for (let b = 0; b < B; b++) {
       const ep = v.table.backends[v.table.buckets[b]!]!.address;
-      lines.push(`route replace ${v.vip}/32 table ${0x4b5300 + b} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${ep}`);
+      let id = ids.get(ep);
+      if (id === undefined) {
+        ids.set(ep, (id = 0x4b600000 + ids.size));
+        objects.push(`nexthop replace id ${id} proto 245 ${vxlanNexthop(ep)}`);
+      }
+      routes.push(`route replace ${v.vip}/32 table ${0x4b5300 + b} proto 245 nhid ${id}`);
+      inline.push(`route replace ${v.vip}/32 table ${0x4b5300 + b} proto 245 ${vxlanNexthop(ep)}`);
     }
   }
-  const input = `${lines.join('\n')}\n`;
-  // Floor, ours, floor: runs showed a strong order effect (a later 256k-route namespace
-  // fills faster, and the machine's load drifts), so ours is compared with the mean of a
-  // floor before and a floor after it.
+  const input = `${[...objects, ...routes].join('\n')}\n`;
+  // Floor, ours, floor: runs showed an order effect (the machine's load drifts), so ours is
+  // compared with the mean of a floor before and a floor after it.
   const floors = [await floorRun(sets, input)];
   const ns = await freshNode(sets);
   const dp = new TunnelDataplane({ config: testConfig(), netns: ns });
@@ -77,48 +101,132 @@ async function fullSync(sets: NetnsSet): Promise<{ ours: number; floor: number; 
   const ours = performance.now() - t;
   await dp.stop();
   if (!r.ok) throw new Error(`full sync failed: ${r.error}`);
-  floors.push(await floorRun(sets, input));
   const state = await dp.kernel.read(0x4b5300);
-  let routes = 0;
-  for (const m of state.routes.values()) routes += m.size;
-  return { ours, floor: (floors[0]! + floors[1]!) / 2, floors, operations: r.operations, routes };
+  let count = 0;
+  for (const m of state.routes.values()) count += m.size;
+  await sets.destroy();
+  floors.push(await floorRun(sets, input));
+  const inlineMs = await floorRun(sets, `${inline.join('\n')}\n`);
+  return { ours, floor: (floors[0]! + floors[1]!) / 2, floors, inline: inlineMs, operations: r.operations, routes: count };
 }
 
-async function singleChanges(sets: NetnsSet, pin: boolean): Promise<{ samples: number[]; operations: number[]; floor: number[] }> {
+/** Endpoint address -> id of its nexthop object, read back. */
+async function nexthopIds(ns: string): Promise<Map<string, number>> {
+  const r = await runCommand('ip', ['-n', ns, '-json', '-4', 'nexthop', 'show', 'protocol', '245']);
+  const out = new Map<string, number>();
+  for (const m of r.stdout.matchAll(/\{"id":(\d+),[^{}]*?"dst":"([^"]+)"/g)) out.set(m[2]!, Number(m[1]));
+  return out;
+}
+
+// (b) drives the real model: 1,000 Services annotated with a VIP, 4 endpoints each, this
+// node labelled as a tunnel node; a change is one EndpointSlice event.
+const NODE = 'tunnel-1';
+const modelSettings = testSettings({ pools: [{ name: 'bench', cidrs: ['10.100.0.0/16'], namespaces: ['*'], autoAssign: false, communities: [], largeCommunities: [] }] });
+
+/** `changed`: Service index -> [endpoint slot, new address]; slot BACKENDS adds a fifth. */
+function slice(i: number, changed: ReadonlyMap<number, readonly [number, string]>): EndpointSliceInput {
+  const addresses = Array.from({ length: BACKENDS }, (_, k) => backend(i, k));
+  const r = changed.get(i);
+  if (r) addresses[r[0]] = r[1];
+  return { namespace: 'bench', name: `svc-${i}-1`, serviceName: `svc-${i}`, addressType: 'IPv4', endpoints: addresses.map((a, k) => ep(a, `worker-${k % BACKENDS}`)) };
+}
+
+/**
+ * The model as the agent runs it, stored tables on (the default): after each change the
+ * Lease holder's writer stores the new tables in the Services' annotations, and they come
+ * back to the model as Service events (here: at once, untimed).
+ */
+class BenchCluster {
+  readonly model = new IncrementalModel(modelSettings, NODE, { storedTables: true });
+  private readonly services = new Map<string, ServiceInput>();
+
+  constructor() {
+    const nodes = [NODE, ...Array.from({ length: BACKENDS }, (_, k) => `worker-${k}`)].map((name) => node(name, name === NODE ? { labels: { node: 'tunnel' } } : {}));
+    for (let i = 0; i < VIPS; i++) this.services.set(`svc-${i}`, { ...tunnelService(`svc-${i}`, vipAddress(i)), namespace: 'bench' });
+    this.model.replaceAll({ services: [...this.services.values()], endpointSlices: Array.from({ length: VIPS }, (_, i) => slice(i, new Map())), nodes, localPods: [] });
+  }
+
+  /** What the table writer would store for `desired`, fed back as Service updates. */
+  storeTables(desired: DesiredState): number {
+    const writes = planTableWrites(desired, [...this.services.values()], modelSettings.annotationKey);
+    for (const w of writes) {
+      const svc = this.services.get(w.name)!;
+      const annotations = { ...svc.annotations };
+      if (w.value === null) delete annotations[storedTablesKey(modelSettings.annotationKey)];
+      else annotations[storedTablesKey(modelSettings.annotationKey)] = w.value;
+      const updated = { ...svc, annotations };
+      this.services.set(w.name, updated);
+      this.model.setService(updated);
+    }
+    return writes.length;
+  }
+}
+
+interface Changes {
+  samples: number[];
+  operations: number[];
+  floor: number[];
+}
+
+/**
+ * 20 changes, each to one Service's EndpointSlice: from the event reaching the model to
+ * set() resolved (the kernel updated). `replace`: one endpoint is replaced by a new pod
+ * (the old one is gone); `add`: a fifth endpoint joins (scale-up: buckets move away from
+ * endpoints that still serve, so with pinning the change is a new table generation).
+ */
+async function singleChanges(sets: NetnsSet, pin: boolean, kind: 'replace' | 'add' = 'replace'): Promise<Changes> {
   const ns = await freshNode(sets);
   const config = testConfig({ coalesceMs: 100, pin });
   const dp = new TunnelDataplane({ config, netns: ns });
   dp.start();
-  const first = await dp.set(desiredState({ bucketCount: B, vips: fixtures() }));
+  const cluster = new BenchCluster();
+  const model = cluster.model;
+  let desired = model.desiredState();
+  if (!desired.isTunnelNode || desired.vips.length !== VIPS) throw new Error(`bench model: ${desired.vips.length} VIPs, tunnel node ${desired.isTunnelNode}`);
+  cluster.storeTables(desired);
+  desired = model.desiredState();
+  const first = await dp.set(desired);
   if (!first.ok) throw new Error(`initial sync failed: ${first.error}`);
-  const samples: number[] = [];
-  const operations: number[] = [];
-  const floor: number[] = [];
+  const out: Changes = { samples: [], operations: [], floor: [] };
   const replaced = new Map<number, readonly [number, string]>();
   for (let g = 1; g <= 20; g++) {
-    // One endpoint of one VIP replaced: the round-robin table moves that endpoint's 64 buckets.
-    replaced.set((g * 37) % VIPS, [g % BACKENDS, `198.51.100.${g}`]);
-    const desired = desiredState({ bucketCount: B, vips: fixtures(replaced) });
+    const i = (g * 37) % VIPS;
+    replaced.set(i, [kind === 'add' ? BACKENDS : g % BACKENDS, `198.51.100.${g}`]);
+    const next = slice(i, replaced);
     await sleep(config.dataplane.coalesceMs + 20); // each change arrives alone, not in a burst
+    const before = desired.vips.find((v) => v.vip === vipAddress(i))!;
     const t = performance.now();
+    model.setEndpointSlice(next);
+    desired = model.desiredState();
     const r = await dp.set(desired);
-    samples.push(performance.now() - t);
-    operations.push(r.operations);
+    out.samples.push(performance.now() - t);
+    out.operations.push(r.operations);
     if (!r.ok) throw new Error(`change ${g} failed: ${r.error}`);
-    // Floor: the same kernel change through one raw `ip -batch`: revert the 64 routes
-    // (untimed), then apply the change again, timed. (Re-applying identical routes would
-    // be a kernel no-op and an unfair floor.)
-    const v = desired.vips.find((x) => x.vip === vipAddress((g * 37) % VIPS))!;
-    const moved = v.table.buckets.flatMap((b, i) => (b === g % BACKENDS ? [i] : []));
-    const line = (i: number, dst: string) => `route replace ${v.vip}/32 table ${0x4b5300 + (pin ? 4096 : 0) + i} proto 245 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id 4242 dst ${dst}`;
-    const previous = backend((g * 37) % VIPS, g % BACKENDS); // each of the 20 VIPs changes once
-    await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${moved.map((i) => line(i, previous)).join('\n')}\n` });
-    const f0 = performance.now();
-    await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${moved.map((i) => line(i, v.table.backends[g % BACKENDS]!.address)).join('\n')}\n` });
-    floor.push(performance.now() - f0);
+    if (!pin) out.floor.push(await floorChange(ns, before, desired.vips.find((v) => v.vip === vipAddress(i))!));
+    // The writer stores the new table; applying what comes back changes nothing.
+    if (cluster.storeTables(desired) !== 1) throw new Error(`change ${g}: expected one stored-table write`);
+    desired = model.desiredState();
+    const echo = await dp.set(desired);
+    if (!echo.ok || echo.operations !== 0) throw new Error(`change ${g}: the stored table's echo changed the kernel (${echo.operations} ops)`);
   }
   await dp.stop();
-  return { samples, operations, floor };
+  return out;
+}
+
+/**
+ * The floor of one change: the same route changes through one raw `ip -batch`. The routes
+ * are reverted first (untimed): re-applying identical routes would be a kernel no-op. The
+ * new endpoint's nexthop object exists by then, so the floor has one line fewer than ours.
+ */
+async function floorChange(ns: string, before: VipPlan, after: VipPlan): Promise<number> {
+  const ids = await nexthopIds(ns);
+  const target = (v: VipPlan, b: number): string => v.table.backends[v.table.buckets[b]!]!.address;
+  const moved = after.table.buckets.flatMap((_, b) => (target(before, b) !== target(after, b) ? [b] : []));
+  const lines = (v: VipPlan) => moved.map((b) => `route replace ${v.vip}/32 table ${0x4b5300 + b} proto 245 nhid ${ids.get(target(v, b))}`).join('\n') + '\n';
+  await runCommand('ip', ['-n', ns, '-batch', '-'], { input: lines(before) });
+  const t = performance.now();
+  await runCommand('ip', ['-n', ns, '-batch', '-'], { input: lines(after) });
+  return performance.now() - t;
 }
 
 async function iperf(client: string, server: string, target: string): Promise<number> {
@@ -177,40 +285,45 @@ async function main(): Promise<void> {
     const load = () => loadavg()[0]!.toFixed(1);
     // `npm run bench -- dataplane b` runs only part (b), and so on; default: all.
     const parts = process.argv[2] ?? 'abc';
-    if (parts === 'b') {
-      const b = await singleChanges(sets, false);
-      await sets.destroy();
-      const bp = await singleChanges(sets, true);
-      console.log(`(b) median ${median(b.samples).toFixed(1)} ms, p90 ${pct(b.samples, 0.9).toFixed(1)} ms; floor median ${median(b.floor).toFixed(1)} ms; ops ${median(b.operations)}; load ${load()}`);
-      console.log(`(b) pinning on: median ${median(bp.samples).toFixed(1)} ms, p90 ${pct(bp.samples, 0.9).toFixed(1)} ms; ops ${median(bp.operations)}`);
-      console.log(JSON.stringify({ changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3), changeOperationsMedian: median(b.operations), changePinnedMedianMs: +median(bp.samples).toFixed(2), changePinnedP90Ms: +pct(bp.samples, 0.9).toFixed(2), changePinnedOperationsMedian: median(bp.operations), changePinnedRatio: +(median(bp.samples) / median(b.samples)).toFixed(3), loadAverage: +load() }));
-      return;
+    const stage = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+      console.error(`dataplane bench: ${name} ... (load ${load()})`);
+      try {
+        return await run();
+      } finally {
+        await sets.destroy();
+      }
+    };
+    const a = parts.includes('a') ? await stage('(a) full sync', () => fullSync(sets)) : undefined;
+    const b = parts.includes('b') ? await stage('(b) changes, pinning off', () => singleChanges(sets, false)) : undefined;
+    const bp = parts.includes('b') ? await stage('(b) changes, pinning on', () => singleChanges(sets, true)) : undefined;
+    const bpa = parts.includes('b') ? await stage('(b) endpoint added, pinning on', () => singleChanges(sets, true, 'add')) : undefined;
+    const c = parts.includes('c') ? await stage('(c) iperf3', () => throughput()) : undefined;
+    const ms = (xs: number[]): string => `median ${median(xs).toFixed(1)} ms, p90 ${pct(xs, 0.9).toFixed(1)} ms`;
+    const rows: [string, string, string][] = [];
+    const figures: Record<string, number | number[]> = {};
+    if (a) {
+      rows.push(['(a) full sync 1000 VIPs x 256 buckets', `${(a.ours / 1000).toFixed(2)} s (${a.operations} ops, ${a.routes} routes)`, `floor ${a.floors.map((f) => (f / 1000).toFixed(2)).join(' / ')} s (before / after), ratio ${(a.ours / a.floor).toFixed(2)}x (target <= 1.5x)`]);
+      rows.push(['(a) same routes, nexthops inline', `${(a.inline / 1000).toFixed(2)} s`, `raw ip -batch without nexthop objects (versions before them): ${(a.inline / a.ours).toFixed(1)}x ours`]);
+      Object.assign(figures, { fullSyncMs: Math.round(a.ours), fullSyncFloorMs: Math.round(a.floor), fullSyncFloorRunsMs: a.floors.map(Math.round), fullSyncRatio: +(a.ours / a.floor).toFixed(3), fullSyncOperations: a.operations, routes: a.routes, fullSyncInlineFloorMs: Math.round(a.inline) });
     }
-    console.error(`dataplane bench: (a) full sync ... (load ${load()})`);
-    const a = await fullSync(sets);
-    await sets.destroy();
-    console.error(`dataplane bench: (b) single changes ... (load ${load()})`);
-    const b = await singleChanges(sets, false);
-    await sets.destroy();
-    const bp = await singleChanges(sets, true);
-    await sets.destroy();
-    console.error(`dataplane bench: (c) iperf3 ... (load ${load()})`);
-    const c = await throughput();
-    const rows: [string, string, string][] = [
-      ['(a) full sync 1000 VIPs x 256 buckets', `${(a.ours / 1000).toFixed(2)} s (${a.operations} ops, ${a.routes} routes)`, `floor ${a.floors.map((f) => (f / 1000).toFixed(2)).join(' / ')} s (before / after), ratio ${(a.ours / a.floor).toFixed(2)}x (target <= 1.5x)`],
-      ['(b) one endpoint change, 1000 VIPs', `median ${median(b.samples).toFixed(1)} ms, p90 ${pct(b.samples, 0.9).toFixed(1)} ms`, `target median < 20 ms; ${median(b.operations)} route ops each; raw ip -batch of the same: median ${median(b.floor).toFixed(1)} ms`],
-      ['(b) same, pinning on', `median ${median(bp.samples).toFixed(1)} ms, p90 ${pct(bp.samples, 0.9).toFixed(1)} ms`, `${median(bp.operations)} ops each (the whole table into the other parity + flip); ratio to pinning off ${(median(bp.samples) / median(b.samples)).toFixed(2)}x`],
-      ['(c) one TCP stream, iperf3 3 s', `tunnel ${c.tunnel.toFixed(2)} Gbit/s`, `plain ${c.plain.toFixed(2)} Gbit/s, ratio ${((100 * median(c.ratios))).toFixed(0)}% (median of 3 alternating; target >= 90%)`],
-      ['machine load (1 min average, 2 cores)', load(), ''],
-    ];
+    if (b && bp && bpa) {
+      rows.push(['(b) endpoint replaced, pinning off', ms(b.samples), `target median < 20 ms; ${median(b.operations)} ops each; raw ip -batch of the same routes: median ${median(b.floor).toFixed(1)} ms`]);
+      rows.push(['(b) endpoint replaced, pinning on', ms(bp.samples), `${median(bp.operations)} ops each: the old pod is gone, its buckets change in place`]);
+      rows.push(['(b) endpoint added, pinning on', ms(bpa.samples), `${median(bpa.operations)} ops each: a new generation into the other parity, then the flip (nft)`]);
+      Object.assign(figures, {
+        changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeSamples: b.samples.length, changeOperationsMedian: median(b.operations),
+        changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3),
+        changePinnedMedianMs: +median(bp.samples).toFixed(2), changePinnedP90Ms: +pct(bp.samples, 0.9).toFixed(2), changePinnedOperationsMedian: median(bp.operations),
+        addPinnedMedianMs: +median(bpa.samples).toFixed(2), addPinnedP90Ms: +pct(bpa.samples, 0.9).toFixed(2), addPinnedOperationsMedian: median(bpa.operations),
+      });
+    }
+    if (c) {
+      rows.push(['(c) one TCP stream, iperf3 3 s', `tunnel ${c.tunnel.toFixed(2)} Gbit/s`, `plain ${c.plain.toFixed(2)} Gbit/s, ratio ${(100 * median(c.ratios)).toFixed(0)}% (median of 3 alternating; target >= 90%)`]);
+      Object.assign(figures, { tunnelGbps: +c.tunnel.toFixed(3), plainGbps: +c.plain.toFixed(3), throughputRatio: +median(c.ratios).toFixed(3) });
+    }
+    rows.push(['machine load (1 min average, 2 cores)', load(), '']);
     for (const [k, v, n] of rows) console.log(`${k.padEnd(40)} ${v.padEnd(48)} ${n}`);
-    console.log(JSON.stringify({
-      fullSyncMs: Math.round(a.ours), fullSyncFloorMs: Math.round(a.floor), fullSyncFloorRunsMs: a.floors.map(Math.round), fullSyncRatio: +(a.ours / a.floor).toFixed(3), fullSyncOperations: a.operations, routes: a.routes,
-      changeMedianMs: +median(b.samples).toFixed(2), changeP90Ms: +pct(b.samples, 0.9).toFixed(2), changeSamples: b.samples.length, changeOperationsMedian: median(b.operations),
-      changeFloorMedianMs: +median(b.floor).toFixed(2), changeRatio: +(median(b.samples) / median(b.floor)).toFixed(3),
-      changePinnedMedianMs: +median(bp.samples).toFixed(2), changePinnedP90Ms: +pct(bp.samples, 0.9).toFixed(2), changePinnedOperationsMedian: median(bp.operations), changePinnedRatio: +(median(bp.samples) / median(b.samples)).toFixed(3),
-      tunnelGbps: +c.tunnel.toFixed(3), plainGbps: +c.plain.toFixed(3), throughputRatio: +median(c.ratios).toFixed(3), loadAverage: +load(),
-    }));
+    console.log(JSON.stringify({ ...figures, loadAverage: +load() }));
   } finally {
     await sets.destroy();
   }

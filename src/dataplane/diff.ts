@@ -1,22 +1,38 @@
-// Pure: the kernel operations that turn one KernelState into another. Order inside the
-// ip batch is make-before-break: links, new/changed routes, new rules, then removals.
-import { linkDelLine, routeDelLine, routeReplaceLine, ruleLine } from './iproute.js';
+// Pure: the kernel operations that turn one KernelState into another. Order inside each
+// ip batch is make-before-break: links, nexthop objects, new/changed routes, new rules,
+// then removals.
+import { linkDelLine, nexthopDelLine, nexthopReplaceLine, routeDelLine, routeReplaceLine, ruleLine } from './iproute.js';
+import { idsByKey } from './nexthops.js';
 import { renderNftElementDiff, renderNftTable, fullTableOperations, type HashParams } from './nft.js';
 import { NFT_TABLE } from './layout.js';
 import { xtApplyScript, xtRemoveScript, type XtFamilyState } from './xt.js';
-import type { KernelState } from './state.js';
+import { nexthopKey, type KernelState } from './state.js';
 
 function devOf(nexthop: string): string {
   return /\bdev (\S+)/.exec(nexthop)?.[1] ?? '';
 }
 
+/** One `ip -force -batch -` run; `family` 6 runs it as `ip -6` (rules and nexthops take
+ * their family from that option only). */
+export interface IpBatch {
+  readonly family?: 6;
+  /**
+   * Run only when every batch before it succeeded: removing a nexthop object also removes
+   * the routes still leading to it, which they do when their replacement failed.
+   */
+  readonly afterSuccess?: boolean;
+  readonly lines: readonly string[];
+  /** VIP each line belongs to (undefined for links, nexthops and rules), to attribute failures. */
+  readonly vips: readonly (string | undefined)[];
+}
+
 export interface KernelChanges {
-  /** Lines for one `ip -force -batch -`. */
-  readonly ipLines: readonly string[];
-  /** VIP each ip line belongs to (undefined for links and rules), to attribute failures. */
-  readonly ipLineVips: readonly (string | undefined)[];
-  /** IPv6 rule lines: `ip -6 -batch -` (ip rule has no per-line family). */
-  readonly ip6RuleLines: readonly string[];
+  /**
+   * Applied in order: the IPv4 batch (links first), the IPv6 batch, each make-before-break
+   * (nexthop objects, routes, rules, then route and rule removals), and last the removal
+   * of nexthop objects and links, only after the others succeeded. Empty batches are left out.
+   */
+  readonly ipBatches: readonly IpBatch[];
   /** One `nft -f -` transaction; empty when nothing changes. */
   readonly nftScript: string;
   /** `iptables-legacy-restore --noflush` / `ip6tables-legacy-restore --noflush` input; empty = none. */
@@ -25,30 +41,50 @@ export interface KernelChanges {
   readonly operations: number;
 }
 
+class BatchBuilder {
+  readonly lines: string[] = [];
+  readonly vips: (string | undefined)[] = [];
+  push(line: string, vip?: string): void {
+    this.lines.push(line);
+    this.vips.push(vip);
+  }
+}
+
 export function diffKernel(actual: KernelState, desired: KernelState, hash: HashParams, held: ReadonlySet<string> = new Set()): KernelChanges {
-  const ipLines: string[] = [];
-  const ipLineVips: (string | undefined)[] = [];
-  const push = (line: string, vip?: string): void => {
-    ipLines.push(line);
-    ipLineVips.push(vip);
-  };
+  const batch = { 4: new BatchBuilder(), 6: new BatchBuilder() };
+  const removals = new BatchBuilder();
   let operations = 0;
 
-  // Links: a changed link is deleted and recreated; the kernel drops its routes with it.
+  // Links: a changed link is deleted and recreated; the kernel drops its routes and
+  // nexthop objects with it.
   const recreated = new Set<string>();
   for (const [name, want] of desired.links) {
     const have = actual.links.get(name);
     if (have && have.spec === want.spec) continue;
     if (have) {
-      push(linkDelLine(name));
+      batch[4].push(linkDelLine(name));
       recreated.add(name);
     }
-    for (const line of want.create) push(line);
+    for (const line of want.create) batch[4].push(line);
     operations += 1;
   }
   const usesRecreated = (nexthop: string): boolean => recreated.size > 0 && recreated.has(devOf(nexthop));
-
   const deletedLinks = new Set([...actual.links.keys()].filter((n) => !desired.links.has(n)));
+  const goesWithLink = (nexthop: string): boolean => {
+    const dev = devOf(nexthop);
+    return deletedLinks.has(dev) || recreated.has(dev);
+  };
+
+  // Nexthop objects before the routes that lead to them.
+  if (actual.nexthops !== desired.nexthops) {
+    for (const [id, want] of desired.nexthops) {
+      const have = actual.nexthops.get(id);
+      if (have && have.spec === want.spec && have.family === want.family && !usesRecreated(want.spec)) continue;
+      batch[want.family].push(nexthopReplaceLine(want));
+      operations += 1;
+    }
+  }
+  const nhid = idsByKey(desired.nexthops);
   for (const [vip, want] of desired.routes) {
     if (held.has(vip)) continue;
     const have = actual.routes.get(vip);
@@ -56,23 +92,22 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     for (const [table, route] of want) {
       const h = have?.get(table);
       if (h && h.nexthop === route.nexthop && !usesRecreated(h.nexthop)) continue;
-      push(routeReplaceLine(route), vip);
+      const id = nhid.get(nexthopKey(route.family, route.nexthop));
+      if (id === undefined) throw new Error(`no nexthop object planned for ${route.nexthop}`);
+      batch[route.family].push(routeReplaceLine(route, id), vip);
       operations += 1;
     }
   }
-  const ip6RuleLines: string[] = [];
   // Same object = the plan reused it (fast path): nothing to compare.
   if (actual.rules !== desired.rules) {
     for (const [key, want] of desired.rules) {
       if (actual.rules.has(key)) continue;
-      if (want.family === 6) ip6RuleLines.push(ruleLine('add', want));
-      else push(ruleLine('add', want));
+      batch[want.family].push(ruleLine('add', want));
       operations += 1;
     }
     for (const [key, have] of actual.rules) {
       if (desired.rules.has(key)) continue;
-      if (have.family === 6) ip6RuleLines.push(ruleLine('del', have));
-      else push(ruleLine('del', have));
+      batch[have.family].push(ruleLine('del', have));
       operations += 1;
     }
   }
@@ -83,16 +118,28 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     for (const [table, route] of have) {
       if (want?.has(table)) continue;
       // Routes on a link being deleted or recreated go with it.
-      const dev = devOf(route.nexthop);
-      if (deletedLinks.has(dev) || recreated.has(dev)) continue;
-      push(routeDelLine(route), vip);
+      if (goesWithLink(route.nexthop)) continue;
+      batch[route.family].push(routeDelLine(route), vip);
+      operations += 1;
+    }
+  }
+  // Objects no route leads to any more (deleting one would also delete routes using it).
+  if (actual.nexthops !== desired.nexthops) {
+    for (const [id, have] of actual.nexthops) {
+      if (desired.nexthops.has(id) || goesWithLink(have.spec)) continue;
+      removals.push(nexthopDelLine(id));
       operations += 1;
     }
   }
   for (const name of deletedLinks) {
-    push(linkDelLine(name));
+    removals.push(linkDelLine(name));
     operations += 1;
   }
+  const ipBatches: IpBatch[] = [
+    { lines: batch[4].lines, vips: batch[4].vips },
+    { family: 6 as const, lines: batch[6].lines, vips: batch[6].vips },
+    { afterSuccess: true, lines: removals.lines, vips: removals.vips },
+  ].filter((b) => b.lines.length > 0);
 
   let nftScript = '';
   const sameNft = actual.nft === desired.nft;
@@ -122,5 +169,5 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     return xtApplyScript(want, have.jump ?? false);
   };
   const xtScripts = { v4: xtScript(actual.xt.v4, desired.xt.v4), v6: xtScript(actual.xt.v6, desired.xt.v6) };
-  return { ipLines, ipLineVips, ip6RuleLines, nftScript, xtScripts, operations };
+  return { ipBatches, nftScript, xtScripts, operations };
 }

@@ -1,13 +1,23 @@
-// Routes, policy rules and links: `ip -batch` lines and `ip -json` readback parsing.
+// Routes, nexthop objects, policy rules and links: `ip -batch` lines and `ip -json`
+// readback parsing.
 import type { IpFamily } from '../model/types.js';
-import { ROUTE_PROTOCOL, hex, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
+import { ROUTE_PROTOCOL, hex, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
 import { describeLink, type JsonNeigh } from './links.js';
-import { familyOf, ruleKey, type LinkSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { INLINE_SUFFIX, familyOf, ruleKey, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 
 const hostLen = (f: IpFamily): number => (f === 4 ? 32 : 128);
 
-export function routeReplaceLine(r: RouteSpec): string {
-  return `route replace ${r.dst}/${hostLen(r.family)} table ${r.table} proto ${ROUTE_PROTOCOL} ${r.nexthop}`;
+/** A bucket route leads to a nexthop object (`nhid`), never to an inline nexthop. */
+export function routeReplaceLine(r: RouteSpec, nhid: number): string {
+  return `route replace ${r.dst}/${hostLen(r.family)} table ${r.table} proto ${ROUTE_PROTOCOL} nhid ${nhid}`;
+}
+
+export function nexthopReplaceLine(n: NexthopSpec): string {
+  return `nexthop replace id ${n.id} proto ${ROUTE_PROTOCOL} ${n.spec}`;
+}
+
+export function nexthopDelLine(id: number): string {
+  return `nexthop del id ${id}`;
 }
 
 export function routeDelLine(r: Pick<RouteSpec, 'dst' | 'family' | 'table'>): string {
@@ -39,6 +49,7 @@ export function fixEncapDst(json: string): string {
 
 interface JsonRoute {
   dst?: string;
+  nhid?: number;
   table?: string;
   dev?: string;
   gateway?: string;
@@ -74,17 +85,48 @@ export function describeNexthop(r: JsonRoute): string {
   }
 }
 
-/** Routes from `ip -json -4|-6 route show table all proto 245`, only in the owned tables. */
-export function parseRoutes(json: string, family: IpFamily, tableBase: number): RouteSpec[] {
+/**
+ * Routes from `ip -json -4|-6 route show table all proto 245`, only in the owned tables.
+ * `canonical`: id -> text of the nexthop objects routes should lead to (canonicalNexthops).
+ */
+export function parseRoutes(json: string, family: IpFamily, tableBase: number, canonical: ReadonlyMap<number, string> = new Map()): RouteSpec[] {
   const out: RouteSpec[] = [];
   for (const r of JSON.parse(fixEncapDst(json || '[]')) as JsonRoute[]) {
     const table = Number(r.table);
     if (!r.dst || !Number.isInteger(table) || !isOwnedTable(tableBase, table)) continue;
     const dst = r.dst.replace(/\/(32|128)$/, '');
     if (familyOf(dst) !== family) continue;
-    out.push({ family, table, dst, nexthop: describeNexthop(r) });
+    // Texts no plan produces, so the diff replaces such routes with ones leading to the
+    // canonical object: an inline nexthop (older versions), a duplicate or foreign object.
+    const nexthop = r.nhid === undefined ? describeNexthop(r) + INLINE_SUFFIX : (canonical.get(r.nhid) ?? `nhid ${r.nhid}`);
+    out.push({ family, table, dst, nexthop });
   }
   return out;
+}
+
+export interface NexthopReadback {
+  /** Ours: protocol 245 and an id in the project's range. */
+  readonly owned: NexthopSpec[];
+  /** In the project's range but not ours. */
+  readonly foreign: number[];
+}
+
+/**
+ * Nexthop objects from `ip -json -4|-6 nexthop show`. Each object prints its own id first
+ * and, with `encap ip`, the tunnel id again as "id": rename the first to "nhid" so
+ * JSON.parse keeps both, then read the rest like a route.
+ */
+export function parseNexthops(json: string, family: IpFamily): NexthopReadback {
+  const owned: NexthopSpec[] = [];
+  const foreign: number[] = [];
+  const fixed = fixEncapDst((json || '[]').replace(/\{"id":/g, '{"nhid":'));
+  for (const n of JSON.parse(fixed) as (JsonRoute & { protocol?: string | number })[]) {
+    const id = n.nhid;
+    if (id === undefined || !inNexthopRange(id)) continue;
+    if (String(n.protocol) !== String(ROUTE_PROTOCOL)) foreign.push(id);
+    else owned.push({ id, family, spec: describeNexthop(n) });
+  }
+  return { owned, foreign };
 }
 
 interface JsonRule {

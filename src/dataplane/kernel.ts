@@ -1,9 +1,10 @@
 // The one place the data plane talks to the kernel: readback with `ip -json` / `nft -j`,
-// and applying one `ip -batch` and one `nft -f` transaction. Everything else is pure.
+// and applying `ip -batch` runs and one `nft -f` transaction. Everything else is pure.
 import { runCommand, type CommandRunner } from '../system/index.js';
 import type { IpFamily } from '../model/types.js';
 import { NFT_TABLE, ROUTE_PROTOCOL } from './layout.js';
-import { parseLinks, parseRoutes, parseRules, toRouteMap, toRuleMap } from './iproute.js';
+import { parseLinks, parseNexthops, parseRoutes, parseRules, toRouteMap, toRuleMap } from './iproute.js';
+import { canonicalTexts } from './nexthops.js';
 import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
 import type { KernelState, LinkSpec } from './state.js';
 import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
@@ -44,8 +45,10 @@ export class Kernel {
    */
   async read(tableBase: number, xt = false): Promise<KernelState> {
     const proto = String(ROUTE_PROTOCOL);
-    const [links, neighs, r4, r6, rules4, rules6, nft] = await Promise.all([
+    const [links, nh4, nh6, neighs, r4, r6, rules4, rules6, nft] = await Promise.all([
       this.ip(['-json', '-details', 'link', 'show']),
+      this.ip(['-json', '-4', 'nexthop', 'show']),
+      this.ip(['-json', '-6', 'nexthop', 'show']),
       this.ip(['-json', 'neigh', 'show', 'nud', 'permanent']),
       this.ip(['-json', '-4', 'route', 'show', 'table', 'all', 'proto', proto]),
       this.ip(['-json', '-6', 'route', 'show', 'table', 'all', 'proto', proto]),
@@ -56,9 +59,14 @@ export class Kernel {
     const [xt4, xt6] = xt ? await Promise.all([this.xtSave(4), this.xtSave(6)]) : [XT_ABSENT, XT_ABSENT];
     const nftMissing = nft.code !== 0 && /No such file or directory/.test(nft.stderr);
     if (nft.code !== 0 && !nftMissing) throw new Error(`nft list table inet ${NFT_TABLE}: ${nft.stderr.trim()}`);
+    const nexthops = [parseNexthops(nh4.stdout, 4), parseNexthops(nh6.stdout, 6)];
+    const owned = nexthops.flatMap((n) => n.owned);
+    const canonical = canonicalTexts(owned);
     return {
       links: new Map(parseLinks(links.stdout, neighs.stdout).map((l): [string, LinkSpec] => [l.name, l])),
-      routes: toRouteMap([...parseRoutes(r4.stdout, 4, tableBase), ...parseRoutes(r6.stdout, 6, tableBase)]),
+      routes: toRouteMap([...parseRoutes(r4.stdout, 4, tableBase, canonical), ...parseRoutes(r6.stdout, 6, tableBase, canonical)]),
+      nexthops: new Map(owned.map((n) => [n.id, n])),
+      foreignNexthopIds: new Set(nexthops.flatMap((n) => n.foreign)),
       rules: toRuleMap([...parseRules(rules4.stdout, 4, tableBase), ...parseRules(rules6.stdout, 6, tableBase)]),
       nft: parseNftTable(nftMissing ? undefined : nft.stdout),
       xt: { v4: xt4, v6: xt6 },

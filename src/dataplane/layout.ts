@@ -55,6 +55,18 @@ export function isOwnedMark(mark: number): boolean {
   return mark >= MARK_BASE && mark < MARK_BASE + OWNED_SPAN;
 }
 
+/**
+ * Nexthop objects (`ip nexthop`, proto 245): one per endpoint a route leads to, and every
+ * bucket route points at one by id (`nhid`). Ids NEXTHOP_ID_BASE .. +NEXTHOP_ID_SPAN-1 are
+ * the project's; a nexthop there with another protocol is someone else's and never reused.
+ */
+export const NEXTHOP_ID_BASE = 0x4b600000;
+export const NEXTHOP_ID_SPAN = 0x100000;
+
+export function inNexthopRange(id: number): boolean {
+  return id >= NEXTHOP_ID_BASE && id < NEXTHOP_ID_BASE + NEXTHOP_ID_SPAN;
+}
+
 export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }

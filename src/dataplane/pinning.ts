@@ -5,7 +5,7 @@
 // routable for the flows pinned to it until the VIP's next change overwrites it.
 import { bucketTable, type Parity } from './layout.js';
 import type { KernelState, RouteSpec, VipRoutes } from './state.js';
-import { familyOf } from './state.js';
+import { INLINE_SUFFIX, familyOf, sameTarget } from './state.js';
 import { nftSets } from './nft.js';
 
 export interface PinnedVip {
@@ -23,21 +23,34 @@ export function activeParities(state: KernelState | undefined): (vip: string) =>
 }
 
 /**
+ * Whether flows pinned to this route can still be served where it leads: its endpoint is
+ * still one of the VIP's backends (serving or draining). A route to an endpoint that is
+ * gone can be rewritten in place: its flows are lost whichever generation they stay on.
+ * Without `live`, every endpoint counts as alive.
+ */
+function leadsToLive(route: RouteSpec, live: ReadonlySet<string> | undefined): boolean {
+  if (!live) return true;
+  const target = route.nexthop.endsWith(INLINE_SUFFIX) ? route.nexthop.slice(0, -INLINE_SUFFIX.length) : route.nexthop;
+  return live.has(target) || /^nhid \d+$/.test(target); // an unknown object: assume alive
+}
+
+/**
  * Places a VIP's freshly planned routes (`fresh`: parity-0 tables, bucket i in
  * tableBase+i) next to what the kernel has. The active parity is kept when none of its
- * routes contradicts the new table (missing routes are filled in place: no flow can be
- * pinned to a route that is not there); otherwise the new table goes into the other
- * parity, which becomes active, and the old active parity's routes stay as they are.
+ * routes contradicts the new table, or every route that does leads to an endpoint that is
+ * gone (`live`: nexthop texts of the VIP's remaining backends); those and missing routes
+ * are written in place. Otherwise the new table goes into the other parity, which becomes
+ * active, and the old active parity's routes stay as they are for the flows pinned there.
  * Returns `have` itself when nothing changes (the diff skips it by reference).
  */
-export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number): PinnedVip {
+export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number, live?: ReadonlySet<string>): PinnedVip {
   if (fresh.size === 0) return { routes: fresh, parity: 0 };
   const at = (p: Parity, i: number): number => bucketTable(tableBase, i, p);
   let conflict = false;
   for (let i = 0; i < buckets && !conflict; i++) {
     const want = fresh.get(at(0, i));
     const h = have?.get(at(haveParity, i));
-    if (h && (!want || h.nexthop !== want.nexthop)) conflict = true;
+    if (h && (!want || !sameTarget(h, want)) && leadsToLive(h, live)) conflict = true;
   }
   const parity: Parity = conflict ? (haveParity === 0 ? 1 : 0) : haveParity;
   const other: Parity = parity === 0 ? 1 : 0;

@@ -3,9 +3,10 @@
 import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types.js';
 import type { EncapDriver } from './drivers/index.js';
 import { MARK_BASE, bucketMark, bucketTable, type Parity } from './layout.js';
+import { planNexthops } from './nexthops.js';
 import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
-import { EMPTY_NFT, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
 
 export interface PlanParams {
@@ -63,14 +64,14 @@ export class RoutePlanCache {
   private readonly pins = new Map<string, { readonly fresh: VipRoutes; readonly have: VipRoutes | undefined; readonly haveParity: Parity; readonly result: PinnedVip }>();
 
   /** pinGenerations, remembered: an unchanged VIP on the fast path costs two comparisons. */
-  pin(vip: string, fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, buckets: number): PinnedVip {
+  pin(vip: string, fresh: VipRoutes, live: ReadonlySet<string>, have: VipRoutes | undefined, haveParity: Parity, buckets: number): PinnedVip {
     const hit = this.pins.get(vip);
     if (hit && hit.fresh === fresh) {
       if (hit.have === have && hit.haveParity === haveParity) return hit.result;
       // The kernel now holds what this result planned: applying it again changes nothing.
       if (hit.result.routes === have && hit.result.parity === haveParity) return hit.result;
     }
-    const result = pinGenerations(fresh, have, haveParity, this.params.tableBase, buckets);
+    const result = pinGenerations(fresh, have, haveParity, this.params.tableBase, buckets, live);
     this.pins.set(vip, { fresh, have, haveParity, result });
     return result;
   }
@@ -145,7 +146,7 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
       let vipRoutes = planned.routes;
       if (pin) {
         const have = previous?.routes.get(v.vip);
-        const p = cache ? cache.pin(v.vip, planned.routes, have, parityOf(v.vip), B) : pinGenerations(planned.routes, have, parityOf(v.vip), params.tableBase, B);
+        const p = cache ? cache.pin(v.vip, planned.routes, planned.live, have, parityOf(v.vip), B) : pinGenerations(planned.routes, have, parityOf(v.vip), params.tableBase, B, planned.live);
         vipRoutes = p.routes;
         if (p.parity === 1) {
           parity1.add(v.vip);
@@ -172,8 +173,12 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   if (cache) cache.rememberRules(rulesKey, rules);
   const links = new Map<string, LinkSpec>();
   if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort())) links.set(l.name, l);
+  // Held VIPs keep the routes the kernel has, and with them the objects those lead to.
+  const before = previous ?? emptyKernelState();
+  const heldRoutes = [...held].flatMap((vip) => before.routes.get(vip) ?? []);
+  const nexthops = planNexthops([...routes.values(), ...heldRoutes], before);
   return {
-    state: { links, routes, rules, nft: filter.nft, xt: filter.xt },
+    state: { links, routes, nexthops, foreignNexthopIds: before.foreignNexthopIds, rules, nft: filter.nft, xt: filter.xt },
     held,
     problems,
     owners,
@@ -237,9 +242,16 @@ function planFilter(vips: readonly VipPlan[], isTunnelNode: boolean, useXt: bool
   return { nft: { structure: desiredStructure(hash), elements, counters }, xt: XT_NONE };
 }
 
-export type PlannedVip = { readonly routes: VipRoutes; readonly endpoints: readonly string[] } | { readonly problem: string };
+export type PlannedVip =
+  | {
+      readonly routes: VipRoutes;
+      readonly endpoints: readonly string[];
+      /** Nexthop texts of every backend this node can reach, draining ones included (pinning). */
+      readonly live: ReadonlySet<string>;
+    }
+  | { readonly problem: string };
 
-const NO_ROUTES: PlannedVip = { routes: new Map(), endpoints: [] };
+const NO_ROUTES: PlannedVip = { routes: new Map(), endpoints: [], live: new Set() };
 
 function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, params: PlanParams): PlannedVip {
   const { backends, buckets } = v.table;
@@ -275,7 +287,17 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
   } catch (err) {
     return { problem: `VIP ${v.vip}: ${err instanceof Error ? err.message : String(err)}` };
   }
-  return { routes, endpoints: [...endpoints] };
+  // Draining backends have no bucket but may still have pinned flows.
+  const live = new Set(nexthops.values());
+  for (const [idx, b] of backends.entries()) {
+    if (nexthops.has(idx) || !driver.usable(b, desired.node) || familyOf(b.address) !== v.family) continue;
+    try {
+      live.add(driver.nexthop(b.address, v.family));
+    } catch {
+      // unreachable from here (mpls: its veth is gone): nothing can be pinned to it
+    }
+  }
+  return { routes, endpoints: [...endpoints], live };
 }
 
 /** Endpoints this plan's routes will need (for drivers that look them up first). */

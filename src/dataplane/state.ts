@@ -17,8 +17,19 @@ export interface RouteSpec {
   readonly table: number;
   /** Host address without prefix length (the kernel prints it that way). */
   readonly dst: string;
-  /** Canonical nexthop text, also the tail of the `route replace` line. */
+  /**
+   * Canonical nexthop text: the nexthop object the route leads to (its `ip nexthop` text).
+   * A readback route that does not lead to the canonical object for its text (an inline
+   * nexthop left by an older version, a duplicate object) gets a text no plan produces.
+   */
   readonly nexthop: string;
+}
+
+/** A nexthop object the project owns; `spec` is the same canonical text routes carry. */
+export interface NexthopSpec {
+  readonly id: number;
+  readonly family: IpFamily;
+  readonly spec: string;
 }
 
 export interface RuleSpec {
@@ -43,6 +54,10 @@ export interface KernelState {
    * comparison on the fast path, not 256 route comparisons.
    */
   readonly routes: ReadonlyMap<string, VipRoutes>;
+  /** id -> nexthop object; routes lead to them by id (`nhid`). */
+  readonly nexthops: ReadonlyMap<number, NexthopSpec>;
+  /** Ids in the project's range held by nexthops that are not its own: never used. */
+  readonly foreignNexthopIds: ReadonlySet<number>;
   /** ruleKey -> rule. */
   readonly rules: ReadonlyMap<string, RuleSpec>;
   readonly nft: NftState;
@@ -55,6 +70,22 @@ export type FlowHashBackend = 'nftables' | 'iptables-legacy';
 
 export type VipRoutes = ReadonlyMap<number, RouteSpec>;
 
+/** Marks a readback route whose nexthop is inline (no object): such routes are rewritten. */
+export const INLINE_SUFFIX = ' (inline)';
+
+/**
+ * True when a route read back forwards where `want` does: the same text, or the same
+ * nexthop written inline (rewriting that by nhid changes no packet's path).
+ */
+export function sameTarget(have: RouteSpec, want: RouteSpec): boolean {
+  return have.nexthop === want.nexthop || have.nexthop === want.nexthop + INLINE_SUFFIX;
+}
+
+/** Nexthop objects are looked up by family and text: one object per distinct target. */
+export function nexthopKey(family: IpFamily, spec: string): string {
+  return `${family} ${spec}`;
+}
+
 export function ruleKey(r: RuleSpec): string {
   return `${r.family} ${r.priority} ${r.mark} ${r.table}`;
 }
@@ -62,7 +93,7 @@ export function ruleKey(r: RuleSpec): string {
 export const EMPTY_NFT: NftState = { structure: undefined, elements: new Map(), counters: new Set() };
 
 export function emptyKernelState(): KernelState {
-  return { links: new Map(), routes: new Map(), rules: new Map(), nft: EMPTY_NFT, xt: XT_NONE };
+  return { links: new Map(), routes: new Map(), nexthops: new Map(), foreignNexthopIds: new Set(), rules: new Map(), nft: EMPTY_NFT, xt: XT_NONE };
 }
 
 export function familyOf(address: string): IpFamily {

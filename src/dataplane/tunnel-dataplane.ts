@@ -227,12 +227,17 @@ export class TunnelDataplane {
   /** Applies one batch; returns error texts (empty = success) and reports per-Service failures. */
   private async apply(changes: KernelChanges, plan: KernelPlan): Promise<string[]> {
     const errors: string[] = [];
-    const ip = await this.kernel.applyIpBatch(changes.ipLines);
-    if (!ip.ok) {
-      const eventFor = new Set<string>(); // one Event per VIP and batch, however many lines failed
+    const eventFor = new Set<string>(); // one Event per VIP and batch, however many lines failed
+    for (const batch of changes.ipBatches) {
+      if (batch.afterSuccess && errors.length) {
+        errors.push(`not run after the failures above (kept until the retry): ${batch.lines.length} removals`);
+        break;
+      }
+      const ip = await this.kernel.applyIpBatch(batch.lines, batch.family);
+      if (ip.ok) continue;
       for (const f of ip.failed) {
-        const line = changes.ipLines[f.line - 1] ?? '(batch)';
-        const vip = changes.ipLineVips[f.line - 1];
+        const line = batch.lines[f.line - 1] ?? '(batch)';
+        const vip = batch.vips[f.line - 1];
         const service = vip ? plan.owners.get(vip) : undefined;
         errors.push(`${line}: ${f.message}`);
         if (service && vip && !eventFor.has(vip)) {
@@ -240,10 +245,8 @@ export class TunnelDataplane {
           this.opts.events?.warning({ kind: 'Service', ...service }, 'DataplaneProgrammingFailed', `Programming tunnel VIP ${vip} failed on this node: ${f.message}. The previous routes stay in place; retrying.`);
         }
       }
-      if (!ip.failed.length) errors.push(ip.stderr || 'ip -batch failed');
+      if (!ip.failed.length) errors.push(ip.stderr || `ip${batch.family === 6 ? ' -6' : ''} -batch failed`);
     }
-    const ip6 = await this.kernel.applyIpBatch(changes.ip6RuleLines, 6);
-    if (!ip6.ok) errors.push(`ip -6 rules: ${ip6.stderr}`);
     const steps: [string, () => Promise<void>][] = [
       ['nft', () => this.kernel.applyNft(changes.nftScript)],
       ['iptables', () => this.kernel.applyXt(changes.xtScripts.v4, 4)],
@@ -288,11 +291,14 @@ function withHeldRoutes(plan: KernelPlan, actual: KernelState): KernelState {
 export async function cleanupKernel(kernel: Kernel, tableBase: number): Promise<KernelChanges> {
   const actual = await kernel.read(tableBase, true);
   const changes = diffKernel(actual, emptyKernelState(), { buckets: 1, seed: 0, markBase: MARK_BASE });
-  const ip = await kernel.applyIpBatch(changes.ipLines);
-  const ip6 = await kernel.applyIpBatch(changes.ip6RuleLines, 6);
+  const failures: string[] = [];
+  for (const batch of changes.ipBatches) {
+    const ip = await kernel.applyIpBatch(batch.lines, batch.family);
+    if (!ip.ok) failures.push(ip.stderr);
+  }
   await kernel.applyNft(changes.nftScript);
   await kernel.applyXt(changes.xtScripts.v4, 4);
   await kernel.applyXt(changes.xtScripts.v6, 6);
-  if (!ip.ok || !ip6.ok) throw new Error(`cleanup: ${[ip.stderr, ip6.stderr].filter(Boolean).join('; ')}`);
+  if (failures.length) throw new Error(`cleanup: ${failures.filter(Boolean).join('; ')}`);
   return changes;
 }

@@ -3,6 +3,7 @@ import type { Backend, DesiredState, EncapMode, IpAddress, Cidr, VipPlan } from 
 import { configSchema, type Config } from '../../src/config/schema.js';
 import type { KernelState, RouteSpec } from '../../src/dataplane/state.js';
 import { PARITY_STRIDE } from '../../src/dataplane/layout.js';
+import type { PlanParams } from '../../src/dataplane/plan.js';
 
 export interface VipFixture {
   readonly vip: string;
@@ -54,6 +55,12 @@ export function testConfig(overrides: { coalesceMs?: number; resyncSeconds?: num
     encapsulation: { mode: overrides.mode ?? 'vxlan-lwt' },
     dataplane: { coalesceMs: overrides.coalesceMs ?? 0, resyncSeconds: overrides.resyncSeconds ?? 3600, ...(overrides.pin === undefined ? {} : { pinEstablishedFlows: overrides.pin }) },
   });
+}
+
+/** The plan's parameters from a config (the agent resolves the flow-hash backend first). */
+export function planParams(config: Config): PlanParams {
+  const { tableBase, rulePriority, pinEstablishedFlows } = config.dataplane;
+  return { tableBase, rulePriority, pinEstablishedFlows };
 }
 
 /** The routes new flows of a VIP use: those of its active table parity (see pinning.ts). */

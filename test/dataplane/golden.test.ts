@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { createDriver, diffKernel, planKernel, renderNftTable } from '../../src/dataplane/index.js';
 import { emptyKernelState } from '../../src/dataplane/state.js';
 import type { EncapMode } from '../../src/model/types.js';
-import { desiredState, testConfig } from './fixtures.js';
+import type { KernelChanges } from '../../src/dataplane/diff.js';
+import { desiredState, planParams, testConfig } from './fixtures.js';
+
+/** The ip batches as run, each under a header naming its command. */
+function batches(changes: KernelChanges): string {
+  return changes.ipBatches.map((b) => `# ip${b.family === 6 ? ' -6' : ''} -batch${b.afterSuccess ? ' (only after the batches above succeeded)' : ''}\n${b.lines.join('\n')}\n`).join('');
+}
+
+const ipLines = (changes: KernelChanges): string[] => changes.ipBatches.flatMap((b) => b.lines);
 
 const dir = join(process.cwd(), 'test', 'dataplane', 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
@@ -40,7 +48,7 @@ function plan(mode: EncapMode, pin = false) {
 describe('golden output', () => {
   test('nft table', () => {
     const { driver, desired, config } = plan('vxlan-lwt');
-    const p = planKernel(desired, driver, config.dataplane);
+    const p = planKernel(desired, driver, planParams(config));
     golden('table.nft', renderNftTable(p.state.nft, p.hash));
   });
 
@@ -49,41 +57,46 @@ describe('golden output', () => {
       const { driver, desired, config } = plan(mode);
       const { endpointsOf } = await import('../../src/dataplane/plan.js');
       await driver.prepare?.(endpointsOf(desired, driver), true);
-      const p = planKernel(desired, driver, config.dataplane);
+      const p = planKernel(desired, driver, planParams(config));
       expect(p.problems).toEqual([]);
       const changes = diffKernel(emptyKernelState(), p.state, p.hash);
-      golden(`full-${mode}.batch`, `${changes.ipLines.join('\n')}\n# ip -6 -batch\n${changes.ip6RuleLines.join('\n')}\n`);
+      golden(`full-${mode}.batch`, batches(changes));
     });
   }
 
   test('ip batch and nft script of one endpoint change and one new VIP', () => {
     const { driver, config } = plan('vxlan-lwt');
-    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, config.dataplane);
+    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, planParams(config));
     const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.14'] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
-    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane);
+    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, planParams(config), undefined, before.state);
     const changes = diffKernel(before.state, after.state, after.hash);
-    golden('change.batch', `${changes.ipLines.join('\n')}\n`);
+    golden('change.batch', batches(changes));
     golden('change.nft', changes.nftScript);
-    expect(changes.operations).toBe(2 + 4 + 3); // 2 moved buckets, 4 routes of the new VIP, counter + 2 elements
+    // 2 moved buckets, 4 routes of the new VIP, counter + 2 elements, the new endpoint's
+    // nexthop object, and the object of the endpoint no route leads to any more.
+    expect(changes.operations).toBe(2 + 4 + 3 + 2);
+    expect(ipLines(changes).at(-1)).toMatch(/^nexthop del id /);
   });
 
   test('pinning: nft table, and a change written into the other parity then flipped', () => {
     const { driver, config } = plan('vxlan-lwt', true);
-    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, config.dataplane);
+    const before = planKernel(desiredState({ bucketCount: B, vips }), driver, planParams(config));
     golden('table-pin.nft', renderNftTable(before.state.nft, before.hash));
     const full = diffKernel(emptyKernelState(), before.state, before.hash);
-    expect(full.ip6RuleLines).toHaveLength(2 * B); // both parities
-    const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.14'] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
-    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane, undefined, before.state);
+    expect(ipLines(full).filter((l) => l.startsWith('rule add'))).toHaveLength(2 * 2 * B); // both parities, both families
+    // A third backend (scale-up): bucket 2 moves away from 192.0.2.12, which still serves.
+    const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.12', '192.0.2.14'], buckets: [0, 1, 2, 0] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
+    const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, planParams(config), undefined, before.state);
     const changes = diffKernel(before.state, after.state, after.hash);
-    golden('change-pin.batch', `${changes.ipLines.join('\n')}\n`);
+    golden('change-pin.batch', batches(changes));
     golden('change-pin.nft', changes.nftScript);
     // The changed VIP: all 4 buckets into parity 1 (old generation kept), flip element; the
-    // new VIP: 4 routes in parity 0, counter + 2 elements. Nothing is deleted.
-    expect(changes.operations).toBe(4 + 1 + 4 + 3);
-    expect(changes.ipLines.some((l) => l.startsWith('route del'))).toBe(false);
+    // new VIP: 4 routes in parity 0, counter + 2 elements; the new endpoint's nexthop
+    // object. Nothing is deleted: the old generation still leads to 192.0.2.12.
+    expect(changes.operations).toBe(4 + 1 + 4 + 3 + 1);
+    expect(ipLines(changes).some((l) => / del /.test(l))).toBe(false);
     // Applying the same input again: nothing to do.
-    const again = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, config.dataplane, undefined, after.state);
+    const again = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, planParams(config), undefined, after.state);
     expect(diffKernel(after.state, again.state, again.hash).operations).toBe(0);
   });
 });

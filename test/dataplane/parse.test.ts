@@ -1,19 +1,41 @@
 // Pure parsing and planning details that the kernel tests exercise only indirectly.
 import { describe, expect, test } from '@jest/globals';
-import { describeNexthop, fixEncapDst, parseRoutes } from '../../src/dataplane/iproute.js';
+import { describeNexthop, fixEncapDst, parseNexthops, parseRoutes } from '../../src/dataplane/iproute.js';
+import { canonicalTexts } from '../../src/dataplane/nexthops.js';
 import { parseBatchErrors } from '../../src/dataplane/kernel.js';
 import { parseVipCounters, vipCounterName } from '../../src/dataplane/nft.js';
 import { minimalRanges, planKernel } from '../../src/dataplane/plan.js';
 import { createDriver } from '../../src/dataplane/index.js';
 import { parseXtSave, xtFamily } from '../../src/dataplane/xt.js';
-import { desiredState, testConfig } from './fixtures.js';
+import { desiredState, planParams, testConfig } from './fixtures.js';
 
 describe('readback parsing', () => {
   test('an encap ip route keeps both addresses despite the duplicate "dst" key', () => {
     const json = '[{"dst":"203.0.113.10","encap":"ip","id":4242,"src":"0.0.0.0","dst":"192.0.2.11","ttl":0,"tos":0,"gateway":"169.254.75.83","dev":"kst-vxlan","table":"4936448","flags":["onlink"]},{"dst":"203.0.113.11","dev":"lo","table":"100"}]';
     expect(fixEncapDst(json)).toContain('"encap_dst":"192.0.2.11"');
+    // A route with its nexthop inline (how versions before nexthop objects wrote it) reads
+    // back with a text no plan produces, so the next converge rewrites it with an nhid.
     const routes = parseRoutes(json, 4, 0x4b5300);
-    expect(routes).toEqual([{ family: 4, table: 4936448, dst: '203.0.113.10', nexthop: 'via 169.254.75.83 dev kst-vxlan onlink encap ip id 4242 dst 192.0.2.11' }]);
+    expect(routes).toEqual([{ family: 4, table: 4936448, dst: '203.0.113.10', nexthop: 'via 169.254.75.83 dev kst-vxlan onlink encap ip id 4242 dst 192.0.2.11 (inline)' }]);
+  });
+
+  test('nexthop objects: own id and tunnel id both kept; ours, foreign and out-of-range told apart', () => {
+    const spec = 'via 169.254.75.83 dev kst-vxlan onlink encap ip id 4242 dst 192.0.2.11';
+    const json = '[' + [
+      '{"id":1264582656,"encap":"ip","id":4242,"src":"0.0.0.0","dst":"192.0.2.11","ttl":0,"tos":0,"gateway":"169.254.75.83","dev":"kst-vxlan","scope":"link","protocol":"245","flags":["onlink"]}',
+      '{"id":1264582657,"encap":"ip","id":4242,"src":"0.0.0.0","dst":"192.0.2.11","ttl":0,"tos":0,"gateway":"169.254.75.83","dev":"kst-vxlan","scope":"link","protocol":"245","flags":["onlink"]}',
+      '{"id":1264582658,"gateway":"192.0.2.1","dev":"eth0","scope":"link","protocol":"static","flags":[]}',
+      '{"id":7,"gateway":"192.0.2.1","dev":"eth0","scope":"link","protocol":"245","flags":[]}',
+    ].join(',') + ']';
+    const read = parseNexthops(json, 4);
+    expect(read.owned).toEqual([{ id: 1264582656, family: 4, spec }, { id: 1264582657, family: 4, spec }]);
+    expect(read.foreign).toEqual([1264582658]);
+    // Two objects with one text (a crashed run): the lowest id is the one routes should use;
+    // a route through the other reads back as "nhid N" and is rewritten.
+    const canonical = canonicalTexts(read.owned);
+    expect([...canonical]).toEqual([[1264582656, spec]]);
+    const routes = '[{"dst":"203.0.113.10","nhid":1264582656,"table":"4936448"},{"dst":"203.0.113.10","nhid":1264582657,"table":"4936449"}]';
+    expect(parseRoutes(routes, 4, 0x4b5300, canonical).map((r) => r.nexthop)).toEqual([spec, 'nhid 1264582657']);
   });
 
   test('seg6 and mpls nexthops read back in the drivers\' spelling', () => {
@@ -50,7 +72,7 @@ describe('planning', () => {
     const config = testConfig();
     const driver = createDriver('vxlan-lwt', config.encapsulation, () => Promise.resolve(undefined));
     const d = desiredState({ bucketCount: 4, vips: [{ vip: '203.0.113.10', backends: ['192.0.2.11'], buckets: [0, 0, 0] }, { vip: '203.0.113.11', backends: ['192.0.2.11'], buckets: [0, 0, 0, 5] }, { vip: '203.0.113.12', backends: ['192.0.2.11'] }] });
-    const p = planKernel(d, driver, config.dataplane);
+    const p = planKernel(d, driver, planParams(config));
     expect(p.problems.map((x) => x.message)).toEqual([
       'bucket table of VIP 203.0.113.10 has 3 buckets, expected 4',
       'bucket 3 of VIP 203.0.113.11 points at backend #5, which does not exist',
@@ -64,7 +86,7 @@ describe('planning', () => {
     const driver = createDriver('mpls', config.encapsulation, (a) => Promise.resolve(a === '192.0.2.11' ? 'veth-a' : undefined));
     await driver.prepare?.(['192.0.2.11'], true);
     const d = desiredState({ mode: 'mpls', node: 'node-a', bucketCount: 4, vips: [{ vip: '203.0.113.10', backends: ['192.0.2.11', '192.0.2.12'], nodes: ['node-a', 'node-b'] }, { vip: '2001:db8:ff::1', backends: ['2001:db8::1'], nodes: ['node-a'] }] });
-    const p = planKernel(d, driver, config.dataplane);
+    const p = planKernel(d, driver, planParams(config));
     expect(new Set([...p.state.routes.get('203.0.113.10')!.values()].map((r) => r.nexthop))).toEqual(new Set(['encap mpls 100 via inet 192.0.2.11 dev veth-a']));
     expect(p.problems).toEqual([expect.objectContaining({ vip: '2001:db8:ff::1', message: 'mode mpls cannot carry IPv6 VIP 2001:db8:ff::1' })]);
   });

@@ -57,8 +57,9 @@ describe('connection pinning (vxlan-lwt)', () => {
 
     const changed = await dp.set(state(after));
     expect(changed).toMatchObject({ ok: true, full: false });
-    // The new table goes into the other parity (B routes) plus the VIP's flip: nothing deleted.
-    expect(changed.operations).toBe(B + 1);
+    // The new table goes into the other parity (B routes), the new pod's nexthop object and
+    // the VIP's flip: nothing deleted.
+    expect(changed.operations).toBe(B + 1 + 1);
     const pinned = await old.ping();
     expect(pinned).toEqual(start);
 
@@ -88,7 +89,7 @@ describe('connection pinning (vxlan-lwt)', () => {
     const old = await flows(42000);
     const start = await old.ping();
     expect(new Set([...start.tcp, ...start.udp])).toEqual(new Set(['pod0', 'pod1']));
-    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: B / 4 });
+    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: B / 4 + 1 }); // moved routes + the new pod's nexthop object
     const moved = await old.ping();
     let reset = 0;
     for (const [i, p] of moved.tcp.entries()) {

@@ -41,6 +41,26 @@ describe('pinGenerations', () => {
     expect(g2.routes.get(BASE + 1)).toBe(g0.routes.get(BASE + 1));
   });
 
+  test('routes to an endpoint that is gone are rewritten in place; a remaining (or draining) one forces a new generation', () => {
+    const live = (letters: string): Set<string> => new Set([...letters].map((e) => `dev ${e}`));
+    const g0 = pinGenerations(fresh('aabb'), undefined, 0, BASE, B);
+    const g1 = pinGenerations(fresh('abab'), g0.routes, 0, BASE, B);
+    expect(view(g1.routes)).toBe('p0=aabb p1=abab');
+    // b is gone and c replaces it: b's buckets change in place, the older generation in
+    // parity 0 stays for the flows pinned to it.
+    const replaced = pinGenerations(fresh('acac'), g1.routes, 1, BASE, B, live('ac'));
+    expect(replaced.parity).toBe(1);
+    expect(view(replaced.routes)).toBe('p0=aabb p1=acac');
+    // b still serves (draining, no buckets): its flows must keep reaching it.
+    const drained = pinGenerations(fresh('acac'), g1.routes, 1, BASE, B, live('abc'));
+    expect(drained.parity).toBe(0);
+    expect(view(drained.routes)).toBe('p0=acac p1=abab');
+    // A bucket moving away from a live endpoint (a -> c) forces a generation even when
+    // another moves away from a dead one (b -> c).
+    const mixed = pinGenerations(fresh('accb'), g1.routes, 1, BASE, B, live('ac'));
+    expect(mixed.parity).toBe(0);
+  });
+
   test('missing routes (drift) are filled in place without a flip; no routes at all clears the VIP', () => {
     const g0 = pinGenerations(fresh('aabb'), undefined, 0, BASE, B);
     const drifted = new Map(g0.routes);

@@ -3,6 +3,7 @@
 // coalescing and drift repair.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { TunnelDataplane, MARK_BASE } from '../../src/dataplane/index.js';
+import { NEXTHOP_ID_BASE } from '../../src/dataplane/layout.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { MemoryEventSink, metricsRegistry } from '../../src/observe/index.js';
 import { runCommand } from '../../src/system/index.js';
@@ -73,6 +74,20 @@ describe('reconcile', () => {
     expect(await dp2.set(d)).toMatchObject({ ok: true, full: true, operations: 0 });
   });
 
+  test('routes with inline nexthops (versions before nexthop objects) are rewritten once, by nhid', async () => {
+    const dp = dataplane();
+    await dp.set(desiredState({ bucketCount: B, vips: vips(1) }));
+    const table = String(TABLE_BASE + 3);
+    const spec = (await ip('-json', 'route', 'show', 'table', table)).stdout;
+    const dst = /"dst":"(192\.0\.2\.1[12])"/.exec(spec)?.[1];
+    expect(dst).toBeDefined();
+    await ip('route', 'replace', '203.0.113.10/32', 'table', table, 'proto', '245', 'via', '169.254.75.83', 'dev', 'kst-vxlan', 'onlink', 'encap', 'ip', 'id', '4242', 'dst', dst!);
+    expect((await ip('route', 'show', 'table', table)).stdout).not.toContain('nhid');
+    expect(await dp.resync()).toMatchObject({ ok: true, operations: 1 });
+    expect((await ip('route', 'show', 'table', table)).stdout).toContain('nhid');
+    expect(await dp.resync()).toMatchObject({ ok: true, operations: 0 });
+  });
+
   test('leftovers of an earlier run are removed; objects the project does not own survive', async () => {
     // Not ours: another nft table, a route in another table (even with our protocol), a
     // route of another protocol in our table range, a rule of another protocol, links.
@@ -82,11 +97,16 @@ describe('reconcile', () => {
     await ip('rule', 'add', 'fwmark', String(MARK_BASE + 1), 'lookup', '100', 'priority', '3000');
     await ip('link', 'add', 'kst-other', 'type', 'bridge'); // a kst link, but not the data plane's
     await ip('link', 'add', 'other0', 'type', 'bridge');
+    // Nexthop objects: one in our id range but of another protocol, one of our protocol
+    // outside the range.
+    await ip('nexthop', 'add', 'id', String(NEXTHOP_ID_BASE), 'dev', 'lo', 'proto', 'static');
+    await ip('nexthop', 'add', 'id', '7', 'dev', 'lo', 'proto', '245');
     // Ours, from a "previous run" with more buckets and another port: stale everything.
     await ip('link', 'add', 'kst-vxlan', 'type', 'vxlan', 'external', 'dstport', '4790');
     await ip('link', 'set', 'kst-vxlan', 'up');
     await ip('route', 'add', '203.0.113.200/32', 'dev', 'kst-vxlan', 'table', String(TABLE_BASE + 40), 'proto', '245');
     await ip('rule', 'add', 'fwmark', String(MARK_BASE + 40), 'lookup', String(TABLE_BASE + 40), 'priority', '2999', 'protocol', '245');
+    await ip('nexthop', 'add', 'id', String(NEXTHOP_ID_BASE + 1), 'dev', 'lo', 'proto', '245');
     await nft('table inet kube_service_tunnel {\n counter vip4_203_0_113_200 { }\n chain stale {\n  type filter hook prerouting priority -150;\n  meta mark set 1\n }\n}\n');
 
     const dp = dataplane();
@@ -98,6 +118,10 @@ describe('reconcile', () => {
     expect([...state.rules.values()].every((r) => r.priority === 3000 && parityOffset(r.table) < B)).toBe(true);
     expect(state.links.get('kst-vxlan')?.spec).toContain('dstport 4789');
     expect(state.nft.counters).toEqual(new Set(['vip4_203_0_113_10']));
+    // The stale object is gone; the foreign id in our range was never handed out.
+    expect([...state.nexthops.values()].map((n) => n.spec).sort()).toEqual(['192.0.2.11', '192.0.2.12'].map((a) => `via 169.254.75.83 dev kst-vxlan onlink encap ip id 4242 dst ${a}`));
+    expect(state.nexthops.has(NEXTHOP_ID_BASE) || state.nexthops.has(NEXTHOP_ID_BASE + 1)).toBe(false);
+    expect(state.foreignNexthopIds).toEqual(new Set([NEXTHOP_ID_BASE]));
     const ruleset = (await runCommand('nft', ['list', 'ruleset'], { netns: ns })).stdout;
     expect(ruleset).not.toContain('chain stale');
     expect(await dp.resync()).toMatchObject({ ok: true, operations: 0 });
@@ -109,6 +133,8 @@ describe('reconcile', () => {
       expect((await ip('link', 'show', 'kst-other')).stdout).toContain('kst-other');
       expect((await ip('link', 'show', 'other0')).stdout).toContain('other0');
       expect((await runCommand('nft', ['list', 'tables'], { netns: ns })).stdout).toContain('someone_else');
+      expect((await ip('nexthop', 'show', 'id', String(NEXTHOP_ID_BASE))).stdout).toContain('proto static');
+      expect((await ip('nexthop', 'show', 'id', '7')).stdout).toContain('proto 245');
     };
     await survivors();
 
@@ -116,7 +142,7 @@ describe('reconcile', () => {
     const removed = await dp.cleanup();
     expect(removed.operations).toBeGreaterThan(0);
     const after = await dp.kernel.read(TABLE_BASE);
-    expect(after.routes.size + after.rules.size + after.links.size).toBe(0);
+    expect(after.routes.size + after.rules.size + after.links.size + after.nexthops.size).toBe(0);
     expect(after.nft.structure).toBeUndefined();
     await survivors();
   });

@@ -1,0 +1,105 @@
+// Pure: the nexthop objects a plan needs and their ids. Bucket routes lead to nexthop
+// objects (`nhid`) rather than carrying their own nexthop: the kernel then shares one
+// nexthop (and one encap state) among every route to an endpoint, so a route change does
+// not compare itself with every other route on the device (docs/dataplane.md, "Nexthop
+// objects"). One object per distinct target (family + canonical text); an object keeps
+// its id while routes use it, a new one takes the lowest free id of the project's range.
+import { NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN } from './layout.js';
+import { INLINE_SUFFIX, nexthopKey, type KernelState, type NexthopSpec, type VipRoutes } from './state.js';
+
+/**
+ * The object routes with a given text should lead to: the lowest owned id with that text
+ * (a crashed run may have left duplicates; they are replaced, then deleted).
+ */
+export function canonicalIds(nexthops: Iterable<NexthopSpec>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const n of nexthops) {
+    const key = nexthopKey(n.family, n.spec);
+    const have = out.get(key);
+    if (have === undefined || n.id < have) out.set(key, n.id);
+  }
+  return out;
+}
+
+/** id -> text of the canonical objects: how a readback route leading to one is described. */
+export function canonicalTexts(nexthops: Iterable<NexthopSpec>): Map<number, string> {
+  const all = [...nexthops];
+  const ids = new Set(canonicalIds(all).values());
+  return new Map(all.filter((n) => ids.has(n.id)).map((n) => [n.id, n.spec]));
+}
+
+/** A readback route that leads to a non-canonical object reads "nhid N" (parseRoutes). */
+const NON_CANONICAL = /^nhid (\d+)$/;
+
+interface Targets {
+  /** key -> target, for the routes' canonical texts. */
+  readonly wanted: ReadonlyMap<string, Omit<NexthopSpec, 'id'>>;
+  /** Objects a held VIP's routes lead to that are not canonical: kept as they are. */
+  readonly kept: readonly number[];
+}
+
+// A VIP's routes are immutable and reused while it is unchanged, so its targets are
+// computed once per VipRoutes object: re-planning 1,000 VIPs costs 1,000 lookups.
+const targetsMemo = new WeakMap<VipRoutes, Targets>();
+
+function targetsOf(routes: VipRoutes): Targets {
+  let t = targetsMemo.get(routes);
+  if (t) return t;
+  const wanted = new Map<string, Omit<NexthopSpec, 'id'>>();
+  const kept: number[] = [];
+  for (const r of routes.values()) {
+    const nonCanonical = NON_CANONICAL.exec(r.nexthop);
+    if (nonCanonical) kept.push(Number(nonCanonical[1]));
+    else if (!r.nexthop.endsWith(INLINE_SUFFIX)) wanted.set(nexthopKey(r.family, r.nexthop), { family: r.family, spec: r.nexthop });
+  }
+  t = { wanted, kept };
+  targetsMemo.set(routes, t);
+  return t;
+}
+
+const canonicalMemo = new WeakMap<ReadonlyMap<number, NexthopSpec>, Map<string, number>>();
+
+function canonicalOf(nexthops: ReadonlyMap<number, NexthopSpec>): Map<string, number> {
+  let c = canonicalMemo.get(nexthops);
+  if (!c) canonicalMemo.set(nexthops, (c = canonicalIds(nexthops.values())));
+  return c;
+}
+
+/**
+ * The nexthop objects the given routes lead to (the plan's routes, plus the kernel's
+ * routes of VIPs it holds as they are). `previous`: what the kernel has now; its objects
+ * keep their ids, and ids it uses (ours or not) are never handed out again.
+ */
+export function planNexthops(routes: Iterable<VipRoutes>, previous: Pick<KernelState, 'nexthops' | 'foreignNexthopIds'>): Map<number, NexthopSpec> {
+  const canonical = canonicalOf(previous.nexthops);
+  const out = new Map<number, NexthopSpec>();
+  const fresh = new Map<string, Omit<NexthopSpec, 'id'>>();
+  for (const vipRoutes of routes) {
+    const t = targetsOf(vipRoutes);
+    for (const id of t.kept) {
+      const have = previous.nexthops.get(id);
+      if (have) out.set(id, have);
+    }
+    for (const [key, target] of t.wanted) {
+      const id = canonical.get(key);
+      if (id === undefined) fresh.set(key, target);
+      else if (!out.has(id)) out.set(id, previous.nexthops.get(id)!);
+    }
+  }
+  let next = NEXTHOP_ID_BASE;
+  const taken = (id: number): boolean => previous.nexthops.has(id) || previous.foreignNexthopIds.has(id) || out.has(id);
+  for (const target of fresh.values()) {
+    while (taken(next)) next += 1;
+    if (next >= NEXTHOP_ID_BASE + NEXTHOP_ID_SPAN) {
+      throw new Error(`more than ${NEXTHOP_ID_SPAN} nexthop objects needed: the project's nexthop id range is full`);
+    }
+    out.set(next, { id: next, ...target });
+    next += 1;
+  }
+  return out;
+}
+
+/** key -> id of a planned state's objects (the diff writes routes with these ids). */
+export function idsByKey(nexthops: ReadonlyMap<number, NexthopSpec>): Map<string, number> {
+  return canonicalOf(nexthops);
+}
