@@ -8,22 +8,15 @@ import { canonicalTexts } from './nexthops.js';
 import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
 import type { KernelState, LinkSpec } from './state.js';
 import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
+import { IpBatchSession, type IpBatchResult } from './ip-session.js';
 
-export interface FailedLine {
-  /** 1-based line in the batch. */
-  readonly line: number;
-  readonly message: string;
-}
-
-export interface IpBatchResult {
-  readonly ok: boolean;
-  readonly failed: readonly FailedLine[];
-  readonly stderr: string;
-}
+export { parseBatchErrors, type FailedLine, type IpBatchResult } from './ip-session.js';
 
 const TIMEOUT_MS = 120_000;
 
 export class Kernel {
+  private readonly sessions = new Map<IpFamily, IpBatchSession>();
+
   constructor(
     /** Network namespace to act in; undefined = this process's own (the node). */
     readonly netns?: string,
@@ -85,18 +78,24 @@ export class Kernel {
   }
 
   /**
-   * One `ip -force -batch -`: every line is tried, so one Service's bad route does not
-   * block the others; the failed lines are reported ("Command failed -:N").
+   * One batch through a long-lived `ip -force -batch -` (IpBatchSession): every line is
+   * tried, so one Service's bad route does not block the others; the failed lines are
+   * reported ("Command failed -:N").
    */
   async applyIpBatch(lines: readonly string[], family?: IpFamily): Promise<IpBatchResult> {
     if (lines.length === 0) return { ok: true, failed: [], stderr: '' };
-    const fam = family === 6 ? ['-6'] : [];
     // Generous bound: 256k routes take ~5 s on an idle machine, minutes on a loaded one.
     const timeoutMs = TIMEOUT_MS + 2 * lines.length;
-    const ns = this.netns ? ['-n', this.netns] : [];
-    const r = await this.run('ip', [...ns, ...fam, '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true, timeoutMs });
-    if (r.code === 0) return { ok: true, failed: [], stderr: '' };
-    return { ok: false, failed: parseBatchErrors(r.stderr), stderr: r.stderr.trim() };
+    const key = family === 6 ? 6 : 4;
+    let session = this.sessions.get(key);
+    if (!session) this.sessions.set(key, (session = new IpBatchSession([...(this.netns ? ['-n', this.netns] : []), ...(family === 6 ? ['-6'] : [])])));
+    return session.apply(lines, timeoutMs);
+  }
+
+  /** Ends the long-lived ip processes (they are started again when needed). */
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
   }
 
   /** One atomic nft transaction; throws with nft's message on failure (nothing applied). */
@@ -118,19 +117,4 @@ export class Kernel {
     const routes = JSON.parse(r.stdout || '[]') as { dev?: string }[];
     return routes[0]?.dev;
   }
-}
-
-/** Pairs each "Command failed -:N" with the message printed just before it. */
-export function parseBatchErrors(stderr: string): FailedLine[] {
-  const out: FailedLine[] = [];
-  let previous: string[] = [];
-  for (const line of stderr.split('\n')) {
-    const m = /^Command failed -:(\d+)/.exec(line);
-    if (m) {
-      out.push({ line: Number(m[1]), message: previous.join('; ') || 'failed' });
-      previous = [];
-    } else if (line.trim()) previous.push(line.trim());
-  }
-  if (out.length === 0 && previous.length) out.push({ line: 0, message: previous.join('; ') });
-  return out;
 }

@@ -122,6 +122,7 @@ export class TunnelDataplane {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.windowTimer = this.retryTimer = this.resyncTimer = undefined;
     if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.kernel.close();
     for (const w of this.waiters.splice(0)) w({ ...IDLE, ok: false, error: 'stopped: not applied' });
   }
 
@@ -289,6 +290,14 @@ function withHeldRoutes(plan: KernelPlan, actual: KernelState): KernelState {
 
 /** Removes every object the data plane owns (readback, diff against nothing, one batch). */
 export async function cleanupKernel(kernel: Kernel, tableBase: number): Promise<KernelChanges> {
+  try {
+    return await removeOwned(kernel, tableBase);
+  } finally {
+    kernel.close();
+  }
+}
+
+async function removeOwned(kernel: Kernel, tableBase: number): Promise<KernelChanges> {
   const actual = await kernel.read(tableBase, true);
   const changes = diffKernel(actual, emptyKernelState(), { buckets: 1, seed: 0, markBase: MARK_BASE });
   const failures: string[] = [];
