@@ -33,8 +33,10 @@ export interface KernelChanges {
    * of nexthop objects and links, only after the others succeeded. Empty batches are left out.
    */
   readonly ipBatches: readonly IpBatch[];
-  /** One `nft -f -` transaction; empty when nothing changes. */
+  /** One nft transaction; empty when nothing changes. */
   readonly nftScript: string;
+  /** The script only adds and deletes elements and counters, one command per line. */
+  readonly nftElementsOnly: boolean;
   /** `iptables-legacy-restore --noflush` / `ip6tables-legacy-restore --noflush` input; empty = none. */
   readonly xtScripts: { readonly v4: string; readonly v6: string };
   /** Kernel objects created, changed or deleted. */
@@ -142,6 +144,7 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
   ].filter((b) => b.lines.length > 0);
 
   let nftScript = '';
+  let nftElementsOnly = false;
   const sameNft = actual.nft === desired.nft;
   const wantTable = desired.nft.structure !== undefined;
   if (sameNft) {
@@ -157,6 +160,7 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
   } else {
     const d = renderNftElementDiff(actual.nft, desired.nft);
     nftScript = d.script;
+    nftElementsOnly = true;
     operations += d.operations;
   }
   const xtScript = (have: XtFamilyState, want: XtFamilyState): string => {
@@ -169,5 +173,5 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     return xtApplyScript(want, have.jump ?? false);
   };
   const xtScripts = { v4: xtScript(actual.xt.v4, desired.xt.v4), v6: xtScript(actual.xt.v6, desired.xt.v6) };
-  return { ipBatches, nftScript, xtScripts, operations };
+  return { ipBatches, nftScript, nftElementsOnly, xtScripts, operations };
 }

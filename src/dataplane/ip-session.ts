@@ -1,14 +1,9 @@
-// A long-lived `ip -force -batch -` process. Starting `ip` (process, network namespace,
-// netlink socket, link cache) costs more than the few dozen route changes of an endpoint
-// change, so batches go to one process's stdin instead. Each batch is followed by a marker
-// command that always fails, `nexthop get id MARKER_NEXTHOP_ID`; the batch is complete
-// when ip reports the marker's line on stderr ("Command failed -:N"), which it writes in
-// order with the batch's own errors.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN } from './layout.js';
+// Batches for one long-lived `ip -force -batch -` (see command-session.ts). ip numbers
+// its input lines and reports each failed one as "Command failed -:N" after the error;
+// the marker, `nexthop show id 0`, always fails (0 is never a valid nexthop id).
+import { CommandSession } from './command-session.js';
 
-/** The last id of the project's nexthop range: never created, so `nexthop get` fails. */
-export const MARKER_NEXTHOP_ID = NEXTHOP_ID_BASE + NEXTHOP_ID_SPAN - 1;
+const MARKER = 'nexthop show id 0';
 
 export interface FailedLine {
   /** 1-based line in the batch. */
@@ -22,116 +17,49 @@ export interface IpBatchResult {
   readonly stderr: string;
 }
 
-interface Pending {
-  readonly first: number;
-  readonly marker: number;
-  readonly resolve: (r: IpBatchResult) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
-export class IpBatchSession {
-  private child?: ChildProcessWithoutNullStreams;
-  /** Lines written to the current process (ip numbers them from 1). */
+export class IpBatchSession extends CommandSession {
+  /** Lines written to the current process. */
   private written = 0;
-  private stderr = '';
-  private pending?: Pending;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** seq -> [first line, marker line] of batches in flight. */
+  private readonly spans = new Map<number, readonly [number, number]>();
 
   /** `args`: ip's options before `-force -batch -` (e.g. `-n NS`, `-6`). */
-  constructor(private readonly args: readonly string[]) {}
-
-  /** Applies one batch; batches run one after another. Never rejects. */
-  apply(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
-    const run = this.queue.then(() => this.run(lines, timeoutMs));
-    this.queue = run.catch(() => undefined);
-    return run;
+  constructor(args: readonly string[]) {
+    super(['ip', ...args, '-force', '-batch', '-']);
   }
 
-  /** The ip process's pid while one runs (tests). */
-  get pid(): number | undefined {
-    return this.child?.pid;
+  /** Applies one batch; every line is tried (-force). Never rejects. */
+  async apply(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
+    const r = await this.send(lines.join('\n'), timeoutMs);
+    if (r instanceof Error) return { ok: false, failed: [], stderr: r.message };
+    const failed = parseBatchErrors(r);
+    return failed.length ? { ok: false, failed, stderr: r.trim() } : { ok: true, failed: [], stderr: '' };
   }
 
-  /** Ends the process (stdin closed; it exits at EOF). */
-  close(): void {
-    const child = this.child;
-    this.child = undefined;
-    if (child) child.stdin.end();
-  }
-
-  private run(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
-    const child = this.child ?? this.start();
-    return new Promise((resolve) => {
-      const first = this.written + 1;
-      this.written += lines.length + 1;
-      const timer = setTimeout(() => {
-        this.fail(`ip -batch did not finish within ${timeoutMs} ms`);
-        child.kill('SIGKILL');
-      }, timeoutMs);
-      this.pending = { first, marker: this.written, resolve, timer };
-      child.stdin.write(`${lines.join('\n')}\nnexthop get id ${MARKER_NEXTHOP_ID}\n`);
-    });
-  }
-
-  private start(): ChildProcessWithoutNullStreams {
-    const child = spawn('ip', [...this.args, '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child = child;
+  protected override restarted(): void {
     this.written = 0;
-    this.stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stdout.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => {
-      this.stderr += d;
-      this.check();
-    });
-    // Only the marker could print (someone created that nexthop): count it as done.
-    child.stdout.on('data', (d: string) => {
-      if (d.includes(`id ${MARKER_NEXTHOP_ID} `)) this.finish('');
-    });
-    child.stdin.on('error', () => undefined); // reported by 'exit'
-    child.on('error', (err) => this.lost(child, `ip: ${err.message}`));
-    child.on('exit', (code, signal) => this.lost(child, `ip -batch exited (${signal ?? `code ${code}`})`));
-    // A session left open must not keep the process alive; a pending batch's timer does.
-    child.unref();
-    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
-    return child;
+    this.spans.clear();
   }
 
-  private check(): void {
-    const p = this.pending;
-    if (!p) return;
-    const tag = `Command failed -:${p.marker}\n`;
-    const at = this.stderr.indexOf(tag);
-    if (at < 0) return;
-    const text = this.stderr.slice(0, at);
-    this.stderr = this.stderr.slice(at + tag.length);
-    this.finish(text);
+  protected override frame(batch: string, seq: number): string {
+    const first = this.written + 1;
+    this.written += batch.split('\n').length + 1;
+    this.spans.set(seq, [first, this.written]);
+    return `${batch}\n${MARKER}\n`;
   }
 
-  /** Completes the pending batch from ip's stderr up to the marker's own error. */
-  private finish(text: string): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = undefined;
-    clearTimeout(p.timer);
-    // What follows the batch's last "Command failed" line is the marker's own error.
-    const end = text.lastIndexOf('Command failed -:');
-    const batchText = end < 0 ? '' : text.slice(0, text.indexOf('\n', end) + 1);
-    const failed = parseBatchErrors(batchText).map((e) => ({ line: e.line - p.first + 1, message: e.message }));
-    p.resolve(failed.length ? { ok: false, failed, stderr: batchText.trim() } : { ok: true, failed: [], stderr: '' });
-  }
-
-  private fail(message: string): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = undefined;
-    clearTimeout(p.timer);
-    p.resolve({ ok: false, failed: [], stderr: `${message}${this.stderr.trim() ? `: ${this.stderr.trim()}` : ''}` });
-  }
-
-  private lost(child: ChildProcessWithoutNullStreams, message: string): void {
-    if (this.child === child) this.child = undefined;
-    this.fail(message);
+  /** The batch's report, its "Command failed" lines renumbered from 1; the marker's cut off. */
+  protected override findMarker(stderr: string, seq: number): { report: string; consumed: number } | undefined {
+    const [first, marker] = this.spans.get(seq)!;
+    const tag = `Command failed -:${marker}\n`;
+    const at = stderr.indexOf(tag);
+    if (at < 0) return undefined;
+    this.spans.delete(seq);
+    const before = stderr.slice(0, at);
+    const last = before.lastIndexOf('Command failed -:');
+    const own = last < 0 ? '' : before.slice(0, before.indexOf('\n', last) + 1);
+    const report = own.replace(/^Command failed -:(\d+)$/gm, (_, n: string) => `Command failed -:${Number(n) - first + 1}`);
+    return { report, consumed: at + tag.length };
   }
 }
 

@@ -9,6 +9,7 @@ import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
 import type { KernelState, LinkSpec } from './state.js';
 import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
 import { IpBatchSession, type IpBatchResult } from './ip-session.js';
+import { NftSession } from './nft-session.js';
 
 export { parseBatchErrors, type FailedLine, type IpBatchResult } from './ip-session.js';
 
@@ -16,6 +17,7 @@ const TIMEOUT_MS = 120_000;
 
 export class Kernel {
   private readonly sessions = new Map<IpFamily, IpBatchSession>();
+  private nftSession?: NftSession;
 
   constructor(
     /** Network namespace to act in; undefined = this process's own (the node). */
@@ -92,16 +94,27 @@ export class Kernel {
     return session.apply(lines, timeoutMs);
   }
 
-  /** Ends the long-lived ip processes (they are started again when needed). */
+  /** Ends the long-lived ip and nft processes (they are started again when needed). */
   close(): void {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
+    this.nftSession?.close();
+    this.nftSession = undefined;
   }
 
-  /** One atomic nft transaction; throws with nft's message on failure (nothing applied). */
-  async applyNft(script: string): Promise<void> {
+  /**
+   * One atomic nft transaction; throws with nft's message on failure (nothing applied).
+   * `elements`: the script is element and counter commands, one per line, which go to a
+   * long-lived `nft -i` (NftSession); table definitions go to `nft -f -`.
+   */
+  async applyNft(script: string, elements = false): Promise<void> {
     if (!script) return;
-    await this.nft(['-f', '-'], script);
+    if (!elements) {
+      await this.nft(['-f', '-'], script);
+      return;
+    }
+    this.nftSession ??= new NftSession(this.netns);
+    await this.nftSession.apply(script, TIMEOUT_MS);
   }
 
   async vipCounters(): Promise<VipCounter[]> {

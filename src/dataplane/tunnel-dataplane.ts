@@ -249,7 +249,7 @@ export class TunnelDataplane {
       if (!ip.failed.length) errors.push(ip.stderr || `ip${batch.family === 6 ? ' -6' : ''} -batch failed`);
     }
     const steps: [string, () => Promise<void>][] = [
-      ['nft', () => this.kernel.applyNft(changes.nftScript)],
+      ['nft', () => this.kernel.applyNft(changes.nftScript, changes.nftElementsOnly)],
       ['iptables', () => this.kernel.applyXt(changes.xtScripts.v4, 4)],
       ['ip6tables', () => this.kernel.applyXt(changes.xtScripts.v6, 6)],
     ];

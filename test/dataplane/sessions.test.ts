@@ -1,10 +1,18 @@
-// The long-lived `ip -force -batch -` process (ip-session.ts) against a real kernel: failed
-// lines are reported by their line in the batch, the process survives them and is reused,
-// a process that dies is replaced, and close() ends it.
+// The long-lived `ip -force -batch -` and `nft -i` processes (ip-session.ts,
+// nft-session.ts) against a real kernel: failed lines are reported by their line in the
+// batch, an nft script stays one transaction, the process survives failures and is
+// reused, a process that dies is replaced, and close() ends it.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { IpBatchSession } from '../../src/dataplane/ip-session.js';
+import { NftSession } from '../../src/dataplane/nft-session.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { runCommand } from '../../src/system/index.js';
+
+async function ended(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 5_000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  return !alive(pid);
+}
 
 const alive = (pid: number): boolean => {
   try {
@@ -63,8 +71,39 @@ describe('IpBatchSession', () => {
     expect(session.pid).not.toBe(pid);
     const last = session.pid!;
     session.close();
-    const deadline = Date.now() + 5_000;
-    while (alive(last) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-    expect(alive(last)).toBe(false);
+    expect(await ended(last)).toBe(true);
+  });
+});
+
+describe('NftSession', () => {
+  const sets = new NetnsSet();
+  let ns: string;
+  let session: NftSession;
+  const elements = async (): Promise<string> => (await runCommand('nft', ['list', 'set', 'inet', 'kstx_t', 's'], { netns: ns })).stdout;
+
+  beforeAll(async () => {
+    ns = await sets.create('kns');
+    await runCommand('nft', ['-f', '-'], { netns: ns, input: 'table inet kstx_t {\n set s { type ipv4_addr; }\n}\n' });
+    session = new NftSession(ns);
+  });
+
+  afterAll(async () => {
+    session.close();
+    await sets.destroy();
+  });
+
+  test('a script is one transaction: one bad command and nothing is applied', async () => {
+    await expect(session.apply('add element inet kstx_t s { 192.0.2.1 }\nadd element inet kstx_t nosuch { 192.0.2.2 }\n', 10_000)).rejects.toThrow(/nosuch/);
+    expect(await elements()).not.toContain('192.0.2.1');
+  });
+
+  test('the same process takes the next scripts; close() ends it', async () => {
+    const pid = session.pid!;
+    await session.apply('add element inet kstx_t s { 192.0.2.1 }\nadd element inet kstx_t s { 192.0.2.3 }\n', 10_000);
+    await session.apply('delete element inet kstx_t s { 192.0.2.3 }\n', 10_000);
+    expect(await elements()).toMatch(/elements = \{ 192\.0\.2\.1 \}/);
+    expect(session.pid).toBe(pid);
+    session.close();
+    expect(await ended(pid)).toBe(true);
   });
 });
