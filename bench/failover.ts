@@ -195,7 +195,7 @@ async function main(): Promise<void> {
       await bgp.startBgp({ asn: 64512, routerId: addr, listenPort: 179, listenAddresses: [addr] });
       await bgp.addPeer({ address: ROUTER, asn: 65000, holdTimeSeconds: 3, keepaliveSeconds: 1, connectRetrySeconds: 1 });
       await bgp.addPath({ prefix: `${VIP}/32`, family: 4, communities: [], largeCommunities: [] });
-      const bfd = await BfdChild.start(ns);
+      const bfd = await BfdChild.start(ns, { threaded: true });
       await bfd.setSessions([{ peer: ROUTER, local: addr, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
       const echo = await NsProgram.start(ns, echoScript(i + 1));
       nodes.push({ ns, addr, dev: nodeDevs[i]!, gobgpd, bgp, bfd, echo });

@@ -8,7 +8,7 @@ import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter,
 import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
 import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
-import { BfdBgpBinding, BfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards } from '../bfd/index.js';
+import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { Agent } from './agent.js';
 import { buildStatusReport } from './status.js';
@@ -63,7 +63,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
 
   let speaker: BgpSpeaker | undefined;
   let gobgp: GobgpClient | undefined;
-  let bfd: BfdManager | undefined;
+  let bfd: BfdSessionRunner | undefined;
   let binding: BfdBgpBinding | undefined;
   if (config.bgp.enabled) {
     const routerId = config.bgp.routerId ?? (await defaultRouterId(config));
@@ -84,7 +84,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       } catch (err) {
         log.warn(`bfd: could not install the TTL-255 filter (RFC 5881): ${err instanceof Error ? err.message : String(err)}`);
       }
-      bfd = new BfdManager({ logger: log });
+      // On a worker thread: a busy main thread (resync, relist, GC) cannot delay BFD (docs/bfd.md).
+      bfd = new ThreadedBfdManager({ logger: log });
       // Declarative on the speaker, so a peer held down by BFD stays down across a gobgpd restart.
       binding = new BfdBgpBinding(
         bfd,

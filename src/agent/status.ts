@@ -1,7 +1,7 @@
 // The agent's answer to `kst status`: flow-hash backend, VIPs, BGP peers, BFD sessions,
 // last reconciles.
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
-import { bfdStatusReport, type BfdManager } from '../bfd/index.js';
+import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
 import type { BgpPeerReport, FlowHashReport, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
@@ -9,7 +9,7 @@ export interface StatusSources {
   readonly nodeName: string;
   readonly agent: Agent;
   readonly speaker?: BgpSpeaker;
-  readonly bfd?: BfdManager;
+  readonly bfd?: Pick<BfdSessionRunner, 'status'>;
   /** The flow-hash backend chosen at start, and why. */
   readonly flowHash?: FlowHashReport;
 }

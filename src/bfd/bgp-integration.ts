@@ -6,7 +6,7 @@
 //   traffic away on the withdrawal and then stop BFD without treating it as a failure.
 import type { Logger } from '../observe/index.js';
 import { silentLogger } from '../observe/index.js';
-import type { BfdManager, BfdStateEvent } from './manager.js';
+import type { BfdSessionRunner, BfdStateEvent } from './manager.js';
 
 /** What BFD needs from the BGP speaker; the bgp area's GobgpClient implements it. */
 export interface PeerControl {
@@ -32,7 +32,7 @@ export class BfdBgpBinding {
    * when BGP comes up and learns the source address: Up -> Down -> Up within ~1-2 s).
    */
   constructor(
-    private readonly bfd: BfdManager,
+    private readonly bfd: BfdSessionRunner,
     private readonly peers: PeerControl,
     logger?: Logger,
     opts: { readonly holdDownMs?: number } = {},

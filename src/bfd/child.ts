@@ -3,22 +3,15 @@
 // A long-running process with a conversation on stdin/stdout, which runCommand (one-shot
 // programs) does not cover; arguments are still an array, never a shell.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { builtScript } from './script.js';
 import type { BfdSessionSpec, BfdSessionStatus, BfdStateEvent } from './manager.js';
 
 export type ChildStateEvent = BfdStateEvent & { readonly at: number };
 
 /** The compiled standalone runner next to this module (dist/src/bfd/standalone.js). */
 export function standaloneScript(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const js = `${here}standalone.js`;
-  if (existsSync(js)) return js;
-  // Loaded from the TypeScript sources (jest): use the build output.
-  const built = here.replace(/\/src\/bfd\/$/, '/dist/src/bfd/') + 'standalone.js';
-  if (existsSync(built)) return built;
-  throw new Error(`BFD: ${built} not found; run "npx tsc -p tsconfig.json" (npm test does) first`);
+  return builtScript('standalone.js');
 }
 
 export class BfdChild {
@@ -26,14 +19,18 @@ export class BfdChild {
   private readonly waiters: Array<{ match: (m: Record<string, unknown>) => boolean; resolve: (m: Record<string, unknown>) => void }> = [];
   private exited = false;
   readonly stderr: string[] = [];
+  /** 'error' events of a threaded child's manager (crashed worker threads). */
+  readonly workerErrors: string[] = [];
 
   /** The BFD process itself (`ip netns exec` forks it as its own child). */
   private bfdPid?: number;
 
   private constructor(private readonly child: ChildProcess) {}
 
-  static async start(netns: string): Promise<BfdChild> {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, standaloneScript()], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `threaded`: the sessions on a worker thread (ThreadedBfdManager), as in the agent. */
+  static async start(netns: string, opts: { threaded?: boolean } = {}): Promise<BfdChild> {
+    const args = ['netns', 'exec', netns, process.execPath, standaloneScript(), ...(opts.threaded ? ['--threaded'] : [])];
+    const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const c = new BfdChild(child);
     createInterface({ input: child.stdout! }).on('line', (line) => c.onLine(line));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => c.stderr.push(d));
@@ -55,6 +52,7 @@ export class BfdChild {
       return;
     }
     if (m.event === 'state') this.states.push(m as unknown as ChildStateEvent);
+    if (m.event === 'workerError') this.workerErrors.push(String(m.message));
     for (let i = 0; i < this.waiters.length; i++) {
       const w = this.waiters[i]!;
       if (w.match(m)) {
@@ -95,6 +93,16 @@ export class BfdChild {
 
   async status(): Promise<BfdSessionStatus[]> {
     return (await this.command({ op: 'status' }, 'status')).sessions as BfdSessionStatus[];
+  }
+
+  /** Busies the process's main thread for `ms` (an agent under load); resolves when it is free again. */
+  async block(ms: number): Promise<void> {
+    await this.command({ op: 'block', ms }, 'block');
+  }
+
+  /** Crashes the worker thread of a `threaded` child (it restarts it). */
+  async crashWorker(): Promise<void> {
+    await this.command({ op: 'crash' }, 'crash');
   }
 
   /** Waits until `peer`'s session reports `state` (already there counts). */

@@ -5,7 +5,9 @@ export type { ControlPacket, DecodeResult, DropReason, BfdStateName } from './co
 export { createSession, step, startActions, txIntervalUs, detectionTimeUs, jitterFactors, SLOW_TX_US } from './session.js';
 export type { Session, SessionEvent, SessionAction, SessionTimers, StepResult } from './session.js';
 export { BfdManager } from './manager.js';
-export type { BfdManagerOptions, BfdProfile, BfdSessionSpec, BfdSessionStatus, BfdSessionCounters, BfdStateEvent } from './manager.js';
+export { ThreadedBfdManager } from './threaded-manager.js';
+export type { ThreadedBfdManagerOptions } from './threaded-manager.js';
+export type { BfdEvents, BfdSessionRunner, BfdManagerOptions, BfdProfile, BfdSessionSpec, BfdSessionStatus, BfdSessionCounters, BfdStateEvent } from './manager.js';
 export { BFD_CONTROL_PORT, canonicalAddress } from './transport.js';
 export { ensureGtsm, removeGtsm, gtsmDrops, gtsmRuleset, GTSM_TABLE } from './gtsm.js';
 export { BfdBgpBinding } from './bgp-integration.js';

@@ -93,7 +93,22 @@ function timersOf(p: BfdProfile): SessionTimers {
   return { desiredMinTxUs: usFromMs(p.minTxMs), requiredMinRxUs: usFromMs(p.minRxMs), detectMult: p.multiplier };
 }
 
-export class BfdManager extends EventEmitter<{ state: [BfdStateEvent]; error: [Error] }> {
+export type BfdEvents = { state: [BfdStateEvent]; error: [Error] };
+
+/**
+ * What the agent uses to run its sessions: `BfdManager` on the calling thread, or
+ * `ThreadedBfdManager` (threaded-manager.ts) on a worker thread of its own.
+ */
+export interface BfdSessionRunner extends EventEmitter<BfdEvents> {
+  setSessions(desired: readonly BfdSessionSpec[]): Promise<void>;
+  adminDown(peer?: string): void;
+  adminUp(peer?: string): void;
+  status(): BfdSessionStatus[];
+  unmatchedDrops(): Readonly<Partial<Record<DropReason, number>>>;
+  stop(opts?: { adminDown?: boolean }): Promise<void>;
+}
+
+export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRunner {
   private readonly sessions = new Map<string, RunningSession>();
   private readonly byDiscriminator = new Map<number, RunningSession>();
   private readonly receivers = new Map<string, ControlReceiver>();

@@ -6,6 +6,7 @@ import { BfdChild } from '../../src/bfd/child.js';
 import { ensureGtsm } from '../../src/bfd/index.js';
 import { GobgpClient, GobgpdProcess } from '../../src/bgp/index.js';
 import { FrrRouter, NetnsSet, waitFor } from '../../src/lab/index.js';
+import { frrCounters as readFrrCounters, frrPeer as readFrrPeer, type FrrCounters, type FrrPeer } from './frr-peers.js';
 
 const R4 = '198.51.100.65';
 const N4 = '198.51.100.66';
@@ -13,20 +14,6 @@ const R6 = '2001:db8:bfd0::1';
 const N6 = '2001:db8:bfd0::2';
 const VIP = '203.0.113.77';
 const fast = { minTxMs: 100, minRxMs: 100, multiplier: 3 };
-
-interface FrrPeer {
-  peer: string;
-  status: string;
-  id: number;
-  'remote-id': number;
-  diagnostic: string;
-  'remote-diagnostic': string;
-  'transmit-interval': number;
-  'receive-interval': number;
-  'remote-transmit-interval': number;
-  'remote-receive-interval': number;
-  'remote-detect-multiplier': number;
-}
 
 describe('BFD against FRR bfdd (real peer)', () => {
   const ns = new NetnsSet();
@@ -37,18 +24,8 @@ describe('BFD against FRR bfdd (real peer)', () => {
   let gobgpd: GobgpdProcess | undefined;
   let bgp: GobgpClient | undefined;
 
-  const frrPeer = async (peer: string): Promise<FrrPeer | undefined> => {
-    const out = await router.vtysh('show bfd peers json');
-    try {
-      return (JSON.parse(out) as FrrPeer[]).find((p) => p.peer === peer);
-    } catch {
-      return undefined;
-    }
-  };
-  const frrCounters = async (peer: string): Promise<{ 'control-packet-output': number; 'control-packet-input': number }> => {
-    const all = JSON.parse(await router.vtysh('show bfd peers counters json')) as Array<{ peer: string; 'control-packet-output': number; 'control-packet-input': number }>;
-    return all.find((p) => p.peer === peer)!;
-  };
+  const frrPeer = (peer: string): Promise<FrrPeer | undefined> => readFrrPeer(router, peer);
+  const frrCounters = (peer: string): Promise<FrrCounters> => readFrrCounters(router, peer);
   const vipInFib = async (): Promise<boolean> => (await router.kernelRoutes(4)).some((r) => r.dst === VIP && r.protocol === 'bgp');
   const sessions = [
     { peer: R4, local: N4, profile: fast },
