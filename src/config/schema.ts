@@ -85,7 +85,13 @@ export const configSchema = z
         resyncSeconds: z.number().min(1).default(30).describe('Periodic full resync that repairs drift.'),
         coalesceMs: z.number().int().min(0).max(10000).default(100).describe('Changes within this window become one kernel batch.'),
         tableBase: z.number().int().min(256).max(2147483647).default(0x4b5300).describe('First policy-routing table owned by the project (bucket i uses tableBase+i).'),
-        rulePriority: z.number().int().min(1).max(32765).default(3000).describe('Priority of the project\'s fwmark rules.'),
+        rulePriority: z
+          .number()
+          .int()
+          .min(1)
+          .max(32765 - 514) // 514 = RULE_PRIORITY_SPAN in dataplane/layout.ts (a test checks)
+          .default(3000)
+          .describe("First priority of the project's policy rules; it uses rulePriority .. rulePriority+514 (a guard rule, group rules, bucket rules, an anchor: docs/dataplane.md). Keep other rules out of that range."),
         pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (two table generations and a per-flow mark map; IPv4; see docs/hitless.md).'),
         flowHash: z
           .enum(flowHashSettings)

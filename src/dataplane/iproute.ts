@@ -3,7 +3,7 @@
 import type { IpFamily } from '../model/types.js';
 import { ROUTE_PROTOCOL, hex, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
 import { describeLink, type JsonNeigh } from './links.js';
-import { INLINE_SUFFIX, familyOf, ruleKey, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { INLINE_SUFFIX, familyOf, ruleKey, ruleText, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 
 const hostLen = (f: IpFamily): number => (f === 4 ? 32 : 128);
 
@@ -29,7 +29,7 @@ export function routeDelLine(r: Pick<RouteSpec, 'dst' | 'family' | 'table'>): st
  * IPv6 rules go in a second batch run with `ip -6` (rules change only with B).
  */
 export function ruleLine(verb: 'add' | 'del', r: RuleSpec): string {
-  return `rule ${verb} fwmark ${hex(r.mark)} lookup ${r.table} priority ${r.priority} protocol ${ROUTE_PROTOCOL}`;
+  return `rule ${verb} ${ruleText(r)} priority ${r.priority} protocol ${ROUTE_PROTOCOL}`;
 }
 
 export function linkDelLine(name: string): string {
@@ -131,21 +131,32 @@ export function parseNexthops(json: string, family: IpFamily): NexthopReadback {
 
 interface JsonRule {
   priority?: number;
+  not?: null;
   fwmark?: string;
   fwmask?: string;
   table?: string;
+  goto?: number;
+  nop?: null;
   protocol?: string;
 }
 
-/** Our rules from `ip -json -4|-6 rule show`: protocol 245, an owned mark and table. */
+/**
+ * Our rules from `ip -json -4|-6 rule show`, protocol 245: bucket rules (an owned mark and
+ * table), group and guard rules (an owned mark, goto) and the anchor (nop).
+ */
 export function parseRules(json: string, family: IpFamily, tableBase: number): RuleSpec[] {
   const out: RuleSpec[] = [];
   for (const r of JSON.parse(json || '[]') as JsonRule[]) {
-    if (r.protocol !== String(ROUTE_PROTOCOL) || !r.fwmark || r.priority === undefined) continue;
-    const mark = Number(r.fwmark);
-    const table = Number(r.table);
-    if (!isOwnedMark(mark) || !isOwnedTable(tableBase, table)) continue;
-    out.push({ family, priority: r.priority, mark, table });
+    if (r.protocol !== String(ROUTE_PROTOCOL) || r.priority === undefined) continue;
+    const mark = r.fwmark === undefined ? undefined : Number(r.fwmark);
+    const mask = r.fwmask === undefined || Number(r.fwmask) === 0xffffffff ? undefined : Number(r.fwmask);
+    if (mark !== undefined && !isOwnedMark(mark)) continue;
+    let action: RuleSpec['action'];
+    if (r.goto !== undefined && mark !== undefined) action = { goto: r.goto };
+    else if ('nop' in r && mark === undefined) action = { nop: true };
+    else if (r.table !== undefined && mark !== undefined && isOwnedTable(tableBase, Number(r.table))) action = { lookup: Number(r.table) };
+    else continue;
+    out.push({ family, priority: r.priority, ...(mark === undefined ? {} : { mark }), ...(mask === undefined ? {} : { mask }), ...('not' in r ? { not: true } : {}), action });
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // driver's nexthops are canonical text, so the result compares directly with a readback.
 import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types.js';
 import type { EncapDriver } from './drivers/index.js';
-import { MARK_BASE, bucketMark, bucketTable, type Parity } from './layout.js';
+import { MARK_BASE, MARK_MASK, RULE_GROUP, RULE_GROUP_MASK, bucketMark, bucketTable, type Parity } from './layout.js';
 import { planNexthops } from './nexthops.js';
 import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
@@ -191,17 +191,34 @@ interface FlowFilter {
   readonly xt: XtState;
 }
 
+/**
+ * The policy rules, per family (P = rulePriority, K = groups of RULE_GROUP buckets over
+ * the parities):
+ *   P        not fwmark MARK_BASE/MARK_MASK goto P+2+K   packets without a VIP mark skip all
+ *   P+1      fwmark <group k's first mark>/RULE_GROUP_MASK goto P+2+k
+ *   P+2+k    fwmark <bucket mark> lookup <bucket table>   the group's buckets
+ *   P+2+K    nop                                          where the gotos land
+ */
 function planRules(isTunnelNode: boolean, B: number, params: PlanParams, pin: boolean): ReadonlyMap<string, RuleSpec> {
   const rules = new Map<string, RuleSpec>();
   if (!isTunnelNode) return rules;
+  const add = (r: RuleSpec): void => void rules.set(ruleKey(r), r);
+  const P = params.rulePriority;
   const parities: readonly Parity[] = pin ? [0, 1] : [0];
+  const groups = Math.ceil(B / RULE_GROUP);
+  const end = P + 2 + parities.length * groups;
   for (const family of [4, 6] as const) {
-    for (const p of parities) {
-      for (let i = 0; i < B; i++) {
-        const r: RuleSpec = { family, priority: params.rulePriority, mark: bucketMark(i, p), table: bucketTable(params.tableBase, i, p) };
-        rules.set(ruleKey(r), r);
+    add({ family, priority: P, not: true, mark: MARK_BASE, mask: MARK_MASK, action: { goto: end } });
+    for (const [n, p] of parities.entries()) {
+      for (let g = 0; g < groups; g++) {
+        const at = P + 2 + n * groups + g;
+        add({ family, priority: P + 1, mark: bucketMark(g * RULE_GROUP, p), mask: RULE_GROUP_MASK, action: { goto: at } });
+        for (let i = g * RULE_GROUP; i < Math.min(B, (g + 1) * RULE_GROUP); i++) {
+          add({ family, priority: at, mark: bucketMark(i, p), action: { lookup: bucketTable(params.tableBase, i, p) } });
+        }
       }
     }
+    add({ family, priority: end, action: { nop: true } });
   }
   return rules;
 }

@@ -32,11 +32,18 @@ export interface NexthopSpec {
   readonly spec: string;
 }
 
+/** What a matching rule does: look up a table, jump to a priority, or nothing (an anchor). */
+export type RuleAction = { readonly lookup: number } | { readonly goto: number } | { readonly nop: true };
+
 export interface RuleSpec {
   readonly family: IpFamily;
   readonly priority: number;
-  readonly mark: number;
-  readonly table: number;
+  /** Matches packets whose fwmark & mask is `mark` (no mask: the whole mark); none: all. */
+  readonly mark?: number;
+  readonly mask?: number;
+  /** Inverts the match. */
+  readonly not?: boolean;
+  readonly action: RuleAction;
 }
 
 export interface NftState {
@@ -86,8 +93,16 @@ export function nexthopKey(family: IpFamily, spec: string): string {
   return `${family} ${spec}`;
 }
 
+/** The selector and action as `ip rule` takes them: "not fwmark 0x../0x.. goto 3033". */
+export function ruleText(r: RuleSpec): string {
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  const match = r.mark === undefined ? '' : `fwmark ${hex(r.mark)}${r.mask === undefined ? '' : `/${hex(r.mask)}`} `;
+  const action = 'lookup' in r.action ? `lookup ${r.action.lookup}` : 'goto' in r.action ? `goto ${r.action.goto}` : 'nop';
+  return `${r.not ? 'not ' : ''}${match}${action}`;
+}
+
 export function ruleKey(r: RuleSpec): string {
-  return `${r.family} ${r.priority} ${r.mark} ${r.table}`;
+  return `${r.family} ${r.priority} ${ruleText(r)}`;
 }
 
 export const EMPTY_NFT: NftState = { structure: undefined, elements: new Map(), counters: new Set() };

@@ -83,7 +83,7 @@ describe('golden output', () => {
     const before = planKernel(desiredState({ bucketCount: B, vips }), driver, planParams(config));
     golden('table-pin.nft', renderNftTable(before.state.nft, before.hash));
     const full = diffKernel(emptyKernelState(), before.state, before.hash);
-    expect(ipLines(full).filter((l) => l.startsWith('rule add'))).toHaveLength(2 * 2 * B); // both parities, both families
+    expect(ipLines(full).filter((l) => / lookup /.test(l) && l.startsWith('rule add'))).toHaveLength(2 * 2 * B); // both parities, both families
     // A third backend (scale-up): bucket 2 moves away from 192.0.2.12, which still serves.
     const changed = [{ ...vips[0]!, backends: ['192.0.2.11', '192.0.2.12', '192.0.2.14'], buckets: [0, 1, 2, 0] }, vips[1]!, vips[2]!, { vip: '203.0.113.30', backends: ['192.0.2.11'] }];
     const after = planKernel(desiredState({ bucketCount: B, vips: changed }), driver, planParams(config), undefined, before.state);

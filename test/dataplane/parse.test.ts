@@ -1,6 +1,7 @@
 // Pure parsing and planning details that the kernel tests exercise only indirectly.
 import { describe, expect, test } from '@jest/globals';
-import { describeNexthop, fixEncapDst, parseNexthops, parseRoutes } from '../../src/dataplane/iproute.js';
+import { describeNexthop, fixEncapDst, parseNexthops, parseRoutes, parseRules } from '../../src/dataplane/iproute.js';
+import { ruleText } from '../../src/dataplane/state.js';
 import { canonicalTexts } from '../../src/dataplane/nexthops.js';
 import { parseBatchErrors } from '../../src/dataplane/kernel.js';
 import { parseVipCounters, vipCounterName } from '../../src/dataplane/nft.js';
@@ -89,5 +90,35 @@ describe('planning', () => {
     const p = planKernel(d, driver, planParams(config));
     expect(new Set([...p.state.routes.get('203.0.113.10')!.values()].map((r) => r.nexthop))).toEqual(new Set(['encap mpls 100 via inet 192.0.2.11 dev veth-a']));
     expect(p.problems).toEqual([expect.objectContaining({ vip: '2001:db8:ff::1', message: 'mode mpls cannot carry IPv6 VIP 2001:db8:ff::1' })]);
+  });
+});
+
+describe('policy rules', () => {
+  test('the rule priorities the schema leaves room for are the ones the layout uses', async () => {
+    const { RULE_PRIORITY_SPAN } = await import('../../src/dataplane/layout.js');
+    const { configSchema } = await import('../../src/config/schema.js');
+    expect(RULE_PRIORITY_SPAN).toBe(514);
+    expect(() => configSchema.parse({ dataplane: { rulePriority: 32765 - RULE_PRIORITY_SPAN } })).not.toThrow();
+    expect(() => configSchema.parse({ dataplane: { rulePriority: 32765 - RULE_PRIORITY_SPAN + 1 } })).toThrow();
+  });
+
+  test('guard, group, bucket and anchor rules read back as planned; foreign rules are not ours', () => {
+    const json = JSON.stringify([
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 3000, not: null, src: 'all', fwmark: '0x4b530000', fwmask: '0xffffe000', goto: 3003, protocol: '245' },
+      { priority: 3001, src: 'all', fwmark: '0x4b530000', fwmask: '0xfffffff0', goto: 3002, protocol: '245' },
+      { priority: 3002, src: 'all', fwmark: '0x4b530001', table: '4936449', protocol: '245' },
+      { priority: 3003, src: 'all', nop: null, protocol: '245' },
+      { priority: 3003, src: 'all', nop: null, protocol: 'static' },
+      { priority: 3004, src: 'all', fwmark: '0x1', table: '4936449', protocol: '245' },
+      { priority: 3005, src: 'all', fwmark: '0x4b530001', table: '100', protocol: '245' },
+    ]);
+    const rules = parseRules(json, 4, 0x4b5300);
+    expect(rules.map((r) => `${r.priority} ${ruleText(r)}`)).toEqual([
+      '3000 not fwmark 0x4b530000/0xffffe000 goto 3003',
+      '3001 fwmark 0x4b530000/0xfffffff0 goto 3002',
+      '3002 fwmark 0x4b530001 lookup 4936449',
+      '3003 nop',
+    ]);
   });
 });

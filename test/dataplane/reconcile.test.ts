@@ -55,12 +55,13 @@ describe('reconcile', () => {
     expect(first.operations).toBeGreaterThan(4 * B);
     expect(await dp.set(d)).toMatchObject({ ok: true, full: false, operations: 0 });
     expect(await dp.resync()).toMatchObject({ ok: true, full: true, operations: 0 });
-    // And the kernel really holds the plan: B routes per VIP (one table generation so far),
-    // 4B rules (two families, two parities: pinning is on by default).
+    // And the kernel really holds the plan: B routes per VIP (one table generation so far);
+    // per family a guard, a group rule per 16 buckets and parity, 2B bucket rules (pinning
+    // is on by default) and an anchor.
     const state = await dp.kernel.read(TABLE_BASE);
     expect(state.routes.get('203.0.113.10')?.size).toBe(B);
     expect(state.routes.get('2001:db8:ff::1')?.size).toBe(B);
-    expect(state.rules.size).toBe(4 * B);
+    expect(state.rules.size).toBe(2 * (1 + 2 * (B / 16) + 2 * B + 1));
     expect(state.nft.elements.get('allowed4')).toEqual(new Set(['203.0.113.99 . 192.0.2.7', '203.0.113.99 . 198.51.100.0/24']));
   });
 
@@ -115,7 +116,10 @@ describe('reconcile', () => {
     const state = await dp.kernel.read(TABLE_BASE);
     expect([...state.routes.keys()]).toEqual(['203.0.113.10']);
     const parityOffset = (t: number): number => (t - TABLE_BASE) % 4096;
-    expect([...state.rules.values()].every((r) => r.priority === 3000 && parityOffset(r.table) < B)).toBe(true);
+    const lookups = [...state.rules.values()].flatMap((r) => ('lookup' in r.action ? [r.action.lookup] : []));
+    expect(lookups.length).toBe(2 * 2 * B);
+    expect(lookups.every((t) => parityOffset(t) < B)).toBe(true);
+    expect([...state.rules.values()].every((r) => r.priority >= 3000 && r.priority <= 3000 + 2 + 2 * (B / 16))).toBe(true);
     expect(state.links.get('kst-vxlan')?.spec).toContain('dstport 4789');
     expect(state.nft.counters).toEqual(new Set(['vip4_203_0_113_10']));
     // The stale object is gone; the foreign id in our range was never handed out.
