@@ -1,7 +1,7 @@
 // Routes, nexthop objects, policy rules and links: `ip -batch` lines and `ip -json`
 // readback parsing.
 import type { IpFamily } from '../model/types.js';
-import { ROUTE_PROTOCOL, hex, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
+import { ROUTE_PROTOCOL, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
 import { describeLink, type JsonNeigh } from './links.js';
 import { INLINE_SUFFIX, familyOf, ruleKey, ruleText, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 

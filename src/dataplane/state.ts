@@ -2,6 +2,7 @@
 // what the plan wants and what a readback found. Every value is a canonical string so
 // "equal" means "no kernel operation needed".
 import type { IpFamily } from '../model/types.js';
+import { hex } from './layout.js';
 import { XT_NONE, type XtState } from './xt.js';
 
 export interface LinkSpec {
@@ -95,7 +96,6 @@ export function nexthopKey(family: IpFamily, spec: string): string {
 
 /** The selector and action as `ip rule` takes them: "not fwmark 0x../0x.. goto 3033". */
 export function ruleText(r: RuleSpec): string {
-  const hex = (n: number): string => `0x${n.toString(16)}`;
   const match = r.mark === undefined ? '' : `fwmark ${hex(r.mark)}${r.mask === undefined ? '' : `/${hex(r.mask)}`} `;
   const action = 'lookup' in r.action ? `lookup ${r.action.lookup}` : 'goto' in r.action ? `goto ${r.action.goto}` : 'nop';
   return `${r.not ? 'not ' : ''}${match}${action}`;
