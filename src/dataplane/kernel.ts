@@ -1,5 +1,6 @@
 // The one place the data plane talks to the kernel: readback with `ip -json` / `nft -j`,
-// and applying `ip -batch` runs and one `nft -f` transaction. Everything else is pure.
+// and applying ip batches and nft transactions, small ones through long-lived `ip` and
+// `nft` processes (command-session.ts). Everything else is pure.
 import { runCommand, type CommandRunner } from '../system/index.js';
 import type { IpFamily } from '../model/types.js';
 import { NFT_TABLE, ROUTE_PROTOCOL } from './layout.js';

@@ -221,6 +221,19 @@ describe('reconcile', () => {
     expect(after.routes.size + after.rules.size).toBe(0);
   });
 
+  test('IPv6 at scale: 100 VIPs x 256 buckets through shared nexthop objects', async () => {
+    // With the seg6 encapsulation inline in every route this kernel refused IPv6 routes
+    // after about 21,000 ("Cannot allocate memory"); through objects they all install.
+    const dp = dataplane();
+    const v6 = Array.from({ length: 100 }, (_, i) => ({ vip: `2001:db8:ff::${(i + 1).toString(16)}`, backends: ['2001:db8:f::11', '2001:db8:f::12'] }));
+    const r = await dp.set(desiredState({ bucketCount: 256, vips: v6 }));
+    expect(r.error).toBeUndefined();
+    const state = await dp.kernel.read(TABLE_BASE);
+    expect([...state.routes.values()].reduce((n, m) => n + m.size, 0)).toBe(100 * 256);
+    expect([...state.nexthops.values()].map((n) => n.family)).toEqual([6, 6]);
+    expect(await dp.resync()).toMatchObject({ ok: true, operations: 0 });
+  });
+
   test('the periodic resync repairs drift', async () => {
     const dp = dataplane({ config: testConfig({ resyncSeconds: 1 }) });
     await dp.set(desiredState({ bucketCount: B, vips: vips(1) }));
