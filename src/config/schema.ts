@@ -92,7 +92,7 @@ export const configSchema = z
           .max(32765 - 514) // 514 = RULE_PRIORITY_SPAN in dataplane/layout.ts (a test checks)
           .default(3000)
           .describe("First priority of the project's policy rules; it uses rulePriority .. rulePriority+514 (a guard rule, group rules, bucket rules, an anchor: docs/dataplane.md). Keep other rules out of that range."),
-        pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (two table generations and a per-flow mark map; IPv4; see docs/hitless.md).'),
+        pinEstablishedFlows: z.boolean().default(true).describe('Keep established connections on the endpoint they started on when a bucket moves (two table generations and per-flow mark maps, IPv4 and IPv6; see docs/hitless.md).'),
         flowHash: z
           .enum(flowHashSettings)
           .default('auto')

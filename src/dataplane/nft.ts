@@ -29,6 +29,12 @@ const FAMILIES: readonly IpFamily[] = [4, 6];
 const PIN_CHAIN = 'pin';
 /** The dynamic flow map (IPv4): filled from the packet path, never diffed or rewritten. */
 export const PIN_MAP = 'pins';
+/**
+ * The IPv6 flow key: a 32-bit hash of the 5-tuple (its own seed, unrelated to the bucket
+ * hash). Two flows with the same hash share one entry: the later one keeps the earlier
+ * one's mark on this node (about 1 in 16,000 new flows with the map full).
+ */
+const PIN6_KEY = 'jhash ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport mod 4294967295 seed 0x70696e36';
 const ip = (f: IpFamily): string => (f === 4 ? 'ip' : 'ip6');
 const addrType = (f: IpFamily): string => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
 
@@ -56,24 +62,27 @@ function chains(p: HashParams): ChainDef[] {
   if (p.pin) for (const f of FAMILIES) prerouting.push(`${ip(f)} daddr @${nftSets.parity1(f)} meta mark set meta mark or ${hex(PARITY_STRIDE)}`);
   const out: ChainDef[] = [{ name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: prerouting }];
   if (p.pin) {
-    // The flow table: 5-tuple -> the bucket+parity mark its first packet got. Later packets
+    // The flow tables: flow -> the bucket+parity mark its first packet got. Later packets
     // get that mark back, so a flow keeps the table generation (and bucket) it started on.
     // Not conntrack: with direct server return the tunnel node sees one direction only, and
     // conntrack declares a TCP flow's ACKs invalid (no SYN-ACK seen), which untracks them.
-    // IPv4 only, and without the protocol in the key: nft 1.0.6 aborts on a dynamic map
-    // whose key is longer than 16 bytes (docs/hitless.md, "Limits").
-    prerouting.push(`ip daddr @${nftSets.vips(4)} jump ${PIN_CHAIN}4`);
-    const key = 'ip saddr . ip daddr . th sport . th dport';
-    out.push({
-      name: `${PIN_CHAIN}4`,
-      rules: [
-        // Fragments and portless protocols hash on addresses: nothing per flow to remember.
-        'ip frag-off & 0x3fff != 0 return',
-        'meta l4proto != { tcp, udp, sctp } return',
-        `meta mark set ${key} map @${PIN_MAP}4`,
-        `update @${PIN_MAP}4 { ${key} : meta mark }`,
-      ],
-    });
+    // nft 1.0.6 aborts on a dynamic map key longer than 16 bytes, so IPv4 flows are keyed
+    // by addresses and ports (no protocol), IPv6 flows by a 32-bit hash of the 5-tuple
+    // (docs/hitless.md, "Limits").
+    const keys: Record<IpFamily, string> = { 4: 'ip saddr . ip daddr . th sport . th dport', 6: PIN6_KEY };
+    for (const f of FAMILIES) {
+      prerouting.push(`${ip(f)} daddr @${nftSets.vips(f)} jump ${PIN_CHAIN}${f}`);
+      out.push({
+        name: `${PIN_CHAIN}${f}`,
+        rules: [
+          // Fragments and portless protocols hash on addresses: nothing per flow to remember.
+          f === 4 ? 'ip frag-off & 0x3fff != 0 return' : 'exthdr frag exists return',
+          'meta l4proto != { tcp, udp, sctp } return',
+          `meta mark set ${keys[f]} map @${PIN_MAP}${f}`,
+          `update @${PIN_MAP}${f} { ${keys[f]} : meta mark }`,
+        ],
+      });
+    }
   }
   for (const f of FAMILIES) {
     const a = ip(f);
@@ -157,6 +166,9 @@ export function renderNftTable(state: NftState, p: HashParams): string {
   }
   if (p.pin) {
     lines.push(`\tmap ${PIN_MAP}4 { type ipv4_addr . ipv4_addr . inet_service . inet_service : mark; size ${PIN_MAP_SIZE}; flags dynamic,timeout; timeout ${PIN_TIMEOUT_SECONDS}s; }`);
+    // Typed by `numgen`, which is the same type as the jhash key (a 32-bit integer): nft
+    // 1.0.6 crashes listing a map typed by a jhash expression (`nft list ruleset` segfaults).
+    lines.push(`\tmap ${PIN_MAP}6 { typeof numgen inc mod 2 : meta mark; size ${PIN_MAP_SIZE}; flags dynamic,timeout; timeout ${PIN_TIMEOUT_SECONDS}s; }`);
   }
   for (const d of defs) {
     lines.push(`\tchain ${d.name} {`);
@@ -246,7 +258,7 @@ export function parseNftTable(json: string | undefined): NftState {
     if (o.counter) counters.add(o.counter.name);
     const s = o.set ?? o.map;
     // The flow map is the packet path's, not the plan's: never compared, so not parsed.
-    if (s && s.name !== `${PIN_MAP}4`) elements.set(s.name, new Set((s.elem ?? []).map(elemText)));
+    if (s && s.name !== `${PIN_MAP}4` && s.name !== `${PIN_MAP}6`) elements.set(s.name, new Set((s.elem ?? []).map(elemText)));
     if (o.chain) chainList.set(o.chain.name, { chain: o.chain.name, hook: o.chain.hook ? `${o.chain.hook} ${o.chain.prio ?? ''}` : '', comments: [] });
   }
   for (const o of objs) {

@@ -9,7 +9,7 @@ const net = require('node:net');
 const dgram = require('node:dgram');
 const [name, addr, port] = process.argv.slice(1);
 const tcp = net.createServer((s) => { s.on('data', () => s.write(name + '\\n')); s.on('error', () => {}); });
-const udp = dgram.createSocket('udp4');
+const udp = dgram.createSocket(addr.includes(':') ? 'udp6' : 'udp4');
 udp.on('message', (m, r) => udp.send(name, r.port, r.address));
 tcp.listen(Number(port), addr, () => udp.bind(Number(port), addr, () => console.log('ready')));
 `;
@@ -29,7 +29,7 @@ for (let i = 0; i < count; i++) {
   c.s.on('error', (e) => (c.dead = c.dead || e.code));
   c.s.on('close', () => (c.dead = c.dead || 'closed'));
   tcp.push(c);
-  const u = { last: null, s: dgram.createSocket('udp4') };
+  const u = { last: null, s: dgram.createSocket(vip.includes(':') ? 'udp6' : 'udp4') };
   u.s.on('message', (m) => (u.last = String(m)));
   u.s.bind(first + count + i);
   udp.push(u);

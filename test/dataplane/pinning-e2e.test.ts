@@ -1,14 +1,15 @@
 // Connection pinning end to end (vxlan-lwt, this kernel): long-lived TCP and UDP flows
 // through the tunnel node to two pods; then some buckets move to a third pod. With
 // pinning every established flow stays on its pod and new flows follow the new table;
-// without it the moved flows land on the new pod (TCP: reset there).
+// without it the moved flows land on the new pod (TCP: reset there). IPv6 (seg6) too.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { TunnelDataplane } from '../../src/dataplane/index.js';
 import { desiredState, testConfig } from './fixtures.js';
-import { buildFabric, pod4, setupVxlanPod, type Fabric } from './topology.js';
+import { buildFabric, pod4, pod6, setupVxlanPod, type Fabric } from './topology.js';
 import { openFlows, startNamedServer, type FlowClient, type Proc } from './long-flows.js';
 
 const VIP = '203.0.113.40';
+const VIP6 = '2001:db8:ff::40';
 const PORT = 7800;
 const B = 16;
 const FLOWS = 32;
@@ -16,7 +17,8 @@ const backends = [pod4(0), pod4(1), pod4(2)];
 // Before: pod0 and pod1 alternate. After: every 4th bucket moves to pod2 (a new endpoint).
 const before = Array.from({ length: B }, (_, i) => i % 2);
 const after = before.map((b, i) => (i % 4 === 0 ? 2 : b));
-const state = (buckets: number[]) => desiredState({ bucketCount: B, vips: [{ vip: VIP, backends, buckets }] });
+const state = (buckets: number[]) =>
+  desiredState({ bucketCount: B, vips: [{ vip: VIP, backends, buckets }, { vip: VIP6, backends: [pod6(0), pod6(1), pod6(2)], buckets }] });
 
 describe('connection pinning (vxlan-lwt)', () => {
   let f: Fabric;
@@ -28,8 +30,8 @@ describe('connection pinning (vxlan-lwt)', () => {
     dp.start();
     return dp;
   };
-  const flows = async (first: number): Promise<FlowClient> => {
-    const c = await openFlows(f.client, VIP, PORT, first, FLOWS);
+  const flows = async (first: number, vip = VIP): Promise<FlowClient> => {
+    const c = await openFlows(f.client, vip, PORT, first, FLOWS);
     procs.push(c);
     return c;
   };
@@ -37,8 +39,9 @@ describe('connection pinning (vxlan-lwt)', () => {
   beforeAll(async () => {
     f = await buildFabric(3);
     for (const [i, pod] of f.pods.entries()) {
-      await setupVxlanPod(pod, [VIP]);
+      await setupVxlanPod(pod, [VIP], [VIP6]);
       procs.push(await startNamedServer(pod, `pod${i}`, VIP, PORT));
+      procs.push(await startNamedServer(pod, `pod${i}`, VIP6, PORT));
     }
   }, 120_000);
 
@@ -54,14 +57,23 @@ describe('connection pinning (vxlan-lwt)', () => {
     const old = await flows(40000);
     const start = await old.ping();
     expect(new Set([...start.tcp, ...start.udp])).toEqual(new Set(['pod0', 'pod1']));
+    const old6 = await flows(43000, VIP6);
+    const start6 = await old6.ping();
+    expect(new Set([...start6.tcp, ...start6.udp])).toEqual(new Set(['pod0', 'pod1']));
 
     const changed = await dp.set(state(after));
     expect(changed).toMatchObject({ ok: true, full: false });
-    // The new table goes into the other parity (B routes), the new pod's nexthop object and
-    // the VIP's flip: nothing deleted.
-    expect(changed.operations).toBe(B + 1 + 1);
+    // Per VIP, the new table goes into the other parity (B routes), the new pod's nexthop
+    // object and the VIP's flip: nothing deleted.
+    expect(changed.operations).toBe(2 * (B + 1 + 1));
     const pinned = await old.ping();
     expect(pinned).toEqual(start);
+    // IPv6 flows are pinned by a hash of their 5-tuple.
+    expect(await old6.ping()).toEqual(start6);
+    const fresh6 = await flows(44000, VIP6);
+    expect((await fresh6.ping()).tcp.filter((p) => p === 'pod2').length).toBeGreaterThan(0);
+    old6.stop();
+    fresh6.stop();
 
     // New flows use the new table: pod2 gets about a quarter of them.
     const fresh = await flows(41000);
@@ -89,7 +101,7 @@ describe('connection pinning (vxlan-lwt)', () => {
     const old = await flows(42000);
     const start = await old.ping();
     expect(new Set([...start.tcp, ...start.udp])).toEqual(new Set(['pod0', 'pod1']));
-    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: B / 4 + 1 }); // moved routes + the new pod's nexthop object
+    expect(await dp.set(state(after))).toMatchObject({ ok: true, operations: 2 * (B / 4 + 1) }); // per VIP: moved routes + the new pod's nexthop object
     const moved = await old.ping();
     let reset = 0;
     for (const [i, p] of moved.tcp.entries()) {
