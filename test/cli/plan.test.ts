@@ -1,24 +1,17 @@
 // `kst plan`: readable and JSON output for the example cluster, identical on every run.
-import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { main } from '../../src/cli/main.js';
+import { captureConsole } from '../support/console.js';
 import type { DesiredState } from '../../src/model/index.js';
 
-let out: string[];
-beforeEach(() => {
-  out = [];
-  jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-});
-afterEach(() => {
-  jest.restoreAllMocks();
-});
+const out = captureConsole();
 
 const args = ['plan', '--config', 'deploy/examples/config.yaml', '--objects', 'deploy/examples/objects'];
 
 async function run(extra: string[]): Promise<string> {
-  out = [];
+  out.length = 0;
   expect(await main([...args, ...extra])).toBe(0);
   return out.join('\n');
 }

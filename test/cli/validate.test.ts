@@ -1,17 +1,10 @@
 // `kst validate` on the shipped examples: the good set is clean (exit 0), the bad set
 // reports every planted problem with its object and field (exit 1).
-import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { main } from '../../src/cli/main.js';
+import { captureConsole } from '../support/console.js';
 
-let out: string[];
-beforeEach(() => {
-  out = [];
-  jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-});
-afterEach(() => {
-  jest.restoreAllMocks();
-});
+const out = captureConsole();
 
 const text = () => out.join('\n');
 
