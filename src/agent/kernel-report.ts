@@ -65,7 +65,7 @@ export function reportKernel(a: KernelAssessment, nodeName: string, log: Logger,
     log.info(`kernel: ${found}; the configuration's needs are met`);
     return;
   }
-  const lines = a.report.missing.map((m) => `${m.role === 'tunnel' ? 'as a tunnel node' : 'for pods'}: ${m.message}`);
+  const lines = a.report.missing.map((m) => `${m.role === 'tunnel' ? 'as a tunnel node' : 'for VIPs in pods'}: ${m.message}`);
   log.error(`kernel: ${found}; missing: ${lines.join('; ')}`);
   events.warning({ kind: 'Node', name: nodeName }, 'KernelFeatureMissing', `This node's kernel lacks what the configuration needs: ${lines.join('; ')}. What needs it is not done on this node (see kst status).`);
 }

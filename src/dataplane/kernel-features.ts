@@ -111,7 +111,9 @@ export function describeMissing(m: MissingNeed): string {
 
 /** Folds missing needs into the limits the model applies; an empty result means none. */
 export function kernelLimits(all: readonly MissingNeed[]): KernelLimits {
-  const missing = all.filter((m) => !m.reportOnly);
+  // Only what the kernel was seen to lack limits the node: a probe that could not run (no
+  // unshare, a deadline under load) is reported, and the agent works as it would without one.
+  const missing = all.filter((m) => !m.reportOnly && m.anyOf.every((f) => m.states[f]?.state === 'absent'));
   const join = (ms: readonly MissingNeed[]) => (ms.length ? ms.map(describeMissing).join('; ') : undefined);
   const tunnel = join(missing.filter((m) => m.role === 'tunnel' && !m.vipFamily));
   const serving = join(missing.filter((m) => m.role === 'serving' && !m.vipFamily));

@@ -45,7 +45,7 @@ export function kernelNeeds(config: { readonly encapsulation: { readonly mode: E
     ...m.sender.map((f): KernelNeed => ({ role: 'tunnel', anyOf: [f], by })),
     ...([4, 6] as const).flatMap((family) => (m.senderFamily[family] ?? []).map((f): KernelNeed => ({ role: 'tunnel', anyOf: [f], by: `${by} for IPv${family} VIPs`, vipFamily: family }))),
     { role: 'tunnel', anyOf: FLOW_HASH_FEATURES[config.dataplane.flowHash], by: `dataplane.flowHash ${config.dataplane.flowHash}`, reportOnly: true },
-    ...m.pod.map((f): KernelNeed => ({ role: 'serving', anyOf: [f], by: `${by} in pods` })),
+    ...m.pod.map((f): KernelNeed => ({ role: 'serving', anyOf: [f], by })),
   ];
 }
 
