@@ -14,7 +14,7 @@ import { probeIptablesLegacy, probeNftables, type BackendProbe } from './flow-ha
 
 export interface KernelProbeOptions {
   readonly run?: CommandRunner;
-  /** Deadline of each probe command (default 10 s: creating a namespace can wait behind others' teardown on a busy node). */
+  /** Deadline of each probe command (default 20 s: on a busy node a check can wait seconds for the rtnl lock). */
   readonly timeoutMs?: number;
   /** Results already known (the flow-hash probe at start): not probed again. */
   readonly known?: KernelFeatures;
@@ -89,7 +89,7 @@ export function describeFeatures(features: KernelFeatures): string {
 
 async function inFreshNamespace(check: Check, opts: KernelProbeOptions): Promise<FeatureState> {
   const argv = ['--net', '--', check.file, ...check.args];
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   try {
     const r = await (opts.run ?? runCommand)('unshare', argv, { input: check.input, allowFailure: true, timeoutMs });
     if (r.code === 0) return { state: 'present' };

@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { assessKernel } from '../../src/agent/kernel-report.js';
+import { assessKernel, registerKernelMetrics } from '../../src/agent/kernel-report.js';
 import { describeFeatures, namespaceProbeBlocked, probeKernelFeatures } from '../../src/agent/kernel-probe.js';
 import { main } from '../../src/cli/main.js';
 import { configSchema } from '../../src/config/index.js';
 import { createDriver, featuresToProbe, kernelLimits, kernelNeeds, missingNeeds, planKernel, KERNEL_FEATURES, type KernelFeature, type KernelFeatures } from '../../src/dataplane/index.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { IncrementalModel, type EncapMode } from '../../src/model/index.js';
-import type { StatusReport } from '../../src/observe/index.js';
+import { metricsRegistry, type StatusReport } from '../../src/observe/index.js';
 import { runCommand, type CommandRunner } from '../../src/system/index.js';
 import { captureConsole } from '../support/console.js';
 import { ep, node, pod, settings, slice, tunnelService } from '../model/helpers.js';
@@ -39,11 +39,14 @@ const cfg = (mode: EncapMode, flowHash: 'auto' | 'nftables' | 'iptables-legacy' 
 
 describe('on this host kernel (real probes, each in a throwaway namespace)', () => {
   let features: KernelFeatures;
+  // A generous deadline: this asserts what the kernel has, and on a busy machine (other
+  // suites holding the rtnl lock with large batches) one check can wait seconds.
   beforeAll(async () => {
-    features = await probeKernelFeatures();
-  }, 60_000);
+    features = await probeKernelFeatures(undefined, { timeoutMs: 60_000 });
+  }, 240_000);
 
   test('VXLAN external, nexthop objects and nft inet are present; GRE and MPLS are absent, saying why', () => {
+    if (Object.values(features).some((f) => f.state === 'unknown')) throw new Error(`a check could not run: ${describeFeatures(features)}`);
     for (const f of ['vxlan', 'vxlan-external', 'nexthop-objects', 'nft-inet'] as const) expect(`${f} ${features[f]?.state}`).toBe(`${f} present`);
     for (const f of ['gre', 'gre-external', 'mpls-routing', 'mpls-iptunnel'] as const) {
       expect(`${f} ${features[f]?.state}`).toBe(`${f} absent`);
@@ -247,4 +250,17 @@ interface ScenarioResult {
     expect(r.events.filter((e) => e.reason === 'KernelFeatureMissing')).toEqual([]);
     expect(r.report.reconcile.find((x) => x.area === 'dataplane')).toMatchObject({ lastResult: 'ok' });
   }, 120_000);
+});
+
+describe('metrics', () => {
+  test('kst_kernel_feature and kst_kernel_missing_features follow the assessment', async () => {
+    registerKernelMetrics(() => assessKernel(cfg('gre-lwt'), BUILD_B));
+    const text = await metricsRegistry.metrics();
+    expect(text).toContain('kst_kernel_feature{feature="gre-external"} 0');
+    expect(text).toContain('kst_kernel_feature{feature="nexthop-objects"} 1');
+    expect(text).toContain('kst_kernel_missing_features{feature="gre-external",role="tunnel"} 1');
+    expect(text).toContain('kst_kernel_missing_features{feature="gre-external",role="serving"} 1');
+    expect(text).toContain('kst_kernel_missing_features{feature="seg6-lwt",role="tunnel"} 1');
+    expect(text).not.toMatch(/kst_kernel_missing_features\{feature="nexthop-objects"/);
+  });
 });
