@@ -382,8 +382,10 @@ export class IncrementalModel {
     let announced = false;
     let reason: string;
     let problem: Problem | undefined;
-    let kernelMissing: string | undefined;
+    // Set whatever the announcement: a tunnel node in maintenance keeps forwarding, and must
+    // not be handed a VIP its kernel cannot carry either.
     const kernel = this.options.kernel;
+    const kernelMissing = kernel?.tunnel ? undefined : kernel?.tunnelFamily?.[v.family];
     if (readyCount === 0) {
       const otherFamily = v.family === 4 ? 6 : 4;
       if (!mpls && eps.ready[otherFamily] > 0) {
@@ -397,8 +399,7 @@ export class IncrementalModel {
       reason = `not a tunnel node (tunnelNodeSelector ${settings.tunnelNodeSelector})`;
     } else if (kernel?.tunnel) {
       reason = `this node's kernel cannot carry VIP traffic (see kst status, kernel)`;
-    } else if (kernel?.tunnelFamily?.[v.family]) {
-      kernelMissing = kernel.tunnelFamily[v.family]!;
+    } else if (kernelMissing) {
       reason = `this node's kernel cannot carry IPv${v.family} VIPs (see kst status, kernel)`;
       problem = serviceProblem(v, 'KernelFeatureMissing', `${v.vip} is neither announced nor programmed on node ${this.nodeName}: ${kernelMissing}`);
     } else {
