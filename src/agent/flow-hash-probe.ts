@@ -58,10 +58,18 @@ export function decideFlowHash(setting: FlowHashSetting, results: ProbeResults):
 
 /** Probes what the setting needs (auto: nftables, then iptables-legacy only if nftables fails) and decides. */
 export async function chooseFlowHash(setting: FlowHashSetting, opts: ProbeOptions = {}): Promise<FlowHashDecision> {
-  if (setting !== 'auto') return decideFlowHash(setting, { [setting]: await probeBackend(setting, opts) });
-  const nftables = await probeNftables(opts);
-  if (nftables.ok) return decideFlowHash(setting, { nftables });
-  return decideFlowHash(setting, { nftables, 'iptables-legacy': await probeIptablesLegacy(opts) });
+  return (await probeFlowHash(setting, opts)).decision;
+}
+
+/** chooseFlowHash, with the probe results (the kernel report reuses them). */
+export async function probeFlowHash(setting: FlowHashSetting, opts: ProbeOptions = {}): Promise<{ readonly decision: FlowHashDecision; readonly results: ProbeResults }> {
+  let results: ProbeResults;
+  if (setting !== 'auto') results = { [setting]: await probeBackend(setting, opts) };
+  else {
+    const nftables = await probeNftables(opts);
+    results = nftables.ok ? { nftables } : { nftables, 'iptables-legacy': await probeIptablesLegacy(opts) };
+  }
+  return { decision: decideFlowHash(setting, results), results };
 }
 
 export function probeBackend(backend: FlowHashBackend, opts: ProbeOptions = {}): Promise<BackendProbe> {

@@ -14,7 +14,8 @@ import { Agent } from './agent.js';
 import { buildStatusReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
-import { chooseFlowHash, reportFlowHash } from './flow-hash-probe.js';
+import { probeFlowHash, reportFlowHash } from './flow-hash-probe.js';
+import { probeAndAssess, registerKernelMetrics, reportKernel } from './kernel-report.js';
 
 export interface RunAgentOptions {
   readonly config: Config;
@@ -42,11 +43,16 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   log.info(`node ${nodeName}: mode ${config.encapsulation.mode}, Kubernetes API from ${origin} (${where})`);
 
   const events = new KubeEventSink({ kubeConfig, host: nodeName, logger: log });
-  const model = new IncrementalModel(config, nodeName, { storedTables: config.storedTables });
 
   // Once, at start: the backend decides the marks of every VIP packet (docs/troubleshooting.md).
-  const flowHashDecision = await chooseFlowHash(config.dataplane.flowHash);
+  const { decision: flowHashDecision, results: flowHashProbes } = await probeFlowHash(config.dataplane.flowHash);
   const flowHash = reportFlowHash(flowHashDecision, nodeName, log, events);
+  // Once, at start: what this kernel can do against what the configuration needs; the model
+  // neither announces nor programs what it cannot carry (docs/troubleshooting.md).
+  const kernel = await probeAndAssess(config, flowHashProbes);
+  reportKernel(kernel, nodeName, log, events);
+  registerKernelMetrics(() => kernel);
+  const model = new IncrementalModel(config, nodeName, { storedTables: config.storedTables, kernel: kernel.limits });
   const flowHashReason = flowHashDecision.ok ? (flowHashDecision.problem ?? flowHashDecision.reason) : flowHashDecision.error;
   const dataplane = new TunnelDataplane({ config, logger: log, events, flowHash });
   // The lab runs several "nodes" on one machine: each agent may only look at its own lab's
@@ -147,7 +153,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     const s = watcher.status();
     return { ok: s.ready, detail: s.ready ? 'synced' : (s.lastError?.message ?? 'waiting for the first list') };
   });
-  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, flowHash: { backend: flowHash, reason: flowHashReason }, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
+  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, flowHash: { backend: flowHash, reason: flowHashReason }, kernel: kernel.report, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
 
   await server.start();
   dataplane.start();

@@ -2,7 +2,7 @@
 // last reconciles.
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
-import type { BgpPeerReport, FlowHashReport, StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, FlowHashReport, KernelReport, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -12,6 +12,8 @@ export interface StatusSources {
   readonly bfd?: Pick<BfdSessionRunner, 'status'>;
   /** The flow-hash backend chosen at start, and why. */
   readonly flowHash?: FlowHashReport;
+  /** What the kernel probe found at start and what the configuration needs that it lacks. */
+  readonly kernel?: KernelReport;
 }
 
 /** BFD address -> state; a bad address in BFD's config must not break the report. */
@@ -58,6 +60,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
   return {
     node: src.nodeName,
     ...(src.flowHash ? { flowHash: src.flowHash } : {}),
+    ...(src.kernel ? { kernel: src.kernel } : {}),
     vips,
     bgpPeers: peers.map((p) => {
       const bfdState = bfdByPeer.get(p.address);

@@ -50,7 +50,7 @@ export const configSchema = z
     tunnelNodeSelector: z.string().default('node=tunnel').describe('Label selector (key=value[,key=value]) of tunnel nodes.'),
     encapsulation: z
       .object({
-        mode: z.enum(encapModes).default('gre-lwt').describe('How tunnel nodes reach pods: gre (one GRE link per endpoint), gre-lwt / vxlan-lwt (one external tunnel device, per-route encap), mpls (serving nodes announce their own VIPs and push a label).'),
+        mode: z.enum(encapModes).default('gre-lwt').describe('How tunnel nodes reach pods: gre (one GRE link per endpoint), gre-lwt / vxlan-lwt (one external tunnel device, per-route encap), mpls (serving nodes announce their own VIPs and push a label). Each needs kernel features (GRE, MPLS, seg6 for IPv6 VIPs in the gre modes): `kst validate --config FILE --node-probe` on a node says whether its kernel has them (docs/troubleshooting.md).'),
         vni: z.number().int().min(1).max(16777215).default(4242).describe('VXLAN network identifier (vxlan-lwt).'),
         vxlanPort: z.number().int().min(1).max(65535).default(4789).describe('VXLAN UDP destination port (vxlan-lwt).'),
         mplsLabel: z.number().int().min(16).max(1048575).default(100).describe('Label the pod pops (mpls).'),

@@ -14,3 +14,6 @@ export type { EncapDriver } from './drivers/index.js';
 export { VXLAN_NODE_MAC, VXLAN_POD_MAC, VXLAN_GATEWAY } from './links.js';
 export { MARK_BASE, MAX_BUCKETS, NFT_HOOK_PRIORITY, VXLAN_LINK, GRE_LWT_LINK, isOwnedLink } from './layout.js';
 export type { KernelState, FlowHashBackend } from './state.js';
+export { KERNEL_FEATURES, FEATURE_INFO, missingNeeds, kernelLimits, describeMissing } from './kernel-features.js';
+export type { KernelFeature, KernelFeatures, FeatureState, KernelNeed, MissingNeed, KernelLimits, NodeRole } from './kernel-features.js';
+export { MODE_KERNEL_NEEDS, kernelNeeds, featuresToProbe } from './drivers/kernel-needs.js';

@@ -126,7 +126,9 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   const problems: VipProblem[] = [];
   const owners = new Map<string, ServiceRef>();
   const endpoints = new Set<string>();
-  const vips = desired.isTunnelNode ? desired.vips : [];
+  // A VIP this node's kernel cannot carry (VipPlan.kernelMissing) is reported by the model
+  // and left alone here: programming it could only fail, and be retried forever.
+  const vips = desired.isTunnelNode ? desired.vips.filter((v) => v.kernelMissing === undefined) : [];
   const useXt = params.flowHash === 'iptables-legacy';
   const pin = params.pinEstablishedFlows === true && !useXt;
   const hash = { buckets: B, seed: desired.hashSeed, markBase: MARK_BASE, pin };
@@ -322,6 +324,7 @@ export function endpointsOf(desired: DesiredState, driver: EncapDriver): string[
   const out = new Set<string>();
   if (!desired.isTunnelNode) return [];
   for (const v of desired.vips) {
+    if (v.kernelMissing !== undefined) continue;
     for (const idx of new Set(v.table.buckets)) {
       const b = v.table.backends[idx];
       if (b && driver.usable(b, desired.node)) out.add(b.address);

@@ -22,6 +22,7 @@ import type {
   EndpointInput,
   EndpointSliceInput,
   IpAddress,
+  IpFamily,
   NodeInput,
   PodInput,
   PodSetup,
@@ -90,6 +91,22 @@ const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 export interface IncrementalModelOptions {
   /** Start tables from the Services' stored tables (default true); false: Maglev only (to measure what storing buys). */
   readonly storedTables?: boolean;
+  /**
+   * What this node's kernel cannot do (probed once at start; src/dataplane/kernel-features.ts):
+   * a role or a VIP family it cannot serve is a condition reported as a problem, not work
+   * handed to the data plane to fail at and retry.
+   */
+  readonly kernel?: KernelLimitsInput;
+}
+
+/** Each field: why this node cannot (absent: it can). */
+export interface KernelLimitsInput {
+  /** ...carry tunnel traffic (tunnel modes) or hash and push to its local endpoints (mpls). */
+  readonly tunnel?: string;
+  /** ...make VIPs local in its pods. */
+  readonly serving?: string;
+  /** ...carry VIPs of one family as a tunnel node. */
+  readonly tunnelFamily?: Partial<Readonly<Record<IpFamily, string>>>;
 }
 
 export class IncrementalModel {
@@ -274,11 +291,21 @@ export class IncrementalModel {
     if (node.selectorError) {
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
     }
-    const podSetups = this.podSetups(view, extraProblems);
+    const kernel = this.options.kernel ?? {};
+    const sends = mode === 'mpls' ? view.servesLocally : node.selected;
+    if (sends && kernel.tunnel) {
+      const role = mode === 'mpls' ? 'serves VIPs with local endpoints (mpls mode)' : 'matches tunnelNodeSelector';
+      extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'KernelFeatureMissing', message: `node ${this.nodeName} ${role} but cannot carry VIP traffic: ${kernel.tunnel}. Its VIPs are neither announced nor programmed here.` });
+    }
+    let podSetups = this.podSetups(view, extraProblems);
+    if (kernel.serving && podSetups.length > 0) {
+      extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'KernelFeatureMissing', message: `${podSetups.length} pod(s) on node ${this.nodeName} serve VIPs, but no VIP can be made local in them: ${kernel.serving}` });
+      podSetups = [];
+    }
     if (this.sortedProblems?.resolution !== resolution) this.sortedProblems = { resolution, problems: sortProblems(resolution.problems) };
     return {
       node: this.nodeName,
-      isTunnelNode: mode === 'mpls' ? view.servesLocally : node.selected,
+      isTunnelNode: sends && !kernel.tunnel,
       mode,
       bucketCount: settings.buckets,
       hashSeed: settings.hashSeed,
@@ -355,6 +382,10 @@ export class IncrementalModel {
     let announced = false;
     let reason: string;
     let problem: Problem | undefined;
+    // Set whatever the announcement: a tunnel node in maintenance keeps forwarding, and must
+    // not be handed a VIP its kernel cannot carry either.
+    const kernel = this.options.kernel;
+    const kernelMissing = kernel?.tunnel ? undefined : kernel?.tunnelFamily?.[v.family];
     if (readyCount === 0) {
       const otherFamily = v.family === 4 ? 6 : 4;
       if (!mpls && eps.ready[otherFamily] > 0) {
@@ -366,13 +397,18 @@ export class IncrementalModel {
       reason = node.reason;
     } else if (!mpls && !node.selected) {
       reason = `not a tunnel node (tunnelNodeSelector ${settings.tunnelNodeSelector})`;
+    } else if (kernel?.tunnel) {
+      reason = `this node's kernel cannot carry VIP traffic (see kst status, kernel)`;
+    } else if (kernelMissing) {
+      reason = `this node's kernel cannot carry IPv${v.family} VIPs (see kst status, kernel)`;
+      problem = serviceProblem(v, 'KernelFeatureMissing', `${v.vip} is neither announced nor programmed on node ${this.nodeName}: ${kernelMissing}`);
     } else {
       announced = true;
       reason = mpls ? 'ready local endpoints' : 'ready endpoints';
     }
-    const plan: VipPlan = { vip: v.vip, family: v.family, service: v.service, pool: v.pool.name, table, sourceRanges: v.sourceRanges, announced, announceReason: reason };
+    const plan: VipPlan = { vip: v.vip, family: v.family, service: v.service, pool: v.pool.name, table, sourceRanges: v.sourceRanges, announced, announceReason: reason, ...(kernelMissing ? { kernelMissing } : {}) };
     let announcement: Announcement | undefined;
-    if (problem && previous?.problem) problem = previous.problem;
+    if (problem && previous?.problem?.message === problem.message) problem = previous.problem;
     if (announced && previous?.announcement) announcement = previous.announcement;
     else if (announced) {
       announcement = {

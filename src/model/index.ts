@@ -32,7 +32,7 @@ export type { ServiceEndpoints } from './endpoints.js';
 export { nodeAvailability } from './node.js';
 export type { NodeAvailability } from './node.js';
 export { IncrementalModel, computeDesiredState, sortProblems } from './incremental.js';
-export type { IncrementalModelOptions } from './incremental.js';
+export type { IncrementalModelOptions, KernelLimitsInput } from './incremental.js';
 export {
   parseStoredTables,
   formatStoredTables,

@@ -118,6 +118,11 @@ export interface VipPlan {
   readonly announced: boolean;
   /** Why it is (not) announced, for `kst status`: "ready endpoints", "no ready endpoints", ... */
   readonly announceReason: string;
+  /**
+   * Set when this node's kernel cannot carry the VIP (an IPv6 VIP whose encapsulation needs
+   * seg6 on a kernel without it): neither announced nor programmed, whatever its endpoints.
+   */
+  readonly kernelMissing?: string;
 }
 
 export interface Announcement {

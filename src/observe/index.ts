@@ -9,6 +9,9 @@ export { emptyStatusReport, parseStatusReport } from './status.js';
 export type {
   StatusReport,
   FlowHashReport,
+  KernelReport,
+  KernelFeatureReport,
+  KernelNeedReport,
   VipReport,
   BgpPeerReport,
   BgpPeerState,

@@ -87,6 +87,31 @@ export interface FlowHashReport {
   readonly reason: string;
 }
 
+/** What the agent's kernel probe found at start (src/agent/kernel-report.ts). */
+export interface KernelFeatureReport {
+  readonly feature: string;
+  readonly state: 'present' | 'absent' | 'unknown';
+  /** The kernel's or the tool's answer when not present. */
+  readonly why?: string;
+}
+
+/** A need of the configuration that this node's kernel does not meet. */
+export interface KernelNeedReport {
+  /** The role that needs it: "tunnel" (mpls: the serving node's sending side) or "serving" (pods). */
+  readonly role: string;
+  /** Alternatives: any one would do. */
+  readonly features: readonly string[];
+  /** Only VIPs of this family need it. */
+  readonly vipFamily?: number;
+  /** What is missing and what to turn on, in an operator's words. */
+  readonly message: string;
+}
+
+export interface KernelReport {
+  readonly features: readonly KernelFeatureReport[];
+  readonly missing: readonly KernelNeedReport[];
+}
+
 export interface StatusReport {
   /** The node the agent runs on. */
   readonly node?: string;
@@ -94,6 +119,8 @@ export interface StatusReport {
   readonly generatedAt?: string;
   /** Absent from older agents. */
   readonly flowHash?: FlowHashReport;
+  /** Absent from older agents. */
+  readonly kernel?: KernelReport;
   readonly vips: readonly VipReport[];
   readonly bgpPeers: readonly BgpPeerReport[];
   readonly bfdSessions: readonly BfdSessionReport[];
@@ -111,6 +138,12 @@ const statusReportSchema = z.object({
   node: z.string().optional(),
   generatedAt: z.string().optional(),
   flowHash: z.object({ backend: z.enum(['nftables', 'iptables-legacy']), reason: z.string() }).optional(),
+  kernel: z
+    .object({
+      features: z.array(z.object({ feature: z.string(), state: z.enum(['present', 'absent', 'unknown']), why: z.string().optional() })),
+      missing: z.array(z.object({ role: z.string(), features: z.array(z.string()), vipFamily: z.number().int().optional(), message: z.string() })),
+    })
+    .optional(),
   vips: z.array(
     z.object({
       vip: z.string(),

@@ -1,7 +1,7 @@
 // `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
 // its flow-hash backend, the VIPs, BGP peers, BFD sessions and last reconcile runs as
 // tables, or the JSON.
-import { parseListenAddress, parseStatusReport, type StatusReport } from '../../observe/index.js';
+import { parseListenAddress, parseStatusReport, type KernelReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
 import { parseCommandArgs } from '../args.js';
 import { renderBgpPeers } from '../bgp-peers.js';
@@ -85,12 +85,28 @@ export const command: Command = {
 
 // ---------- rendering (pure; golden-tested in test/observe) ----------
 
+const ROLE_WORDS: Readonly<Record<string, string>> = { tunnel: 'as a tunnel node', serving: 'for VIPs in pods' };
+
+/** The kernel probe's findings at start and, first, what the configuration needs that is missing. */
+export function renderKernel(kernel: KernelReport): string[] {
+  const by = (state: string) => kernel.features.filter((f) => f.state === state).map((f) => f.feature);
+  const parts = [['present', by('present')], ['absent', by('absent')], ['could not probe', by('unknown')]].filter(([, l]) => l!.length > 0).map(([w, l]) => `${w as string} ${(l as string[]).join(' ')}`);
+  const out = [`kernel: ${parts.join('; ') || 'nothing probed'}`];
+  if (kernel.missing.length === 0) out.push("kernel: the configuration's needs are met");
+  else {
+    out.push(`kernel: MISSING what the configuration needs (${kernel.missing.length}):`);
+    for (const m of kernel.missing) out.push(`  ${ROLE_WORDS[m.role] ?? m.role}: ${oneLine(m.message)}`);
+  }
+  return out;
+}
+
 /** The report as readable tables; `now` gives "12s ago" for the reconcile runs. */
 export function renderStatus(report: StatusReport, now: Date = new Date()): string {
   const out: string[] = [];
   const head = [report.node ? `node ${report.node}` : 'agent', report.generatedAt ? `report of ${report.generatedAt}` : ''];
   out.push(head.filter(Boolean).join(', '));
   if (report.flowHash) out.push(`flow hash: ${report.flowHash.backend} (${oneLine(report.flowHash.reason)})`);
+  if (report.kernel) out.push(...renderKernel(report.kernel));
   out.push('');
 
   out.push(`VIPs (${report.vips.length})`);

@@ -8,6 +8,10 @@ import { convertObjects, describeIssue, type ConvertedObjects } from '../../kube
 import { computeDesiredState, sortProblems, type ClusterSnapshot, type Problem } from '../../model/index.js';
 import type { Command } from '../main.js';
 import { parseCommandArgs } from '../args.js';
+import { hostname } from 'node:os';
+import { probeAndAssess } from '../../agent/kernel-report.js';
+import { probeFlowHash } from '../../agent/flow-hash-probe.js';
+import type { KernelProbeOptions } from '../../agent/kernel-probe.js';
 
 export interface ReadObjects extends ConvertedObjects {
   readonly files: readonly string[];
@@ -77,7 +81,22 @@ export function loadOfflineConfig(file: string, set: readonly string[]): { confi
   }
 }
 
-const HELP = `usage: kst validate --config FILE [--objects DIR|FILE]... [--set path=value]...
+/** Probes this machine's kernel for the configuration: problem lines (one per missing need) and a summary. */
+export async function nodeProbe(config: Config, opts: KernelProbeOptions = {}): Promise<{ lines: string[]; summary: string }> {
+  // The flow-hash probe as the agent runs it (auto: HMARK only where nftables fails); its
+  // verdict is among the needs (dataplane.flowHash), so only the results are used.
+  const { results } = await probeFlowHash(config.dataplane.flowHash, opts.run ? { run: opts.run } : {});
+  const a = await probeAndAssess(config, results, opts);
+  const lines = a.report.missing.map((m) => `node kernel: ${m.role === 'tunnel' ? 'as a tunnel node' : 'for VIPs in pods'}: ${m.message}`);
+  const f = a.report.features;
+  const list = (state: string) => f.filter((x) => x.state === state).map((x) => x.feature).join(' ') || '-';
+  const found = `present: ${list('present')}; absent: ${list('absent')}${f.some((x) => x.state === 'unknown') ? `; could not probe: ${list('unknown')}` : ''}`;
+  const mode = config.encapsulation.mode;
+  const verdict = lines.length === 0 ? `ok: encapsulation.mode ${mode} can work here` : `${lines.length} problem(s): encapsulation.mode ${mode} cannot fully work here`;
+  return { lines, summary: `node kernel (${hostname()}): ${found}\nnode kernel: ${verdict}` };
+}
+
+const HELP = `usage: kst validate --config FILE [--objects DIR|FILE]... [--set path=value]... [--node-probe]
 
 Checks a configuration file and, optionally, Kubernetes objects (YAML or JSON files,
 multi-document, List kinds, directories read recursively) without a cluster:
@@ -88,11 +107,19 @@ Other kinds are skipped. Prints every problem with its object and field path.
   --config FILE      agent configuration (YAML)
   --objects PATH     object file or directory; repeatable
   --set path=value   override a configuration field, as for the agent; repeatable
+  --node-probe       also probe THIS machine's kernel, as the agent does at start, and
+                     say whether the configuration can work here: which features its
+                     mode needs as a tunnel node and for VIPs in pods (e.g. gre-lwt:
+                     GRE external and nexthop objects, seg6 for IPv6 VIPs; mpls: MPLS
+                     routing and encap mpls), which are present, and what to turn on.
+                     Runs each check in a throwaway network namespace (unshare --net;
+                     needs root or CAP_SYS_ADMIN). Run it on a node before deploying.
   -h, --help         this text
 
 Environment variables (KST_*) are not read: the result depends on the files and flags only.
 
-Exit status: 0 no problems, 1 problems found, 2 usage error.`;
+Exit status: 0 no problems, 1 problems found (with --node-probe: also when this kernel
+lacks something the configuration needs), 2 usage error.`;
 
 export const command: Command = {
   summary: 'check a config file and Kubernetes objects offline; prints every problem',
@@ -101,6 +128,7 @@ export const command: Command = {
           config: { type: 'string' },
           objects: { type: 'string', multiple: true },
           set: { type: 'string', multiple: true },
+          'node-probe': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         }, HELP);
     if ('exit' in parsed) return parsed.exit;
@@ -130,6 +158,13 @@ export const command: Command = {
       const n = objects.services.length + objects.endpointSlices.length + objects.nodes.length + objects.pods.length;
       summary += `\nobjects: ${n} from ${objects.files.length} file(s) (${objects.services.length} Services, ${objects.endpointSlices.length} EndpointSlices, ${objects.nodes.length} Nodes, ${objects.pods.length} Pods; ${objects.skipped} of other kinds skipped)${config ? '' : '; model rules not checked: the config is invalid'}: ${lines.length - before === 0 ? 'ok' : `${lines.length - before} problem(s)`}`;
       summary += `\nfiles: ${objects.files.map((f) => relative(process.cwd(), f) || f).join(', ')}`;
+    }
+    if (values['node-probe'] && config) {
+      const probed = await nodeProbe(config);
+      lines.push(...probed.lines);
+      summary += `\n${probed.summary}`;
+    } else if (values['node-probe']) {
+      summary += '\nnode probe: not run: the config is invalid';
     }
     for (const l of lines) console.log(l);
     if (lines.length > 0) console.log('');
