@@ -311,6 +311,10 @@ export class LabApiServer {
       if (method === 'PUT' && name) {
         const body = (await readJson(req)) as KubeObject;
         if (body.metadata?.name !== name) throw badRequest(`the name of the object (${String(body.metadata?.name)}) does not match the name on the URL (${name})`);
+        if (type.createOnUpdate && !route.subresource && !this.find(apiVersionOf(type), type.kind, name, namespace)) {
+          const { resourceVersion: _ignored, ...metadata } = body.metadata;
+          return send(res, 201, this.store.create(type, { ...body, metadata }, namespace));
+        }
         return send(res, 200, this.store.update(type, body, route.subresource ? 'status' : 'main', namespace, true));
       }
       if (method === 'PATCH' && name) return send(res, 200, this.patch(route, req.headers['content-type'] ?? '', await readJson(req)));

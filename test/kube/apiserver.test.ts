@@ -324,6 +324,9 @@ describe('LabApiServer is as strict as kube-apiserver', () => {
     expect(patched.status).toBe(200);
     expect((await call('PATCH', '/apis/coordination.k8s.io/v1/namespaces/strict/leases/rv', { metadata: { resourceVersion: first.metadata!.resourceVersion }, spec: { holderIdentity: 'node-d' } }, 'application/merge-patch+json')).status).toBe(409);
 
+    // Leases may be created by PUT (AllowCreateOnUpdate); Services may not.
+    expect((await call('PUT', '/apis/coordination.k8s.io/v1/namespaces/strict/leases/by-put', { metadata: { name: 'by-put' }, spec: {} })).status).toBe(201);
+    expect((await call('PUT', '/api/v1/namespaces/strict/services/by-put', { metadata: { name: 'by-put' }, spec: {} })).status).toBe(404);
     server.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'uncond', namespace: 'strict' }, spec: { type: 'ClusterIP' } });
     expect((await call('PUT', '/api/v1/namespaces/strict/services/uncond', { metadata: { name: 'uncond' }, spec: { type: 'NodePort' } })).status).toBe(200);
   });

@@ -40,6 +40,8 @@ export interface ResourceType {
   readonly nameRule: NameRule;
   /** False where a PUT must carry metadata.resourceVersion (the real strategy's AllowUnconditionalUpdate). */
   readonly unconditionalUpdate: boolean;
+  /** A PUT of a missing object creates it (AllowCreateOnUpdate: Leases, core Events); elsewhere 404. */
+  readonly createOnUpdate?: boolean;
   /** Paths of metav1.Time fields ("a.b[].c": every element of list b); metadata.creationTimestamp is implied. */
   readonly timeFields?: readonly string[];
   /** Paths of metav1.MicroTime fields. */
@@ -53,12 +55,12 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, hasStatus: true, nameRule: 'subdomain', unconditionalUpdate: true, timeFields: [...CONDITION_TIMES, 'status.conditions[].lastHeartbeatTime'] },
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, hasStatus: true, nameRule: 'subdomain', unconditionalUpdate: true, timeFields: [...CONDITION_TIMES, 'status.conditions[].lastProbeTime', 'status.startTime'] },
   { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true, hasStatus: true, nameRule: 'dns1035', unconditionalUpdate: true, timeFields: CONDITION_TIMES },
-  { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, hasStatus: false, nameRule: 'legacy-event', unconditionalUpdate: true, timeFields: ['firstTimestamp', 'lastTimestamp'], microTimeFields: ['eventTime', 'series.lastObservedTime'] },
+  { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, hasStatus: false, nameRule: 'legacy-event', unconditionalUpdate: true, createOnUpdate: true, timeFields: ['firstTimestamp', 'lastTimestamp'], microTimeFields: ['eventTime', 'series.lastObservedTime'] },
   { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true, timeFields: ['deprecatedFirstTimestamp', 'deprecatedLastTimestamp'], microTimeFields: ['eventTime', 'series.lastObservedTime'] },
   // Leases: the real strategy refuses unconditional updates (a PUT without resourceVersion is 422).
-  { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: false, microTimeFields: ['spec.acquireTime', 'spec.renewTime'] },
+  { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: false, createOnUpdate: true, microTimeFields: ['spec.acquireTime', 'spec.renewTime'] },
 ];
 
 export function apiVersionOf(type: ResourceType): string {
