@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, EventsV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import { annotateService } from '../../src/kube/index.js';
 import { parseGoTime, RFC3339, RFC3339_MICRO } from '../../src/lab/apiserver/go-time.js';
 import { LabApiServer } from '../../src/lab/index.js';
 import { node, pod, service } from './fixtures.js';
@@ -280,6 +281,11 @@ describe('LabApiServer is as strict as kube-apiserver', () => {
     expect((await call('POST', '/api/v1/namespaces/strict/services', { metadata: { name: 'ann-limit', annotations: atLimit }, spec: {} })).status).toBe(201);
     const over = await call('PATCH', '/api/v1/namespaces/strict/services/ann-limit', { metadata: { annotations: { [key]: `${atLimit[key]}y` } } }, 'application/merge-patch+json');
     expect(over).toMatchObject({ status: 422, body: { message: 'Service "ann-limit" is invalid: metadata.annotations: Too long: must have at most 262144 bytes', details: { causes: [{ reason: 'FieldValueTooLong' }] } } });
+    // What the agent sees when a stored table would not fit (its own write path, client-node).
+    await expect(annotateService(server.kubeConfig(), { namespace: 'strict', name: 'ann-limit', key: 'cmd.nu/other', value: 'z' })).rejects.toMatchObject({
+      code: 422,
+      message: 'Service strict/ann-limit: cannot set annotation cmd.nu/other: 422: Service "ann-limit" is invalid: metadata.annotations: Too long: must have at most 262144 bytes',
+    });
   });
 
   it('validates label keys and values, and names per kind', async () => {
@@ -409,6 +415,17 @@ describe('LabApiServer resourceVersions across restarts', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('survives a crash: no stop(), a torn last line', async () => {
+    const stateFile = join(dir, 'crash.jsonl');
+    const crashed = new LabApiServer({ stateFile });
+    crashed.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kept', namespace: 'crash' } });
+    const rv = crashed.store.resourceVersion;
+    await writeFile(stateFile, '{"revision":99999,"resource":"/v1/configmaps","put":{"metad', { flag: 'a' });
+    const next = new LabApiServer({ stateFile });
+    expect(next.store.resourceVersion).toBe(rv);
+    expect(next.find('v1', 'ConfigMap', 'kept', 'crash')?.metadata?.resourceVersion).toBe(String(rv));
   });
 
   it('a REPLACED server (simulateReplacedServer / replacedAtResourceVersion) hands out lower resourceVersions', async () => {
