@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { jsonPatch, mergePatch } from './apiserver/patch.js';
-import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, tooLargeResourceVersion, type KubeObject, type ResourceType } from './apiserver/resources.js';
+import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, invalid, tooLargeResourceVersion, type FieldError, type KubeObject, type ResourceType } from './apiserver/resources.js';
 import { fieldSelector, labelSelector, type ObjectPredicate } from './apiserver/selectors.js';
 import { StateFile } from './apiserver/state-file.js';
 import { ObjectStore, type Change } from './apiserver/store.js';
@@ -102,6 +102,18 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   } catch {
     throw badRequest(`request body is not valid JSON: ${text.slice(0, 80)}`);
   }
+}
+
+/** ValidateListOptions: how resourceVersionMatch may be combined (422 on ListOptions.meta.k8s.io). */
+function checkResourceVersionMatch(rv: string | null, match: string): void {
+  const errors: FieldError[] = [];
+  const forbidden = (detail: string) => errors.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail });
+  if (!rv) forbidden('resourceVersionMatch is forbidden unless resourceVersion is provided');
+  if (match !== 'Exact' && match !== 'NotOlderThan') {
+    errors.push({ type: 'FieldValueNotSupported', field: 'resourceVersionMatch', value: JSON.stringify(match), detail: 'supported values: "Exact", "NotOlderThan", ""' });
+  }
+  if (match === 'Exact' && rv === '0') forbidden('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+  if (errors.length) throw invalid('meta.k8s.io', 'ListOptions', '', errors);
 }
 
 const byNamespaceAndName = (a: KubeObject, b: KubeObject) =>
@@ -305,7 +317,10 @@ export class LabApiServer {
       const route = parsePath(url.pathname);
       const { type, namespace, name } = route;
       if (method === 'GET' && !name) return await this.listOrWatch(req, res, route, url.searchParams);
-      if (method === 'GET') return send(res, 200, this.store.get(type, namespace, name!));
+      if (method === 'GET') {
+        await this.readAt(url.searchParams.get('resourceVersion'), null);
+        return send(res, 200, this.store.get(type, namespace, name!));
+      }
       if (method === 'POST' && !name) return send(res, 201, this.store.create(type, (await readJson(req)) as KubeObject, namespace));
       if (method === 'DELETE' && name) return send(res, 200, this.store.delete(type, namespace, name));
       if (method === 'PUT' && name) {
@@ -361,6 +376,7 @@ export class LabApiServer {
    * is the current revision (this server keeps no old snapshots; the real one may).
    */
   private async readAt(rvParam: string | null, match: string | null): Promise<void> {
+    if (match) checkResourceVersionMatch(rvParam, match);
     if (!rvParam || rvParam === '0') return;
     const wanted = Number(rvParam);
     if (!/^\d+$/.test(rvParam) || !Number.isSafeInteger(wanted)) throw badRequest(`invalid resourceVersion "${rvParam}"`);

@@ -352,6 +352,12 @@ describe('LabApiServer is as strict as kube-apiserver', () => {
     // Exact: etcd refuses a future revision at once.
     const exact = await call('GET', `/api/v1/namespaces/strict/services?resourceVersion=${current + 5}&resourceVersionMatch=Exact`);
     expect(exact).toMatchObject({ status: 504, body: { details: { causes: [{ reason: 'ResourceVersionTooLarge' }] } } });
+    // GET of one object at a future resourceVersion: the same wait and 504.
+    expect((await call('GET', `/api/v1/namespaces/strict/services/uncond?resourceVersion=${current + 5}`)).status).toBe(504);
+    expect(await call('GET', `/api/v1/namespaces/strict/services?resourceVersionMatch=Exact`)).toMatchObject({
+      status: 422,
+      body: { message: 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided' },
+    });
     // Reached while waiting: answered with the list.
     const waiting = call('GET', `/api/v1/namespaces/strict/configmaps?resourceVersion=${current + 1}`);
     await sleep(50);

@@ -129,17 +129,20 @@ export const badRequest = (message: string) => new ApiError(400, 'BadRequest', m
 
 /** One validation failure, as apimachinery's field.Error renders it. */
 export interface FieldError {
-  readonly type: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueTooLong';
+  readonly type: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueTooLong' | 'FieldValueForbidden' | 'FieldValueNotSupported';
   readonly field: string;
-  /** The rejected value as Go prints it (strings quoted); absent for Required and TooLong. */
+  /** The rejected value as Go prints it (strings quoted); absent for Required, TooLong and Forbidden. */
   readonly value?: string;
   readonly detail: string;
 }
 
-const TYPE_TEXT: Record<FieldError['type'], string> = { FieldValueInvalid: 'Invalid value', FieldValueRequired: 'Required value', FieldValueTooLong: 'Too long' };
+const TYPE_TEXT: Record<FieldError['type'], string> = {
+  FieldValueInvalid: 'Invalid value', FieldValueRequired: 'Required value', FieldValueTooLong: 'Too long', FieldValueForbidden: 'Forbidden', FieldValueNotSupported: 'Unsupported value',
+};
 
 function errorBody(e: FieldError): string {
-  const head = e.type === 'FieldValueInvalid' ? `${TYPE_TEXT[e.type]}: ${e.value ?? '""'}` : TYPE_TEXT[e.type];
+  const withValue = e.type === 'FieldValueInvalid' || e.type === 'FieldValueNotSupported';
+  const head = withValue ? `${TYPE_TEXT[e.type]}: ${e.value ?? '""'}` : TYPE_TEXT[e.type];
   return e.detail ? `${head}: ${e.detail}` : head;
 }
 
