@@ -4,7 +4,7 @@
 // Every write is decoded and validated as the real server does (./validation.ts), and
 // journaled to a state file when one is given, so the counter survives restarts.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ApiError, alreadyExists, apiVersionOf, conflict, invalid, notFound, qualifiedResource, resourceKey, type KubeObject, type ResourceType } from './resources.js';
+import { ApiError, alreadyExists, apiVersionOf, conflict, invalid, notFound, resourceKey, type KubeObject, type ResourceType } from './resources.js';
 import type { JournalEntry, StoreSnapshot } from './state-file.js';
 import { assertValid, decodeTimes } from './validation.js';
 
@@ -32,8 +32,6 @@ function sameContent(a: KubeObject, b: KubeObject): boolean {
 export interface ObjectStoreOptions {
   /** Changes kept for resuming watches. */
   readonly historyLimit?: number;
-  /** The counter of a new, empty store: the first object gets this + 1. */
-  readonly initialRevision?: number;
   /** Called with every change before it is visible (the state file's append). */
   readonly journal?: (entry: JournalEntry) => void;
 }
@@ -48,7 +46,7 @@ export class ObjectStore {
   private readonly historyLimit: number;
 
   constructor(private readonly options: ObjectStoreOptions = {}) {
-    this.revision = options.initialRevision ?? 1000;
+    this.revision = 1000;
     this.historyLimit = options.historyLimit ?? 10000;
   }
 
@@ -159,8 +157,7 @@ export class ObjectStore {
     if (!current) throw notFound(type, name);
     if (conditional && !type.unconditionalUpdate && !meta.resourceVersion) {
       // The real registry answers this with Invalid on the resource (not the Kind), value 0x0.
-      const [plural, ...group] = qualifiedResource(type).split('.');
-      throw invalid(group.join('.'), plural!, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }]);
+      throw invalid(type.group, type.plural, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }]);
     }
     if (meta.resourceVersion && meta.resourceVersion !== current.metadata?.resourceVersion) throw conflict(type, name);
     let next: KubeObject;
