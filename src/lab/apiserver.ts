@@ -1,17 +1,33 @@
 // A small Kubernetes API server for tests and the local lab (`kst lab up`). It speaks the
 // real REST list/watch wire protocol well enough for the unmodified @kubernetes/client-node
 // (informers, typed APIs, patches, Leases), and adds controls a real one lacks: apply and
-// delete objects directly, simulate an outage (stop/start on the same port), and compact
-// history so resuming watches get 410 Expired. A test double, not a product: plain HTTP on
-// loopback, no authentication, no admission, no validation beyond what the client needs.
+// delete objects directly, simulate an outage (stop/start on the same port), compact
+// history so resuming watches get 410 Expired, and simulate a replaced server.
+//
+// It is as strict as kube-apiserver where the agent meets it (see docs/testing.md for where
+// it still differs): Time/MicroTime fields are parsed with Go's layouts (400), names, labels
+// and annotations validated (422 with causes), a stale resourceVersion is 409 Conflict and a
+// Lease PUT without one 422, a list at a resourceVersion the server has not reached waits 3 s
+// and answers 504 "Too large resource version", a watch from such a resourceVersion stays
+// silent until the server gets there (as the real watch cache does).
+//
+// resourceVersions across restarts (options below):
+// - `stateFile`: objects and the counter are kept in that file (journaled per write); a
+//   server started again on the same file resumes both, so resourceVersions never go back.
+// - `replacedAtResourceVersion` (or `simulateReplacedServer()` on a running server): the
+//   counter restarts LOWER than clients have seen, as after an etcd restore or a new cluster
+//   behind the same address. For testing that clients relist (see docs/testing.md).
+//
+// A test double, not a product: plain HTTP on loopback, no authentication, no admission.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { jsonPatch, mergePatch } from './apiserver/patch.js';
-import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, type KubeObject, type ResourceType } from './apiserver/resources.js';
+import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, invalid, tooLargeResourceVersion, type FieldError, type KubeObject, type ResourceType } from './apiserver/resources.js';
 import { fieldSelector, labelSelector, type ObjectPredicate } from './apiserver/selectors.js';
+import { StateFile } from './apiserver/state-file.js';
 import { ObjectStore, type Change } from './apiserver/store.js';
 
 export type { KubeObject, ObjectMeta, ResourceType } from './apiserver/resources.js';
@@ -26,6 +42,15 @@ export interface LabApiServerOptions {
   readonly maxWatchSeconds?: number;
   /** Changes kept for resuming watches; older resourceVersions get 410 Expired. */
   readonly historyLimit?: number;
+  /** Keeps objects and the resourceVersion counter in this file: a server started again on it resumes both. */
+  readonly stateFile?: string;
+  /**
+   * Simulates a REPLACED server: after loading `stateFile` (if any) the counter restarts at
+   * this value, below what clients have seen, and every object is renumbered from there.
+   */
+  readonly replacedAtResourceVersion?: number;
+  /** How long a list at a not-yet-reached resourceVersion waits before 504 (the real watch cache: 3 s). */
+  readonly tooLargeWaitMs?: number;
 }
 
 export interface RecordedRequest {
@@ -79,6 +104,18 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
+/** ValidateListOptions: how resourceVersionMatch may be combined (422 on ListOptions.meta.k8s.io). */
+function checkResourceVersionMatch(rv: string | null, match: string): void {
+  const errors: FieldError[] = [];
+  const forbidden = (detail: string) => errors.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail });
+  if (!rv) forbidden('resourceVersionMatch is forbidden unless resourceVersion is provided');
+  if (match !== 'Exact' && match !== 'NotOlderThan') {
+    errors.push({ type: 'FieldValueNotSupported', field: 'resourceVersionMatch', value: JSON.stringify(match), detail: 'supported values: "Exact", "NotOlderThan", ""' });
+  }
+  if (match === 'Exact' && rv === '0') forbidden('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+  if (errors.length) throw invalid('meta.k8s.io', 'ListOptions', '', errors);
+}
+
 const byNamespaceAndName = (a: KubeObject, b: KubeObject) =>
   `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`.localeCompare(`${b.metadata?.namespace ?? ''}/${b.metadata?.name ?? ''}`);
 
@@ -92,9 +129,23 @@ export class LabApiServer {
   private readonly watches = new Map<() => void, () => void>();
   private boundPort: number;
   private readonly host: string;
+  private readonly stateFile?: StateFile;
+  /** True when objects came from an existing state file (a restart, not a first start). */
+  readonly restored: boolean = false;
 
   constructor(private readonly options: LabApiServerOptions = {}) {
-    this.store = new ObjectStore(options.historyLimit);
+    const stateFile = options.stateFile ? new StateFile(options.stateFile) : undefined;
+    this.store = new ObjectStore({ historyLimit: options.historyLimit, ...(stateFile ? { journal: (e) => stateFile.append(e) } : {}) });
+    if (stateFile) {
+      const snapshot = stateFile.load();
+      if (snapshot) {
+        this.store.restore(snapshot);
+        this.restored = true;
+      }
+      this.stateFile = stateFile;
+    }
+    if (options.replacedAtResourceVersion !== undefined) this.store.rewind(options.replacedAtResourceVersion);
+    this.stateFile?.rewrite(this.store.snapshot());
     this.boundPort = options.port ?? 0;
     this.host = options.host ?? '127.0.0.1';
   }
@@ -207,6 +258,19 @@ export class LabApiServer {
     for (const expire of [...this.watches.values()]) expire();
   }
 
+  /**
+   * Simulates a REPLACED server at the same address (an etcd restore, a new cluster): every
+   * open watch ends (as the old server's connections do), the resourceVersion counter restarts
+   * at `resourceVersion` (below what clients have seen) with the objects renumbered from there,
+   * and history is gone. A client resuming at its old resourceVersion then waits in silence,
+   * exactly as against a real server, until it relists.
+   */
+  simulateReplacedServer(resourceVersion = 1): void {
+    this.store.rewind(resourceVersion);
+    this.stateFile?.rewrite(this.store.snapshot());
+    for (const finish of [...this.watches.keys()]) finish();
+  }
+
   /** Applies every object of a multi-document YAML text (also `kind: List`). */
   seedYaml(text: string, source = 'YAML'): KubeObject[] {
     const applied: KubeObject[] = [];
@@ -252,14 +316,21 @@ export class LabApiServer {
       }
       const route = parsePath(url.pathname);
       const { type, namespace, name } = route;
-      if (method === 'GET' && !name) return this.listOrWatch(req, res, route, url.searchParams);
-      if (method === 'GET') return send(res, 200, this.store.get(type, namespace, name!));
+      if (method === 'GET' && !name) return await this.listOrWatch(req, res, route, url.searchParams);
+      if (method === 'GET') {
+        await this.readAt(url.searchParams.get('resourceVersion'), null);
+        return send(res, 200, this.store.get(type, namespace, name!));
+      }
       if (method === 'POST' && !name) return send(res, 201, this.store.create(type, (await readJson(req)) as KubeObject, namespace));
       if (method === 'DELETE' && name) return send(res, 200, this.store.delete(type, namespace, name));
       if (method === 'PUT' && name) {
         const body = (await readJson(req)) as KubeObject;
         if (body.metadata?.name !== name) throw badRequest(`the name of the object (${String(body.metadata?.name)}) does not match the name on the URL (${name})`);
-        return send(res, 200, this.store.update(type, body, route.subresource ? 'status' : 'main', namespace));
+        if (type.createOnUpdate && !route.subresource && !this.find(apiVersionOf(type), type.kind, name, namespace)) {
+          const { resourceVersion: _ignored, ...metadata } = body.metadata;
+          return send(res, 201, this.store.create(type, { ...body, metadata }, namespace));
+        }
+        return send(res, 200, this.store.update(type, body, route.subresource ? 'status' : 'main', namespace, true));
       }
       if (method === 'PATCH' && name) return send(res, 200, this.patch(route, req.headers['content-type'] ?? '', await readJson(req)));
       throw new ApiError(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}`);
@@ -282,11 +353,12 @@ export class LabApiServer {
     return this.store.update(type, patched, route.subresource ? 'status' : 'main', namespace);
   }
 
-  private listOrWatch(req: http.IncomingMessage, res: http.ServerResponse, route: Route, query: URLSearchParams): void {
+  private async listOrWatch(req: http.IncomingMessage, res: http.ServerResponse, route: Route, query: URLSearchParams): Promise<void> {
     const labels = labelSelector(query.get('labelSelector'));
     const fields = fieldSelector(query.get('fieldSelector'));
     const matches: ObjectPredicate = (o) => (!route.namespace || o.metadata?.namespace === route.namespace) && labels(o) && fields(o);
     if (query.get('watch') === 'true' || query.get('watch') === '1') return this.watch(req, res, route.type, matches, query);
+    await this.readAt(query.get('resourceVersion'), query.get('resourceVersionMatch'));
     const items = this.store.list(route.type, route.namespace).filter(matches).sort(byNamespaceAndName);
     send(res, 200, {
       kind: `${route.type.kind}List`,
@@ -297,10 +369,45 @@ export class LabApiServer {
   }
 
   /**
+   * The resourceVersion rules of a list. Unset or "0": the current state. N with match
+   * NotOlderThan (or none): at least as fresh as N; if the server has not reached N it waits
+   * (the real watch cache up to 3 s) and then answers 504 "Too large resource version". N with
+   * match Exact: a future N is 504 at once (etcd's ErrFutureRev); a past N is only served when it
+   * is the current revision (this server keeps no old snapshots; the real one may).
+   */
+  private async readAt(rvParam: string | null, match: string | null): Promise<void> {
+    if (match) checkResourceVersionMatch(rvParam, match);
+    if (!rvParam || rvParam === '0') return;
+    const wanted = Number(rvParam);
+    if (!/^\d+$/.test(rvParam) || !Number.isSafeInteger(wanted)) throw badRequest(`invalid resourceVersion "${rvParam}"`);
+    const current = this.store.resourceVersion;
+    if (match === 'Exact') {
+      if (wanted > current) throw tooLargeResourceVersion(wanted, current, 0);
+      if (wanted < current) throw new ApiError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+      return;
+    }
+    if (wanted <= current) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(tooLargeResourceVersion(wanted, this.store.resourceVersion, 1));
+      }, this.options.tooLargeWaitMs ?? 3000);
+      const unsubscribe = this.store.subscribe((change) => {
+        if (change.resourceVersion < wanted) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      });
+    });
+  }
+
+  /**
    * A watch stream: one JSON object per line. From resourceVersion N it replays the
    * changes after N (410 Expired if history no longer reaches back), without one (or "0")
    * it starts with a synthetic ADDED per existing object. A MODIFIED change that moves an
    * object into or out of the selector is sent as ADDED or DELETED, as the real server does.
+   * From an N the server has not reached yet (a client of a replaced server), the real watch
+   * cache accepts the watch and sends nothing, not even bookmarks, until changes pass N.
    */
   private watch(req: http.IncomingMessage, res: http.ServerResponse, type: ResourceType, matches: ObjectPredicate, query: URLSearchParams): void {
     const rvParam = query.get('resourceVersion');
@@ -329,7 +436,7 @@ export class LabApiServer {
 
     if (replay === 'expired') return expire();
     const deliver = (change: Change) => {
-      if (change.resource !== type) return;
+      if (change.resource !== type || change.resourceVersion <= (since ?? 0)) return;
       const now = matches(change.object);
       const before = change.previous ? matches(change.previous) : false;
       if (change.type === 'MODIFIED') {
@@ -344,7 +451,10 @@ export class LabApiServer {
     const timeoutSeconds = Math.min(Number(query.get('timeoutSeconds') ?? Infinity), this.options.maxWatchSeconds ?? 1800);
     timers.push(setTimeout(finish, timeoutSeconds * 1000));
     if (query.get('allowWatchBookmarks') === 'true') {
-      const bookmark = () => write('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(this.store.resourceVersion) } });
+      const bookmark = () => {
+        if (since !== undefined && this.store.resourceVersion <= since) return;
+        write('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(this.store.resourceVersion) } });
+      };
       timers.push(setInterval(bookmark, this.options.bookmarkIntervalMs ?? 60000));
     }
   }

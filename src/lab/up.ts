@@ -134,7 +134,9 @@ async function startApiServer(topo: LabTopology, paths: LabPaths, record: (p: La
   const h = host(topo, topo.apiServer.host);
   const logFile = join(paths.logDir, 'apiserver.log');
   const argv = [process.execPath, distFile('src/lab/apiserver-main.js'),
-    '--listen', `${topo.apiServer.address}:${topo.apiServer.port}`, '--seed', paths.seedDir, '--kubeconfig', paths.kubeconfig];
+    '--listen', `${topo.apiServer.address}:${topo.apiServer.port}`, '--seed', paths.seedDir, '--kubeconfig', paths.kubeconfig,
+    // A restarted API server keeps its objects and resourceVersions, as a real one (etcd) does.
+    '--state', join(paths.dir, 'apiserver-state.jsonl')];
   const pid = startDaemon({ netns: h.netns, argv, logFile });
   record({ kind: 'apiserver', host: h.name, netns: h.netns, pid, logFile, argv });
   try {

@@ -31,6 +31,8 @@ describe('lab tools (pure)', () => {
     expect(() => parseApiServerArgs(['--listen', '192.0.2.2'])).toThrow(/--listen must be HOST:PORT/);
     expect(() => parseApiServerArgs(['--seed'])).toThrow(/--seed needs a value/);
     expect(() => parseApiServerArgs(['--bogus', 'x'])).toThrow(/unknown argument "--bogus"/);
+    expect(parseApiServerArgs(['--state', '/st', '--replaced-at-resource-version', '5'])).toMatchObject({ stateFile: '/st', replacedAtResourceVersion: 5 });
+    expect(() => parseApiServerArgs(['--replaced-at-resource-version', '-1'])).toThrow(/positive integer/);
   });
 });
 

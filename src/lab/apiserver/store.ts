@@ -1,8 +1,12 @@
 // The lab API server's storage: objects per resource type, one cluster-wide monotonically
 // increasing resourceVersion (like etcd's revision), and the change history that watches
 // replay. Compaction forgets history, so a watch from before it gets 410 Expired.
+// Every write is decoded and validated as the real server does (./validation.ts), and
+// journaled to a state file when one is given, so the counter survives restarts.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ApiError, apiVersionOf, notFound, resourceKey, type KubeObject, type ResourceType } from './resources.js';
+import { ApiError, alreadyExists, apiVersionOf, conflict, invalid, notFound, resourceKey, type KubeObject, type ResourceType } from './resources.js';
+import type { JournalEntry, StoreSnapshot } from './state-file.js';
+import { assertValid, decodeTimes } from './validation.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -25,15 +29,63 @@ function sameContent(a: KubeObject, b: KubeObject): boolean {
   return strip(a) === strip(b);
 }
 
+export interface ObjectStoreOptions {
+  /** Changes kept for resuming watches. */
+  readonly historyLimit?: number;
+  /** Called with every change before it is visible (the state file's append). */
+  readonly journal?: (entry: JournalEntry) => void;
+}
+
 export class ObjectStore {
-  private revision = 1000;
+  private revision: number;
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private history: Change[] = [];
   /** Watches must start at or after this revision; earlier ones get 410. */
   private oldestWatchable = 0;
   private readonly listeners = new Set<ChangeListener>();
+  private readonly historyLimit: number;
 
-  constructor(private readonly historyLimit = 10000) {}
+  constructor(private readonly options: ObjectStoreOptions = {}) {
+    this.revision = 1000;
+    this.historyLimit = options.historyLimit ?? 10000;
+  }
+
+  /** Every object with its type key, and the counter: what a state file keeps. */
+  snapshot(): StoreSnapshot {
+    const objects = [...this.objects].flatMap(([resource, bucket]) => [...bucket.values()].map((object) => ({ resource, object })));
+    return { revision: this.revision, objects };
+  }
+
+  /**
+   * Loads a snapshot into an empty store, as a restarted server does: the same objects and
+   * counter, no watch history (a watch from before the restart gets 410, like a new watch cache).
+   */
+  restore(snapshot: StoreSnapshot): void {
+    for (const { resource, object } of snapshot.objects) {
+      let bucket = this.objects.get(resource);
+      if (!bucket) this.objects.set(resource, (bucket = new Map()));
+      bucket.set(objectKey(object.metadata?.namespace, object.metadata?.name ?? ''), object);
+    }
+    this.revision = snapshot.revision;
+    this.compact();
+  }
+
+  /**
+   * Simulates a REPLACED server (a cluster restored from an old etcd backup, a new cluster at
+   * the same address): the counter restarts at `revision`, BELOW what clients have seen; every
+   * object is renumbered upwards from there (so the state is consistent), history is gone.
+   * Clients resuming at their old, now future, resourceVersion see what a real server does.
+   */
+  rewind(revision: number): void {
+    if (!Number.isInteger(revision) || revision < 1 || revision >= this.revision) {
+      throw new Error(`lab apiserver: cannot rewind resourceVersions to ${revision}: the server is at ${this.revision}`);
+    }
+    this.revision = revision;
+    for (const bucket of this.objects.values()) {
+      for (const obj of bucket.values()) obj.metadata = { ...obj.metadata, resourceVersion: String(++this.revision) };
+    }
+    this.compact();
+  }
 
   get resourceVersion(): number {
     return this.revision;
@@ -62,9 +114,10 @@ export class ObjectStore {
 
   create(type: ResourceType, input: KubeObject, namespace?: string): KubeObject {
     const obj = structuredClone(input);
+    decodeTimes(type, obj);
     const meta = (obj.metadata ??= {});
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`;
-    if (!meta.name) throw new ApiError(422, 'Invalid', `${type.kind} is invalid: metadata.name: Required value`);
+    if (!meta.name) throw invalid(type.group, type.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' }]);
     if (type.namespaced) {
       const wanted = namespace ?? meta.namespace ?? 'default';
       if (meta.namespace && meta.namespace !== wanted) {
@@ -72,9 +125,10 @@ export class ObjectStore {
       }
       meta.namespace = wanted;
     } else delete meta.namespace;
+    assertValid(type, obj);
     const key = objectKey(meta.namespace, meta.name);
     const bucket = this.bucket(type);
-    if (bucket.has(key)) throw new ApiError(409, 'AlreadyExists', `${type.plural} "${meta.name}" already exists`);
+    if (bucket.has(key)) throw alreadyExists(type, meta.name);
     obj.apiVersion = apiVersionOf(type);
     obj.kind = type.kind;
     meta.uid ??= randomUUID();
@@ -89,18 +143,23 @@ export class ObjectStore {
    * Replaces an object. `part` says which part the caller may change: the whole object
    * except status (main resource of a type with a status subresource), only status
    * (the /status subresource), or everything (types without status, and test controls).
-   * A resourceVersion in the input must match the stored one (optimistic concurrency).
+   * A resourceVersion in the input must match the stored one (optimistic concurrency); types
+   * that refuse unconditional updates (Leases) need one (`conditional`: PUT, not PATCH or controls).
    */
-  update(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string): KubeObject {
+  update(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string, conditional = false): KubeObject {
+    input = structuredClone(input);
+    decodeTimes(type, input);
     const meta = input.metadata ?? {};
     const name = meta.name ?? '';
     const key = objectKey(ns(type, namespace ?? meta.namespace), name);
     const bucket = this.bucket(type);
     const current = bucket.get(key);
     if (!current) throw notFound(type, name);
-    if (meta.resourceVersion && meta.resourceVersion !== current.metadata?.resourceVersion) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${type.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    if (conditional && !type.unconditionalUpdate && !meta.resourceVersion) {
+      // The real registry answers this with Invalid on the resource (not the Kind), value 0x0.
+      throw invalid(type.group, type.plural, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }]);
     }
+    if (meta.resourceVersion && meta.resourceVersion !== current.metadata?.resourceVersion) throw conflict(type, name);
     let next: KubeObject;
     if (part === 'status') next = { ...structuredClone(current), status: structuredClone(input.status) };
     else {
@@ -122,6 +181,7 @@ export class ObjectStore {
     };
     if (type.namespaced) next.metadata.namespace = current.metadata?.namespace;
     else delete next.metadata.namespace;
+    assertValid(type, next);
     if (sameContent(current, next)) return structuredClone(current);
     next.metadata.resourceVersion = String(++this.revision);
     bucket.set(key, next);
@@ -159,6 +219,13 @@ export class ObjectStore {
   }
 
   private record(change: Change): void {
+    const resource = resourceKey(change.resource);
+    const meta = change.object.metadata ?? {};
+    this.options.journal?.(
+      change.type === 'DELETED'
+        ? { revision: change.resourceVersion, resource, delete: { ...(meta.namespace ? { namespace: meta.namespace } : {}), name: meta.name ?? '' } }
+        : { revision: change.resourceVersion, resource, put: change.object },
+    );
     this.history.push(change);
     if (this.history.length > this.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
