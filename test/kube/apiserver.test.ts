@@ -284,7 +284,7 @@ describe('LabApiServer is as strict as kube-apiserver', () => {
     // What the agent sees when a stored table would not fit (its own write path, client-node).
     await expect(annotateService(server.kubeConfig(), { namespace: 'strict', name: 'ann-limit', key: 'cmd.nu/other', value: 'z' })).rejects.toMatchObject({
       code: 422,
-      message: 'Service strict/ann-limit: cannot set annotation cmd.nu/other: 422: Service "ann-limit" is invalid: metadata.annotations: Too long: must have at most 262144 bytes',
+      message: expect.stringMatching(/^Service strict\/ann-limit: cannot set annotation cmd.nu\/other: .*422.*Too long: must have at most 262144 bytes/) as unknown as string,
     });
   });
 

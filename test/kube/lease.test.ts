@@ -89,6 +89,8 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
     await server.stop();
     try {
       await waitFor(() => !a.isLeader, 5000, 20);
+      // isLeader turns false on the clock; the step-down timer's callback follows it.
+      await waitFor(() => log.length >= 2, 2000, 20);
       expect(log).toEqual(['node-a started', 'node-a stopped']);
     } finally {
       await server.start();
@@ -98,12 +100,13 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
   });
 
   it('writes acquireTime and renewTime as MicroTime with exactly six fractional digits', async () => {
-    // An older agent left three-digit times (what a real API server rejects with 400).
+    // Another holder's expired record (a real server stores only six-digit MicroTimes: it
+    // rejects three digits with 400, as test/kube/apiserver.test.ts shows).
     server.apply({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: 'format', namespace: 'kube-system' },
-      spec: { holderIdentity: 'old-agent', leaseDurationSeconds: 1, acquireTime: '2026-01-01T00:00:09.410Z', renewTime: '2026-01-01T00:00:09.410Z', leaseTransitions: 0 },
+      spec: { holderIdentity: 'old-agent', leaseDurationSeconds: 1, acquireTime: '2026-01-01T00:00:09.410000Z', renewTime: '2026-01-01T00:00:09.410000Z', leaseTransitions: 0 },
     });
     const a = contender('format', 'node-a', []);
     a.start();
