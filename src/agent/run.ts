@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { Config } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
-import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, loadKubeConfig } from '../kube/index.js';
+import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
 import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
 import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
@@ -20,7 +20,7 @@ export interface RunAgentOptions {
   readonly config: Config;
   readonly logger: Logger;
   readonly kubeconfigPath?: string;
-  /** Namespace of the leader-election Lease (the agent's own namespace). */
+  /** Namespace of the leader-election Lease; default the pod's own (POD_NAMESPACE, kube/lease-identity.ts). */
   readonly leaseNamespace?: string;
 }
 
@@ -100,24 +100,26 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     }
   }
 
-  const lbWriter = new LoadBalancerStatusWriter({ kubeConfig, loadBalancerClass: config.loadBalancerClass, logger: log });
-  // Stored bucket tables (issue 7): written by the Lease holder only, read by every node.
-  const tableWriter = new BucketTableWriter({ kubeConfig, annotationKey: config.annotationKey, isLeader: () => leading, logger: log });
-  let leading = false;
+  // One writer of cluster-wide state (LoadBalancer status, stored bucket tables): the Lease
+  // holder. Every writer asks the elector at the moment it writes; leadership ends by the
+  // elector's own clock when a renew is overdue, even while the renew request still hangs.
+  const leaseNs = opts.leaseNamespace ?? leaseNamespace();
   const elector = new LeaderElector({
     kubeConfig,
-    namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'kube-service-tunnel',
+    namespace: leaseNs,
     name: 'kube-service-tunnel',
-    identity: nodeName,
+    identity: leaseIdentity(),
+    events,
+    eventRef: { kind: 'Node', name: nodeName },
     logger: log,
-    onStartedLeading: () => {
-      leading = true;
-      log.info('leading: this agent writes LoadBalancer status');
-    },
-    onStoppedLeading: () => {
-      leading = false;
-    },
+    onStartedLeading: () => log.info('leading: this agent writes LoadBalancer status and stored bucket tables'),
+    onStoppedLeading: () => log.info('not leading: LoadBalancer status and stored bucket tables are left to the Lease holder'),
   });
+  const isLeader = () => elector.isLeader;
+  log.info(`leader election: Lease ${leaseNs}/kube-service-tunnel as ${elector.identity}`);
+  const lbWriter = new LoadBalancerStatusWriter({ kubeConfig, loadBalancerClass: config.loadBalancerClass, isLeader, events, logger: log });
+  // Stored bucket tables (issue 7): written by the Lease holder only, read by every node.
+  const tableWriter = new BucketTableWriter({ kubeConfig, annotationKey: config.annotationKey, isLeader, events, logger: log });
 
   const agent = new Agent(
     {
@@ -131,7 +133,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
         const r = await lbWriter.set(snapshot.services, ingress as ReadonlyMap<string, readonly IpAddress[]>);
         if (r.failed.length > 0) throw new Error(r.failed.map((f) => `${f.key}: ${f.error}`).join('; '));
       },
-      isLeader: () => leading,
+      isLeader,
       ...(config.storedTables ? { writeBucketTables: (desired: DesiredState, snapshot: ClusterSnapshot) => tableWriter.offer(desired, snapshot.services) } : {}),
       ...(bfd ? { drainBfd: () => bfd!.adminDown(), restoreBfd: () => bfd!.adminUp() } : {}),
     },

@@ -12,14 +12,14 @@
 // A lagging view or a conflict skips the Service; the next snapshot retries it.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
-import { annotateService, errorText } from '../kube/index.js';
+import { annotateService, callWithDeadline, classifyKubeError, describeKubeError, KUBE_CALL_DEADLINES_MS } from '../kube/index.js';
 import { formatStoredTables, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
 import type { DesiredState, IpAddress, ServiceInput, StoredTable } from '../model/index.js';
-import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
+import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 
 const tableWrites = new Counter({
   name: 'kst_stored_table_writes_total',
-  help: 'Stored bucket table annotation writes by outcome (written, removed, stale, conflict, failed).',
+  help: 'Stored bucket table annotation writes by outcome (written, removed, stale, conflict, failed, rejected).',
   labelNames: ['outcome'],
   registers: [metricsRegistry],
 });
@@ -79,6 +79,12 @@ export interface TableWriterOptions {
   /** Checked before every write: only the Lease holder writes. */
   readonly isLeader: () => boolean;
   readonly logger?: Logger;
+  /** A write the API server rejects (400/403/422) is reported on the Service. */
+  readonly events?: EventSink;
+  /** Deadline of each read and write (default KUBE_CALL_DEADLINES_MS.read / .write). */
+  readonly requestTimeoutMs?: number;
+  /** A rejected write is tried again with the same table only after this long (default 5 min). */
+  readonly rejectedRetryMs?: number;
   /** Services written per round (default 50). */
   readonly maxWritesPerRound?: number;
   /** Pause between rounds while work remains (default 1000 ms). */
@@ -94,9 +100,10 @@ export interface TableWriterStats {
   readonly stale: number;
   readonly conflicts: number;
   readonly failed: number;
+  readonly rejected: number;
 }
 
-type Outcome = 'written' | 'removed' | 'stale' | 'conflict' | 'failed' | 'skipped';
+type Outcome = 'written' | 'removed' | 'stale' | 'conflict' | 'failed' | 'rejected' | 'skipped';
 
 export class BucketTableWriter {
   private readonly api: CoreV1Api;
@@ -107,8 +114,16 @@ export class BucketTableWriter {
   private readonly written = new Map<string, TableWrite>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  /**
+   * Service key -> a write the server rejected (400/403/422) and when: the same write is
+   * not sent again until it changes or rejectedRetryMs has passed (a rejection is not an
+   * outage: resending it every round only floods the log and the API).
+   */
+  private readonly rejected = new Map<string, { readonly write: TableWrite; readonly at: number }>();
   private stopped = false;
-  private counts = { rounds: 0, written: 0, removed: 0, stale: 0, conflicts: 0, failed: 0 };
+  /** Aborts the reads and writes in flight when stopping: stop() never waits on a hung request. */
+  private readonly cancel = new AbortController();
+  private counts = { rounds: 0, written: 0, removed: 0, stale: 0, conflicts: 0, failed: 0, rejected: 0 };
 
   constructor(private readonly options: TableWriterOptions) {
     this.api = options.kubeConfig.makeApiClient(CoreV1Api);
@@ -139,6 +154,7 @@ export class BucketTableWriter {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.cancel.abort();
     await this.running;
   }
 
@@ -168,6 +184,9 @@ export class BucketTableWriter {
       const done = this.written.get(k);
       if (done && done.value === w.value && done.basedOn === w.basedOn) continue;
       this.written.delete(k);
+      const refused = this.rejected.get(k);
+      if (refused && refused.write.value === w.value && refused.write.basedOn === w.basedOn && Date.now() - refused.at < (this.options.rejectedRetryMs ?? 300_000)) continue;
+      this.rejected.delete(k);
       due.push(w);
     }
     const max = this.options.maxWritesPerRound ?? 50;
@@ -175,11 +194,12 @@ export class BucketTableWriter {
     let retry = due.length > max;
     let next = 0;
     const worker = async () => {
-      while (next < batch.length) {
+      while (next < batch.length && !this.stopped) {
         const w = batch[next++]!;
         const outcome = await this.write(w);
         if (outcome !== 'skipped') tableWrites.inc({ outcome });
         if (outcome === 'written' || outcome === 'removed') this.written.set(`${w.namespace}/${w.name}`, w);
+        if (outcome === 'rejected') this.rejected.set(`${w.namespace}/${w.name}`, { write: w, at: Date.now() });
         if (outcome === 'conflict' || outcome === 'failed') retry = true;
       }
     };
@@ -190,8 +210,12 @@ export class BucketTableWriter {
 
   private async write(w: TableWrite): Promise<Outcome> {
     const what = `Service ${w.namespace}/${w.name}`;
+    const limits = { signal: this.cancel.signal, logger: this.logger };
     try {
-      const svc = await this.api.readNamespacedService({ name: w.name, namespace: w.namespace });
+      const svc = await callWithDeadline('service.get', (o) => this.api.readNamespacedService({ name: w.name, namespace: w.namespace }, o), {
+        ...limits,
+        timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.read,
+      });
       const current = svc.metadata?.annotations?.[this.key];
       if (svc.metadata?.uid !== w.uid || current !== w.basedOn) {
         // Our view lags behind the API: the next snapshot brings the newer annotation.
@@ -199,7 +223,11 @@ export class BucketTableWriter {
         return 'stale';
       }
       if (!this.options.isLeader()) return 'skipped';
-      await annotateService(this.options.kubeConfig, { namespace: w.namespace, name: w.name, key: this.key, value: w.value, resourceVersion: svc.metadata?.resourceVersion });
+      await annotateService(
+        this.options.kubeConfig,
+        { namespace: w.namespace, name: w.name, key: this.key, value: w.value, resourceVersion: svc.metadata?.resourceVersion },
+        { ...limits, timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.write },
+      );
       if (w.value === null) {
         this.counts.removed++;
         this.logger.info(`${what}: stored bucket tables removed (no VIP)`);
@@ -209,13 +237,24 @@ export class BucketTableWriter {
       this.logger.debug(`${what}: stored bucket tables written`);
       return 'written';
     } catch (err) {
-      if ((err as { code?: number }).code === 409) {
+      const kind = classifyKubeError(err);
+      if (kind === 'cancelled') return 'skipped';
+      // annotateService names the Service and keeps the API's error as the cause.
+      const detail = describeKubeError((err as { cause?: unknown }).cause ?? err);
+      if (kind === 'conflict') {
         this.counts.conflicts++;
         this.logger.debug(`${what}: changed while writing its bucket tables; retrying with the next snapshot`);
         return 'conflict';
       }
+      if (kind === 'rejected') {
+        this.counts.rejected++;
+        const message = `cannot store bucket tables: ${detail}`;
+        this.logger.error(`${what}: ${message}`);
+        this.options.events?.warning({ kind: 'Service', namespace: w.namespace, name: w.name, uid: w.uid }, 'StoredTablesRejected', message);
+        return 'rejected';
+      }
       this.counts.failed++;
-      this.logger.warn(`${what}: cannot store bucket tables: ${errorText(err)}`);
+      this.logger.warn(`${what}: cannot store bucket tables: ${detail}`);
       return 'failed';
     }
   }

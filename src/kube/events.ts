@@ -8,6 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { metricsRegistry, silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
+import { describeKubeError } from './api-error.js';
+import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
+
+// Kept here too: other areas import it from the kube area's face.
+export { errorText } from './api-error.js';
 
 const eventWrites = new Counter({
   name: 'kst_kube_events_total',
@@ -27,6 +32,8 @@ export interface KubeEventSinkOptions {
   readonly rateLimit?: { readonly burst: number; readonly perSecond: number };
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** Deadline of each Event write (default KUBE_CALL_DEADLINES_MS.event). */
+  readonly requestTimeoutMs?: number;
 }
 
 interface Aggregate {
@@ -69,6 +76,11 @@ export class KubeEventSink implements EventSink {
   /** Waits for the writes in flight (tests, shutdown). */
   async flush(): Promise<void> {
     while (this.pending.size) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Every Event write is bounded (KUBE_CALL_DEADLINES_MS.event): flush() never waits on a hung request. */
+  private deadline() {
+    return { timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.event, logger: this.logger };
   }
 
   private get limit() {
@@ -142,12 +154,12 @@ export class KubeEventSink implements EventSink {
       reportingInstance: this.options.host,
     };
     try {
-      await this.api.createNamespacedEvent({ namespace: agg.namespace, body });
+      await callWithDeadline('event.create', (o) => this.api.createNamespacedEvent({ namespace: agg.namespace, body }, o), this.deadline());
       agg.name = name;
       eventWrites.inc({ outcome: 'created' });
     } catch (err) {
       eventWrites.inc({ outcome: 'failed' });
-      this.logger.warn(`cannot create event ${reason} on ${describe(ref)}: ${errorText(err)}`);
+      this.logger.warn(`cannot create event ${reason} on ${describe(ref)}: ${describeKubeError(err)}`);
       // Let the next occurrence try again instead of only counting.
       this.aggregates.forEach((a, k) => a === agg && this.aggregates.delete(k));
     }
@@ -156,9 +168,10 @@ export class KubeEventSink implements EventSink {
   private async updateCount(agg: Aggregate, type: string, ref: ObjectRef, reason: string, message: string): Promise<void> {
     agg.lastWritten = this.now();
     try {
-      await this.api.patchNamespacedEvent(
-        { name: agg.name!, namespace: agg.namespace, body: { count: agg.count, lastTimestamp: new Date(agg.lastSeen).toISOString() } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      await callWithDeadline(
+        'event.patch',
+        (o) => this.api.patchNamespacedEvent({ name: agg.name!, namespace: agg.namespace, body: { count: agg.count, lastTimestamp: new Date(agg.lastSeen).toISOString() } }, o),
+        { ...this.deadline(), options: setHeaderOptions('Content-Type', PatchStrategy.MergePatch) },
       );
     } catch (err) {
       if ((err as { code?: number }).code === 404) {
@@ -167,7 +180,7 @@ export class KubeEventSink implements EventSink {
         return this.create(agg, type, ref, reason, message);
       }
       eventWrites.inc({ outcome: 'failed' });
-      this.logger.warn(`cannot update event ${reason} on ${describe(ref)}: ${errorText(err)}`);
+      this.logger.warn(`cannot update event ${reason} on ${describe(ref)}: ${describeKubeError(err)}`);
     }
   }
 
@@ -180,19 +193,4 @@ export class KubeEventSink implements EventSink {
 
 function describe(ref: ObjectRef): string {
   return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
-}
-
-/** client-node's ApiException carries the whole response; the Status message is what matters. */
-export function errorText(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e?.code === 'number' && e.body !== undefined) {
-    try {
-      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : (e.body as { message?: string });
-      if (body?.message) return `${e.code}: ${body.message}`;
-    } catch {
-      // not JSON: fall through
-    }
-    return `HTTP ${e.code}`;
-  }
-  return e?.message ?? String(err);
 }

@@ -1,33 +1,74 @@
 // Leader election on a coordination.k8s.io/v1 Lease, for things only one agent may do
-// (LoadBalancer allocation and status write-back). The same rules as client-go:
-// - a Lease is taken over only when its record has not changed for leaseDuration, measured
-//   on OUR clock from when we first saw that record (nodes' clocks need not agree);
+// (LoadBalancer status and stored bucket tables). The rules of client-go's leaderelection
+// (docs/leader-election.md):
+// - a contender takes a Lease over only when its record has not changed for
+//   leaseDuration, measured on ITS OWN clock from when it saw that record (nodes' clocks
+//   need not agree, only their rates);
 // - every write carries the resourceVersion read, so of two contenders exactly one wins
 //   (the other gets 409 Conflict);
-// - a leader that cannot renew within renewDeadline stops leading on its own, before its
-//   lease can expire for the others (renewDeadline < leaseDuration).
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { Gauge } from 'prom-client';
-import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
-import { errorText } from './events.js';
+// - the leader acts as leader only until renewDeadline after the START of its last
+//   successful renew. A timer ends leadership then, whether the renew failed or still
+//   hangs, and `isLeader` checks the clock itself. Since the record a contender times
+//   was written after that start, and renewDeadline < leaseDuration, the old leader has
+//   stopped before any contender may take over: never two leaders at once;
+// - every Lease request has a deadline; stop() aborts what is in flight.
+// acquireTime and renewTime are MicroTime on the wire: exactly six fractional digits, or a
+// real API server answers 400 (a JavaScript Date has three).
+import { CoordinationV1Api, V1MicroTime, type ConfigurationOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { Counter, Gauge } from 'prom-client';
+import { metricsRegistry, silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
+import { classifyKubeError, describeKubeError, errorText } from './api-error.js';
+import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
-const leaderGauge = new Gauge({ name: 'kst_kube_leader', help: '1 while this agent holds the Lease.', labelNames: ['lease'], registers: [metricsRegistry] });
+const leaderGauge = new Gauge({ name: 'kst_kube_leader', help: '1 while this agent holds the Lease and acts as leader.', labelNames: ['lease'], registers: [metricsRegistry] });
+const stepDowns = new Counter({
+  name: 'kst_kube_leader_step_downs_total',
+  help: 'Times this agent stopped acting as leader, by reason (renew_deadline, lost, stopped).',
+  labelNames: ['reason'],
+  registers: [metricsRegistry],
+});
 
 export interface LeaderElectorOptions {
   readonly kubeConfig: KubeConfig;
   readonly namespace: string;
   readonly name: string;
-  /** This contender (node name, pod name). */
+  /** This contender, unique per process (lease-identity.ts), never just the node name. */
   readonly identity: string;
+  /** Default 15 s (client-go's default). */
   readonly leaseDurationMs?: number;
+  /** Default 10 s; must be shorter than leaseDurationMs. */
   readonly renewDeadlineMs?: number;
+  /** Default 2 s. */
   readonly retryPeriodMs?: number;
+  /** Deadline of each Lease request; default min(KUBE_CALL_DEADLINES_MS.lease, renewDeadline / 2). */
+  readonly requestTimeoutMs?: number;
   readonly onStartedLeading?: () => void;
   readonly onStoppedLeading?: () => void;
   /** Someone (maybe us) was seen holding the Lease. */
   readonly onNewLeader?: (identity: string) => void;
+  /** A Lease request the server rejects (400/403/422) is reported on this object (the agent's Node). */
+  readonly events?: EventSink;
+  readonly eventRef?: ObjectRef;
   readonly logger?: Logger;
   readonly now?: () => number;
+}
+
+/** A MicroTime for the wire: six fractional digits. */
+export function microTime(ms: number): V1MicroTime {
+  return new V1MicroTime(ms);
+}
+
+const SIX_DIGITS = /\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * A MicroTime read back from the server is kept as it is when it is well formed (it may
+ * carry real microseconds); anything else (a Date, three digits written by an older
+ * agent) is rewritten with six digits, so a replace never sends back what the server rejects.
+ */
+export function wireMicroTime(value: unknown, fallbackMs: number): V1MicroTime | string {
+  if (typeof value === 'string' && SIX_DIGITS.test(value)) return value;
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  return microTime(Number.isFinite(ms) ? ms : fallbackMs);
 }
 
 export class LeaderElector {
@@ -35,18 +76,26 @@ export class LeaderElector {
   private readonly logger: Logger;
   private readonly now: () => number;
   private leading = false;
+  /** Our clock: leadership ends here unless a renew succeeds (start of last good renew + renewDeadline). */
+  private leadingUntil = 0;
   private running = false;
   private timer?: NodeJS.Timeout;
+  private deadlineTimer?: NodeJS.Timeout;
   private tick?: Promise<void>;
-  private lastRenewed = 0;
+  /** Cancels the attempt in flight (stop()). */
+  private inflight?: AbortController;
+  /** The Lease as last written by us: release() replaces it (one request, its resourceVersion). */
+  private lastWritten?: V1Lease;
   private observed?: { record: string; at: number };
   private knownLeader?: string;
+  /** Last rejection logged, so a persistent 400/403 is one error line, not one per retry. */
+  private lastRejection?: string;
 
   constructor(private readonly options: LeaderElectorOptions) {
     const duration = this.leaseDurationMs;
     if (this.renewDeadlineMs >= duration) throw new Error(`Lease ${options.namespace}/${options.name}: renewDeadlineMs (${this.renewDeadlineMs}) must be shorter than leaseDurationMs (${duration})`);
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.logger = (options.logger ?? silentLogger()).child({ component: 'lease', lease: `${options.namespace}/${options.name}` });
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'lease', lease: `${options.namespace}/${options.name}`, identity: options.identity });
     this.now = options.now ?? Date.now;
   }
 
@@ -59,14 +108,25 @@ export class LeaderElector {
   private get retryPeriodMs() {
     return this.options.retryPeriodMs ?? 2_000;
   }
+  private get requestTimeoutMs() {
+    return this.options.requestTimeoutMs ?? Math.min(KUBE_CALL_DEADLINES_MS.lease, Math.floor(this.renewDeadlineMs / 2));
+  }
 
+  /**
+   * True only while the last successful renew is younger than renewDeadline, read from the
+   * clock at the moment of asking: every writer asks right before it writes.
+   */
   get isLeader(): boolean {
-    return this.leading;
+    return this.leading && this.now() < this.leadingUntil;
   }
 
   /** The holder last seen in the Lease (maybe us); undefined when none. */
   get leader(): string | undefined {
     return this.knownLeader;
+  }
+
+  get identity(): string {
+    return this.options.identity;
   }
 
   start(): void {
@@ -76,60 +136,78 @@ export class LeaderElector {
   }
 
   /**
-   * Stops contending. With `release` (the default) a leader hands the Lease back at once
-   * (holder cleared), so another contender takes over without waiting for expiry.
+   * Stops contending, at once: the request in flight is aborted, never awaited to its end.
+   * A leader stops acting as leader first and then, with `release` (the default), hands the
+   * Lease back (holder cleared, one request bounded by the request deadline), so another
+   * contender takes over without waiting for expiry.
    */
   async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     clearTimeout(this.timer);
+    this.inflight?.abort();
     await this.tick;
-    if (this.leading && opts.release !== false) await this.release();
-    this.setLeading(false);
+    const wasLeading = this.isLeader;
+    this.setLeading(false, 'stopped');
+    if (wasLeading && opts.release !== false) await this.release();
   }
 
   private loop(): void {
-    this.tick = this.tryAcquireOrRenew()
+    const controller = new AbortController();
+    this.inflight = controller;
+    this.tick = this.tryAcquireOrRenew(controller.signal)
       .catch((err: unknown) => {
-        this.logger.warn(`lease: ${errorText(err)}`);
+        if (classifyKubeError(err) !== 'cancelled') this.logger.warn(`lease: ${describeKubeError(err)}`);
       })
       .finally(() => {
+        if (this.inflight === controller) this.inflight = undefined;
         if (this.running) this.timer = setTimeout(() => this.loop(), this.retryPeriodMs);
       });
   }
 
-  private async tryAcquireOrRenew(): Promise<void> {
-    const now = this.now();
+  private call<T>(call: string, send: (o: ConfigurationOptions) => Promise<T>, signal: AbortSignal): Promise<T> {
+    return callWithDeadline(call, send, { timeoutMs: this.requestTimeoutMs, signal, logger: this.logger });
+  }
+
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<void> {
+    // Taken BEFORE the first request: a renew that succeeds proves the Lease was ours no
+    // earlier than this, so leading until started + renewDeadline is safe.
+    const started = this.now();
+    const { name, namespace } = this.options;
     let lease: V1Lease | undefined;
     try {
-      lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+      lease = await this.call('lease.get', (o) => this.api.readNamespacedLease({ name, namespace }, o), signal);
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) return this.failedRenew(err);
+      if (classifyKubeError(err) !== 'not-found') return this.failed(err, 'read');
     }
     if (!this.running) return;
     if (!lease) {
-      return this.write(() => this.api.createNamespacedLease({ namespace: this.options.namespace, body: this.record(undefined, now) }), now);
+      return this.write('lease.create', (o) => this.api.createNamespacedLease({ namespace, body: this.record(undefined, started) }, o), started, signal);
     }
+    // Taken AFTER the answer: the record was written no later than this, so timing its
+    // age from here never makes it look older than it is.
+    const seenAt = this.now();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
     this.noteLeader(holder);
-    const record = JSON.stringify([holder, spec.renewTime, spec.acquireTime, spec.leaseTransitions]);
-    if (this.observed?.record !== record) this.observed = { record, at: now };
-    const expired = holder === '' || now - this.observed.at > (spec.leaseDurationSeconds ?? this.leaseDurationMs / 1000) * 1000;
+    const record = JSON.stringify([holder, spec.renewTime, spec.acquireTime, spec.leaseTransitions, lease.metadata?.resourceVersion]);
+    if (this.observed?.record !== record) this.observed = { record, at: seenAt };
+    const durationMs = (spec.leaseDurationSeconds ?? this.leaseDurationMs / 1000) * 1000;
+    const expired = holder === '' || seenAt - this.observed.at > durationMs;
     if (holder !== this.options.identity && !expired) {
-      // Someone else holds a live lease (or took ours over).
-      this.setLeading(false);
+      // Someone else holds a live lease (or took ours over after we stopped renewing).
+      this.setLeading(false, 'lost');
       return;
     }
-    const body = this.record(lease, now);
-    await this.write(() => this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body }), now);
+    const body = this.record(lease, started);
+    await this.write('lease.update', (o) => this.api.replaceNamespacedLease({ name, namespace, body }, o), started, signal);
   }
 
   /** The Lease as we want it: held by us, renewed now; a takeover counts a transition. */
   private record(current: V1Lease | undefined, now: number): V1Lease {
     const spec = current?.spec ?? {};
     const ours = spec.holderIdentity === this.options.identity;
-    const stamp = new Date(now);
+    const stamp = microTime(now);
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -137,50 +215,100 @@ export class LeaderElector {
       spec: {
         holderIdentity: this.options.identity,
         leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-        acquireTime: ours && spec.acquireTime ? spec.acquireTime : stamp,
+        // The typed field is a Date; what is sent is its JSON (six digits either way).
+        acquireTime: (ours && spec.acquireTime ? wireMicroTime(spec.acquireTime, now) : stamp) as V1MicroTime,
         renewTime: stamp,
         leaseTransitions: (spec.leaseTransitions ?? 0) + (current && !ours ? 1 : 0),
       },
     };
   }
 
-  private async write(send: () => Promise<V1Lease>, startedAt: number): Promise<void> {
+  private async write(call: string, send: (o: ConfigurationOptions) => Promise<V1Lease>, startedAt: number, signal: AbortSignal): Promise<void> {
+    let written: V1Lease;
     try {
-      const written = await send();
-      if (!this.running) return;
-      this.lastRenewed = startedAt;
-      this.observed = undefined;
-      this.noteLeader(written.spec?.holderIdentity ?? '');
-      this.setLeading(true);
+      written = await this.call(call, send, signal);
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code === 409) {
+      if (classifyKubeError(err) === 'conflict') {
         // Another contender wrote first: it leads (or is about to).
         this.logger.debug(`lease: lost the race: ${errorText(err)}`);
-        this.setLeading(false);
+        this.setLeading(false, 'lost');
         return;
       }
-      this.failedRenew(err);
+      return this.failed(err, call === 'lease.create' ? 'create' : 'renew');
     }
+    if (!this.running) return;
+    this.lastRejection = undefined;
+    this.lastWritten = written;
+    this.observed = undefined;
+    this.noteLeader(written.spec?.holderIdentity ?? '');
+    const until = startedAt + this.renewDeadlineMs;
+    if (this.now() >= until) {
+      // Answered so late that the safe window has already passed: not leading on it.
+      this.logger.warn(`lease: renewed, but ${this.now() - startedAt} ms after starting (renewDeadline ${this.renewDeadlineMs} ms): not acting as leader on it`);
+      return;
+    }
+    this.leadingUntil = until;
+    this.armDeadline();
+    this.setLeading(true);
   }
 
-  /** The API is unreachable: a leader keeps leading until renewDeadline, not longer. */
-  private failedRenew(err: unknown): void {
-    this.logger.warn(`lease: ${errorText(err)}`);
-    if (this.leading && this.now() - this.lastRenewed > this.renewDeadlineMs) {
-      this.logger.warn('lease: not renewed within the renew deadline; stepping down');
-      this.setLeading(false);
-    }
+  /** Ends leadership at leadingUntil unless a renew moves it on: the request may still hang. */
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      if (!this.leading) return;
+      if (this.now() < this.leadingUntil) return this.armDeadline();
+      this.logger.warn(`lease: not renewed within renewDeadline (${this.renewDeadlineMs} ms): stopping acting as leader`);
+      this.setLeading(false, 'renew_deadline');
+    }, Math.max(0, this.leadingUntil - this.now()));
   }
 
+  /**
+   * A request that failed. An outage is waited out (leadership ends by the deadline timer
+   * if it lasts); a rejection is a bug or a missing permission, logged as an error once per
+   * message and reported as an Event, and it also ends leadership by the same timer.
+   */
+  private failed(err: unknown, what: 'read' | 'create' | 'renew'): void {
+    const kind = classifyKubeError(err);
+    if (kind === 'cancelled') return;
+    const message = `cannot ${what} Lease ${this.options.namespace}/${this.options.name}: ${describeKubeError(err)}`;
+    if (kind !== 'rejected') {
+      this.logger.warn(`lease: ${message}`);
+      return;
+    }
+    if (this.lastRejection === message) {
+      this.logger.debug(`lease: ${message}`);
+      return;
+    }
+    this.lastRejection = message;
+    this.logger.error(`lease: ${message}`);
+    if (this.options.events && this.options.eventRef) this.options.events.warning(this.options.eventRef, 'LeaseRejected', message);
+  }
+
+  /** Hands the Lease back: one replace of what we wrote last, bounded by the request deadline. */
   private async release(): Promise<void> {
+    const last = this.lastWritten;
+    if (!last?.metadata?.resourceVersion || last.spec?.holderIdentity !== this.options.identity) return;
+    const now = this.now();
+    const body: V1Lease = {
+      ...last,
+      spec: {
+        ...last.spec,
+        holderIdentity: undefined,
+        leaseDurationSeconds: 1,
+        acquireTime: wireMicroTime(last.spec.acquireTime, now) as V1MicroTime,
+        renewTime: microTime(now),
+      },
+    };
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
-      if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1 };
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+      await callWithDeadline('lease.release', (o) => this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body }, o), {
+        timeoutMs: this.requestTimeoutMs,
+        logger: this.logger,
+      });
+      this.logger.info('lease released');
     } catch (err) {
-      this.logger.warn(`lease: release failed (others take over after expiry): ${errorText(err)}`);
+      this.logger.warn(`lease: release failed (others take over after expiry): ${describeKubeError(err)}`);
     }
   }
 
@@ -194,11 +322,17 @@ export class LeaderElector {
     }
   }
 
-  private setLeading(leading: boolean): void {
+  private setLeading(leading: boolean, reason?: 'renew_deadline' | 'lost' | 'stopped'): void {
+    if (!leading) {
+      this.leadingUntil = 0;
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+    }
     if (leading === this.leading) return;
     this.leading = leading;
     leaderGauge.set({ lease: `${this.options.namespace}/${this.options.name}` }, leading ? 1 : 0);
-    this.logger.info(leading ? 'started leading' : 'stopped leading');
+    if (!leading && reason) stepDowns.inc({ reason });
+    this.logger.info(leading ? 'started leading' : `stopped leading${reason ? ` (${reason.replace('_', ' ')})` : ''}`);
     this.callback(() => (leading ? this.options.onStartedLeading?.() : this.options.onStoppedLeading?.()));
   }
 

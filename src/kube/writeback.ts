@@ -4,12 +4,13 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import type { IpAddress, ServiceInput } from '../model/types.js';
-import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
-import { errorText } from './events.js';
+import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
+import { classifyKubeError, describeKubeError, errorText } from './api-error.js';
+import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
 const statusWrites = new Counter({
   name: 'kst_kube_lb_status_writes_total',
-  help: 'status.loadBalancer.ingress patches by outcome (set, cleared, failed).',
+  help: 'status.loadBalancer.ingress patches by outcome (set, cleared, failed, rejected, not_leader).',
   labelNames: ['outcome'],
   registers: [metricsRegistry],
 });
@@ -31,6 +32,15 @@ export interface LoadBalancerStatusWriterOptions {
   readonly kubeConfig: KubeConfig;
   /** spec.loadBalancerClass this project serves: only these Services are cleared on release. */
   readonly loadBalancerClass: string;
+  /**
+   * Asked again before every patch: leadership can end while a round is under way (the
+   * Lease not renewed within its deadline), and a former leader must not write after that.
+   */
+  readonly isLeader?: () => boolean;
+  /** A patch the server rejects (400/403/422) is reported on the Service. */
+  readonly events?: EventSink;
+  /** Deadline of each patch (default KUBE_CALL_DEADLINES_MS.write). */
+  readonly requestTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -58,16 +68,26 @@ export class LoadBalancerStatusWriter {
       if (wanted === undefined && !ours) continue;
       const desired = [...new Set(wanted ?? [])].sort();
       if (sameAddresses(desired, svc.statusIngressIps)) continue;
+      if (this.options.isLeader && !this.options.isLeader()) {
+        // Not a failure: whoever leads now writes the rest.
+        statusWrites.inc({ outcome: 'not_leader' });
+        this.logger.info(`${key}: not writing status.loadBalancer.ingress: no longer the Lease holder`);
+        break;
+      }
       try {
         await this.patchIngress(svc, desired);
         (desired.length ? result.set : result.cleared).push(key);
         statusWrites.inc({ outcome: desired.length ? 'set' : 'cleared' });
         this.logger.info(`${key}: status.loadBalancer.ingress ${desired.length ? `= ${desired.join(', ')}` : 'cleared'}`);
       } catch (err) {
-        statusWrites.inc({ outcome: 'failed' });
-        const error = errorText(err);
-        result.failed.push({ key, error });
-        this.logger.warn(`${key}: cannot write status.loadBalancer.ingress: ${error}`);
+        const rejected = classifyKubeError(err) === 'rejected';
+        statusWrites.inc({ outcome: rejected ? 'rejected' : 'failed' });
+        result.failed.push({ key, error: errorText(err) });
+        const message = `cannot write status.loadBalancer.ingress: ${describeKubeError(err)}`;
+        if (rejected) {
+          this.logger.error(`${key}: ${message}`);
+          this.options.events?.warning({ kind: 'Service', namespace: svc.namespace, name: svc.name, uid: svc.uid }, 'LoadBalancerStatusRejected', message);
+        } else this.logger.warn(`${key}: ${message}`);
       }
     }
     return result;
@@ -76,7 +96,11 @@ export class LoadBalancerStatusWriter {
   private async patchIngress(svc: ServiceInput, ips: readonly string[]): Promise<V1Service> {
     // null removes the field (merge patch); an empty list would be kept as "ingress: []".
     const ingress = ips.length ? ips.map((ip) => ({ ip, ipMode: 'VIP' })) : null;
-    return this.api.patchNamespacedServiceStatus({ name: svc.name, namespace: svc.namespace, body: { status: { loadBalancer: { ingress } } } }, mergePatch());
+    return callWithDeadline(
+      'service.patchStatus',
+      (o) => this.api.patchNamespacedServiceStatus({ name: svc.name, namespace: svc.namespace, body: { status: { loadBalancer: { ingress } } } }, o),
+      { timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.write, options: mergePatch(), logger: this.logger },
+    );
   }
 }
 
@@ -98,16 +122,33 @@ export interface AnnotationWrite {
   readonly resourceVersion?: string;
 }
 
-/** Sets or removes one annotation on a Service; returns the Service's new resourceVersion. Throws on API errors (with the Service named). */
-export async function annotateService(kubeConfig: KubeConfig, write: AnnotationWrite): Promise<string | undefined> {
+export interface CallLimits {
+  /** Default KUBE_CALL_DEADLINES_MS.write. */
+  readonly timeoutMs?: number;
+  /** Cancels the call (the caller stopping). */
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+/**
+ * Sets or removes one annotation on a Service; returns the Service's new resourceVersion.
+ * Throws on API errors (with the Service named, the status code kept in `code` and the
+ * original error in `cause`), also when the deadline fires.
+ */
+export async function annotateService(kubeConfig: KubeConfig, write: AnnotationWrite, limits: CallLimits = {}): Promise<string | undefined> {
   const api = kubeConfig.makeApiClient(CoreV1Api);
   const metadata: Record<string, unknown> = { annotations: { [write.key]: write.value } };
   if (write.resourceVersion) metadata.resourceVersion = write.resourceVersion;
   try {
-    const svc = await api.patchNamespacedService({ name: write.name, namespace: write.namespace, body: { metadata } }, mergePatch());
+    const svc = await callWithDeadline('service.patch', (o) => api.patchNamespacedService({ name: write.name, namespace: write.namespace, body: { metadata } }, o), {
+      timeoutMs: limits.timeoutMs ?? KUBE_CALL_DEADLINES_MS.write,
+      options: mergePatch(),
+      ...(limits.signal ? { signal: limits.signal } : {}),
+      ...(limits.logger ? { logger: limits.logger } : {}),
+    });
     return svc.metadata?.resourceVersion;
   } catch (err) {
-    const e = new Error(`Service ${write.namespace}/${write.name}: cannot ${write.value === null ? 'remove' : 'set'} annotation ${write.key}: ${errorText(err)}`, { cause: err });
+    const e = new Error(`Service ${write.namespace}/${write.name}: cannot ${write.value === null ? 'remove' : 'set'} annotation ${write.key}: ${describeKubeError(err)}`, { cause: err });
     (e as Error & { code?: number }).code = (err as { code?: number }).code;
     throw e;
   }

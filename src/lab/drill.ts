@@ -26,7 +26,7 @@ export interface DrillReport {
   readonly drills: DrillResult[];
 }
 
-export const DRILL_KEYS = ['gobgpd', 'agent', 'apiserver', 'flap'] as const;
+export const DRILL_KEYS = ['gobgpd', 'agent', 'apiserver', 'api-blackhole', 'flap'] as const;
 export type DrillKey = (typeof DRILL_KEYS)[number];
 
 export interface DrillOptions {
@@ -139,6 +139,37 @@ async function pauseApiServer(paths: LabPaths, seconds: number): Promise<void> {
   }
 }
 
+/** The drill's own nftables table: not the agent's (`kst`), so the agent never sees or removes it. */
+const BLACKHOLE_TABLE = 'kstlab_drill_blackhole';
+
+/**
+ * One node's path to the API server black-holed for `seconds`: packets to and from the API
+ * server's port are dropped inside that node's namespace, so its open watches go silent and
+ * new requests are accepted by nobody and never answered, as behind a wedged load balancer.
+ * The other nodes, the API server and the data path are untouched.
+ */
+async function blackholeApiPath(ctx: Ctx, netns: string, api: LabTopology['apiServer'], seconds: number): Promise<void> {
+  const script = [
+    `table inet ${BLACKHOLE_TABLE} {`,
+    '  chain out {',
+    '    type filter hook output priority 0; policy accept;',
+    `    ip daddr ${api.address} tcp dport ${api.port} drop`,
+    '  }',
+    '  chain in {',
+    '    type filter hook input priority 0; policy accept;',
+    `    ip saddr ${api.address} tcp sport ${api.port} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  await ctx.run('nft', ['-f', '-'], { netns, input: script });
+  try {
+    await sleep(seconds * 1000);
+  } finally {
+    await ctx.run('nft', ['delete', 'table', 'inet', BLACKHOLE_TABLE], { netns, allowFailure: true });
+  }
+}
+
 function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeconds: number): Disruption[] {
   const [t1, t2] = hostsByRole(topo, 'tunnel-node');
   if (!t1 || !t2) throw new Error('lab topology: the drill needs two tunnel nodes');
@@ -147,6 +178,10 @@ function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeco
     { key: 'gobgpd', name: `kill -9 gobgpd on ${t1.name}`, durationMs: 2000, act: () => killAndRestart(paths, 'gobgpd', t1.name) },
     { key: 'agent', name: `kill -9 the agent on ${t1.name}`, durationMs: 2000, act: () => killAndRestart(paths, 'agent', t1.name) },
     { key: 'apiserver', name: `API server stopped ${apiOutageSeconds} s`, durationMs: apiOutageSeconds * 1000, act: () => pauseApiServer(paths, apiOutageSeconds) },
+    {
+      key: 'api-blackhole', name: `${t1.name}'s API path black-holed ${apiOutageSeconds} s`, durationMs: apiOutageSeconds * 1000,
+      act: () => blackholeApiPath(ctx, t1.netns, topo.apiServer, apiOutageSeconds),
+    },
     {
       key: 'flap', name: `${t2.name} link flaps (${flapMs / 1000} s)`, durationMs: flapMs,
       act: async () => {

@@ -8,7 +8,7 @@ export type { LabTopology, LabHost, LabLink, LabRoute, LabVip, HostRole } from '
 export { networkPlan, renderPlan } from './network-plan.js';
 export type { PlanStep } from './network-plan.js';
 export { routerConfig, BFD_PROFILE } from './router-config.js';
-export { agentConfig, agentConfigYaml, applyOverrides, parseOverride } from './agent-config.js';
+export { agentConfig, agentConfigYaml, agentEnv, applyOverrides, LAB_AGENT_NAMESPACE, parseOverride } from './agent-config.js';
 export type { ConfigOverride } from './agent-config.js';
 export { seedObjects, seedYaml, endpointSliceName } from './seed.js';
 export { labPaths, readState } from './state.js';

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, type CommandRunner } from '../system/index.js';
-import { agentConfig, agentConfigYaml, type ConfigOverride } from './agent-config.js';
+import { agentConfig, agentConfigYaml, agentEnv, type ConfigOverride } from './agent-config.js';
 import { alive, startDaemon } from './daemon.js';
 import { labDown, labNamespaces } from './down.js';
 import { FrrRouter, waitFor } from './frr.js';
@@ -159,7 +159,7 @@ async function startAgents(topo: LabTopology, paths: LabPaths, root: string, set
   for (const n of kubeNodes(topo)) {
     const logFile = join(paths.logDir, `agent-${n.name}.log`);
     const argv = [process.execPath, cli, 'agent', '--config', paths.agentConfig];
-    const env = { NODE_NAME: n.name, KUBECONFIG: paths.kubeconfig, KST_LAB_NETNS_PREFIX: topo.prefix };
+    const env = agentEnv(topo, n.name, paths.kubeconfig);
     const pid = startDaemon({ netns: n.netns, argv, logFile, env });
     record({ kind: 'agent', host: n.name, netns: n.netns, pid, logFile, argv, env });
     agents.push({ node: n.name, pid, logFile });

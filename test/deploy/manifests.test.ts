@@ -86,6 +86,28 @@ describe('deploy/base manifests', () => {
     expect(apiHost).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
+  it('give the agent its node, pod name, namespace and uid (Lease identity and namespace), and the lab sets the same', async () => {
+    const ds = byKind('DaemonSet')[0] as unknown as {
+      spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> }> } } };
+    };
+    const env = ds.spec.template.spec.containers.find((c) => c.name === 'agent')!.env ?? [];
+    const downward = Object.fromEntries(env.filter((e) => e.valueFrom?.fieldRef).map((e) => [e.name, e.valueFrom!.fieldRef!.fieldPath]));
+    expect(downward).toEqual({ NODE_NAME: 'spec.nodeName', POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_UID: 'metadata.uid' });
+    // The lab starts its agents as the kubelet would: every downward-API variable set.
+    const { agentEnv, buildTopology, kubeNodes, LAB_AGENT_NAMESPACE } = await import('../../src/lab/index.js');
+    const topo = buildTopology();
+    const nodes = kubeNodes(topo).map((h) => h.name);
+    const labEnvs = nodes.map((n) => agentEnv(topo, n, '/tmp/kubeconfig'));
+    for (const e of labEnvs) expect(Object.keys(e)).toEqual(expect.arrayContaining(Object.keys(downward)));
+    expect(labEnvs.map((e) => e.NODE_NAME)).toEqual(nodes);
+    expect(new Set(labEnvs.map((e) => e.POD_NAME)).size).toBe(nodes.length);
+    expect(new Set(labEnvs.map((e) => e.POD_UID)).size).toBe(nodes.length);
+    expect(labEnvs.every((e) => e.POD_NAMESPACE === LAB_AGENT_NAMESPACE)).toBe(true);
+    // ... and the namespace is the one the Lease Role is granted in.
+    const role = byKind('Role').find((r) => r.metadata.name === 'kube-service-tunnel-leases')!;
+    expect(role.metadata.namespace).toBe(LAB_AGENT_NAMESPACE);
+  });
+
   it('the ConfigMap holds a configuration the agent accepts', async () => {
     const { parseConfig } = await import('../../src/config/index.js');
     const { parse } = await import('yaml');

@@ -61,12 +61,12 @@ describe('the lab with the real agents (demo and resilience drill)', () => {
     if (failover?.figures) expect(failover.figures.flowsChangedPod).toBe(0);
   }, 240000);
 
-  it('drill: gobgpd and agent killed, API server stopped, link flapped: flows keep their pod, kernel restored exactly', () => {
+  it('drill: gobgpd and agent killed, API server stopped, API path of one node black-holed, link flapped: flows keep their pod, kernel restored exactly', () => {
     if (!agentsRunning) return;
     const r = kst('drill', '--json', '--api-outage-seconds', String(API_OUTAGE_SECONDS));
     const report = JSON.parse(r.stdout) as DrillReport;
     console.log(`lab e2e drill (API outage ${API_OUTAGE_SECONDS} s):\n${report.drills.map((d) => `  ${d.ok ? 'ok    ' : 'FAILED'} ${d.name}: ${d.detail}`).join('\n')}`);
-    expect(report.drills.map((d) => d.name)).toHaveLength(4);
+    expect(report.drills.map((d) => d.name)).toHaveLength(5);
     for (const d of report.drills) {
       expect({ drill: d.name, figures: d.figures !== undefined }).toEqual({ drill: d.name, figures: true });
       expect({ drill: d.name, changedPod: d.figures!.flowsChangedPod, kernelChanges: d.figures!.kernelChanges }).toEqual({ drill: d.name, changedPod: 0, kernelChanges: 0 });

@@ -14,9 +14,10 @@ const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
   down               remove everything the lab made, also after a crash
   status [--json]    hosts, roles, namespaces, addresses, VIPs, router vty directory, API server, PIDs
   demo [--json]      show the VIP answering, source preserved, load spread, failover, draining
-  drill [--json] [--api-outage-seconds N] [--only gobgpd,agent,apiserver,flap]
+  drill [--json] [--api-outage-seconds N] [--only gobgpd,agent,apiserver,api-blackhole,flap]
                      resilience drill while the client streams: kill -9 gobgpd, kill -9 an agent,
-                     stop the API server (default 30 s), flap a link; gaps and kernel state after each
+                     stop the API server (default 30 s), black-hole one tunnel node's path to it
+                     (as long), flap a link; gaps and kernel state after each
 
 options:
   --prefix P         namespace prefix (default ${DEFAULT_PREFIX}, or env KST_LAB_PREFIX)`;
