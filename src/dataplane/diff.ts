@@ -1,12 +1,16 @@
 // Pure: the kernel operations that turn one KernelState into another. Order inside each
 // ip batch is make-before-break: links, nexthop objects, new/changed routes, new rules,
 // then removals.
+import type { IpFamily } from '../model/types.js';
 import { linkDelLine, nexthopDelLine, nexthopReplaceLine, routeDelLine, routeReplaceLine, ruleLine } from './iproute.js';
+import { neighbourDelLine, neighbourReplaceLine } from './links.js';
 import { idsByKey } from './nexthops.js';
 import { renderNftElementDiff, renderNftTable, fullTableOperations, type HashParams } from './nft.js';
 import { NFT_TABLE } from './layout.js';
 import { xtApplyScript, xtRemoveScript, type XtFamilyState } from './xt.js';
 import { nexthopKey, type KernelState } from './state.js';
+
+const familyOfAddress = (address: string): IpFamily => (address.includes(':') ? 6 : 4);
 
 function devOf(nexthop: string): string {
   return /\bdev (\S+)/.exec(nexthop)?.[1] ?? '';
@@ -59,16 +63,33 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
 
   // Links: a changed link is deleted and recreated; the kernel drops its routes and
   // nexthop objects with it.
+  // Its permanent neighbours go in the batch of their family, before the nexthop objects
+  // that use them (a refused IPv6 neighbour never holds up IPv4); one no longer wanted goes
+  // with the removals, after the routes through it.
   const recreated = new Set<string>();
+  const neighbourRemovals: string[] = [];
   for (const [name, want] of desired.links) {
     const have = actual.links.get(name);
-    if (have && have.spec === want.spec) continue;
-    if (have) {
-      batch[4].push(linkDelLine(name));
-      recreated.add(name);
+    const same = have !== undefined && have.spec === want.spec;
+    if (!same) {
+      if (have) {
+        batch[4].push(linkDelLine(name));
+        recreated.add(name);
+      }
+      for (const line of want.create) batch[4].push(line);
+      operations += 1;
     }
-    for (const line of want.create) batch[4].push(line);
-    operations += 1;
+    const haveNeighbours = same ? (have.neighbours ?? new Map<string, string>()) : new Map<string, string>();
+    for (const [address, lladdr] of want.neighbours ?? []) {
+      if (haveNeighbours.get(address) === lladdr) continue;
+      batch[familyOfAddress(address)].push(neighbourReplaceLine(name, address, lladdr));
+      if (same) operations += 1;
+    }
+    for (const address of haveNeighbours.keys()) {
+      if (want.neighbours?.has(address)) continue;
+      neighbourRemovals.push(neighbourDelLine(name, address));
+      operations += 1;
+    }
   }
   const usesRecreated = (nexthop: string): boolean => recreated.size > 0 && recreated.has(devOf(nexthop));
   const deletedLinks = new Set([...actual.links.keys()].filter((n) => !desired.links.has(n)));
@@ -133,6 +154,7 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
       operations += 1;
     }
   }
+  for (const line of neighbourRemovals) removals.push(line);
   for (const name of deletedLinks) {
     removals.push(linkDelLine(name));
     operations += 1;

@@ -11,7 +11,7 @@ export type { KernelChanges } from './diff.js';
 export { renderNftTable } from './nft.js';
 export { createDriver } from './drivers/index.js';
 export type { EncapDriver } from './drivers/index.js';
-export { VXLAN_NODE_MAC, VXLAN_POD_MAC, VXLAN_GATEWAY } from './links.js';
+export { VXLAN_NODE_MAC, VXLAN_POD_MAC, VXLAN_GATEWAY, VXLAN_GATEWAY6 } from './links.js';
 export { MARK_BASE, MAX_BUCKETS, NFT_HOOK_PRIORITY, VXLAN_LINK, GRE_LWT_LINK, isOwnedLink } from './layout.js';
 export type { KernelState, FlowHashBackend } from './state.js';
 export { KERNEL_FEATURES, FEATURE_INFO, missingNeeds, kernelLimits, describeMissing } from './kernel-features.js';

@@ -2,7 +2,7 @@
 // readback parsing.
 import type { IpFamily } from '../model/types.js';
 import { ROUTE_PROTOCOL, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
-import { describeLink, type JsonNeigh } from './links.js';
+import { describeLink, linkNeighbours, type JsonNeigh } from './links.js';
 import { INLINE_SUFFIX, familyOf, ruleKey, ruleText, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 
 const hostLen = (f: IpFamily): number => (f === 4 ? 32 : 128);
@@ -59,6 +59,7 @@ interface JsonRoute {
   mode?: string;
   segs?: string[];
   labels?: string;
+  csum?: boolean;
   via?: { family?: string; host?: string };
   flags?: string[];
 }
@@ -69,10 +70,11 @@ export function describeNexthop(r: JsonRoute): string {
   switch (r.encap) {
     case undefined:
       return r.gateway ? `via ${r.gateway} dev ${dev}` : `dev ${dev}`;
-    case 'ip': {
+    case 'ip':
+    case 'ip6': {
       const via = r.gateway ? `via ${r.gateway} ` : '';
       const onlink = r.flags?.includes('onlink') ? ' onlink' : '';
-      return `${via}dev ${dev}${onlink} encap ip${r.id ? ` id ${r.id}` : ''} dst ${r.encap_dst ?? '?'}`;
+      return `${via}dev ${dev}${onlink} encap ${r.encap}${r.id ? ` id ${r.id}` : ''} dst ${r.encap_dst ?? '?'}${r.csum ? ' csum' : ''}`;
     }
     case 'seg6':
       return `dev ${dev} encap seg6 mode ${r.mode ?? '?'} segs ${(r.segs ?? []).join(',')}`;
@@ -167,7 +169,8 @@ export function parseLinks(json: string, neighJson = '[]'): LinkSpec[] {
   const neighs = JSON.parse(neighJson || '[]') as JsonNeigh[];
   for (const l of JSON.parse(json || '[]') as { ifname?: string }[]) {
     if (!l.ifname || !isOwnedLink(l.ifname)) continue;
-    out.push({ name: l.ifname, spec: describeLink(l, neighs), create: [] });
+    const neighbours = linkNeighbours(l.ifname, neighs);
+    out.push({ name: l.ifname, spec: describeLink(l), create: [], ...(neighbours.size ? { neighbours } : {}) });
   }
   return out;
 }

@@ -7,25 +7,47 @@ import type { LinkSpec } from './state.js';
 /**
  * The tunnel node's VXLAN link is Ethernet: the inner frame needs a destination MAC the
  * pod accepts as its own, different from the sender's (VXLAN drops frames whose source is
- * its own MAC as loops). Every VXLAN route goes `via VXLAN_GATEWAY onlink`, a link-local
- * address with one permanent neighbour entry: VXLAN_POD_MAC. Convention: the pod's VXLAN
- * link carries VXLAN_POD_MAC. The node's link is NOARP, so no ARP is ever sent into it.
- * ("kst" = 6b 73 74; 02 = locally administered unicast; 169.254.75.83 = "KS".)
+ * its own MAC as loops). Every VXLAN route goes `via VXLAN_GATEWAY onlink` (IPv4 VIPs) or
+ * `via VXLAN_GATEWAY6` (IPv6 VIPs; a link-local gateway is on-link by definition), each a
+ * link-local address with one permanent neighbour entry: VXLAN_POD_MAC. Convention: the
+ * pod's VXLAN links carry VXLAN_POD_MAC. The node's link is NOARP, so no ARP or neighbour
+ * solicitation is ever sent into it.
+ * ("kst" = 6b 73 74; 02 = locally administered unicast; 169.254.75.83 and fe80::4b53 = "KS".)
  */
 export const VXLAN_NODE_MAC = '02:6b:73:74:00:01';
 export const VXLAN_POD_MAC = '02:6b:73:74:00:02';
 export const VXLAN_GATEWAY = '169.254.75.83';
+export const VXLAN_GATEWAY6 = 'fe80::4b53';
 
-export function vxlanLink(port: number): LinkSpec {
+/** The gateway addresses whose permanent neighbours on the project's links are its own. */
+const GATEWAYS: ReadonlySet<string> = new Set([VXLAN_GATEWAY, VXLAN_GATEWAY6]);
+
+/**
+ * The one `vxlan external` link (collect_md: it sends to IPv4 and IPv6 tunnel
+ * destinations alike). `ipv6`: this node carries IPv6 VIPs, so the IPv6 gateway's
+ * neighbour is needed; left out otherwise, since a node with IPv6 disabled refuses it.
+ */
+export function vxlanLink(port: number, ipv6: boolean): LinkSpec {
+  const neighbours = new Map([[VXLAN_GATEWAY, VXLAN_POD_MAC]]);
+  if (ipv6) neighbours.set(VXLAN_GATEWAY6, VXLAN_POD_MAC);
   return {
     name: VXLAN_LINK,
-    spec: `vxlan external dstport ${port} address ${VXLAN_NODE_MAC} noarp up neigh ${VXLAN_GATEWAY}=${VXLAN_POD_MAC}`,
+    spec: `vxlan external dstport ${port} address ${VXLAN_NODE_MAC} noarp up`,
     create: [
       `link add ${VXLAN_LINK} address ${VXLAN_NODE_MAC} type vxlan external dstport ${port} nolearning`,
       `link set ${VXLAN_LINK} arp off up`,
-      `neigh replace ${VXLAN_GATEWAY} lladdr ${VXLAN_POD_MAC} dev ${VXLAN_LINK} nud permanent`,
     ],
+    neighbours,
   };
+}
+
+/** `ip -batch` line that makes (or corrects) one of a link's permanent neighbours. */
+export function neighbourReplaceLine(link: string, address: string, lladdr: string): string {
+  return `neigh replace ${address} lladdr ${lladdr} dev ${link} nud permanent`;
+}
+
+export function neighbourDelLine(link: string, address: string): string {
+  return `neigh del ${address} dev ${link}`;
 }
 
 export function greLwtLink(): LinkSpec {
@@ -64,23 +86,31 @@ export interface JsonNeigh {
 }
 
 /**
- * The canonical spec of a link from `ip -json -details link show` and the permanent
- * neighbours; anything unknown never matches.
+ * The canonical spec of a link from `ip -json -details link show`; anything unknown never
+ * matches.
  */
-export function describeLink(link: JsonLink, neighs: readonly JsonNeigh[] = []): string {
+export function describeLink(link: JsonLink): string {
   const flags = link.flags ?? [];
   const up = flags.includes('UP') ? 'up' : 'down';
   const kind = link.linkinfo?.info_kind;
   const data = link.linkinfo?.info_data ?? {};
   if (kind === 'vxlan') {
     const ext = data.external ? 'external' : `id ${String(data.id)}`;
-    const gw = neighs.find((n) => n.dev === link.ifname && n.dst === VXLAN_GATEWAY);
-    const neigh = gw ? ` neigh ${VXLAN_GATEWAY}=${gw.lladdr ?? '?'}` : '';
-    return `vxlan ${ext} dstport ${String(data.port)} address ${link.address ?? '?'} ${flags.includes('NOARP') ? 'noarp' : 'arp'} ${up}${neigh}`;
+    return `vxlan ${ext} dstport ${String(data.port)} address ${link.address ?? '?'} ${flags.includes('NOARP') ? 'noarp' : 'arp'} ${up}`;
   }
   if (kind === 'gre') {
     if (data.external) return `gre external ${up}`;
     return `gre remote ${String(data.remote ?? 'any')} ${up}`;
   }
   return `${kind ?? 'unknown'} ${up}`;
+}
+
+/**
+ * The project's permanent neighbours on a link (`ip -json neigh show nud permanent`): only
+ * the gateway addresses; any other entry on the link is someone else's and left alone.
+ */
+export function linkNeighbours(link: string, neighs: readonly JsonNeigh[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of neighs) if (n.dev === link && n.dst !== undefined && GATEWAYS.has(n.dst)) out.set(n.dst, n.lladdr ?? '?');
+  return out;
 }

@@ -174,7 +174,7 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   const rules = cache?.rulesFor(rulesKey) ?? planRules(desired.isTunnelNode, B, params, pin);
   if (cache) cache.rememberRules(rulesKey, rules);
   const links = new Map<string, LinkSpec>();
-  if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort())) links.set(l.name, l);
+  if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort(), new Set(vips.map((v) => v.family)))) links.set(l.name, l);
   // Held VIPs keep the routes the kernel has, and with them the objects those lead to.
   const before = previous ?? emptyKernelState();
   const heldRoutes = [...held].flatMap((vip) => before.routes.get(vip) ?? []);

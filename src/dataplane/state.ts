@@ -11,6 +11,12 @@ export interface LinkSpec {
   readonly spec: string;
   /** `ip -batch` lines that create the link and bring it up. */
   readonly create: readonly string[];
+  /**
+   * Permanent neighbours the project keeps on the link: address -> link-layer address. Kept
+   * apart from `spec` so that adding or removing one (the IPv6 gateway when the first IPv6
+   * VIP comes or the last goes) is one `neigh` line, never a recreated link.
+   */
+  readonly neighbours?: ReadonlyMap<string, string>;
 }
 
 export interface RouteSpec {

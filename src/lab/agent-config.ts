@@ -52,11 +52,12 @@ function baseConfig(topo: LabTopology): Record<string, unknown> {
     encapsulation: { mode: 'vxlan-lwt', vni: topo.vni, vxlanPort: topo.vxlanPort, mplsLabel: 100 },
     buckets: 256,
     hashSeed: 0x4b535431,
-    pools: [{ name: 'lab', cidrs: ['203.0.113.0/24'], namespaces: ['*'], autoAssign: true }],
+    pools: [{ name: 'lab', cidrs: ['203.0.113.0/24', '2001:db8:4b53:ff::/64'], namespaces: ['*'], autoAssign: true }],
     bgp: {
       asn: topo.nodeAsn,
       grpcAddress: '127.0.0.1:50051',
-      peers: [{ address: topo.router.address, asn: topo.router.asn, holdTimeSeconds: 9, keepaliveSeconds: 3, bfdProfile: BFD_PROFILE }],
+      // A session per family: each carries its own family's VIPs with a next hop of that family.
+      peers: [topo.router.address, topo.router.address6].map((address) => ({ address, asn: topo.router.asn, holdTimeSeconds: 9, keepaliveSeconds: 3, bfdProfile: BFD_PROFILE })),
       withdrawGraceSeconds: 1,
     },
     bfd: { profiles: { [BFD_PROFILE]: { minTxMs: BFD.intervalMs, minRxMs: BFD.intervalMs, multiplier: BFD.multiplier } } },

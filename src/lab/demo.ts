@@ -1,6 +1,6 @@
 // `kst lab demo`: exercises a running lab from its client namespace and reports each
 // claim of the design as a step that passed or failed, with the figures measured:
-// the VIP answers, the client's address arrives unchanged, flows spread over the pods,
+// the VIP answers, the client's address arrives unchanged (IPv4 and IPv6), flows spread over the pods,
 // a tunnel node fails and traffic comes back (measured gap, flows keep their pod), an
 // endpoint drains (no new flows reach it). Every step says why it failed.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +9,7 @@ import { waitFor } from './frr.js';
 import type { FlowsReport } from './probe.js';
 import { endpointSliceName } from './seed.js';
 import { labPaths, readState } from './state.js';
-import { buildTopology, host, hostsByRole, primaryIp } from './topology.js';
+import { buildTopology, host, hostsByRole, primaryIp, primaryIp6 } from './topology.js';
 import { flows, perPodText, probe, routerNs, routerPortOf, StepFailed, stream, streamFigures, vipNextHops, type Ctx } from './traffic.js';
 
 export interface DemoStep {
@@ -75,6 +75,34 @@ async function sourcePreserved(ctx: Ctx): Promise<[string, Record<string, unknow
     throw new StepFailed(`pods saw client address(es) ${r.clientAddresses.join(', ') || 'none'}, expected ${client}`);
   }
   return [`pods saw the client as ${client}`, { clientAddresses: r.clientAddresses }];
+}
+
+/**
+ * The Service's IPv6 VIP, end to end on any kernel with VXLAN: announced over the tunnel
+ * nodes' IPv6 BGP sessions, carried to the pods' IPv6 addresses in VXLAN over IPv6, and
+ * answered with the client's IPv6 address as the pod saw it.
+ */
+async function ipv6VipAnswers(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
+  const vip6 = ctx.topo.vips[0]!.address6;
+  const client6 = primaryIp6(host(ctx.topo, 'client'));
+  if (!vip6 || !client6) throw new StepFailed('the lab topology has no IPv6 VIP or no IPv6 client address');
+  let hops: string[] = [];
+  try {
+    await waitFor(async () => (hops = await vipNextHops(ctx, vip6)).length > 0, 30000, 250);
+  } catch {
+    throw new StepFailed(`the router has no route for ${vip6} after 30 s: the tunnel nodes' IPv6 BGP sessions (\`kst lab status\`) or the IPv6 EndpointSlice`);
+  }
+  const target = `[${vip6}]:${ctx.topo.echoPort}`;
+  const tcp = await flows(ctx, 8, 'tcp', target);
+  const udp = await flows(ctx, 4, 'udp', target);
+  if (tcp.ok === 0) throw new StepFailed(`no TCP answer from ${target}: ${tcp.errors.join('; ')}`);
+  if (udp.ok === 0) throw new StepFailed(`no UDP answer from ${target}: ${udp.errors.join('; ')}`);
+  const seen = [...new Set([...tcp.clientAddresses, ...udp.clientAddresses])];
+  if (seen.length !== 1 || seen[0] !== client6) throw new StepFailed(`pods saw client address(es) ${seen.join(', ') || 'none'} on ${vip6}, expected ${client6}`);
+  return [
+    `${vip6} via ${hops.length} next hop${hops.length > 1 ? 's' : ''}: TCP ${tcp.ok}/${tcp.count}, UDP ${udp.ok}/${udp.count} answered (${perPodText(tcp.perPod)}), pods saw the client as ${client6}`,
+    { nextHops: hops, tcp: tcp.perPod, udp: udp.perPod, clientAddresses: seen },
+  ];
 }
 
 async function loadSpread(ctx: Ctx, n: number): Promise<[string, Record<string, unknown>]> {
@@ -165,6 +193,7 @@ export async function labDemo(opts: DemoOptions): Promise<DemoReport> {
     ['VIP announced', () => vipAnnounced(ctx, state.agents.running ? undefined : state.agents.note), true],
     ['VIP answers', () => vipAnswers(ctx), true],
     ['source address preserved', () => sourcePreserved(ctx), false],
+    ['IPv6 VIP answers, source preserved', () => ipv6VipAnswers(ctx), false],
     ['load spread over pods', () => loadSpread(ctx, n), false],
     ['tunnel node failover', () => tunnelFailover(ctx), false],
     ['endpoint drained', () => endpointDrained(ctx, n), false],

@@ -9,8 +9,8 @@
 // UDP: each datagram is answered with "pod=NAME client=IP:PORT data=PAYLOAD".
 //
 // UDP replies must leave from the address the datagram was sent to (the VIP, for direct
-// server return), and Node has no IP_PKTINFO: so besides the wildcard socket, one socket
-// is bound to every local IPv4 address, re-checked as the agent adds VIPs.
+// server return), and Node has no IP_PKTINFO: so besides the wildcard sockets (0.0.0.0 and
+// ::), one socket is bound to every local address, re-checked as the agent adds VIPs.
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -46,7 +46,12 @@ function parseArgs(argv: string[]): { name: string; ports: number[] } {
   return { name, ports: ports.length ? ports : [8080] };
 }
 
-function serveTcp(name: string, port: number): Promise<void> {
+/** TCP on 0.0.0.0 and on :: (IPv6 only, so the two do not collide): IPv4 and IPv6 VIPs. */
+async function serveTcp(name: string, port: number): Promise<void> {
+  for (const host of ['0.0.0.0', '::']) await serveTcpOn(name, port, host);
+}
+
+function serveTcpOn(name: string, port: number, host: string): Promise<void> {
   const server = createServer((sock) => {
     sock.on('error', () => sock.destroy());
     sock.write(`${greeting(name, sock.remoteAddress ?? '?', sock.remotePort ?? 0)}\n`);
@@ -69,14 +74,15 @@ function serveTcp(name: string, port: number): Promise<void> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
+    server.listen({ port, host, ...(host === '::' ? { ipv6Only: true } : {}) }, () => resolve());
   });
 }
 
 function serveUdp(name: string, port: number): void {
   const sockets = new Map<string, Socket>();
   const bind = (address: string): void => {
-    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    const v6 = address.includes(':');
+    const s = createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true, ...(v6 ? { ipv6Only: true } : {}) });
     s.on('message', (msg, rinfo) => {
       const data = msg.toString('utf8').trim().slice(0, 64).replace(/\s+/g, '_');
       s.send(`${greeting(name, rinfo.address, rinfo.port)}${data ? ` data=${data}` : ''}\n`, rinfo.port, rinfo.address);
@@ -89,14 +95,16 @@ function serveUdp(name: string, port: number): void {
     sockets.set(address, s);
   };
   bind('0.0.0.0');
+  bind('::');
   const refresh = (): void => {
     const local = new Set<string>();
     for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) if (a.family === 'IPv4') local.add(a.address);
+      // Link-local IPv6 addresses need a scope to bind; no VIP is one.
+      for (const a of list ?? []) if (a.family === 'IPv4' || (a.family === 'IPv6' && a.scopeid === 0)) local.add(a.address);
     }
     for (const a of local) if (!sockets.has(a)) bind(a);
     for (const [a, s] of sockets) {
-      if (a !== '0.0.0.0' && !local.has(a)) {
+      if (a !== '0.0.0.0' && a !== '::' && !local.has(a)) {
         sockets.delete(a);
         s.close();
       }

@@ -3,7 +3,7 @@ export { FrrRouter, waitFor } from './frr.js';
 export type { FrrRouterOptions } from './frr.js';
 export { LabApiServer } from './apiserver.js';
 export type { LabApiServerOptions, KubeObject } from './apiserver.js';
-export { buildTopology, validatePrefix, DEFAULT_PREFIX, host, hostsByRole, kubeNodes, primaryIp, namespaces } from './topology.js';
+export { buildTopology, validatePrefix, DEFAULT_PREFIX, host, hostsByRole, kubeNodes, primaryIp, primaryIp6, namespaces } from './topology.js';
 export type { LabTopology, LabHost, LabLink, LabRoute, LabVip, HostRole } from './topology.js';
 export { networkPlan, renderPlan } from './network-plan.js';
 export type { PlanStep } from './network-plan.js';

@@ -22,7 +22,7 @@ function sysctlsFor(h: LabHost): string[] {
     'net.ipv4.conf.default.rp_filter=0',
   ];
   // Spread flows from one client over both tunnel nodes by ports, not only by addresses.
-  if (h.role === 'router') s.push('net.ipv4.fib_multipath_hash_policy=1');
+  if (h.role === 'router') s.push('net.ipv4.fib_multipath_hash_policy=1', 'net.ipv6.fib_multipath_hash_policy=1');
   return s;
 }
 
@@ -56,7 +56,8 @@ export function networkPlan(topo: LabTopology): PlanStep[] {
   }
   for (const h of topo.hosts) {
     const lines = [
-      ...h.addresses.map((a) => `address add ${a.cidr} dev ${a.ifname}`),
+      // IPv6 addresses without duplicate address detection: usable at once, as on a CNI's veths.
+      ...h.addresses.map((a) => `address add ${a.cidr} dev ${a.ifname}${a.cidr.includes(':') ? ' nodad' : ''}`),
       ...h.routes.map((r) => {
         const parts = ['route', 'add', r.dst];
         if (r.via) parts.push('via', r.via);

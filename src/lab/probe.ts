@@ -6,7 +6,7 @@
 //   probe.js stream --target IP:PORT [--flows N] [--interval MS] [--duration MS]
 //   probe.js http   --method GET|PUT --url URL   (request body from stdin for PUT)
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { parseGreeting } from './echo-server.js';
 
 export interface FlowResult {
@@ -55,13 +55,16 @@ function parseArgs(argv: string[]): { mode: string; args: Args } {
   return { mode, args };
 }
 
+/** IP:PORT, an IPv6 address with or without brackets ([2001:db8::1]:80 or 2001:db8::1:80). */
 function target(args: Args): { host: string; port: number } {
   const t = args.target ?? '';
   const i = t.lastIndexOf(':');
   const port = Number(t.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port)) throw new Error(`probe: --target must be IP:PORT, got "${t}"`);
-  return { host: t.slice(0, i), port };
+  return { host: t.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port };
 }
+
+const udpType = (host: string): 'udp4' | 'udp6' => (isIP(host) === 6 ? 'udp6' : 'udp4');
 
 function num(args: Args, key: string, def: number): number {
   const v = args[key] === undefined ? def : Number(args[key]);
@@ -94,7 +97,7 @@ function tcpFlow(host: string, port: number, timeoutMs: number): Promise<FlowRes
 
 function udpFlow(host: string, port: number, timeoutMs: number): Promise<FlowResult> {
   return new Promise((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(udpType(host));
     const done = (r: FlowResult): void => {
       clearTimeout(timer);
       s.close();
@@ -150,7 +153,7 @@ async function stream(args: Args): Promise<StreamReport> {
   const start = Date.now();
   const flowsOut = await Promise.all(
     Array.from({ length: nFlows }, () => new Promise<StreamFlow>((resolve) => {
-      const s = createSocket('udp4');
+      const s = createSocket(udpType(host));
       let sent = 0;
       let received = 0;
       let last = start;

@@ -1,7 +1,7 @@
 // The data-centre router's FRR configuration, derived from the topology: eBGP to every
-// tunnel node with ECMP (`maximum-paths`) and a 100 ms x 3 BFD profile. The profile lives
+// tunnel node, over IPv4 and IPv6, with ECMP (`maximum-paths`) and a 100 ms x 3 BFD profile. The profile lives
 // in bfdd's file; bgpd only refers to it (see shared COMPONENTS.md).
-import { hostsByRole, primaryIp, type LabTopology } from './topology.js';
+import { hostsByRole, primaryIp, primaryIp6, type LabTopology } from './topology.js';
 
 export const BFD_PROFILE = 'lab-fast';
 export const BFD = { intervalMs: 100, multiplier: 3 } as const;
@@ -12,24 +12,33 @@ export interface RouterConfig {
 }
 
 export function routerConfig(topo: LabTopology): RouterConfig {
-  const peers = hostsByRole(topo, 'tunnel-node').map(primaryIp);
+  const tunnels = hostsByRole(topo, 'tunnel-node');
+  const peers = tunnels.map(primaryIp);
+  // One session per family and tunnel node: IPv6 VIPs are announced over IPv6 sessions, so
+  // their next hop is the node's own IPv6 address (an IPv4 session would carry an
+  // IPv4-mapped next hop, which an IPv6 route cannot use).
+  const peers6 = tunnels.map(primaryIp6).filter((a): a is string => a !== undefined);
+  const neighbour = (p: string): string[] => [
+    ` neighbor ${p} remote-as ${topo.nodeAsn}`,
+    ` neighbor ${p} timers 3 9`,
+    ` neighbor ${p} timers connect 2`,
+    ` neighbor ${p} bfd profile ${BFD_PROFILE}`,
+  ];
   const bgpd = [
     `router bgp ${topo.router.asn}`,
     ` bgp router-id ${topo.router.routerId}`,
     ' no bgp ebgp-requires-policy',
     ' no bgp network import-check',
+    // Each session carries only the family activated for it below.
+    ' no bgp default ipv4-unicast',
     // The tunnel nodes share one AS: equal AS paths, so they qualify for multipath.
     ' bgp bestpath as-path multipath-relax',
-    ...peers.flatMap((p) => [
-      ` neighbor ${p} remote-as ${topo.nodeAsn}`,
-      ` neighbor ${p} timers 3 9`,
-      ` neighbor ${p} timers connect 2`,
-      ` neighbor ${p} bfd profile ${BFD_PROFILE}`,
-    ]),
+    ...[...peers, ...peers6].flatMap(neighbour),
     ' address-family ipv4 unicast',
     '  maximum-paths 8',
     ...peers.map((p) => `  neighbor ${p} activate`),
     ' exit-address-family',
+    ...(peers6.length ? [' address-family ipv6 unicast', '  maximum-paths 8', ...peers6.map((p) => `  neighbor ${p} activate`), ' exit-address-family'] : []),
     'exit',
   ];
   const bfdd = [

@@ -4,7 +4,7 @@
 // EndpointSlice. Written as YAML files the API server is seeded from.
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { hostsByRole, kubeNodes, primaryIp, type LabHost, type LabTopology } from './topology.js';
+import { hostsByRole, kubeNodes, primaryIp, primaryIp6, type LabHost, type LabTopology, type LabVip } from './topology.js';
 
 export type SeedObject = Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string; [key: string]: unknown } };
 
@@ -20,14 +20,20 @@ export function endpointSliceName(serviceName: string): string {
   return `${serviceName}-lab`;
 }
 
+/** The dual-stack Service's second slice: an EndpointSlice holds one address family. */
+export function endpointSliceName6(serviceName: string): string {
+  return `${serviceName}-lab-v6`;
+}
+
 function nodeObject(h: LabHost): SeedObject {
+  const ip6 = primaryIp6(h);
   return {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: { name: h.name, uid: labUid('Node', '', h.name), labels: { ...(h.labels ?? {}) }, creationTimestamp: CREATED },
-    spec: h.podCidr ? { podCIDR: h.podCidr, podCIDRs: [h.podCidr] } : {},
+    spec: h.podCidr ? { podCIDR: h.podCidr, podCIDRs: [h.podCidr, ...(h.podCidr6 ? [h.podCidr6] : [])] } : {},
     status: {
-      addresses: [{ type: 'InternalIP', address: primaryIp(h) }, { type: 'Hostname', address: h.name }],
+      addresses: [{ type: 'InternalIP', address: primaryIp(h) }, ...(ip6 ? [{ type: 'InternalIP', address: ip6 }] : []), { type: 'Hostname', address: h.name }],
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastTransitionTime: CREATED }],
     },
   };
@@ -35,6 +41,7 @@ function nodeObject(h: LabHost): SeedObject {
 
 function podObject(h: LabHost, namespace: string, hostIP: string): SeedObject {
   const ip = primaryIp(h);
+  const ip6 = primaryIp6(h);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -43,7 +50,7 @@ function podObject(h: LabHost, namespace: string, hostIP: string): SeedObject {
     status: {
       phase: 'Running',
       podIP: ip,
-      podIPs: [{ ip }],
+      podIPs: [{ ip }, ...(ip6 ? [{ ip: ip6 }] : [])],
       hostIP,
       conditions: [{ type: 'Ready', status: 'True' }],
       containerStatuses: [{ name: 'echo', ready: true, containerID: `lab://${h.name}` }],
@@ -69,7 +76,7 @@ export function seedObjects(topo: LabTopology): SeedObject[] {
       kind: 'Service',
       metadata: {
         name: vip.serviceName, namespace: ns, uid: labUid('Service', ns, vip.serviceName), creationTimestamp: CREATED,
-        annotations: { 'cmd.nu/tunnel': vip.address },
+        annotations: { 'cmd.nu/tunnel': vip.address6 ? `${vip.address}, ${vip.address6}` : vip.address },
       },
       spec: {
         type: 'ClusterIP',
@@ -80,27 +87,40 @@ export function seedObjects(topo: LabTopology): SeedObject[] {
         ]),
       },
     });
-    objects.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        name: endpointSliceName(vip.serviceName), namespace: ns, uid: labUid('EndpointSlice', ns, vip.serviceName),
-        labels: { 'kubernetes.io/service-name': vip.serviceName, 'endpointslice.kubernetes.io/managed-by': 'kst-lab' },
-      },
-      addressType: 'IPv4',
-      endpoints: pods.map((p) => ({
-        addresses: [primaryIp(p)],
-        conditions: { ready: true, serving: true, terminating: false },
-        nodeName: p.node,
-        targetRef: { kind: 'Pod', namespace: ns, name: p.name, uid: labUid('Pod', ns, p.name) },
-      })),
-      ports: vip.ports.flatMap((port) => [
-        { name: `tcp-${port}`, protocol: 'TCP', port },
-        { name: `udp-${port}`, protocol: 'UDP', port },
-      ]),
-    });
+    objects.push(endpointSlice(vip, pods, 4));
+    if (vip.address6) objects.push(endpointSlice(vip, pods, 6));
   }
   return objects;
+}
+
+/** The Service's endpoints of one family: every pod, by its address of that family. */
+function endpointSlice(vip: LabVip, pods: readonly LabHost[], family: 4 | 6): SeedObject {
+  const ns = vip.serviceNamespace;
+  const name = family === 4 ? endpointSliceName(vip.serviceName) : endpointSliceName6(vip.serviceName);
+  const address = (p: LabHost): string => {
+    const a = family === 4 ? primaryIp(p) : primaryIp6(p);
+    if (!a) throw new Error(`lab topology: pod ${p.name} has no IPv${family} address for the ${vip.serviceName} Service`);
+    return a;
+  };
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name, namespace: ns, uid: labUid('EndpointSlice', ns, family === 4 ? vip.serviceName : `${vip.serviceName}-v6`),
+      labels: { 'kubernetes.io/service-name': vip.serviceName, 'endpointslice.kubernetes.io/managed-by': 'kst-lab' },
+    },
+    addressType: family === 4 ? 'IPv4' : 'IPv6',
+    endpoints: pods.map((p) => ({
+      addresses: [address(p)],
+      conditions: { ready: true, serving: true, terminating: false },
+      nodeName: p.node,
+      targetRef: { kind: 'Pod', namespace: ns, name: p.name, uid: labUid('Pod', ns, p.name) },
+    })),
+    ports: vip.ports.flatMap((port) => [
+      { name: `tcp-${port}`, protocol: 'TCP', port },
+      { name: `udp-${port}`, protocol: 'UDP', port },
+    ]),
+  };
 }
 
 /** All seed objects as one multi-document YAML file. */

@@ -3,13 +3,18 @@
 // for the API server and the agents' config are all derived from this one value, so they
 // cannot disagree with each other.
 //
-//                       client 198.51.100.10
-//                          │ (client link 198.51.100.0/26)
-//                       router (FRR) 198.51.100.1, 192.0.2.1 on bridge br-nodes
-//        ┌────────────┬────┴───────┬─────────────┬─────────────┐  node network 192.0.2.0/24
+//                       client 198.51.100.10, 2001:db8:4b53:c::10
+//                          │ (client link 198.51.100.0/26, 2001:db8:4b53:c::/64)
+//                       router (FRR) 198.51.100.1, 192.0.2.1 / 2001:db8:4b53:1::1 on bridge br-nodes
+//        ┌────────────┬────┴───────┬─────────────┬─────────────┐  node network 192.0.2.0/24, 2001:db8:4b53:1::/64
 //     apiserver    tunnel-1     tunnel-2      worker-1      worker-2
-//     192.0.2.2    192.0.2.11   192.0.2.12    192.0.2.21    192.0.2.22
+//     192.0.2.2    192.0.2.11   192.0.2.12    192.0.2.21    192.0.2.22     (IPv6: 2001:db8:4b53:1::<same>)
 //                                             pods .130 .131 pods .194 .195 (198.51.100.128/25)
+//                                             2001:db8:4b53:21::/64  2001:db8:4b53:22::/64
+//
+// Dual-stack except the API server: every pod has an IPv4 and an IPv6 address, and the demo
+// Service has an IPv4 and an IPv6 VIP (2001:db8:4b53:ff::10), announced over a BGP session
+// per family between each tunnel node and the router.
 //
 // Every address comes from the documentation ranges. Interface names inside the lab never
 // start with the project's link prefix ("kst"): the agent owns those and may delete them.
@@ -44,6 +49,8 @@ export interface LabHost {
   readonly labels?: Readonly<Record<string, string>>;
   /** Serving nodes: the pod CIDR (host-gw style, like flannel or Calico without overlay). */
   readonly podCidr?: string;
+  /** Serving nodes: the IPv6 pod CIDR (dual-stack). */
+  readonly podCidr6?: string;
 }
 
 /** A veth pair; `bridge` enslaves the a-side to a bridge in host a. */
@@ -60,6 +67,8 @@ export interface LabBridge {
 
 export interface LabVip {
   readonly address: string;
+  /** The same Service's IPv6 VIP (the annotation lists both), served by the pods' IPv6 addresses. */
+  readonly address6?: string;
   readonly serviceNamespace: string;
   readonly serviceName: string;
   readonly ports: readonly number[];
@@ -71,7 +80,8 @@ export interface LabTopology {
   readonly bridges: readonly LabBridge[];
   readonly links: readonly LabLink[];
   readonly vips: readonly LabVip[];
-  readonly router: { readonly host: string; readonly asn: number; readonly routerId: string; readonly address: string };
+  /** `address6`: the router on the node network's IPv6 subnet; the nodes' IPv6 BGP sessions go there. */
+  readonly router: { readonly host: string; readonly asn: number; readonly routerId: string; readonly address: string; readonly address6: string };
   readonly nodeAsn: number;
   readonly apiServer: { readonly host: string; readonly address: string; readonly port: number; readonly url: string };
   readonly echoPort: number;
@@ -88,26 +98,37 @@ export interface TopologyOptions {
 export const DEFAULT_PREFIX = 'kstlab-';
 /** Gateway every pod uses (Calico-style): present on each node-side pod veth. */
 export const POD_GATEWAY = '169.254.1.1';
+/** The same for IPv6: a link-local address on each node-side pod veth. */
+export const POD_GATEWAY6 = 'fe80::1';
 const NODE_NET_LEN = 24;
+const NODE_NET6_LEN = 64;
 
 interface NodeSpec {
   readonly name: string;
   readonly role: 'tunnel-node' | 'serving-node';
   readonly ip: string;
+  readonly ip6: string;
   readonly podCidr?: string;
-  readonly pods: readonly { readonly name: string; readonly ip: string; readonly short: string }[];
+  readonly podCidr6?: string;
+  readonly pods: readonly { readonly name: string; readonly ip: string; readonly ip6: string; readonly short: string }[];
 }
 
 const NODES: readonly NodeSpec[] = [
-  { name: 'tunnel-1', role: 'tunnel-node', ip: '192.0.2.11', pods: [] },
-  { name: 'tunnel-2', role: 'tunnel-node', ip: '192.0.2.12', pods: [] },
+  { name: 'tunnel-1', role: 'tunnel-node', ip: '192.0.2.11', ip6: '2001:db8:4b53:1::11', pods: [] },
+  { name: 'tunnel-2', role: 'tunnel-node', ip: '192.0.2.12', ip6: '2001:db8:4b53:1::12', pods: [] },
   {
-    name: 'worker-1', role: 'serving-node', ip: '192.0.2.21', podCidr: '198.51.100.128/26',
-    pods: [{ name: 'worker-1-a', ip: '198.51.100.130', short: '1a' }, { name: 'worker-1-b', ip: '198.51.100.131', short: '1b' }],
+    name: 'worker-1', role: 'serving-node', ip: '192.0.2.21', ip6: '2001:db8:4b53:1::21', podCidr: '198.51.100.128/26', podCidr6: '2001:db8:4b53:21::/64',
+    pods: [
+      { name: 'worker-1-a', ip: '198.51.100.130', ip6: '2001:db8:4b53:21::130', short: '1a' },
+      { name: 'worker-1-b', ip: '198.51.100.131', ip6: '2001:db8:4b53:21::131', short: '1b' },
+    ],
   },
   {
-    name: 'worker-2', role: 'serving-node', ip: '192.0.2.22', podCidr: '198.51.100.192/26',
-    pods: [{ name: 'worker-2-a', ip: '198.51.100.194', short: '2a' }, { name: 'worker-2-b', ip: '198.51.100.195', short: '2b' }],
+    name: 'worker-2', role: 'serving-node', ip: '192.0.2.22', ip6: '2001:db8:4b53:1::22', podCidr: '198.51.100.192/26', podCidr6: '2001:db8:4b53:22::/64',
+    pods: [
+      { name: 'worker-2-a', ip: '198.51.100.194', ip6: '2001:db8:4b53:22::194', short: '2a' },
+      { name: 'worker-2-b', ip: '198.51.100.195', ip6: '2001:db8:4b53:22::195', short: '2b' },
+    ],
   },
 ];
 
@@ -123,6 +144,7 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
   const prefix = validatePrefix(opts.prefix ?? DEFAULT_PREFIX);
   const ns = (name: string): string => `${prefix}${name}`;
   const routerIp = '192.0.2.1';
+  const routerIp6 = '2001:db8:4b53:1::1';
   const apiIp = '192.0.2.2';
   const servingNodes = NODES.filter((n) => n.role === 'serving-node');
   const hosts: LabHost[] = [];
@@ -130,17 +152,20 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
 
   // Like a fabric that knows the pod networks: pod CIDRs are routed to their nodes.
   const podCidrRoutes = (except?: string): LabRoute[] =>
-    servingNodes.filter((n) => n.name !== except).map((n) => ({ dst: n.podCidr!, via: n.ip }));
+    servingNodes.filter((n) => n.name !== except).flatMap((n) => [{ dst: n.podCidr!, via: n.ip }, { dst: n.podCidr6!, via: n.ip6 }]);
 
   hosts.push({
     name: 'router', role: 'router', netns: ns('router'),
-    addresses: [{ ifname: 'br-nodes', cidr: `${routerIp}/${NODE_NET_LEN}` }, { ifname: 'c-client', cidr: '198.51.100.1/26' }],
+    addresses: [
+      { ifname: 'br-nodes', cidr: `${routerIp}/${NODE_NET_LEN}` }, { ifname: 'br-nodes', cidr: `${routerIp6}/${NODE_NET6_LEN}` },
+      { ifname: 'c-client', cidr: '198.51.100.1/26' }, { ifname: 'c-client', cidr: '2001:db8:4b53:c::1/64' },
+    ],
     routes: podCidrRoutes(),
   });
   hosts.push({
     name: 'client', role: 'client', netns: ns('client'),
-    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }],
-    routes: [{ dst: 'default', via: '198.51.100.1' }],
+    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
+    routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
   });
   links.push({ a: { host: 'router', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
   hosts.push({
@@ -151,26 +176,31 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
   links.push({ a: { host: 'router', ifname: 'n-apiserver' }, b: { host: 'apiserver', ifname: 'eth0' }, bridge: 'br-nodes' });
 
   for (const node of NODES) {
-    const podRoutes: LabRoute[] = node.pods.map((p) => ({ dst: `${p.ip}/32`, dev: `veth-${p.short}`, src: node.ip }));
+    const podRoutes: LabRoute[] = node.pods.flatMap((p) => [
+      { dst: `${p.ip}/32`, dev: `veth-${p.short}`, src: node.ip },
+      { dst: `${p.ip6}/128`, dev: `veth-${p.short}` },
+    ]);
     hosts.push({
       name: node.name, role: node.role, netns: ns(node.name),
       addresses: [
         { ifname: 'eth0', cidr: `${node.ip}/${NODE_NET_LEN}` },
-        ...node.pods.map((p) => ({ ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY}/32` })),
+        { ifname: 'eth0', cidr: `${node.ip6}/${NODE_NET6_LEN}` },
+        ...node.pods.flatMap((p) => [{ ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY}/32` }, { ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY6}/64` }]),
       ],
-      routes: [{ dst: 'default', via: routerIp }, ...podCidrRoutes(node.name), ...podRoutes],
+      routes: [{ dst: 'default', via: routerIp }, { dst: '::/0', via: routerIp6 }, ...podCidrRoutes(node.name), ...podRoutes],
       labels: {
         'kubernetes.io/hostname': node.name,
         ...(node.role === 'tunnel-node' ? { node: 'tunnel' } : {}),
       },
       ...(node.podCidr ? { podCidr: node.podCidr } : {}),
+      ...(node.podCidr6 ? { podCidr6: node.podCidr6 } : {}),
     });
     links.push({ a: { host: 'router', ifname: `n-${node.name}` }, b: { host: node.name, ifname: 'eth0' }, bridge: 'br-nodes' });
     for (const pod of node.pods) {
       hosts.push({
         name: pod.name, role: 'pod', netns: ns(pod.name), node: node.name,
-        addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }],
-        routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }],
+        addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }, { ifname: 'eth0', cidr: `${pod.ip6}/128` }],
+        routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }, { dst: '::/0', via: POD_GATEWAY6, dev: 'eth0' }],
       });
       links.push({ a: { host: node.name, ifname: `veth-${pod.short}` }, b: { host: pod.name, ifname: 'eth0' } });
     }
@@ -182,8 +212,8 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
     hosts,
     bridges: [{ host: 'router', ifname: 'br-nodes' }],
     links,
-    vips: [{ address: '203.0.113.10', serviceNamespace: 'demo', serviceName: 'echo', ports: [8080] }],
-    router: { host: 'router', asn: 64500, routerId: routerIp, address: routerIp },
+    vips: [{ address: '203.0.113.10', address6: '2001:db8:4b53:ff::10', serviceNamespace: 'demo', serviceName: 'echo', ports: [8080] }],
+    router: { host: 'router', asn: 64500, routerId: routerIp, address: routerIp, address6: routerIp6 },
     nodeAsn: 64512,
     apiServer: { host: 'apiserver', address: apiIp, port: apiPort, url: `http://${apiIp}:${apiPort}` },
     echoPort: 8080,
@@ -214,6 +244,11 @@ export function primaryIp(h: LabHost): string {
   const a = h.addresses.find((x) => x.ifname === 'eth0') ?? h.addresses[0];
   if (!a) throw new Error(`lab host ${h.name} has no address`);
   return a.cidr.split('/')[0]!;
+}
+
+/** The host's IPv6 address on eth0 without prefix length, or undefined (the API server has none). */
+export function primaryIp6(h: LabHost): string | undefined {
+  return h.addresses.find((x) => x.ifname === 'eth0' && x.cidr.includes(':'))?.cidr.split('/')[0];
 }
 
 export function namespaces(topo: LabTopology): string[] {

@@ -32,12 +32,14 @@ export function routerPortOf(ctx: Ctx, hostName: string): string {
   return link.a.ifname;
 }
 
-export async function flows(ctx: Ctx, count: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<FlowsReport> {
-  return probe<FlowsReport>(ctx, clientNs(ctx), ['flows', '--target', ctx.target, '--count', String(count), '--proto', proto, '--timeout', '2000']);
+export async function flows(ctx: Ctx, count: number, proto: 'tcp' | 'udp' = 'tcp', target = ctx.target): Promise<FlowsReport> {
+  return probe<FlowsReport>(ctx, clientNs(ctx), ['flows', '--target', target, '--count', String(count), '--proto', proto, '--timeout', '2000']);
 }
 
-export async function vipNextHops(ctx: Ctx): Promise<string[]> {
-  const r = await ctx.run('ip', ['-4', '-j', 'route', 'show', `${ctx.vip}/32`], { netns: routerNs(ctx), allowFailure: true });
+/** The router's next hops for a VIP (default: the context's; IPv6 ones by their /128). */
+export async function vipNextHops(ctx: Ctx, vip = ctx.vip): Promise<string[]> {
+  const v6 = vip.includes(':');
+  const r = await ctx.run('ip', [v6 ? '-6' : '-4', '-j', 'route', 'show', `${vip}/${v6 ? 128 : 32}`], { netns: routerNs(ctx), allowFailure: true });
   const routes = JSON.parse(r.stdout || '[]') as Array<{ gateway?: string; nexthops?: Array<{ gateway?: string }> }>;
   return routes.flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway ?? '?') : x.gateway ? [x.gateway] : []));
 }

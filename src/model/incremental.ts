@@ -366,6 +366,7 @@ export class IncrementalModel {
       .map(({ pod, podIp, vips }) => ({
         pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
         podIp,
+        podIps: [...pod.podIps],
         containerIds: [...pod.containerIds].sort(),
         vips: [...vips].sort(compareIps),
         mode: this.settings.encapsulation.mode,

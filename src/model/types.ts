@@ -139,7 +139,13 @@ export interface Announcement {
 /** What the serving-node side must set up in one local pod's network namespace. */
 export interface PodSetup {
   readonly pod: { readonly namespace: string; readonly name: string; readonly uid: string };
+  /** The address that finds the pod's network namespace (its first pod IP). */
   readonly podIp: IpAddress;
+  /**
+   * All the pod's addresses (status.podIPs): a dual-stack pod is reached at its address of
+   * each VIP's family (vxlan-lwt binds a VXLAN link per family to it). Absent: podIp only.
+   */
+  readonly podIps?: readonly IpAddress[];
   readonly containerIds: readonly string[];
   /** VIPs this pod serves, to be made local inside it. */
   readonly vips: readonly IpAddress[];

@@ -7,7 +7,7 @@ import { cidrContains, hostPrefix, parseCidr, parseIp, type Cidr } from '../mode
 import { ROUTE_PROTOCOL, ROUTE_PROTOCOL_NAME } from '../system/index.js';
 import { GRE_POD_LINK } from './modes/gre.js';
 import { LO_LABEL } from './modes/mode.js';
-import { VXLAN_POD_LINK, VXLAN_POD_MAC } from './modes/vxlan-lwt.js';
+import { VXLAN_POD_LINK, VXLAN_POD_LINK6, VXLAN_POD_MAC } from './modes/vxlan-lwt.js';
 import { NO_OBJECTS, type KernelLink, type KernelMplsRoute, type PodKernelState } from './objects.js';
 import { planPod, type PodPlan } from './plan.js';
 
@@ -33,7 +33,8 @@ const addressesOf = (links: readonly KernelLink[]): Set<string> => new Set(links
  * The links this area makes in a pod, recognised by their full shape, not by prefix alone:
  * the tunnel side uses the same names in its own namespace (`kst-vxlan` external with the
  * node MAC, `kst-gre` external), and nothing but the exact pod-side form is ever swept.
- *  - kst-vxlan: vxlan with the pod MAC, bound (`local`) to one of the namespace's addresses;
+ *  - kst-vxlan, kst-vxlan6: vxlan with the pod MAC, bound (`local`) to one of the namespace's
+ *    addresses (IPv4 and IPv6 VIPs: one link per family);
  *  - kst-gre: gre/ip6gre, bound to one of the namespace's addresses (gre) or external
  *    (gre-lwt; the pod-range check is what keeps a tunnel node's kst-gre out).
  */
@@ -41,7 +42,7 @@ export function podSideLinks(links: readonly KernelLink[]): KernelLink[] {
   const mine = addressesOf(links);
   const boundHere = (l: KernelLink) => [l.info.local, l.info.local6].some((a) => typeof a === 'string' && mine.has(a));
   return links.filter((l) => {
-    if (l.name === VXLAN_POD_LINK) {
+    if (l.name === VXLAN_POD_LINK || l.name === VXLAN_POD_LINK6) {
       return l.kind === 'vxlan' && l.mac?.toLowerCase() === VXLAN_POD_MAC.toLowerCase() && l.info.external !== true && boundHere(l);
     }
     if (l.name === GRE_POD_LINK) return (l.kind === 'gre' || l.kind === 'ip6gre') && (l.info.external === true || boundHere(l));

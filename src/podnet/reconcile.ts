@@ -88,7 +88,7 @@ class PodNetError extends Error {
   }
 }
 
-const setupKey = (s: PodSetup) => JSON.stringify([s.podIp, [...s.containerIds].sort(), [...s.vips].sort(), s.mode]);
+const setupKey = (s: PodSetup) => JSON.stringify([s.podIp, [...(s.podIps ?? [])].sort(), [...s.containerIds].sort(), [...s.vips].sort(), s.mode]);
 const podRef = (pod: PodSetup['pod']): ObjectRef => ({ kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid });
 const podName = (pod: PodSetup['pod']) => `${pod.namespace}/${pod.name}`;
 

@@ -78,6 +78,25 @@ describe('golden output', () => {
     expect(ipLines(changes).at(-1)).toMatch(/^nexthop del id /);
   });
 
+  test('vxlan-lwt: the first IPv6 VIP adds the IPv6 gateway neighbour, the last one takes it away, never recreating the link', () => {
+    const { driver, config } = plan('vxlan-lwt');
+    const v4only = planKernel(desiredState({ bucketCount: B, vips: vips.slice(0, 2) }), driver, planParams(config));
+    expect(ipLines(diffKernel(emptyKernelState(), v4only.state, v4only.hash)).filter((l) => l.startsWith('neigh'))).toEqual([
+      'neigh replace 169.254.75.83 lladdr 02:6b:73:74:00:02 dev kst-vxlan nud permanent',
+    ]);
+    const dual = planKernel(desiredState({ bucketCount: B, vips }), driver, planParams(config), undefined, v4only.state);
+    const up = diffKernel(v4only.state, dual.state, dual.hash);
+    expect(ipLines(up).some((l) => l.startsWith('link'))).toBe(false);
+    // In the IPv6 batch, before the nexthop object that goes through it.
+    const v6 = up.ipBatches.find((b) => b.family === 6)!.lines;
+    expect(v6[0]).toBe('neigh replace fe80::4b53 lladdr 02:6b:73:74:00:02 dev kst-vxlan nud permanent');
+    expect(v6[1]).toMatch(/^nexthop replace id \d+ proto 245 via fe80::4b53 dev kst-vxlan encap ip6 id 4242 dst 2001:db8:f::11 csum$/);
+    const down = diffKernel(dual.state, planKernel(desiredState({ bucketCount: B, vips: vips.slice(0, 2) }), driver, planParams(config), undefined, dual.state).state, dual.hash);
+    expect(ipLines(down).some((l) => l.startsWith('link'))).toBe(false);
+    // With the removals, after the IPv6 routes are gone.
+    expect(down.ipBatches.at(-1)!.lines).toContain('neigh del fe80::4b53 dev kst-vxlan');
+  });
+
   test('pinning: nft table, and a change written into the other parity then flipped', () => {
     const { driver, config } = plan('vxlan-lwt', true);
     const before = planKernel(desiredState({ bucketCount: B, vips }), driver, planParams(config));

@@ -1,6 +1,7 @@
 // Pure parsing and planning details that the kernel tests exercise only indirectly.
 import { describe, expect, test } from '@jest/globals';
-import { describeNexthop, fixEncapDst, parseNexthops, parseRoutes, parseRules } from '../../src/dataplane/iproute.js';
+import { describeNexthop, fixEncapDst, parseLinks, parseNexthops, parseRoutes, parseRules } from '../../src/dataplane/iproute.js';
+import { vxlanLink } from '../../src/dataplane/links.js';
 import { ruleText } from '../../src/dataplane/state.js';
 import { canonicalTexts } from '../../src/dataplane/nexthops.js';
 import { parseBatchErrors } from '../../src/dataplane/kernel.js';
@@ -37,6 +38,26 @@ describe('readback parsing', () => {
     expect([...canonical]).toEqual([[1264582656, spec]]);
     const routes = '[{"dst":"203.0.113.10","nhid":1264582656,"table":"4936448"},{"dst":"203.0.113.10","nhid":1264582657,"table":"4936449"}]';
     expect(parseRoutes(routes, 4, 0x4b5300, canonical).map((r) => r.nexthop)).toEqual([spec, 'nhid 1264582657']);
+  });
+
+  test('an IPv6 VXLAN nexthop object (encap ip6 ... csum, as iproute2 6.1 prints it) reads back as the driver writes it', () => {
+    const driver = createDriver('vxlan-lwt', testConfig().encapsulation, () => Promise.resolve(undefined));
+    const json = '[{"id":1264582656,"encap":"ip6","id":4242,"src":"::","dst":"2001:db8:f::11","hoplimit":0,"tc":0,"csum":true,"gateway":"fe80::4b53","dev":"kst-vxlan","scope":"link","protocol":"245","flags":[]}]';
+    const spec = driver.nexthop('2001:db8:f::11', 6);
+    expect(spec).toBe('via fe80::4b53 dev kst-vxlan encap ip6 id 4242 dst 2001:db8:f::11 csum');
+    expect(parseNexthops(json, 6).owned).toEqual([{ id: 1264582656, family: 6, spec }]);
+    // Without csum (someone else's edit, or an older text) it reads differently and is replaced.
+    expect(parseNexthops(json.replace('"csum":true,', ''), 6).owned[0]?.spec).not.toBe(spec);
+  });
+
+  test('the VXLAN link: its gateway neighbours are kept apart from its spec; other permanent neighbours are not ours', () => {
+    const link = '[{"ifname":"kst-vxlan","flags":["BROADCAST","NOARP","UP","LOWER_UP"],"address":"02:6b:73:74:00:01","linkinfo":{"info_kind":"vxlan","info_data":{"external":true,"port":4789}}}]';
+    const neighs = '[{"dst":"169.254.75.83","dev":"kst-vxlan","lladdr":"02:6b:73:74:00:02","state":["PERMANENT"]},{"dst":"fe80::4b53","dev":"kst-vxlan","lladdr":"02:6b:73:74:00:02","state":["PERMANENT"]},{"dst":"fe80::99","dev":"kst-vxlan","lladdr":"02:00:00:00:00:99","state":["PERMANENT"]}]';
+    const [read] = parseLinks(link, neighs);
+    const want = vxlanLink(4789, true);
+    expect(read?.spec).toBe(want.spec);
+    expect(read?.neighbours).toEqual(want.neighbours);
+    expect(vxlanLink(4789, false).neighbours).toEqual(new Map([['169.254.75.83', '02:6b:73:74:00:02']]));
   });
 
   test('seg6 and mpls nexthops read back in the drivers\' spelling', () => {

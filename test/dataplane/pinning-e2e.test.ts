@@ -1,7 +1,7 @@
 // Connection pinning end to end (vxlan-lwt, this kernel): long-lived TCP and UDP flows
 // through the tunnel node to two pods; then some buckets move to a third pod. With
 // pinning every established flow stays on its pod and new flows follow the new table;
-// without it the moved flows land on the new pod (TCP: reset there). IPv6 (seg6) too.
+// without it the moved flows land on the new pod (TCP: reset there). IPv6 (VXLAN over IPv6) too.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { TunnelDataplane } from '../../src/dataplane/index.js';
 import { desiredState, testConfig } from './fixtures.js';
@@ -39,7 +39,7 @@ describe('connection pinning (vxlan-lwt)', () => {
   beforeAll(async () => {
     f = await buildFabric(3);
     for (const [i, pod] of f.pods.entries()) {
-      await setupVxlanPod(pod, [VIP], [VIP6]);
+      await setupVxlanPod(pod, [VIP], [VIP6], pod6(i));
       procs.push(await startNamedServer(pod, `pod${i}`, VIP, PORT));
       procs.push(await startNamedServer(pod, `pod${i}`, VIP6, PORT));
     }

@@ -222,8 +222,10 @@ describe('reconcile', () => {
   });
 
   test('IPv6 at scale: 100 VIPs x 256 buckets through shared nexthop objects', async () => {
-    // With the seg6 encapsulation inline in every route this kernel refused IPv6 routes
-    // after about 21,000 ("Cannot allocate memory"); through objects they all install.
+    // With an encapsulation inline in every route (seg6, on the kernel that had it) IPv6
+    // routes were refused after about 21,000 ("Cannot allocate memory"); through objects
+    // (here VXLAN over IPv6) they all install, and the resync reads the objects back as
+    // written (`encap ip6 ... csum`), so converge-by-diff finds nothing to do.
     const dp = dataplane();
     const v6 = Array.from({ length: 100 }, (_, i) => ({ vip: `2001:db8:ff::${(i + 1).toString(16)}`, backends: ['2001:db8:f::11', '2001:db8:f::12'] }));
     const r = await dp.set(desiredState({ bucketCount: 256, vips: v6 }));

@@ -39,6 +39,7 @@ async function attach(sets: NetnsSet, fabric: string, ns: string, addrs: string[
 /**
  * Builds the fabric with `podCount` pods. `mtu` sets the fabric's MTU except the client's
  * link (an underlay with room for the encapsulation, as data centres configure it).
+ * `seg6`: the pods decapsulate SRv6 (the gre modes' IPv6 VIPs; kernels with seg6 only).
  */
 export async function buildFabric(podCount: number, opts: { mtu?: number; seg6?: boolean } = {}): Promise<Fabric> {
   const sets = new NetnsSet();
@@ -58,7 +59,7 @@ export async function buildFabric(podCount: number, opts: { mtu?: number; seg6?:
       const pod = await sets.create('kdp');
       const eth = await attach(sets, fabric, pod, [`${pod4(i)}/24`, `${pod6(i)}/64`], opts.mtu);
       pods.push(pod);
-      const seg6 = opts.seg6 === false ? [] : ['net.ipv6.conf.all.seg6_enabled=1', `net.ipv6.conf.${eth}.seg6_enabled=1`];
+      const seg6 = opts.seg6 ? ['net.ipv6.conf.all.seg6_enabled=1', `net.ipv6.conf.${eth}.seg6_enabled=1`] : [];
       for (const kv of ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...seg6]) await sysctl(pod, kv);
     }
     return { sets, fabric, client, tunnel, pods, tunnelIf };
@@ -68,11 +69,19 @@ export async function buildFabric(podCount: number, opts: { mtu?: number; seg6?:
   }
 }
 
-/** The pod side of vxlan-lwt, by the documented convention, plus the VIPs as local addresses. */
-export async function setupVxlanPod(pod: string, vips4: readonly string[], vips6: readonly string[] = [], vni = 4242, port = 4789): Promise<void> {
+/**
+ * The pod side of vxlan-lwt, by the documented convention (src/dataplane/drivers/vxlan-lwt.ts),
+ * plus the VIPs as local addresses: IPv4 VIPs on kst-vxlan, IPv6 VIPs on kst-vxlan6, the
+ * IPv6 VXLAN link bound to the pod's IPv6 address `local6` (the tunnel's outer destination).
+ */
+export async function setupVxlanPod(pod: string, vips4: readonly string[], vips6: readonly string[] = [], local6?: string, vni = 4242, port = 4789): Promise<void> {
   await ip(pod, 'link', 'add', 'kst-vxlan', 'address', VXLAN_POD_MAC, 'type', 'vxlan', 'id', String(vni), 'dstport', String(port), 'nolearning');
   await ip(pod, 'link', 'set', 'kst-vxlan', 'arp', 'off', 'up');
   await sysctl(pod, 'net.ipv4.conf.kst-vxlan.rp_filter=0');
   for (const v of vips4) await ip(pod, 'addr', 'add', `${v}/32`, 'dev', 'kst-vxlan');
-  for (const v of vips6) await ip(pod, 'addr', 'add', `${v}/128`, 'dev', 'lo', 'nodad');
+  if (vips6.length === 0) return;
+  if (!local6) throw new Error(`setupVxlanPod ${pod}: IPv6 VIPs need the pod's IPv6 address (local6)`);
+  await ip(pod, 'link', 'add', 'kst-vxlan6', 'address', VXLAN_POD_MAC, 'type', 'vxlan', 'id', String(vni), 'dstport', String(port), 'local', local6, 'nolearning');
+  await ip(pod, 'link', 'set', 'kst-vxlan6', 'arp', 'off', 'up');
+  for (const v of vips6) await ip(pod, 'addr', 'add', `${v}/128`, 'dev', 'kst-vxlan6', 'nodad');
 }

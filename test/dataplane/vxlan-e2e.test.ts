@@ -29,7 +29,7 @@ describe('vxlan-lwt end to end', () => {
   beforeAll(async () => {
     f = await buildFabric(3);
     for (const [i, pod] of f.pods.entries()) {
-      await setupVxlanPod(pod, [VIP, VIP_RESTRICTED], [VIP6]);
+      await setupVxlanPod(pod, [VIP, VIP_RESTRICTED], [VIP6], pod6(i));
       servers.push(await startEcho(pod, `pod${i}`, VIP, PORT));
       servers.push(await startEcho(pod, `pod${i}`, VIP_RESTRICTED, PORT));
       servers.push(await startEcho(pod, `pod${i}`, VIP6, PORT));
@@ -74,11 +74,22 @@ describe('vxlan-lwt end to end', () => {
     expect(counters.find((c) => c.vip === VIP)?.packets).toBeGreaterThanOrEqual(FLOWS);
   });
 
-  test('IPv6 VIP through seg6 encapsulation, client address preserved', async () => {
+  test('IPv6 VIP through VXLAN over IPv6 (no seg6), client address preserved', async () => {
+    const rx6 = async (pod: string): Promise<number> => {
+      const r = await runCommand('ip', ['-n', pod, '-json', '-s', 'link', 'show', 'kst-vxlan6']);
+      return (JSON.parse(r.stdout) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
+    };
+    const before6 = await Promise.all(f.pods.map(rx6));
     const flows = await udpFlows(f.client, VIP6, PORT, 31000, 60);
     expect(flows.size).toBe(60);
     for (const res of flows.values()) expect(res.peer).toBe(CLIENT6);
     expect(countBy(flows.values(), (v) => v.pod).size).toBe(3);
+    // Every pod decapsulated on its IPv6 VXLAN link: the outer header was IPv6 to the pod's
+    // IPv6 address, with a UDP checksum the receiver accepted.
+    const after6 = await Promise.all(f.pods.map(rx6));
+    for (const [i, n] of after6.entries()) expect(n).toBeGreaterThan(before6[i]!);
+    const nexthops = await runCommand('ip', ['-n', f.tunnel, '-6', 'nexthop', 'show']);
+    expect(nexthops.stdout).toMatch(/encap ip6 id 4242 src :: dst 2001:db8:f::11 .*csum/);
   });
 
   test('removing an endpoint moves only its buckets: every other flow stays on its pod', async () => {

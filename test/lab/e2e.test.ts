@@ -46,13 +46,14 @@ describe('the lab with the real agents (demo and resilience drill)', () => {
     agentsRunning = true;
   }, 120000);
 
-  it('demo: the VIP answers from the client, source preserved, spread over every pod, draining works', () => {
+  it('demo: the VIPs (IPv4 and IPv6) answer from the client, source preserved, spread over every pod, draining works', () => {
     if (!agentsRunning) return;
     const r = kst('demo', '--json');
     const report = JSON.parse(r.stdout) as DemoReport;
     console.log(`lab e2e demo:\n${report.steps.map((s) => `  ${s.ok ? 'ok    ' : 'FAILED'} ${s.name}: ${s.detail}`).join('\n')}`);
     const step = (name: string) => report.steps.find((s) => s.name === name);
-    for (const name of ['pods answer', 'VIP announced', 'VIP answers', 'source address preserved', 'load spread over pods', 'endpoint drained']) {
+    // 'IPv6 VIP answers, source preserved': the Service's IPv6 VIP over VXLAN over IPv6, no seg6.
+    for (const name of ['pods answer', 'VIP announced', 'VIP answers', 'source address preserved', 'IPv6 VIP answers, source preserved', 'load spread over pods', 'endpoint drained']) {
       expect({ name, ok: step(name)?.ok, detail: step(name)?.detail }).toEqual({ name, ok: true, detail: expect.any(String) });
     }
     // Failover timing depends on the machine's load; that no flow changes pod does not.

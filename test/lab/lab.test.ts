@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { buildTopology, hostsByRole, labPaths, primaryIp } from '../../src/lab/index.js';
+import { buildTopology, hostsByRole, labPaths, primaryIp, primaryIp6 } from '../../src/lab/index.js';
 import { repoRoot } from '../../src/lab/paths.js';
 import { runCommand } from '../../src/system/index.js';
 
@@ -108,6 +108,11 @@ describe('kst lab (real namespaces, FRR, API server, echo servers)', () => {
       const from = hostsByRole(topo, 'tunnel-node')[0]!;
       const r = await runCommand(process.execPath, [probe, 'flows', '--target', `${primaryIp(pod)}:8080`, '--count', '2', '--proto', 'tcp'], { netns: from.netns });
       expect(JSON.parse(r.stdout)).toMatchObject({ ok: 2, perPod: { [pod.name]: 2 }, clientAddresses: [primaryIp(from)] });
+      // Dual-stack: the same over IPv6, from the client across the router (TCP and UDP).
+      for (const proto of ['tcp', 'udp']) {
+        const r6 = await runCommand(process.execPath, [probe, 'flows', '--target', `[${primaryIp6(pod)!}]:8080`, '--count', '2', '--proto', proto], { netns: client.netns });
+        expect(JSON.parse(r6.stdout)).toMatchObject({ ok: 2, perPod: { [pod.name]: 2 }, clientAddresses: [primaryIp6(client)] });
+      }
     }
     // The API server answers the nodes with the seeded objects.
     const api = await runCommand(process.execPath, [probe, 'http', '--method', 'GET', '--url', 'http://192.0.2.2:6443/api/v1/nodes'], { netns: hostsByRole(topo, 'tunnel-node')[0]!.netns });

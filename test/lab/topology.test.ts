@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { configSchema } from '../../src/config/index.js';
 import {
-  agentConfig, buildTopology, hostsByRole, kubeNodes, networkPlan, primaryIp, renderPlan, routerConfig, seedObjects, seedYaml, validatePrefix,
+  agentConfig, buildTopology, hostsByRole, kubeNodes, networkPlan, primaryIp, primaryIp6, renderPlan, routerConfig, seedObjects, seedYaml, validatePrefix,
 } from '../../src/lab/index.js';
 import { LINK_PREFIX } from '../../src/system/index.js';
 
@@ -66,18 +66,38 @@ describe('lab topology', () => {
     }
   });
 
-  it('uses only documentation ranges (plus the link-local pod gateway), each address once', () => {
+  it('uses only documentation ranges (plus the link-local pod gateways), each address once', () => {
     const seen = new Map<string, string>();
     for (const h of topo.hosts) {
       for (const a of h.addresses) {
         const ip = a.cidr.split('/')[0]!;
-        if (ip === '169.254.1.1') continue;
-        expect(DOC_RANGES.some((r) => inCidr(ip, r))).toBe(true);
+        if (ip === '169.254.1.1' || ip === 'fe80::1') continue;
+        if (ip.includes(':')) expect(ip.startsWith('2001:db8:')).toBe(true);
+        else expect(DOC_RANGES.some((r) => inCidr(ip, r))).toBe(true);
         expect(seen.get(ip)).toBeUndefined();
         seen.set(ip, h.name);
       }
     }
     for (const v of topo.vips) expect(inCidr(v.address, '203.0.113.0/24')).toBe(true);
+    for (const v of topo.vips) expect(v.address6?.startsWith('2001:db8:')).toBe(true);
+  });
+
+  it('is dual-stack from the client to every pod: IPv6 on client, router, nodes and pods, routed both ways', () => {
+    expect(primaryIp6(hostsByRole(topo, 'client')[0]!)).toBeDefined();
+    expect(hostsByRole(topo, 'router')[0]!.addresses.filter((a) => a.cidr.includes(':'))).toHaveLength(2);
+    for (const n of kubeNodes(topo)) expect(primaryIp6(n)).toBeDefined();
+    for (const pod of hostsByRole(topo, 'pod')) {
+      const node = topo.hosts.find((h) => h.name === pod.node)!;
+      const ip6 = primaryIp6(pod)!;
+      expect(ip6.startsWith(node.podCidr6!.replace('::/64', ':'))).toBe(true);
+      expect(node.routes.some((r) => r.dst === `${ip6}/128` && r.dev)).toBe(true);
+      expect(pod.routes).toContainEqual(expect.objectContaining({ dst: '::/0' }));
+    }
+    for (const w of hostsByRole(topo, 'serving-node')) {
+      for (const h of [...hostsByRole(topo, 'tunnel-node'), ...hostsByRole(topo, 'router')]) {
+        expect(h.routes).toContainEqual({ dst: w.podCidr6, via: primaryIp6(w) });
+      }
+    }
   });
 
   it('puts each pod inside its node\'s pod CIDR, with a /32 route on the node', () => {
@@ -117,11 +137,14 @@ describe('derived from the topology', () => {
     golden('network-plan.txt', `${renderPlan(steps)}\n`);
   });
 
-  it('configures FRR with every tunnel node as a BFD-watched ECMP neighbour (golden)', () => {
+  it('configures FRR with every tunnel node as a BFD-watched ECMP neighbour, per family (golden)', () => {
     const conf = routerConfig(topo);
     for (const t of hostsByRole(topo, 'tunnel-node')) {
       expect(conf.bgpdConf).toContain(` neighbor ${primaryIp(t)} remote-as ${topo.nodeAsn}`);
       expect(conf.bgpdConf).toMatch(new RegExp(` neighbor ${primaryIp(t).replace(/\./g, '\\.')} bfd profile \\S+`));
+      // IPv6 VIPs come over the node's IPv6 session, activated for IPv6 unicast only.
+      expect(conf.bgpdConf).toContain(` neighbor ${primaryIp6(t)!} remote-as ${topo.nodeAsn}`);
+      expect(conf.bgpdConf.split(' address-family ipv6 unicast')[1]).toContain(`  neighbor ${primaryIp6(t)!} activate`);
     }
     expect(conf.bgpdConf).toContain('maximum-paths');
     expect(conf.bfddConf).toContain('transmit-interval 100');
@@ -133,10 +156,14 @@ describe('derived from the topology', () => {
   it('writes an agent config the config schema accepts, in vxlan-lwt mode, peering with the router', () => {
     const parsed = configSchema.parse(agentConfig(topo));
     expect(parsed.encapsulation.mode).toBe('vxlan-lwt');
-    expect(parsed.bgp.peers).toEqual([expect.objectContaining({ address: topo.router.address, asn: topo.router.asn })]);
+    expect(parsed.bgp.peers).toEqual([
+      expect.objectContaining({ address: topo.router.address, asn: topo.router.asn }),
+      expect.objectContaining({ address: topo.router.address6, asn: topo.router.asn }),
+    ]);
     const profile = parsed.bgp.peers[0]!.bfdProfile!;
     expect(parsed.bfd.profiles[profile]).toEqual({ minTxMs: 100, minRxMs: 100, multiplier: 3 });
     expect(parsed.pools[0]!.cidrs.some((c) => topo.vips.every((v) => inCidr(v.address, c)))).toBe(true);
+    expect(parsed.pools[0]!.cidrs).toContain('2001:db8:4b53:ff::/64');
   });
 
   it('deploy/examples/lab/cluster.yaml, which `kst lab up` seeds from, matches the topology', () => {
@@ -156,11 +183,18 @@ describe('derived from the topology', () => {
       expect(obj.status.addresses).toContainEqual({ type: 'InternalIP', address: primaryIp(n) });
     }
     const svc = objs.find((o) => o.kind === 'Service')!;
-    expect((svc.metadata.annotations as Record<string, string>)['cmd.nu/tunnel']).toBe(topo.vips[0]!.address);
-    const slice = objs.find((o) => o.kind === 'EndpointSlice')! as unknown as { metadata: { labels: Record<string, string> }; endpoints: Array<{ addresses: string[]; nodeName: string }> };
-    expect(slice.metadata.labels['kubernetes.io/service-name']).toBe(svc.metadata.name);
+    expect((svc.metadata.annotations as Record<string, string>)['cmd.nu/tunnel']).toBe(`${topo.vips[0]!.address}, ${topo.vips[0]!.address6!}`);
+    type Slice = { metadata: { labels: Record<string, string> }; addressType: string; endpoints: Array<{ addresses: string[]; nodeName: string }> };
+    const [slice, slice6] = objs.filter((o) => o.kind === 'EndpointSlice') as unknown as Slice[];
+    expect(slice!.metadata.labels['kubernetes.io/service-name']).toBe(svc.metadata.name);
     const pods = hostsByRole(topo, 'pod');
-    expect(slice.endpoints.map((e) => [e.addresses[0], e.nodeName])).toEqual(pods.map((p) => [primaryIp(p), p.node]));
+    expect(slice!.endpoints.map((e) => [e.addresses[0], e.nodeName])).toEqual(pods.map((p) => [primaryIp(p), p.node]));
+    // The IPv6 VIP's endpoints: a slice of its own (one family per slice), the pods' IPv6 addresses.
+    expect(slice6!.addressType).toBe('IPv6');
+    expect(slice6!.metadata.labels['kubernetes.io/service-name']).toBe(svc.metadata.name);
+    expect(slice6!.endpoints.map((e) => [e.addresses[0], e.nodeName])).toEqual(pods.map((p) => [primaryIp6(p), p.node]));
+    const podObj = objs.find((o) => o.kind === 'Pod')! as unknown as { status: { podIPs: Array<{ ip: string }> } };
+    expect(podObj.status.podIPs.map((x) => x.ip)).toEqual([primaryIp(pods[0]!), primaryIp6(pods[0]!)]);
     // Parses back as YAML documents, one per object.
     expect(parseAllDocuments(seedYaml(topo)).filter((d) => d.toJSON() !== null)).toHaveLength(objs.length);
   });

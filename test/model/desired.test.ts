@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { bucketShares, computeDesiredState, IncrementalModel, type ClusterSnapshot } from '../../src/model/index.js';
+import { bucketShares, computeDesiredState, IncrementalModel, type ClusterSnapshot, type IpAddress } from '../../src/model/index.js';
 import { cluster, ep, node, pod, service, settings, slice, tunnelService } from './helpers.js';
 
 const web = tunnelService('web', '203.0.113.10');
@@ -104,6 +104,17 @@ describe('tunnel modes', () => {
     const s2 = computeDesiredState(settings(), snap({ services: [dual], endpointSlices: [webSlice, v6] }), 'tunnel-1');
     expect(s2.announcements.map((a) => a.prefix)).toEqual(['203.0.113.10/32', '2001:db8:1::10/128']);
     expect(s2.problems).toEqual([]);
+  });
+
+  test('a dual-stack pod serving an IPv4 and an IPv6 VIP: one set-up with both VIPs and both pod addresses', () => {
+    const dual = tunnelService('web', '203.0.113.10, 2001:db8:1::10');
+    const v6 = slice('web', [ep('2001:db8:ff::130', 'worker-1', { pod: { namespace: 'default', name: 'w1a' } })]);
+    const dualPod = pod('w1a', 'worker-1', '198.51.100.130', { podIps: ['198.51.100.130', '2001:db8:ff::130'] as IpAddress[] });
+    const s = computeDesiredState(settings(), snap({ services: [dual], endpointSlices: [webSlice, v6], localPods: [dualPod] }), 'worker-1');
+    // The pod side binds a VXLAN link per family to the pod's address of that family.
+    expect(s.podSetups.map((p) => [p.pod.name, p.podIp, p.podIps, p.vips])).toEqual([
+      ['w1a', '198.51.100.130', ['198.51.100.130', '2001:db8:ff::130'], ['203.0.113.10', '2001:db8:1::10']],
+    ]);
   });
 
   test('pool BGP attributes go on the announcement', () => {

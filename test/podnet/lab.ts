@@ -6,7 +6,7 @@
 // by the full-kernel scenarios (compiled, run inside User-mode Linux).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { VXLAN_GATEWAY, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../../src/dataplane/index.js';
+import { VXLAN_GATEWAY, VXLAN_GATEWAY6, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../../src/dataplane/index.js';
 import { NetnsSet, uniqueName } from '../../src/lab/index.js';
 import { runCommand, type CommandRunner } from '../../src/system/index.js';
 
@@ -82,14 +82,16 @@ export class PodLab {
   /**
    * Tunnel side of vxlan-lwt (src/dataplane/links.ts, drivers/vxlan-lwt.ts): one external,
    * NOARP VXLAN link; routes `via VXLAN_GATEWAY onlink`, whose permanent neighbour is the
-   * pods' VXLAN MAC; IPv6 VIPs by SRv6 to the pod's IPv6 address.
+   * pods' VXLAN MAC; IPv6 VIPs by VXLAN over IPv6 to the pod's IPv6 address (`encap ip6
+   * ... csum` via the IPv6 gateway, whose neighbour has the same MAC).
    */
   async tunnelVxlan(vni: number, port: number, routes: ReadonlyArray<{ vip: string; pod: string }>): Promise<void> {
     await this.ip(this.tunnel, `link add kst-vxlan address ${VXLAN_NODE_MAC} type vxlan external dstport ${port} nolearning`);
     await this.ip(this.tunnel, 'link set kst-vxlan arp off up');
     await this.ip(this.tunnel, `neigh replace ${VXLAN_GATEWAY} lladdr ${VXLAN_POD_MAC} dev kst-vxlan nud permanent`);
+    await this.ip(this.tunnel, `-6 neigh replace ${VXLAN_GATEWAY6} lladdr ${VXLAN_POD_MAC} dev kst-vxlan nud permanent`);
     for (const r of routes) {
-      if (r.vip.includes(':')) await this.ip(this.tunnel, `-6 route add ${r.vip}/128 dev kst-vxlan encap seg6 mode encap segs ${r.pod}`);
+      if (r.vip.includes(':')) await this.ip(this.tunnel, `-6 route add ${r.vip}/128 via ${VXLAN_GATEWAY6} dev kst-vxlan encap ip6 id ${vni} dst ${r.pod} csum`);
       else await this.ip(this.tunnel, `route add ${r.vip}/32 via ${VXLAN_GATEWAY} dev kst-vxlan onlink encap ip id ${vni} dst ${r.pod}`);
     }
   }

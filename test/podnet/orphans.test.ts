@@ -181,6 +181,10 @@ describe('orphan markers (pure)', () => {
     const pod = [eth0, lo,
       link('kst-vxlan', 'vxlan', { local: '203.0.113.5', id: 1 }, ['203.0.113.250/32'], VXLAN_POD_MAC)];
     expect(podSideLinks(pod).map((l) => l.name)).toEqual(['kst-vxlan']);
+    // A dual-stack pod's IPv6 decap link (IPv6 VIPs) beside the IPv4 one.
+    const dual = [...pod, link('kst-vxlan6', 'vxlan', { local6: '2001:db8::5', id: 1 }, ['2001:db8:4b53::250/128'], VXLAN_POD_MAC)];
+    expect(podSideLinks(dual).map((l) => l.name)).toEqual(['kst-vxlan', 'kst-vxlan6']);
+    expect(podSideLinks([eth0, link('kst-vxlan6', 'vxlan', { local6: '2001:db8::99' }, [], VXLAN_POD_MAC)])).toEqual([]);
     expect(podSideLinks([eth0, link('kst-gre', 'gre', { local: '203.0.113.5' })]).map((l) => l.name)).toEqual(['kst-gre']);
     expect(podSideLinks([eth0, link('kst-gre', 'ip6gre', { local: '2001:db8::5' })]).map((l) => l.name)).toEqual(['kst-gre']);
     expect(podSideLinks([eth0, link('kst-gre', 'gre', { external: true })]).map((l) => l.name)).toEqual(['kst-gre']);

@@ -32,7 +32,7 @@ const render = (p: PodPlan) => [
 ].join('\n');
 
 const setup = (mode: EncapMode, vips: string[] = ['203.0.113.250', '2001:db8::250']): PodSetup => ({
-  pod: { namespace: 'shop', name: 'web-0', uid: 'u0' }, podIp: '203.0.113.10' as IpAddress, containerIds: ['c'], vips: vips as IpAddress[], mode,
+  pod: { namespace: 'shop', name: 'web-0', uid: 'u0' }, podIp: '203.0.113.10' as IpAddress, podIps: ['203.0.113.10', '2001:db8::10'] as IpAddress[], containerIds: ['c'], vips: vips as IpAddress[], mode,
 });
 
 const lo: KernelLink = { name: 'lo', up: true, noarp: true, info: {}, addresses: [{ address: '127.0.0.1', prefixLen: 8, family: 4, scope: 'host', label: 'lo' }, { address: '192.0.2.77', prefixLen: 32, family: 4, scope: 'global', label: 'lo' }] };
@@ -70,6 +70,24 @@ describe('podnet modes and plans', () => {
     for (const m of ['gre', 'gre-lwt', 'vxlan-lwt'] as const) expect(podModes[m].unsupported('2001:db8::1' as IpAddress, setup(m))).toBeUndefined();
   });
 
+  it('vxlan-lwt: one decap link per VIP family, each bound to the pod address of that family; no seg6', () => {
+    const o = podModes['vxlan-lwt'].objects({ setup: setup('vxlan-lwt'), podIf: 'eth0', encap });
+    expect(o.links.map((l) => [l.name, l.expect])).toEqual([
+      ['kst-vxlan', { id: 4242, port: 4789, local: '203.0.113.10', learning: false }],
+      ['kst-vxlan6', { id: 4242, port: 4789, local6: '2001:db8::10', learning: false }],
+    ]);
+    expect(o.addresses.map((a) => `${a.dev} ${a.address}/${a.prefixLen}`)).toEqual(['kst-vxlan 203.0.113.250/32', 'kst-vxlan6 2001:db8::250/128']);
+    expect(o.sysctls.map((x) => x.path).filter((x) => x.includes('seg6'))).toEqual([]);
+    // Only IPv6 VIPs: no IPv4 link, no IPv4 settings (rp_filter, ARP).
+    const only6 = podModes['vxlan-lwt'].objects({ setup: setup('vxlan-lwt', ['2001:db8::250']), podIf: 'eth0', encap });
+    expect(only6.links.map((l) => l.name)).toEqual(['kst-vxlan6']);
+    expect(only6.sysctls).toEqual([]);
+    // A pod with no address of the VIP's family cannot be reached by it: refused with the reason.
+    const v4pod = { ...setup('vxlan-lwt'), podIps: undefined };
+    expect(podModes['vxlan-lwt'].unsupported('2001:db8::250' as IpAddress, v4pod)).toMatch(/IPv6 VIP to the pod's IPv6 address, and pod shop\/web-0 has none/);
+    expect(podModes['vxlan-lwt'].unsupported('203.0.113.250' as IpAddress, v4pod)).toBeUndefined();
+  });
+
   it('removal touches only the project\'s objects and puts original settings back', () => {
     const state = applied('mpls');
     const foreign: KernelLink = { name: 'app0', up: true, noarp: false, kind: 'bridge', info: {}, addresses: [{ address: '192.0.2.9', prefixLen: 32, family: 4, scope: 'global', label: 'app0' }] };
@@ -98,8 +116,8 @@ describe('podnet modes and plans', () => {
       'link set kst-vxlan addrgenmode none',
       'link set kst-vxlan up',
       'addr add 203.0.113.250/32 dev kst-vxlan',
-      'addr add 2001:db8::250/128 dev kst-vxlan nodad',
     ]);
+    // The IPv6 link (kst-vxlan6) did not change: it keeps its VIP, untouched.
   });
 
   it('leaves a non-strict reverse-path filter alone and relaxes a strict one', () => {

@@ -34,7 +34,7 @@ describe('podnet vxlan-lwt (host kernel)', () => {
     await lab.startEchoServer(pod.netns, PORT);
     const mine = await lab.inodes();
     nets = new PodNetworks({ encap, events, finder: new NamespaceFinder({ accept: (c) => mine.has(c.inode) }), retry: { initialMs: 50, maxMs: 200 } });
-    setup = { pod: { namespace: 'shop', name: 'web-0', uid: 'uid-web-0' }, podIp: pod.ip as IpAddress, containerIds: ['c1'], vips: [VIP, VIP6], mode: 'vxlan-lwt' };
+    setup = { pod: { namespace: 'shop', name: 'web-0', uid: 'uid-web-0' }, podIp: pod.ip as IpAddress, podIps: [pod.ip, pod.ip6!] as IpAddress[], containerIds: ['c1'], vips: [VIP, VIP6], mode: 'vxlan-lwt' };
   });
   afterAll(async () => {
     await nets?.stop();
@@ -46,13 +46,14 @@ describe('podnet vxlan-lwt (host kernel)', () => {
     expect(r.udp).toBeUndefined();
   });
 
-  it('makes the VIPs local: client source preserved, replies from the VIP (IPv4 VXLAN, IPv6 SRv6)', async () => {
+  it('makes the VIPs local: client source preserved, replies from the VIP (VXLAN over IPv4 and over IPv6)', async () => {
     const report = await nets.set([setup]);
     expect(report.pods).toEqual([expect.objectContaining({ state: 'ready' })]);
     expect(report.ops).toBeGreaterThan(0);
     const owned = await ownedState(runCommand, pod.netns);
-    expect(owned.links).toEqual(['kst-vxlan']);
-    expect(owned.addresses.sort()).toEqual([`kst-vxlan ${VIP}/32`, `kst-vxlan ${VIP6}/128`].sort());
+    // One decap link per family: a VXLAN device has one address family.
+    expect(owned.links.sort()).toEqual(['kst-vxlan', 'kst-vxlan6']);
+    expect(owned.addresses.sort()).toEqual([`kst-vxlan ${VIP}/32`, `kst-vxlan6 ${VIP6}/128`].sort());
 
     // TCP: the accepted socket's local address is the VIP, so replies leave from it; the
     // client's connection (to the VIP) completing proves the reply source. UDP: the
@@ -73,18 +74,22 @@ describe('podnet vxlan-lwt (host kernel)', () => {
     expect((await nets.resync()).ops).toBe(0);
   });
 
-  it('never answers ARP for a VIP on the pod interface; reverse-path filter loose on the decap link', async () => {
+  it('never answers ARP for a VIP on the pod interface; reverse-path filter loose on the decap link; no seg6', async () => {
     const read = (k: string) => runCommand('sysctl', ['-n', k], { netns: pod.netns }).then((r) => r.stdout.trim());
     expect(await read('net.ipv4.conf.eth0.arp_ignore')).toBe('1');
     expect(await read('net.ipv4.conf.eth0.arp_announce')).toBe('2');
     expect(await read('net.ipv4.conf.kst-vxlan.rp_filter')).toBe('2');
+    // IPv6 arrives by VXLAN: nothing in the pod depends on (or switches on) SRv6.
+    expect(await read('net.ipv6.conf.all.seg6_enabled')).toBe('0');
+    expect(await read('net.ipv6.conf.eth0.seg6_enabled')).toBe('0');
   });
 
   it('adds and removes a VIP by diff, repairs drift', async () => {
     const more = { ...setup, vips: [VIP, VIP2] };
     const r = await nets.set([more]);
-    // VIP2 added, VIP6 removed, seg6 settings put back: nothing else.
-    expect(r.ops).toBe(4);
+    // VIP2 added, VIP6 removed with its link kst-vxlan6: nothing else.
+    expect(r.ops).toBe(2);
+    expect((await ownedState(runCommand, pod.netns)).links).toEqual(['kst-vxlan']);
     expect((await lab.probe(VIP2, PORT)).tcp).toEqual({ serverSaw: CLIENT_IP, serverLocal: VIP2 });
     expect((await ownedState(runCommand, pod.netns)).addresses.sort()).toEqual([`kst-vxlan ${VIP}/32`, `kst-vxlan ${VIP2}/32`]);
 

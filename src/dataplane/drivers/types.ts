@@ -10,8 +10,11 @@ export interface EncapDriver {
   readonly mode: EncapMode;
   /** VIP families this driver can carry. */
   readonly families: readonly IpFamily[];
-  /** Links needed to reach these endpoints (those some bucket points at). */
-  links(endpoints: readonly string[]): LinkSpec[];
+  /**
+   * Links needed to reach these endpoints (those some bucket points at); `families`: the
+   * families of the VIPs this node routes (held ones too), whose routes need the links.
+   */
+  links(endpoints: readonly string[], families: ReadonlySet<IpFamily>): LinkSpec[];
   /**
    * Nexthop text of the route to one endpoint (`dev ... encap ...`), canonical: it is
    * compared with the readback. Throws an Error naming the endpoint when it cannot be reached.

@@ -14,5 +14,5 @@ export const podModes: Readonly<Record<EncapMode, PodModeDriver>> = {
 
 export { LO_LABEL } from './mode.js';
 export type { PodModeContext, PodModeDriver, EncapSettings } from './mode.js';
-export { VXLAN_POD_LINK, VXLAN_POD_MAC } from './vxlan-lwt.js';
+export { VXLAN_POD_LINK, VXLAN_POD_LINK6, VXLAN_POD_MAC } from './vxlan-lwt.js';
 export { GRE_POD_LINK } from './gre.js';

@@ -27,6 +27,11 @@ export const LO_LABEL = `lo:${LINK_PREFIX}`;
 
 export const isIpv6 = (ip: string): boolean => ip.includes(':');
 
+/** The pod's address of a family (its podIPs, or podIp alone), or undefined when it has none. */
+export function podAddress(setup: PodSetup, family: 4 | 6): IpAddress | undefined {
+  return (setup.podIps ?? [setup.podIp]).find((a) => isIpv6(a) === (family === 6));
+}
+
 export function hostPrefix(vip: IpAddress, dev: string, label?: string): AddrSpec {
   return { address: vip, prefixLen: isIpv6(vip) ? 128 : 32, dev, ...(label ? { label } : {}) };
 }
@@ -59,8 +64,8 @@ export function looseRpFilter(dev: string, owned: boolean): SysctlSpec {
 }
 
 /**
- * IPv6 VIPs reach the pod as SRv6 (`encap seg6 mode encap segs POD6`, the tunnel side's
- * IPv6 encapsulation in every mode but mpls): the kernel strips the outer header itself
+ * IPv6 VIPs reach the pod as SRv6 in the gre modes (`encap seg6 mode encap segs POD6`;
+ * vxlan-lwt uses VXLAN over IPv6 instead): the kernel strips the outer header itself
  * when the last segment is the pod's address and seg6 is enabled on `all` and on the
  * receiving interface; the inner packet is then delivered to the VIP like any local address.
  */
