@@ -2,7 +2,8 @@
 // last reconciles.
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
-import type { BgpPeerReport, FlowHashReport, StatusReport, VipReport } from '../observe/index.js';
+import type { ClusterWatcherStatus } from '../kube/index.js';
+import type { BgpPeerReport, FlowHashReport, ReadinessResult, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -66,4 +67,16 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     bfdSessions: bfdStatusReport(bfd),
     reconcile: src.agent.reconcileReports(),
   };
+}
+
+/**
+ * Readiness from the Kubernetes feeds: not ready before the first snapshot, nor while a
+ * feed is stale. Readiness only informs (the pod is no Service backend): the last snapshot
+ * stays in force and nothing in the data path or BGP changes.
+ */
+export function kubeReadiness(status: ClusterWatcherStatus): ReadinessResult {
+  if (!status.ready) return { ok: false, detail: status.lastError?.message ?? 'waiting for the first list' };
+  const stale = status.feeds.filter((f) => f.stale);
+  if (stale.length > 0) return { ok: false, detail: `stale: ${stale.map((f) => `${f.name} (${Math.round(f.lastEventAgeSeconds ?? 0)} s)`).join(', ')}; the last known state stays in force` };
+  return { ok: true, detail: 'synced' };
 }

@@ -88,6 +88,8 @@ function revision(rv: string | undefined): bigint | undefined {
   return rv && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
 }
 
+const seconds = (ms: number) => `${ms % 1000 ? (ms / 1000).toFixed(1) : ms / 1000} s`;
+
 const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
 interface ApiStatus {
@@ -199,11 +201,14 @@ export class Feed {
 
   /** Ends the current request, if any: its callbacks are ignored from now on. */
   private abandon(): number {
+    // The new generation first: aborting calls the old request's callbacks synchronously.
+    const generation = ++this.generation;
     clearTimeout(this.inactivity);
     this.inactivity = undefined;
-    this.inFlight?.abort();
+    const request = this.inFlight;
     this.inFlight = undefined;
-    return ++this.generation;
+    request?.abort();
+    return generation;
   }
 
   private async list(): Promise<void> {
@@ -337,7 +342,7 @@ export class Feed {
     clearTimeout(this.inactivity);
     this.inactivity = setTimeout(() => {
       if (generation !== this.generation || !this.running) return;
-      this.logger.warn(`${this.name}: no event and no bookmark for ${Math.round(this.timings.inactivityTimeoutMs / 1000)} s although the watch is connected: restarting it from resourceVersion ${this.resourceVersion}`, {
+      this.logger.warn(`${this.name}: no event and no bookmark for ${seconds(this.timings.inactivityTimeoutMs)} although the watch is connected: restarting it from resourceVersion ${this.resourceVersion}`, {
         resource: this.name,
       });
       watchRestarts.inc({ resource: this.name, reason: 'inactivity' });

@@ -1,0 +1,247 @@
+// Watches that cannot hang silently (issue 12): the in-repo API server, the real
+// client-node, and a TCP proxy in between that can wedge the connections open at a given
+// moment (they stay open, nothing more arrives), as a stuck load balancer does.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { KubeConfig } from '@kubernetes/client-node';
+import winston from 'winston';
+import { ClusterWatcher, type ClusterWatcherOptions } from '../../src/kube/index.js';
+import { LabApiServer, waitFor } from '../../src/lab/index.js';
+import { MemoryEventSink, ObserveServer, metricsRegistry } from '../../src/observe/index.js';
+import { kubeReadiness } from '../../src/agent/status.js';
+import type { ClusterSnapshot } from '../../src/model/types.js';
+import { NODE, endpointSlice, node, service } from './fixtures.js';
+
+/** Forwards TCP both ways; `wedge()` makes the connections open now deliver nothing more to the client, while staying open. */
+class WedgingProxy {
+  private readonly server = net.createServer((client) => this.accept(client));
+  private readonly open = new Set<{ readonly client: net.Socket; readonly upstream: net.Socket; wedged: boolean }>();
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Wedges every connection open right now; new connections work. Returns how many. */
+  wedge(): number {
+    for (const c of this.open) c.wedged = true;
+    return this.open.size;
+  }
+
+  async stop(): Promise<void> {
+    for (const { client, upstream } of this.open) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket): void {
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    const pair = { client, upstream, wedged: false };
+    this.open.add(pair);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!pair.wedged) client.write(chunk);
+    });
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    const close = () => {
+      this.open.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('close', close);
+      s.on('error', close);
+    }
+  }
+}
+
+function kubeConfigFor(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'h5-test', server: url, skipTLSVerify: true }, { name: 'h5-test' });
+  return kc;
+}
+
+function capturingLogger(lines: string[]): winston.Logger {
+  const stream = new Writable({
+    objectMode: true,
+    write(info: { level: string; message: string }, _enc, done) {
+      lines.push(`${info.level} ${info.message}`);
+      done();
+    },
+  });
+  return winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] });
+}
+
+async function counterValue(name: string, labels: Record<string, string>): Promise<number> {
+  const metric = metricsRegistry.getSingleMetric(name);
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function setUp(serverOpts: ConstructorParameters<typeof LabApiServer>[0], watcherOpts: Partial<ClusterWatcherOptions>, viaProxy = true) {
+    const server = new LabApiServer(serverOpts);
+    await server.start();
+    cleanups.push(() => server.stop());
+    let url = server.url;
+    let proxy: WedgingProxy | undefined;
+    if (viaProxy) {
+      proxy = new WedgingProxy(Number(new URL(server.url).port));
+      await proxy.start();
+      cleanups.push(() => proxy!.stop());
+      url = `http://127.0.0.1:${proxy.port}`;
+    }
+    const snapshots: ClusterSnapshot[] = [];
+    const lines: string[] = [];
+    const watcher = new ClusterWatcher({
+      kubeConfig: kubeConfigFor(url),
+      nodeName: NODE,
+      onChange: (s) => snapshots.push(s),
+      debounceMs: 20,
+      backoff: { initialMs: 100, maxMs: 400 },
+      logger: capturingLogger(lines),
+      ...watcherOpts,
+    });
+    cleanups.push(() => watcher.stop());
+    return { server, proxy, watcher, snapshots, lines };
+  }
+
+  it('a watch that stays connected but delivers nothing is restarted after the inactivity timeout, and a change made during the stall arrives', async () => {
+    // No bookmarks within the test: only the inactivity timeout can notice the stall.
+    const { server, proxy, watcher, snapshots, lines } = await setUp({ bookmarkIntervalMs: 600_000 }, { inactivityTimeoutMs: 1500, relistIntervalMs: 0 });
+    server.apply(service('web', { vip: '203.0.113.10' }));
+    await watcher.start();
+    await watcher.waitUntilReady(10000);
+    const restartsBefore = await counterValue('kst_kube_watch_restarts_total', { resource: 'services', reason: 'inactivity' });
+
+    // Let the inactivity timers settle on fresh watches, then wedge all four.
+    await sleep(200);
+    expect(proxy!.wedge()).toBeGreaterThanOrEqual(4);
+    const wedgedAt = Date.now();
+    await sleep(100);
+    server.apply(service('web', { vip: '203.0.113.11' }));
+    const changed = () => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.11';
+
+    // Still unseen well inside the timeout: the stall is real.
+    await sleep(600);
+    expect(changed()).toBe(false);
+    await waitFor(changed, 10000, 20);
+    const tookMs = Date.now() - wedgedAt;
+    expect(tookMs).toBeLessThan(6000);
+    expect(await counterValue('kst_kube_watch_restarts_total', { resource: 'services', reason: 'inactivity' })).toBeGreaterThan(restartsBefore);
+    expect(lines.some((l) => /^warn services: no event and no bookmark for 1.5 s although the watch is connected: restarting it from resourceVersion \d+/.test(l))).toBe(true);
+    // Restarted from the last resourceVersion, not relisted.
+    expect(server.requests.filter((r) => r.path === '/api/v1/services' && !r.query.includes('watch=true'))).toHaveLength(1);
+  }, 30000);
+
+  it('a periodic relist that finds nothing new emits no snapshot; one that finds what a wedged watch missed heals it by diff', async () => {
+    const { server, proxy, watcher, snapshots } = await setUp({ bookmarkIntervalMs: 600_000 }, { inactivityTimeoutMs: 600_000, relistIntervalMs: 300 });
+    server.apply(node(NODE));
+    server.apply(service('web', { vip: '203.0.113.20' }));
+    server.apply(service('other', { vip: '203.0.113.21' }));
+    server.apply(endpointSlice('web-1', 'web', ['198.51.100.11']));
+    await watcher.start();
+    const first = await watcher.waitUntilReady(10000);
+    const lists = () => server.requests.filter((r) => r.method === 'GET' && !r.query.includes('watch=true')).length;
+    const listsBefore = lists();
+
+    await sleep(1500);
+    // Every feed relisted a few times (300 ms ± 20 %), and not one snapshot came of it.
+    expect(lists() - listsBefore).toBeGreaterThanOrEqual(4 * 3);
+    expect(snapshots).toHaveLength(1);
+    expect(watcher.snapshot).toBe(first);
+
+    // Divergence: the watches are wedged (and the inactivity timeout is far away), so only
+    // a relist can bring the change. Unchanged objects keep their identity downstream.
+    proxy!.wedge();
+    server.apply(endpointSlice('web-1', 'web', ['198.51.100.11', '198.51.100.12']));
+    await waitFor(() => snapshots.at(-1)?.endpointSlices[0]?.endpoints.length === 2, 5000, 20);
+    expect(snapshots).toHaveLength(2);
+    const healed = snapshots[1]!;
+    expect(healed.services[0]).toBe(first.services[0]);
+    expect(healed.services[1]).toBe(first.services[1]);
+    expect(healed.nodes[0]).toBe(first.nodes[0]);
+  }, 30000);
+
+  it('a resourceVersion that goes backwards (API server replaced by one with a fresh store) leads to a relist and the view converges', async () => {
+    const { server, watcher, snapshots, lines } = await setUp({ bookmarkIntervalMs: 200 }, { inactivityTimeoutMs: 5000, relistIntervalMs: 0 }, false);
+    for (const name of ['a', 'b', 'c', 'd']) server.apply(service(name));
+    server.apply(node(NODE));
+    await watcher.start();
+    await watcher.waitUntilReady(10000);
+    const rvBefore = Number(watcher.status().feeds.find((f) => f.name === 'services')!.resourceVersion);
+    const port = Number(new URL(server.url).port);
+
+    // A restored API server on the same address: its history starts again, so its
+    // resourceVersions are lower than those we have seen.
+    await server.stop();
+    const restored = new LabApiServer({ port, bookmarkIntervalMs: 200 });
+    cleanups.push(() => restored.stop());
+    restored.apply(service('a'));
+    restored.apply(service('e'));
+    restored.apply(node(NODE));
+    expect(restored.store.resourceVersion).toBeLessThan(rvBefore);
+    await restored.start();
+
+    await waitFor(() => snapshots.at(-1)?.services.map((s) => s.name).join() === 'a,e', 15000, 20);
+    expect(lines.some((l) => /^warn services: relisting: (the resourceVersion went backwards|the API server does not have our resourceVersion)/.test(l))).toBe(true);
+    // Nothing was emptied on the way.
+    expect(snapshots.every((s) => s.nodes.length === 1)).toBe(true);
+    // And it keeps watching the restored server: a later change arrives.
+    restored.apply(service('f'));
+    await waitFor(() => snapshots.at(-1)?.services.map((s) => s.name).join() === 'a,e,f', 10000, 20);
+  }, 30000);
+
+  it('staleness shows in status, metrics and readiness (one Node Event per episode) and the last snapshot stays in force', async () => {
+    const events = new MemoryEventSink();
+    const { server, proxy, watcher, snapshots } = await setUp({ bookmarkIntervalMs: 150 }, { inactivityTimeoutMs: 2500, staleAfterMs: 700, relistIntervalMs: 0, events });
+    server.apply(service('web', { vip: '203.0.113.40' }));
+    await watcher.start();
+    await watcher.waitUntilReady(10000);
+    const observe = new ObserveServer({ listen: '127.0.0.1:0' });
+    observe.addReadinessCheck('kubernetes', () => kubeReadiness(watcher.status()));
+    const { port } = await observe.start();
+    cleanups.push(() => observe.stop());
+    const readyz = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    await sleep(500);
+    expect(watcher.status().stale).toEqual([]);
+    expect(await readyz()).toBe(200);
+    const before = snapshots.length;
+
+    proxy!.wedge();
+    await waitFor(() => watcher.status().stale.length === 4, 5000, 20);
+    expect(await readyz()).toBe(503);
+    const status = watcher.status();
+    expect(status.feeds.find((f) => f.name === 'services')!.lastEventAgeSeconds).toBeGreaterThanOrEqual(0.7);
+    const metrics = await metricsRegistry.getSingleMetricAsString('kst_kube_feed_last_event_age_seconds');
+    const age = Number(/kst_kube_feed_last_event_age_seconds\{feed="services"\} ([\d.]+)/.exec(metrics)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(0.7);
+    const body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { checks: { detail: string }[] };
+    expect(body.checks[0]!.detail).toMatch(/^stale: services \(\d+ s\), endpointslices/);
+
+    // The inactivity timeout restarts the watches; bookmarks flow again; ready again.
+    await waitFor(() => watcher.status().stale.length === 0, 10000, 20);
+    expect(await readyz()).toBe(200);
+    const stale = events.events.filter((e) => e.reason === 'KubeFeedStale');
+    expect(stale.map((e) => e.message.split(':')[0]).sort()).toEqual(['endpointslices', 'nodes', 'pods', 'services']);
+    expect(stale.every((e) => e.type === 'Warning' && e.ref.kind === 'Node' && e.ref.name === NODE)).toBe(true);
+    // The episode's end is noticed on the next staleness check.
+    await waitFor(() => events.events.filter((e) => e.reason === 'KubeFeedRecovered').length === 4, 2000, 20);
+    expect(events.events.filter((e) => e.reason === 'KubeFeedStale')).toHaveLength(4);
+    // Never destructive: no snapshot came out of the whole episode.
+    expect(snapshots).toHaveLength(before);
+  }, 30000);
+});
