@@ -3,7 +3,7 @@
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
 import type { ClusterWatcherStatus } from '../kube/index.js';
-import type { BgpPeerReport, FlowHashReport, ReadinessResult, StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, FlowHashReport, KubeReport, ReadinessResult, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -13,6 +13,25 @@ export interface StatusSources {
   readonly bfd?: Pick<BfdSessionRunner, 'status'>;
   /** The flow-hash backend chosen at start, and why. */
   readonly flowHash?: FlowHashReport;
+  /** The Kubernetes feeds and the Lease, read at report time. */
+  readonly kube?: () => KubeReport;
+}
+
+/** The watcher's feeds and this agent's Lease for the status report. */
+export function kubeReport(status: ClusterWatcherStatus, leader: { readonly leading: boolean; readonly holder?: string }): KubeReport {
+  return {
+    leader: leader.leading,
+    ...(leader.holder ? { leaseHolder: leader.holder } : {}),
+    feeds: status.feeds.map((f) => ({
+      feed: f.name,
+      ...(f.lastEventAgeSeconds !== undefined ? { lastEventAgeSeconds: f.lastEventAgeSeconds } : {}),
+      stale: f.stale,
+      failing: f.failing,
+      ...(f.resourceVersion ? { resourceVersion: f.resourceVersion } : {}),
+      ...(f.lastListAt ? { lastListAt: f.lastListAt.toISOString() } : {}),
+      ...(f.lastError ? { lastError: f.lastError } : {}),
+    })),
+  };
 }
 
 /** BFD address -> state; a bad address in BFD's config must not break the report. */
@@ -66,6 +85,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     }),
     bfdSessions: bfdStatusReport(bfd),
     reconcile: src.agent.reconcileReports(),
+    ...(src.kube ? { kube: src.kube() } : {}),
   };
 }
 

@@ -16,4 +16,6 @@ export type {
   BfdSessionState,
   BfdCountersReport,
   ReconcileReport,
+  KubeReport,
+  KubeFeedReport,
 } from './status.js';
