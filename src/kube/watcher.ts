@@ -40,7 +40,7 @@ new Gauge({
 
 /** Defaults sized for a real API server, which sends a bookmark about once a minute. */
 export const WATCH_DEFAULTS = {
-  inactivityTimeoutMs: 150_000,
+  inactivityTimeoutMs: 135_000,
   requestTimeoutMs: 30_000,
   relistIntervalMs: 600_000,
   staleAfterMs: 180_000,
@@ -59,7 +59,7 @@ export interface ClusterWatcherOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** The server ends each watch after this long and the feed watches again. Default 300 s. */
   readonly watchTimeoutSeconds?: number;
-  /** No event and no bookmark for this long restarts a watch from its last resourceVersion. Default 150 s (twice the bookmark interval, plus margin). */
+  /** No event and no bookmark for this long restarts a watch from its last resourceVersion. Default 135 s (twice the bookmark interval, plus 15 s). */
   readonly inactivityTimeoutMs?: number;
   /** Deadline of each list, and of each watch request until its headers. Default 30 s. */
   readonly requestTimeoutMs?: number;

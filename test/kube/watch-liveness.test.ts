@@ -2,6 +2,7 @@
 // client-node, and a TCP proxy in between that can wedge the connections open at a given
 // moment (they stay open, nothing more arrives), as a stuck load balancer does.
 import { afterEach, describe, expect, it } from '@jest/globals';
+import http from 'node:http';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -57,6 +58,67 @@ class WedgingProxy {
       s.on('close', close);
       s.on('error', close);
     }
+  }
+}
+
+/**
+ * An HTTP front for the lab API server that answers a watch from a resourceVersion the
+ * server does not have yet as kube-apiserver does ("Too large resource version", 504
+ * Timeout): as an ERROR event in a 200 stream (the watch cache) or as the HTTP status.
+ * Everything else is passed through to `target`, which a test may swap for another server.
+ */
+class StrictFront {
+  tooLarge = 0;
+  private readonly server: http.Server;
+  port = 0;
+
+  constructor(
+    public target: LabApiServer,
+    private readonly mode: 'event' | 'http',
+  ) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://front');
+    const rv = Number(url.searchParams.get('resourceVersion') ?? 0);
+    const current = this.target.store.resourceVersion;
+    if (url.searchParams.get('watch') === 'true' && rv > current) {
+      this.tooLarge += 1;
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `Timeout: Too large resource version: ${rv}, current: ${current}`,
+        reason: 'Timeout',
+        details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+        code: 504,
+      };
+      res.writeHead(this.mode === 'http' ? 504 : 200, { 'Content-Type': 'application/json' });
+      res.end(this.mode === 'http' ? JSON.stringify(status) : `${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      return;
+    }
+    const target = new URL(this.target.url);
+    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      // The server went away mid-stream: so does our answer (pipe alone would leave it open).
+      answer.on('close', () => res.destroy());
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
   }
 }
 
@@ -201,6 +263,45 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     // Nothing was emptied on the way.
     expect(snapshots.every((s) => s.nodes.length === 1)).toBe(true);
     // And it keeps watching the restored server: a later change arrives.
+    restored.apply(service('f'));
+    await waitFor(() => snapshots.at(-1)?.services.map((s) => s.name).join() === 'a,e,f', 10000, 20);
+  }, 30000);
+
+  it.each(['event', 'http'] as const)('"too large resource version" (as an ERROR %s) from a restored API server leads to a relist and the view converges', async (mode) => {
+    const first = new LabApiServer({ bookmarkIntervalMs: 600_000 });
+    await first.start();
+    cleanups.push(() => first.stop());
+    const front = new StrictFront(first, mode);
+    await front.start();
+    cleanups.push(() => front.stop());
+    const snapshots: ClusterSnapshot[] = [];
+    const lines: string[] = [];
+    const watcher = new ClusterWatcher({
+      kubeConfig: kubeConfigFor(`http://127.0.0.1:${front.port}`),
+      nodeName: NODE,
+      onChange: (s) => snapshots.push(s),
+      debounceMs: 20,
+      backoff: { initialMs: 100, maxMs: 400 },
+      relistIntervalMs: 0,
+      logger: capturingLogger(lines),
+    });
+    cleanups.push(() => watcher.stop());
+    for (const name of ['a', 'b', 'c', 'd']) first.apply(service(name));
+    await watcher.start();
+    await watcher.waitUntilReady(10000);
+
+    // Restored from an older backup: its resourceVersions are behind ours, and it has no bookmarks to give that away.
+    await first.stop();
+    const restored = new LabApiServer({ bookmarkIntervalMs: 600_000 });
+    cleanups.push(() => restored.stop());
+    restored.apply(service('a'));
+    restored.apply(service('e'));
+    await restored.start();
+    front.target = restored;
+
+    await waitFor(() => snapshots.at(-1)?.services.map((s) => s.name).join() === 'a,e', 15000, 20);
+    expect(front.tooLarge).toBeGreaterThan(0);
+    expect(lines.some((l) => l.startsWith('warn services: relisting: the API server does not have our resourceVersion yet ("too large resource version")'))).toBe(true);
     restored.apply(service('f'));
     await waitFor(() => snapshots.at(-1)?.services.map((s) => s.name).join() === 'a,e,f', 10000, 20);
   }, 30000);
