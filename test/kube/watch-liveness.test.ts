@@ -14,10 +14,16 @@ import { kubeReadiness } from '../../src/agent/status.js';
 import type { ClusterSnapshot } from '../../src/model/types.js';
 import { NODE, endpointSlice, node, service } from './fixtures.js';
 
-/** Forwards TCP both ways; `wedge()` makes the connections open now deliver nothing more to the client, while staying open. */
+/**
+ * Forwards TCP both ways; `wedge()` makes the connections open now deliver nothing more to
+ * the client, while staying open. With `blackhole` set, new connections are accepted and
+ * never answered (nothing is forwarded either way).
+ */
 class WedgingProxy {
   private readonly server = net.createServer((client) => this.accept(client));
   private readonly open = new Set<{ readonly client: net.Socket; readonly upstream: net.Socket; wedged: boolean }>();
+  private readonly held = new Set<net.Socket>();
+  blackhole = false;
   port = 0;
 
   constructor(private readonly targetPort: number) {}
@@ -34,6 +40,7 @@ class WedgingProxy {
   }
 
   async stop(): Promise<void> {
+    for (const socket of this.held) socket.destroy();
     for (const { client, upstream } of this.open) {
       client.destroy();
       upstream.destroy();
@@ -42,6 +49,12 @@ class WedgingProxy {
   }
 
   private accept(client: net.Socket): void {
+    if (this.blackhole) {
+      this.held.add(client);
+      client.on('error', () => {});
+      client.on('close', () => this.held.delete(client));
+      return;
+    }
     const upstream = net.connect(this.targetPort, '127.0.0.1');
     const pair = { client, upstream, wedged: false };
     this.open.add(pair);
@@ -207,6 +220,33 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     expect(lines.some((l) => /^warn services: no event and no bookmark for 1.5 s although the watch is connected: restarting it from resourceVersion \d+/.test(l))).toBe(true);
     // Restarted from the last resourceVersion, not relisted.
     expect(server.requests.filter((r) => r.path === '/api/v1/services' && !r.query.includes('watch=true'))).toHaveLength(1);
+  }, 30000);
+
+  it('requests accepted and never answered end at their deadline (lists and watches); the feeds recover on their own when the path heals', async () => {
+    const { server, proxy, watcher, snapshots, lines } = await setUp({ bookmarkIntervalMs: 200 }, { inactivityTimeoutMs: 1000, requestTimeoutMs: 500, relistIntervalMs: 0 });
+    server.apply(service('web', { vip: '203.0.113.50' }));
+    proxy!.blackhole = true;
+    await watcher.start();
+    // The first lists hang in the black hole: they end at the deadline and are retried.
+    await expect(watcher.waitUntilReady(1500)).rejects.toThrow(/not synced after 1500 ms \(waiting for services, endpointslices, nodes, pods; last error: list \/api\/v1\/\w+: no answer within 500 ms\)/);
+    expect(watcher.status().failing).toHaveLength(4);
+    proxy!.blackhole = false;
+    await watcher.waitUntilReady(10000);
+
+    // Black-out after the sync: open watches wedge, new requests are never answered.
+    proxy!.blackhole = true;
+    proxy!.wedge();
+    await sleep(100);
+    server.apply(service('web', { vip: '203.0.113.51' }));
+    // The silent watches are restarted; their new requests end at the header deadline.
+    await waitFor(() => lines.some((l) => l.includes('list/watch failed') && l.includes('network timeout')), 5000, 20);
+    expect(snapshots.at(-1)!.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.50');
+    const healedAt = Date.now();
+    proxy!.blackhole = false;
+    await waitFor(() => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.51', 10000, 20);
+    // Backoff is at most 400 ms here: recovery is a matter of one retry, not of minutes.
+    expect(Date.now() - healedAt).toBeLessThan(3000);
+    await waitFor(() => watcher.status().failing.length === 0, 5000, 20);
   }, 30000);
 
   it('a periodic relist that finds nothing new emits no snapshot; one that finds what a wedged watch missed heals it by diff', async () => {
