@@ -23,7 +23,7 @@ export type FeedName = 'services' | 'endpointslices' | 'nodes' | 'pods';
 
 const watchRestarts = new Counter({
   name: 'kst_kube_watch_restarts_total',
-  help: 'Watches aborted and started again by the agent, by resource and reason (inactivity: no event and no bookmark within the inactivity timeout).',
+  help: 'Watches aborted and started again by the agent, by resource and reason (inactivity: no event and no bookmark within the inactivity timeout; path_healed: the API server answers again after an outage the watch was silent through).',
   labelNames: ['resource', 'reason'],
   registers: [metricsRegistry],
 });
@@ -122,6 +122,9 @@ export class Feed {
   private retry?: NodeJS.Timeout;
   private relistTimer?: NodeJS.Timeout;
   private running = false;
+  /** What the feed is doing now, and when its current request was sent. */
+  private phase: 'idle' | 'listing' | 'connecting' | 'watching' | 'waiting' = 'idle';
+  private requestStartedAt?: number;
   private readonly watchClient: Watch;
 
   constructor(
@@ -184,6 +187,7 @@ export class Feed {
 
   stop(): void {
     this.running = false;
+    this.phase = 'idle';
     this.abandon();
     clearTimeout(this.retry);
     clearTimeout(this.relistTimer);
@@ -197,6 +201,39 @@ export class Feed {
     this.logger[level](`${this.name}: relisting: ${RELIST_WHY[reason]}`, { resource: this.name, reason, resourceVersion: this.resourceVersion });
     relistCounter.inc({ resource: this.name, reason });
     void this.list();
+  }
+
+  /**
+   * The path to the API server works again after it did not (watcher.ts probes it): a
+   * watch that has heard nothing since `brokenSince` rides a connection that went through
+   * the outage, where TCP may take minutes to retransmit, so it is restarted now from its
+   * resourceVersion (cheap: the server replays what we missed). A feed waiting out its
+   * backoff retries now.
+   */
+  pathHealed(brokenSince: number): void {
+    if (!this.running) return;
+    if (this.retry) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      this.attempt = 0;
+      if (this.resourceVersion === undefined || !this.listedOnce) void this.list();
+      else this.watch();
+      return;
+    }
+    // A request sent into the outage may hang until its deadline: send it again now.
+    const sentIntoOutage = this.requestStartedAt !== undefined && this.requestStartedAt < brokenSince;
+    if (this.phase === 'listing') {
+      if (sentIntoOutage) void this.list();
+      return;
+    }
+    if (this.phase === 'connecting') {
+      if (sentIntoOutage) this.watch();
+      return;
+    }
+    if (this.phase !== 'watching' || (this.lastSeenAt ?? 0) >= brokenSince) return;
+    this.logger.info(`${this.name}: the API server answers again: restarting the watch that went silent during the outage, from resourceVersion ${this.resourceVersion}`, { resource: this.name });
+    watchRestarts.inc({ resource: this.name, reason: 'path_healed' });
+    this.watch();
   }
 
   /** Ends the current request, if any: its callbacks are ignored from now on. */
@@ -217,6 +254,8 @@ export class Feed {
     const generation = this.abandon();
     const controller = new AbortController();
     this.inFlight = controller;
+    this.phase = 'listing';
+    this.requestStartedAt = this.now();
     const deadline = setTimeout(() => controller.abort(new Error(`list ${this.source.path}: no answer within ${this.timings.requestTimeoutMs} ms`)), this.timings.requestTimeoutMs);
     let result: ListResult;
     try {
@@ -268,6 +307,8 @@ export class Feed {
     if (!this.running) return;
     const generation = this.abandon();
     const started = this.now();
+    this.phase = 'connecting';
+    this.requestStartedAt = started;
     let delivered = false;
     const query = {
       resourceVersion: this.resourceVersion,
@@ -304,6 +345,7 @@ export class Feed {
           // The server accepted the watch: the feed works again (whether it stays alive is
           // the inactivity timer's business).
           this.inFlight = controller;
+          this.phase = 'watching';
           this.armInactivity(generation);
           this.recovered();
         }
@@ -372,6 +414,7 @@ export class Feed {
   private fail(error: Error, what: 'list' | 'watch'): void {
     if (!this.running) return;
     this.abandon();
+    this.phase = 'waiting';
     this.lastFailure = { message: error.message, at: this.now() };
     const first = !this.failingNow;
     this.failingNow = true;

@@ -10,14 +10,14 @@
 // readiness, one Node Event per episode), never acted on.
 // No snapshot is emitted before every feed has listed once: a partial view (services
 // without their endpoints) would withdraw working announcements.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { VersionApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterSnapshot } from '../model/types.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 import { Feed, type FeedName, type FeedSource, type FeedTimings } from './feed.js';
 import { describeIssue, objectConverters } from './objects.js';
 import { SnapshotBuilder, sameSnapshot, type ObjectConverters } from './snapshot.js';
-import { clusterSources } from './sources.js';
+import { abortableCall, clusterSources } from './sources.js';
 
 export type { FeedName } from './feed.js';
 
@@ -45,6 +45,7 @@ export const WATCH_DEFAULTS = {
   relistIntervalMs: 600_000,
   staleAfterMs: 180_000,
   watchTimeoutSeconds: 300,
+  pathProbeIntervalMs: 5_000,
 } as const;
 
 export interface ClusterWatcherOptions {
@@ -67,6 +68,12 @@ export interface ClusterWatcherOptions {
   readonly relistIntervalMs?: number;
   /** A feed with no event, bookmark or list for this long is stale: reported, never acted on. Default 180 s. */
   readonly staleAfterMs?: number;
+  /**
+   * How often the path to the API server is probed (GET /version, deadline 3 s or less).
+   * When it answers again after failing, watches silent since the failure are restarted at
+   * once instead of waiting for TCP or the inactivity timeout. 0 disables it. Default 5 s.
+   */
+  readonly pathProbeIntervalMs?: number;
   /** Where the Node Event about a stale feed goes (once per episode). */
   readonly events?: EventSink;
   /** The resources to watch; default: the four the agent needs (sources.ts). */
@@ -118,6 +125,9 @@ export class ClusterWatcher {
   private last?: { snapshot: ClusterSnapshot; at: Date };
   private lastError?: WatchError;
   private readonly readyWaiters: (() => void)[] = [];
+  private probeTimer?: NodeJS.Timeout;
+  /** The probe last failed at this time (unset while the path works). */
+  private pathBrokenSince?: number;
   /** Feeds in a stale episode, and since when (one log line and one Event per episode). */
   private readonly staleSince = new Map<FeedName, number>();
 
@@ -160,6 +170,38 @@ export class ClusterWatcher {
     const every = Math.max(50, Math.min(5000, this.staleAfterMs / 4));
     this.staleTimer = setInterval(() => this.checkStaleness(), every);
     this.staleTimer.unref();
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    const every = this.options.pathProbeIntervalMs ?? WATCH_DEFAULTS.pathProbeIntervalMs;
+    if (!every || !this.running) return;
+    this.probeTimer = setTimeout(() => void this.probe(Math.min(3000, every)).finally(() => this.scheduleProbe()), every);
+    this.probeTimer.unref();
+  }
+
+  /** One GET /version with a deadline: does the path to the API server work right now? */
+  private async probe(deadlineMs: number): Promise<void> {
+    const version = this.options.kubeConfig.makeApiClient(VersionApi);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), deadlineMs);
+    let ok: boolean;
+    try {
+      await version.getCode({}, abortableCall(controller.signal));
+      ok = true;
+    } catch {
+      ok = false;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.running) return;
+    if (!ok) {
+      this.pathBrokenSince ??= this.now();
+      return;
+    }
+    const since = this.pathBrokenSince;
+    this.pathBrokenSince = undefined;
+    if (since !== undefined) for (const feed of this.feeds) feed.pathHealed(since);
   }
 
   async stop(): Promise<void> {
@@ -168,7 +210,8 @@ export class ClusterWatcher {
     running.delete(this);
     clearTimeout(this.debounce);
     clearInterval(this.staleTimer);
-    this.debounce = this.staleTimer = undefined;
+    clearTimeout(this.probeTimer);
+    this.debounce = this.staleTimer = this.probeTimer = undefined;
     for (const feed of this.feeds.splice(0)) feed.stop();
   }
 

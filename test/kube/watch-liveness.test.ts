@@ -188,6 +188,8 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
       debounceMs: 20,
       backoff: { initialMs: 100, maxMs: 400 },
       logger: capturingLogger(lines),
+      // Off unless a test is about it: a probe would restart wedged watches on its own.
+      pathProbeIntervalMs: 0,
       ...watcherOpts,
     });
     cleanups.push(() => watcher.stop());
@@ -228,7 +230,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     proxy!.blackhole = true;
     await watcher.start();
     // The first lists hang in the black hole: they end at the deadline and are retried.
-    await expect(watcher.waitUntilReady(1500)).rejects.toThrow(/not synced after 1500 ms \(waiting for services, endpointslices, nodes, pods; last error: list \/api\/v1\/\w+: no answer within 500 ms\)/);
+    await expect(watcher.waitUntilReady(1500)).rejects.toThrow(/not synced after 1500 ms \(waiting for services, endpointslices, nodes, pods; last error: list \/\S+: no answer within 500 ms\)/);
     expect(watcher.status().failing).toHaveLength(4);
     proxy!.blackhole = false;
     await watcher.waitUntilReady(10000);
@@ -246,6 +248,32 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     await waitFor(() => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.51', 10000, 20);
     // Backoff is at most 400 ms here: recovery is a matter of one retry, not of minutes.
     expect(Date.now() - healedAt).toBeLessThan(3000);
+    await waitFor(() => watcher.status().failing.length === 0, 5000, 20);
+  }, 30000);
+
+  it('after a black-out shorter than the inactivity timeout, the path probe restarts the silent watches: a change made during it arrives within seconds of the heal', async () => {
+    const { server, proxy, watcher, snapshots } = await setUp(
+      { bookmarkIntervalMs: 600_000 },
+      { inactivityTimeoutMs: 60_000, requestTimeoutMs: 2000, relistIntervalMs: 0, pathProbeIntervalMs: 300 },
+    );
+    server.apply(service('web', { vip: '203.0.113.60' }));
+    await watcher.start();
+    await watcher.waitUntilReady(10000);
+    const inactivityBefore = await counterValue('kst_kube_watch_restarts_total', { reason: 'inactivity' });
+
+    proxy!.blackhole = true;
+    proxy!.wedge();
+    server.apply(service('web', { vip: '203.0.113.61' }));
+    await sleep(1500);
+    expect(snapshots.at(-1)!.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.60');
+    const healedAt = Date.now();
+    proxy!.blackhole = false;
+    await waitFor(() => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.61', 10000, 20);
+    // Far below the 60 s inactivity timeout: a few probe intervals.
+    expect(Date.now() - healedAt).toBeLessThan(5000);
+    // Each feed came back through the probe: a silent watch restarted, or (when its watch
+    // request had hung into the black-out and failed) its retry brought forward.
+    expect(await counterValue('kst_kube_watch_restarts_total', { reason: 'inactivity' })).toBe(inactivityBefore);
     await waitFor(() => watcher.status().failing.length === 0, 5000, 20);
   }, 30000);
 
@@ -323,6 +351,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
       debounceMs: 20,
       backoff: { initialMs: 100, maxMs: 400 },
       relistIntervalMs: 0,
+      pathProbeIntervalMs: 0,
       logger: capturingLogger(lines),
     });
     cleanups.push(() => watcher.stop());
