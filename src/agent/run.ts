@@ -11,7 +11,7 @@ import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { Agent } from './agent.js';
-import { buildStatusReport } from './status.js';
+import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
 import { probeFlowHash, reportFlowHash } from './flow-hash-probe.js';
@@ -147,13 +147,32 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   );
 
   registerAgentMetrics({ desired: () => agent.current(), vipCounters: () => dataplane.vipCounters(), logger: log });
-  const watcher = new ClusterWatcher({ kubeConfig, nodeName, logger: log, debounceMs: config.dataplane.coalesceMs, onChange: (s) => agent.onSnapshot(s) });
-  const server = new ObserveServer({ listen: config.api.listen, logger: log });
-  server.addReadinessCheck('kubernetes', () => {
-    const s = watcher.status();
-    return { ok: s.ready, detail: s.ready ? 'synced' : (s.lastError?.message ?? 'waiting for the first list') };
+  const watcher = new ClusterWatcher({
+    kubeConfig,
+    nodeName,
+    logger: log,
+    events,
+    debounceMs: config.dataplane.coalesceMs,
+    inactivityTimeoutMs: config.kube.watchInactivitySeconds * 1000,
+    requestTimeoutMs: config.kube.listTimeoutSeconds * 1000,
+    relistIntervalMs: config.kube.relistIntervalSeconds * 1000,
+    staleAfterMs: config.kube.staleAfterSeconds * 1000,
+    onChange: (s) => agent.onSnapshot(s),
   });
-  server.setStatusProvider(() => buildStatusReport({ nodeName, agent, flowHash: { backend: flowHash, reason: flowHashReason }, kernel: kernel.report, ...(speaker ? { speaker } : {}), ...(bfd ? { bfd } : {}) }));
+  const server = new ObserveServer({ listen: config.api.listen, logger: log });
+  // Not ready while a feed is stale; the data path and announcements stay as they are.
+  server.addReadinessCheck('kubernetes', () => kubeReadiness(watcher.status()));
+  server.setStatusProvider(() =>
+    buildStatusReport({
+      nodeName,
+      agent,
+      flowHash: { backend: flowHash, reason: flowHashReason },
+      kernel: kernel.report,
+      kube: () => kubeReport(watcher.status(), { leading: elector.isLeader, ...(elector.leader ? { holder: elector.leader } : {}) }),
+      ...(speaker ? { speaker } : {}),
+      ...(bfd ? { bfd } : {}),
+    }),
+  );
 
   await server.start();
   dataplane.start();

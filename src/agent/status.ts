@@ -2,7 +2,8 @@
 // last reconciles.
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
-import type { BgpPeerReport, FlowHashReport, KernelReport, StatusReport, VipReport } from '../observe/index.js';
+import type { ClusterWatcherStatus } from '../kube/index.js';
+import type { BgpPeerReport, FlowHashReport, KernelReport, KubeReport, ReadinessResult, StatusReport, VipReport } from '../observe/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -14,6 +15,25 @@ export interface StatusSources {
   readonly flowHash?: FlowHashReport;
   /** What the kernel probe found at start and what the configuration needs that it lacks. */
   readonly kernel?: KernelReport;
+  /** The Kubernetes feeds and the Lease, read at report time. */
+  readonly kube?: () => KubeReport;
+}
+
+/** The watcher's feeds and this agent's Lease for the status report. */
+export function kubeReport(status: ClusterWatcherStatus, leader: { readonly leading: boolean; readonly holder?: string }): KubeReport {
+  return {
+    leader: leader.leading,
+    ...(leader.holder ? { leaseHolder: leader.holder } : {}),
+    feeds: status.feeds.map((f) => ({
+      feed: f.name,
+      ...(f.lastEventAgeSeconds !== undefined ? { lastEventAgeSeconds: f.lastEventAgeSeconds } : {}),
+      stale: f.stale,
+      failing: f.failing,
+      ...(f.resourceVersion ? { resourceVersion: f.resourceVersion } : {}),
+      ...(f.lastListAt ? { lastListAt: f.lastListAt.toISOString() } : {}),
+      ...(f.lastError ? { lastError: f.lastError } : {}),
+    })),
+  };
 }
 
 /** BFD address -> state; a bad address in BFD's config must not break the report. */
@@ -68,5 +88,18 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     }),
     bfdSessions: bfdStatusReport(bfd),
     reconcile: src.agent.reconcileReports(),
+    ...(src.kube ? { kube: src.kube() } : {}),
   };
+}
+
+/**
+ * Readiness from the Kubernetes feeds: not ready before the first snapshot, nor while a
+ * feed is stale. Readiness only informs (the pod is no Service backend): the last snapshot
+ * stays in force and nothing in the data path or BGP changes.
+ */
+export function kubeReadiness(status: ClusterWatcherStatus): ReadinessResult {
+  if (!status.ready) return { ok: false, detail: status.lastError?.message ?? 'waiting for the first list' };
+  const stale = status.feeds.filter((f) => f.stale);
+  if (stale.length > 0) return { ok: false, detail: `stale: ${stale.map((f) => `${f.name} (${Math.round(f.lastEventAgeSeconds ?? 0)} s)`).join(', ')}; the last known state stays in force` };
+  return { ok: true, detail: 'synced' };
 }

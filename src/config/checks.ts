@@ -35,6 +35,11 @@ export function checkConfig(c: Config): ConfigIssue[] {
   }
   if (!hostPort(c.bgp.grpcAddress)) add('bgp.grpcAddress', `"${c.bgp.grpcAddress}" is not host:port`);
   if (!hostPort(c.api.listen)) add('api.listen', `"${c.api.listen}" is not host:port`);
+  // A quiet, healthy watch hears from the server only at each bookmark, which the
+  // inactivity timeout is sized to outlast: a shorter stale threshold flags healthy feeds.
+  if (c.kube.staleAfterSeconds < c.kube.watchInactivitySeconds) {
+    add('kube.staleAfterSeconds', `${c.kube.staleAfterSeconds}s is shorter than kube.watchInactivitySeconds (${c.kube.watchInactivitySeconds}s): quiet, healthy watches would be reported stale between bookmarks`);
+  }
 
   for (const name of Object.keys(c.bfd.profiles)) {
     if (!DNS_LABEL.test(name)) add(`bfd.profiles.${name}`, `profile name "${name}" is not a lower-case DNS label`);

@@ -100,6 +100,15 @@ export const configSchema = z
       })
       .strict()
       .default({ resyncSeconds: 30, coalesceMs: 100, tableBase: 0x4b5300, rulePriority: 3000, pinEstablishedFlows: true, flowHash: 'auto' }),
+    kube: z
+      .object({
+        watchInactivitySeconds: z.number().min(1).max(3600).default(135).describe('A watch with no event and no bookmark for this long (the API server sends a bookmark about once a minute) is restarted from its last resourceVersion: a proxy or load balancer can keep a connection open that delivers nothing.'),
+        listTimeoutSeconds: z.number().min(1).max(600).default(30).describe('Deadline of each list, and of each watch request until the API server answers it.'),
+        relistIntervalSeconds: z.number().min(0).max(86400).default(600).describe('Mean interval of a full relist of every resource (each jittered by ±20 %), which heals any divergence from the API server by diff; an identical relist changes nothing. 0 disables it.'),
+        staleAfterSeconds: z.number().min(1).max(86400).default(180).describe('A resource with no event, bookmark or list for this long is stale: readiness turns false, `kst status` and the metric kst_kube_feed_last_event_age_seconds show it, and the Node gets one Event per episode. The last known state stays in force: the data path and announcements do not change.'),
+      })
+      .strict()
+      .default({ watchInactivitySeconds: 135, listTimeoutSeconds: 30, relistIntervalSeconds: 600, staleAfterSeconds: 180 }),
     api: z
       .object({
         listen: z.string().default('127.0.0.1:9742').describe('Status, /metrics, /healthz and /readyz.'),

@@ -1,41 +1,86 @@
-// ClusterWatcher: the agent's view of the cluster. Four informers (Services,
-// EndpointSlices, Nodes, and the Pods on this node) keep the current objects in memory;
-// changes are coalesced into one ClusterSnapshot delivered to `onChange`.
+// ClusterWatcher: the agent's view of the cluster. Four feeds (Services, EndpointSlices,
+// Nodes, and the Pods on this node; feed.ts) keep the current objects in memory; changes
+// are coalesced into one ClusterSnapshot delivered to `onChange`.
 //
-// Fail static: the informers' caches are the state. An error never clears them, so while
-// the API server is unreachable the last snapshot stays in force; failed informers restart
-// with backoff and resume their watch, and one that expired (410) relists and replaces its
-// cache in one step (objects deleted meanwhile disappear, the others never blink).
-// No snapshot is emitted before every informer has listed once: a partial view (services
+// Fail static: the feeds' caches are the state. An error never clears them, so while the
+// API server is unreachable, or a watch is silent, the last snapshot stays in force; feeds
+// retry with backoff, restart silent watches, relist when they must, and a list replaces
+// a cache in one step (objects deleted meanwhile disappear, the others never blink).
+// Staleness (no event, bookmark or list for `staleAfterMs`) is reported (status, metric,
+// readiness, one Node Event per episode), never acted on.
+// No snapshot is emitted before every feed has listed once: a partial view (services
 // without their endpoints) would withdraw working announcements.
-import { CoreV1Api, DiscoveryV1Api, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { VersionApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterSnapshot } from '../model/types.js';
-import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
+import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
+import { Feed, type FeedName, type FeedSource, type FeedTimings } from './feed.js';
 import { describeIssue, objectConverters } from './objects.js';
 import { SnapshotBuilder, sameSnapshot, type ObjectConverters } from './snapshot.js';
+import { abortableCall, clusterSources } from './sources.js';
 
-export type FeedName = 'services' | 'endpointslices' | 'nodes' | 'pods';
+export type { FeedName } from './feed.js';
 
 const watchErrors = new Counter({ name: 'kst_kube_watch_errors_total', help: 'Informer list/watch failures, by resource.', labelNames: ['resource'], registers: [metricsRegistry] });
-const relists = new Counter({ name: 'kst_kube_lists_total', help: 'Full lists (initial sync and relists after 410 Expired), by resource.', labelNames: ['resource'], registers: [metricsRegistry] });
 const snapshots = new Counter({ name: 'kst_kube_snapshots_total', help: 'Cluster snapshots delivered to the agent.', registers: [metricsRegistry] });
 const readyGauge = new Gauge({ name: 'kst_kube_synced', help: '1 once every informer has listed once.', registers: [metricsRegistry] });
 
+/** Watchers running in this process (one in the agent; tests may run several): read at scrape time. */
+const running = new Set<ClusterWatcher>();
+new Gauge({
+  name: 'kst_kube_feed_last_event_age_seconds',
+  help: 'Seconds since the feed last received an event, a bookmark or a list from the API server (computed at scrape time).',
+  labelNames: ['feed'],
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const watcher of running) for (const f of watcher.status().feeds) if (f.lastEventAgeSeconds !== undefined) this.set({ feed: f.name }, f.lastEventAgeSeconds);
+  },
+});
+
+/** Defaults sized for a real API server, which sends a bookmark about once a minute. */
+export const WATCH_DEFAULTS = {
+  inactivityTimeoutMs: 135_000,
+  requestTimeoutMs: 30_000,
+  relistIntervalMs: 600_000,
+  staleAfterMs: 180_000,
+  watchTimeoutSeconds: 300,
+  pathProbeIntervalMs: 5_000,
+} as const;
+
 export interface ClusterWatcherOptions {
   readonly kubeConfig: KubeConfig;
-  /** This node: only its pods are watched. */
+  /** This node: only its pods are watched; stale feeds are reported on its Node. */
   readonly nodeName: string;
   /** Called with each new snapshot (never with an unchanged one). */
   readonly onChange: (snapshot: ClusterSnapshot) => void;
   /** Changes within this window become one snapshot. Default 100 ms. */
   readonly debounceMs?: number;
-  /** Restart delay after an informer failure: doubles from `initialMs` up to `maxMs`. */
+  /** Restart delay after a failure: doubles from `initialMs` up to `maxMs`. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** The server ends each watch after this long so a silently dead connection is noticed. Default 300 s. */
+  /** The server ends each watch after this long and the feed watches again. Default 300 s. */
   readonly watchTimeoutSeconds?: number;
+  /** No event and no bookmark for this long restarts a watch from its last resourceVersion. Default 135 s (twice the bookmark interval, plus 15 s). */
+  readonly inactivityTimeoutMs?: number;
+  /** Deadline of each list, and of each watch request until its headers. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Mean interval of the periodic relist (jittered); 0 disables it. Default 10 min. */
+  readonly relistIntervalMs?: number;
+  /** A feed with no event, bookmark or list for this long is stale: reported, never acted on. Default 180 s. */
+  readonly staleAfterMs?: number;
+  /**
+   * How often the path to the API server is probed (GET /version, deadline 3 s or less).
+   * When it answers again after failing, watches silent since the failure are restarted at
+   * once instead of waiting for TCP or the inactivity timeout. 0 disables it. Default 5 s.
+   */
+  readonly pathProbeIntervalMs?: number;
+  /** Where the Node Event about a stale feed goes (once per episode). */
+  readonly events?: EventSink;
+  /** The resources to watch; default: the four the agent needs (sources.ts). */
+  readonly sources?: readonly FeedSource[];
   readonly converters?: ObjectConverters;
   readonly logger?: Logger;
+  readonly now?: () => number;
 }
 
 export interface WatchError {
@@ -44,66 +89,51 @@ export interface WatchError {
   readonly at: Date;
 }
 
+export interface FeedStatus {
+  readonly name: FeedName;
+  /** Seconds since the last event, bookmark or list; absent before the first list. */
+  readonly lastEventAgeSeconds?: number;
+  /** No sign of life for longer than staleAfterMs: the last state stays in force. */
+  readonly stale: boolean;
+  /** The last list or watch failed (retrying). */
+  readonly failing: boolean;
+  readonly resourceVersion?: string;
+  readonly lastListAt?: Date;
+  readonly lastError?: string;
+}
+
 export interface ClusterWatcherStatus {
   /** Every informer has listed once and a snapshot was delivered. */
   readonly ready: boolean;
   /** Informers currently failing (the last snapshot stays in force meanwhile). */
   readonly failing: readonly FeedName[];
+  /** Informers with no sign of life for longer than staleAfterMs. */
+  readonly stale: readonly FeedName[];
+  readonly feeds: readonly FeedStatus[];
   readonly lastError?: WatchError;
   readonly lastSnapshotAt?: Date;
-}
-
-/**
- * client-node's Watch, asking for bookmarks (keeps the resume point fresh, so fewer 410s)
- * and a server-side timeout, and telling us when a watch is established (the informer
- * has recovered) so backoff and the failing state reset.
- */
-class ReportingWatch extends Watch {
-  constructor(
-    config: KubeConfig,
-    private readonly timeoutSeconds: number,
-    private readonly onEstablished: () => void,
-  ) {
-    super(config);
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    let failed = false;
-    const controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds }, callback, (err) => {
-      if (err) failed = true;
-      done(err);
-    });
-    if (!failed) this.onEstablished();
-    return controller;
-  }
-}
-
-interface Feed {
-  readonly name: FeedName;
-  readonly informer: ListWatch<KubernetesObject>;
-  listed: boolean;
-  failing: boolean;
-  attempt: number;
-  retry?: NodeJS.Timeout;
 }
 
 export class ClusterWatcher {
   private readonly feeds: Feed[] = [];
   private readonly builder: SnapshotBuilder;
   private readonly logger: Logger;
+  private readonly now: () => number;
   private debounce?: NodeJS.Timeout;
+  private staleTimer?: NodeJS.Timeout;
   private running = false;
   private last?: { snapshot: ClusterSnapshot; at: Date };
   private lastError?: WatchError;
   private readonly readyWaiters: (() => void)[] = [];
+  private probeTimer?: NodeJS.Timeout;
+  /** The probe last failed at this time (unset while the path works). */
+  private pathBrokenSince?: number;
+  /** Feeds in a stale episode, and since when (one log line and one Event per episode). */
+  private readonly staleSince = new Map<FeedName, number>();
 
   constructor(private readonly options: ClusterWatcherOptions) {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'kube' });
+    this.now = options.now ?? Date.now;
     // Each object version converts once (memoised), so each issue is logged once per version.
     const converters = options.converters ?? objectConverters((issue) => this.logger.warn(describeIssue(issue)));
     this.builder = new SnapshotBuilder(converters, (kind, obj, err) =>
@@ -111,29 +141,78 @@ export class ClusterWatcher {
     );
   }
 
+  private get staleAfterMs(): number {
+    return this.options.staleAfterMs ?? WATCH_DEFAULTS.staleAfterMs;
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const kc = this.options.kubeConfig;
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const podsOnNode = `spec.nodeName=${this.options.nodeName}`;
-    this.addFeed('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
-    this.addFeed('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
-    this.addFeed('nodes', '/api/v1/nodes', () => core.listNode());
-    this.addFeed('pods', '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector: podsOnNode }), podsOnNode);
-    await Promise.all(this.feeds.map((f) => f.informer.start()));
+    running.add(this);
+    const timings: FeedTimings = {
+      inactivityTimeoutMs: this.options.inactivityTimeoutMs ?? WATCH_DEFAULTS.inactivityTimeoutMs,
+      requestTimeoutMs: this.options.requestTimeoutMs ?? WATCH_DEFAULTS.requestTimeoutMs,
+      relistIntervalMs: this.options.relistIntervalMs ?? WATCH_DEFAULTS.relistIntervalMs,
+      watchTimeoutSeconds: this.options.watchTimeoutSeconds ?? WATCH_DEFAULTS.watchTimeoutSeconds,
+      backoff: this.options.backoff ?? { initialMs: 500, maxMs: 30000 },
+    };
+    const sources = this.options.sources ?? clusterSources(this.options.kubeConfig, this.options.nodeName);
+    const listener = {
+      changed: () => this.schedule(),
+      recovered: (feed: Feed) => this.logger.info(`${feed.name}: watching again`),
+      failed: (feed: Feed, err: Error, first: boolean) => this.failed(feed, err, first),
+    };
+    for (const source of sources) {
+      const feed = new Feed(source, (kc) => new Watch(kc), this.options.kubeConfig, timings, listener, this.logger, this.now);
+      this.feeds.push(feed);
+    }
+    for (const feed of this.feeds) feed.start();
+    const every = Math.max(50, Math.min(5000, this.staleAfterMs / 4));
+    this.staleTimer = setInterval(() => this.checkStaleness(), every);
+    this.staleTimer.unref();
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    const every = this.options.pathProbeIntervalMs ?? WATCH_DEFAULTS.pathProbeIntervalMs;
+    if (!every || !this.running) return;
+    this.probeTimer = setTimeout(() => void this.probe(Math.min(3000, every)).finally(() => this.scheduleProbe()), every);
+    this.probeTimer.unref();
+  }
+
+  /** One GET /version with a deadline: does the path to the API server work right now? */
+  private async probe(deadlineMs: number): Promise<void> {
+    const version = this.options.kubeConfig.makeApiClient(VersionApi);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), deadlineMs);
+    let ok: boolean;
+    try {
+      await version.getCode({}, abortableCall(controller.signal));
+      ok = true;
+    } catch {
+      ok = false;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.running) return;
+    if (!ok) {
+      this.pathBrokenSince ??= this.now();
+      return;
+    }
+    const since = this.pathBrokenSince;
+    this.pathBrokenSince = undefined;
+    if (since !== undefined) for (const feed of this.feeds) feed.pathHealed(since);
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    running.delete(this);
     clearTimeout(this.debounce);
-    this.debounce = undefined;
-    for (const feed of this.feeds.splice(0)) {
-      clearTimeout(feed.retry);
-      await feed.informer.stop();
-    }
+    clearInterval(this.staleTimer);
+    clearTimeout(this.probeTimer);
+    this.debounce = this.staleTimer = this.probeTimer = undefined;
+    for (const feed of this.feeds.splice(0)) feed.stop();
   }
 
   /** The snapshot in force: the last one delivered, kept through API outages. */
@@ -146,9 +225,25 @@ export class ClusterWatcher {
   }
 
   status(): ClusterWatcherStatus {
+    const now = this.now();
+    const feeds: FeedStatus[] = this.feeds.map((f) => {
+      const seen = f.lastActivityAt;
+      const listedAt = f.lastListedAt;
+      return {
+        name: f.name,
+        ...(seen !== undefined ? { lastEventAgeSeconds: Math.max(0, Math.round((now - seen) / 100) / 10) } : {}),
+        stale: this.isStale(f, now),
+        failing: f.failing,
+        ...(f.currentResourceVersion ? { resourceVersion: f.currentResourceVersion } : {}),
+        ...(listedAt !== undefined ? { lastListAt: new Date(listedAt) } : {}),
+        ...(f.failing && f.lastError ? { lastError: f.lastError.message } : {}),
+      };
+    });
     return {
       ready: this.ready,
-      failing: this.feeds.filter((f) => f.failing).map((f) => f.name),
+      failing: feeds.filter((f) => f.failing).map((f) => f.name),
+      stale: feeds.filter((f) => f.stale).map((f) => f.name),
+      feeds,
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(this.last ? { lastSnapshotAt: this.last.at } : {}),
     };
@@ -174,52 +269,40 @@ export class ClusterWatcher {
     return this.last!.snapshot;
   }
 
-  private addFeed(name: FeedName, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, fieldSelector?: string): void {
-    // `feed` is assigned below; the callbacks only run after start().
-    const watch = new ReportingWatch(this.options.kubeConfig, this.options.watchTimeoutSeconds ?? 300, () => this.recovered(feed));
-    const listAndMark = async () => {
-      const result = await list();
-      relists.inc({ resource: name });
-      feed.listed = true;
-      this.recovered(feed);
-      // The informer applies the list right after this resolves; the debounced flush runs later.
-      this.schedule();
-      return result;
-    };
-    const informer = new ListWatch<KubernetesObject>(path, watch, listAndMark, false, undefined, fieldSelector);
-    const feed: Feed = { name, informer, listed: false, failing: false, attempt: 0 };
-    const changed = () => {
-      this.recovered(feed);
-      this.schedule();
-    };
-    informer.on('add', changed);
-    informer.on('update', changed);
-    informer.on('delete', changed);
-    informer.on('error', (err: unknown) => this.failed(feed, err));
-    this.feeds.push(feed);
+  /** A feed that has listed once and has had no sign of life for longer than staleAfterMs. */
+  private isStale(feed: Feed, now: number): boolean {
+    const seen = feed.lastActivityAt;
+    return seen !== undefined && now - seen > this.staleAfterMs;
   }
 
-  private recovered(feed: Feed): void {
-    if (feed.failing) this.logger.info(`${feed.name}: watching again`);
-    feed.failing = false;
-    feed.attempt = 0;
+  /** Staleness episodes: one warning and one Node Event when one starts, one line when it ends. */
+  private checkStaleness(): void {
+    const now = this.now();
+    for (const feed of this.feeds) {
+      const stale = this.isStale(feed, now);
+      const since = this.staleSince.get(feed.name);
+      if (stale && since === undefined) {
+        this.staleSince.set(feed.name, now);
+        const age = Math.round((now - feed.lastActivityAt!) / 1000);
+        const why = feed.failing && feed.lastError ? ` (last error: ${feed.lastError.message})` : ' (the watch is connected but silent, or being restarted)';
+        const message = `${feed.name}: no event, bookmark or list from the Kubernetes API for ${age} s${why}; the last known state stays in force: data path and announcements unchanged`;
+        this.logger.warn(message, { resource: feed.name });
+        this.options.events?.warning({ kind: 'Node', name: this.options.nodeName }, 'KubeFeedStale', message);
+      } else if (!stale && since !== undefined) {
+        this.staleSince.delete(feed.name);
+        const message = `${feed.name}: the Kubernetes API feed is live again after ${Math.round((now - since) / 1000 + this.staleAfterMs / 1000)} s without news`;
+        this.logger.info(message, { resource: feed.name });
+        this.options.events?.normal({ kind: 'Node', name: this.options.nodeName }, 'KubeFeedRecovered', message);
+      }
+    }
   }
 
-  /** The informer gave up (list or watch failed): keep its cache, restart it later. */
-  private failed(feed: Feed, err: unknown): void {
-    if (!this.running || feed.retry) return; // stop() aborts watches, which reports an error
-    const message = err instanceof Error ? err.message : String(err);
-    this.lastError = { resource: feed.name, message, at: new Date() };
+  /** A list or watch failed: the feed keeps its cache and retries on its own. */
+  private failed(feed: Feed, err: Error, first: boolean): void {
+    if (!this.running) return;
+    this.lastError = { resource: feed.name, message: err.message, at: new Date(this.now()) };
     watchErrors.inc({ resource: feed.name });
-    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 500, maxMs: 30000 };
-    const delay = Math.min(maxMs, initialMs * 2 ** feed.attempt) * (0.8 + Math.random() * 0.4);
-    feed.attempt += 1;
-    if (!feed.failing) this.logger.warn(`${feed.name}: list/watch failed, keeping the last known state: ${message}`);
-    feed.failing = true;
-    feed.retry = setTimeout(() => {
-      feed.retry = undefined;
-      if (this.running) void feed.informer.start();
-    }, delay);
+    if (first) this.logger.warn(`${feed.name}: list/watch failed, keeping the last known state: ${err.message}`);
   }
 
   private schedule(): void {
@@ -232,7 +315,7 @@ export class ClusterWatcher {
 
   private flush(): void {
     if (!this.running || this.feeds.some((f) => !f.listed)) return;
-    const byFeed = (name: FeedName) => this.feeds.find((f) => f.name === name)!.informer.list();
+    const byFeed = (name: FeedName) => this.feeds.find((f) => f.name === name)?.objects() ?? [];
     const snapshot = this.builder.build({
       services: byFeed('services'),
       endpointSlices: byFeed('endpointslices'),

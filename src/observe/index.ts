@@ -19,4 +19,6 @@ export type {
   BfdSessionState,
   BfdCountersReport,
   ReconcileReport,
+  KubeReport,
+  KubeFeedReport,
 } from './status.js';

@@ -112,6 +112,31 @@ export interface KernelReport {
   readonly missing: readonly KernelNeedReport[];
 }
 
+/** One Kubernetes feed (informer) as the agent sees it. */
+export interface KubeFeedReport {
+  /** "services", "endpointslices", "nodes", "pods". */
+  readonly feed: string;
+  /** Seconds since its last event, bookmark or list; absent before the first list. */
+  readonly lastEventAgeSeconds?: number;
+  /** No sign of life for longer than the stale threshold: the last known state stays in force. */
+  readonly stale: boolean;
+  /** Its last list or watch failed (it retries on its own). */
+  readonly failing: boolean;
+  readonly resourceVersion?: string;
+  /** ISO 8601 time of its last full list. */
+  readonly lastListAt?: string;
+  readonly lastError?: string;
+}
+
+/** The agent's Kubernetes side: its feeds and whether it holds the Lease. */
+export interface KubeReport {
+  /** This agent holds the leader Lease (writes LoadBalancer status and stored tables). */
+  readonly leader: boolean;
+  /** The holder last seen in the Lease (maybe this agent). */
+  readonly leaseHolder?: string;
+  readonly feeds: readonly KubeFeedReport[];
+}
+
 export interface StatusReport {
   /** The node the agent runs on. */
   readonly node?: string;
@@ -125,6 +150,8 @@ export interface StatusReport {
   readonly bgpPeers: readonly BgpPeerReport[];
   readonly bfdSessions: readonly BfdSessionReport[];
   readonly reconcile: readonly ReconcileReport[];
+  /** Absent from older agents. */
+  readonly kube?: KubeReport;
 }
 
 export function emptyStatusReport(node?: string): StatusReport {
@@ -198,6 +225,23 @@ const statusReportSchema = z.object({
       durationMs: duration,
     }),
   ),
+  kube: z
+    .object({
+      leader: z.boolean(),
+      leaseHolder: z.string().optional(),
+      feeds: z.array(
+        z.object({
+          feed: z.string(),
+          lastEventAgeSeconds: duration.optional(),
+          stale: z.boolean(),
+          failing: z.boolean(),
+          resourceVersion: z.string().optional(),
+          lastListAt: z.string().optional(),
+          lastError: z.string().optional(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 /**

@@ -119,6 +119,7 @@ describe('bad files: every problem, with path and value', () => {
     ['IPv6 router id', 'bgp: {routerId: "2001:db8::1"}\n', ['bgp.routerId: "2001:db8::1" is not an IPv4 address']],
     ['bad selector', 'tunnelNodeSelector: "node in (a)"\n', ['tunnelNodeSelector: "node in (a)": set-based requirement']],
     ['bad listen', 'api: {listen: "9742"}\n', ['api.listen: "9742" is not host:port']],
+    ['stale before the watch is restarted', 'kube: {watchInactivitySeconds: 135, staleAfterSeconds: 60}\n', ['kube.staleAfterSeconds: 60s is shorter than kube.watchInactivitySeconds (135s)']],
     ['YAML syntax', 'pools: [\n', [': YAML line']],
     ['duplicate YAML key', 'buckets: 1\nbuckets: 2\n', [': YAML line 2']],
     ['not a mapping', '- a\n- b\n', [': expected a mapping of fields at the top level']],

@@ -22,6 +22,29 @@ describe('renderStatus', () => {
     for (const line of text.split('\n')) expect(line).toBe(line.trimEnd());
   });
 
+  it('prints the Kubernetes feeds, a stale one marked, and whether this agent leads', () => {
+    const report = {
+      ...sampleReport,
+      kube: {
+        leader: false,
+        leaseHolder: 'tunnel-2-abcde',
+        feeds: [
+          { feed: 'services', lastEventAgeSeconds: 12.4, stale: false, failing: false, resourceVersion: '4711', lastListAt: new Date(NOW.getTime() - 300_000).toISOString() },
+          { feed: 'endpointslices', lastEventAgeSeconds: 200, stale: true, failing: true, resourceVersion: '4700', lastError: 'connect ECONNREFUSED' },
+        ],
+      },
+    };
+    const text = renderStatus(parseStatusReport(JSON.parse(JSON.stringify(report))), NOW);
+    const lines = text.split('\n');
+    const at = lines.indexOf('Kubernetes (this agent does not lead; leader: tunnel-2-abcde)');
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^ +FEED +LAST EVENT +STATE +RESOURCE VERSION +LAST LIST +ERROR$/);
+    expect(lines[at + 2]).toMatch(/^ +services +12s ago +live +4711 +5m0s ago +-$/);
+    expect(lines[at + 3]).toMatch(/^ +endpointslices +3m20s ago +STALE +4700 +- +connect ECONNREFUSED$/);
+    // Older agents send no kube section: nothing is printed for it.
+    expect(renderStatus(sampleReport, NOW)).not.toContain('Kubernetes (');
+  });
+
   it('formats durations compactly', () => {
     expect(duration(undefined)).toBe('-');
     expect(duration(0)).toBe('0s');

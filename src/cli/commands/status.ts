@@ -1,5 +1,5 @@
 // `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
-// its flow-hash backend, the VIPs, BGP peers, BFD sessions and last reconcile runs as
+// its flow-hash backend, the VIPs, BGP peers, BFD sessions, Kubernetes feeds and last reconcile runs as
 // tables, or the JSON.
 import { parseListenAddress, parseStatusReport, type KernelReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../main.js';
@@ -141,6 +141,22 @@ export function renderStatus(report: StatusReport, now: Date = new Date()): stri
       Object.entries(s.counters.dropped ?? {}).filter(([, n]) => n).map(([why, n]) => `${why}=${n}`).join(' ') || '-',
     ]),
   ), '');
+
+  if (report.kube) {
+    const k = report.kube;
+    out.push(`Kubernetes (this agent ${k.leader ? 'leads' : 'does not lead'}${k.leaseHolder && !k.leader ? `; leader: ${k.leaseHolder}` : ''})`);
+    out.push(...table(
+      ['FEED', 'LAST EVENT', 'STATE', 'RESOURCE VERSION', 'LAST LIST', 'ERROR'],
+      k.feeds.map((f) => [
+        f.feed,
+        f.lastEventAgeSeconds === undefined ? '-' : `${duration(f.lastEventAgeSeconds)} ago`,
+        f.stale ? 'STALE' : f.failing ? 'failing' : 'live',
+        f.resourceVersion ?? '-',
+        f.lastListAt ? ago(f.lastListAt, now) : '-',
+        oneLine(f.lastError),
+      ]),
+    ), '');
+  }
 
   out.push('Last reconcile');
   out.push(...table(

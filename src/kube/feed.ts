@@ -1,0 +1,433 @@
+// One resource's informer: list, then watch from the list's resourceVersion, keeping the
+// objects in memory. Written here instead of client-node's ListWatch because a feed must
+// be able to tell, and act on, what ListWatch hides (KUBERNETES.md "Watches in practice"):
+//
+// - a watch that stays connected but delivers nothing (a wedged proxy) is noticed: no
+//   event and no bookmark for `inactivityTimeoutMs` aborts it and watches again from the
+//   last resourceVersion;
+// - every request has a deadline: a list, and a watch's wait for its response headers;
+// - a periodic relist (jittered) heals any divergence; the cache is replaced in one step
+//   and objects whose resourceVersion did not change keep their identity, so an identical
+//   relist changes nothing downstream;
+// - "too large resource version" (the server is behind us) and a resourceVersion lower
+//   than one already seen (a restored or replaced API server) lead to a relist;
+// - the age of the last event, bookmark or list is kept for staleness reporting.
+//
+// Fail static: nothing here ever empties the cache on an error; only a successful list
+// replaces it.
+import type { KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
+import { Counter } from 'prom-client';
+import { metricsRegistry, type Logger } from '../observe/index.js';
+
+export type FeedName = 'services' | 'endpointslices' | 'nodes' | 'pods';
+
+const watchRestarts = new Counter({
+  name: 'kst_kube_watch_restarts_total',
+  help: 'Watches aborted and started again by the agent, by resource and reason (inactivity: no event and no bookmark within the inactivity timeout; path_healed: the API server answers again after an outage the watch was silent through).',
+  labelNames: ['resource', 'reason'],
+  registers: [metricsRegistry],
+});
+const lists = new Counter({ name: 'kst_kube_lists_total', help: 'Full lists (initial sync, periodic relists, relists after 410 Expired or a resourceVersion problem), by resource.', labelNames: ['resource'], registers: [metricsRegistry] });
+const relistCounter = new Counter({
+  name: 'kst_kube_relists_total',
+  help: 'Full lists after the first one, by resource and reason (periodic, expired, too_large, backwards, refused).',
+  labelNames: ['resource', 'reason'],
+  registers: [metricsRegistry],
+});
+
+export interface ListResult {
+  readonly items: readonly KubernetesObject[];
+  readonly resourceVersion: string;
+}
+
+/** What a feed lists and watches. */
+export interface FeedSource {
+  readonly name: FeedName;
+  /** The collection's path, e.g. /api/v1/services. */
+  readonly path: string;
+  readonly fieldSelector?: string;
+  /** A full list; the request must end when `signal` aborts. */
+  list(signal: AbortSignal): Promise<ListResult>;
+}
+
+export interface FeedTimings {
+  /** No event and no bookmark for this long: the watch is restarted from the last resourceVersion. */
+  readonly inactivityTimeoutMs: number;
+  /** Deadline of a list, and of a watch request until its response headers arrive. */
+  readonly requestTimeoutMs: number;
+  /** Mean time between periodic relists (each one jittered by ±20 %); 0 disables them. */
+  readonly relistIntervalMs: number;
+  /** Asked of the server; it ends each watch after this long and the feed watches again. */
+  readonly watchTimeoutSeconds: number;
+  /** Restart delay after a failure: doubles from `initialMs` up to `maxMs`. */
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface FeedListener {
+  /** The cache changed (an event, or a list that replaced something). */
+  changed(feed: Feed): void;
+  /** A list succeeded, or a watch delivered something after a failure. */
+  recovered(feed: Feed): void;
+  /** A list or watch failed (`first`: the first failure since it last worked); the feed retries on its own. */
+  failed(feed: Feed, error: Error, first: boolean): void;
+}
+
+/** Why a feed lists again after its first list. */
+export type RelistReason = 'periodic' | 'expired' | 'too_large' | 'backwards' | 'refused';
+
+const RELIST_WHY: Record<RelistReason, string> = {
+  periodic: 'periodic relist',
+  expired: 'the resourceVersion expired (410 Gone)',
+  too_large: 'the API server does not have our resourceVersion yet ("too large resource version"): it is behind us',
+  backwards: 'the resourceVersion went backwards: the API server was restored or replaced',
+  refused: 'the API server refused the watch',
+};
+
+/** resourceVersions are opaque, but every etcd-backed server uses etcd's revision, an integer. Others are never compared. */
+function revision(rv: string | undefined): bigint | undefined {
+  return rv && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
+}
+
+const seconds = (ms: number) => `${ms % 1000 ? (ms / 1000).toFixed(1) : ms / 1000} s`;
+
+const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+
+interface ApiStatus {
+  readonly code?: number;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly details?: { readonly causes?: ReadonlyArray<{ readonly reason?: string }> };
+}
+
+/** The real server answers a watch from a future resourceVersion with 504 Timeout "Too large resource version". */
+export function isTooLargeResourceVersion(status: ApiStatus): boolean {
+  return status.code === 504 || /too large resource version/i.test(status.message ?? '') || (status.details?.causes ?? []).some((c) => c.reason === 'ResourceVersionTooLarge');
+}
+
+export class Feed {
+  private cache = new Map<string, KubernetesObject>();
+  private resourceVersion?: string;
+  /** The highest resourceVersion seen since the last list: anything lower means the server went back in time. */
+  private highest?: bigint;
+  private lastSeenAt?: number;
+  private lastListAt?: number;
+  private listedOnce = false;
+  private failingNow = false;
+  private lastFailure?: { readonly message: string; readonly at: number };
+  private attempt = 0;
+  /** Every list or watch attempt gets a new generation; callbacks of older ones are ignored. */
+  private generation = 0;
+  private inFlight?: AbortController;
+  private inactivity?: NodeJS.Timeout;
+  private retry?: NodeJS.Timeout;
+  private relistTimer?: NodeJS.Timeout;
+  private running = false;
+  /** What the feed is doing now, and when its current request was sent. */
+  private phase: 'idle' | 'listing' | 'connecting' | 'watching' | 'waiting' = 'idle';
+  private requestStartedAt?: number;
+  private readonly watchClient: Watch;
+
+  constructor(
+    readonly source: FeedSource,
+    makeWatch: (config: KubeConfig) => Watch,
+    kubeConfig: KubeConfig,
+    private readonly timings: FeedTimings,
+    private readonly listener: FeedListener,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    // client-node's Watch gives no AbortController until the response headers arrive, so a
+    // request that is accepted and never answered would hang for ever: node-fetch's own
+    // `timeout` (which ends at the headers, not the stream) bounds that wait.
+    const bounded = Object.create(kubeConfig) as KubeConfig;
+    bounded.applyToFetchOptions = (opts) => kubeConfig.applyToFetchOptions({ ...opts, timeout: timings.requestTimeoutMs });
+    this.watchClient = makeWatch(bounded);
+  }
+
+  get name(): FeedName {
+    return this.source.name;
+  }
+
+  /** The objects now, in no particular order. */
+  objects(): KubernetesObject[] {
+    return [...this.cache.values()];
+  }
+
+  get listed(): boolean {
+    return this.listedOnce;
+  }
+
+  get failing(): boolean {
+    return this.failingNow;
+  }
+
+  get lastError(): { readonly message: string; readonly at: number } | undefined {
+    return this.lastFailure;
+  }
+
+  /** The resourceVersion the next watch resumes from. */
+  get currentResourceVersion(): string | undefined {
+    return this.resourceVersion;
+  }
+
+  /** Time of the last event, bookmark or successful list (epoch ms). */
+  get lastActivityAt(): number | undefined {
+    return this.lastSeenAt;
+  }
+
+  get lastListedAt(): number | undefined {
+    return this.lastListAt;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.list();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.phase = 'idle';
+    this.abandon();
+    clearTimeout(this.retry);
+    clearTimeout(this.relistTimer);
+    this.retry = this.relistTimer = undefined;
+  }
+
+  /** Lists now (aborting the watch), replaces the cache and watches from the list. */
+  relist(reason: RelistReason): void {
+    if (!this.running) return;
+    const level = reason === 'periodic' ? 'debug' : 'warn';
+    this.logger[level](`${this.name}: relisting: ${RELIST_WHY[reason]}`, { resource: this.name, reason, resourceVersion: this.resourceVersion });
+    relistCounter.inc({ resource: this.name, reason });
+    void this.list();
+  }
+
+  /**
+   * The path to the API server works again after it did not (watcher.ts probes it): a
+   * watch that has heard nothing since `brokenSince` rides a connection that went through
+   * the outage, where TCP may take minutes to retransmit, so it is restarted now from its
+   * resourceVersion (cheap: the server replays what we missed). A feed waiting out its
+   * backoff retries now.
+   */
+  pathHealed(brokenSince: number): void {
+    if (!this.running) return;
+    if (this.retry) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      this.attempt = 0;
+      if (this.resourceVersion === undefined || !this.listedOnce) void this.list();
+      else this.watch();
+      return;
+    }
+    // A request sent into the outage may hang until its deadline: send it again now.
+    const sentIntoOutage = this.requestStartedAt !== undefined && this.requestStartedAt < brokenSince;
+    if (this.phase === 'listing') {
+      if (sentIntoOutage) void this.list();
+      return;
+    }
+    if (this.phase === 'connecting') {
+      if (sentIntoOutage) this.watch();
+      return;
+    }
+    if (this.phase !== 'watching' || (this.lastSeenAt ?? 0) >= brokenSince) return;
+    this.logger.info(`${this.name}: the API server answers again: restarting the watch that went silent during the outage, from resourceVersion ${this.resourceVersion}`, { resource: this.name });
+    watchRestarts.inc({ resource: this.name, reason: 'path_healed' });
+    this.watch();
+  }
+
+  /** Ends the current request, if any: its callbacks are ignored from now on. */
+  private abandon(): number {
+    // The new generation first: aborting calls the old request's callbacks synchronously.
+    const generation = ++this.generation;
+    clearTimeout(this.inactivity);
+    this.inactivity = undefined;
+    const request = this.inFlight;
+    this.inFlight = undefined;
+    request?.abort();
+    return generation;
+  }
+
+  private async list(): Promise<void> {
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    const generation = this.abandon();
+    const controller = new AbortController();
+    this.inFlight = controller;
+    this.phase = 'listing';
+    this.requestStartedAt = this.now();
+    const deadline = setTimeout(() => controller.abort(new Error(`list ${this.source.path}: no answer within ${this.timings.requestTimeoutMs} ms`)), this.timings.requestTimeoutMs);
+    let result: ListResult;
+    try {
+      result = await this.source.list(controller.signal);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
+      this.fail(reason instanceof Error ? reason : new Error(String(reason)), 'list');
+      return;
+    } finally {
+      clearTimeout(deadline);
+    }
+    if (generation !== this.generation || !this.running) return;
+    this.inFlight = undefined;
+    lists.inc({ resource: this.name });
+    this.replace(result);
+    this.scheduleRelist();
+    this.watch();
+  }
+
+  /** The list is the truth: one step, keeping the very objects whose version did not change. */
+  private replace(result: ListResult): void {
+    const listed = revision(result.resourceVersion);
+    const wentBack = listed !== undefined && this.highest !== undefined && listed < this.highest;
+    if (wentBack) this.logger.warn(`${this.name}: the list's resourceVersion ${result.resourceVersion} is lower than ${this.highest} seen before: the API server was restored or replaced; its list replaces our view`);
+    const next = new Map<string, KubernetesObject>();
+    let changed = false;
+    for (const obj of result.items) {
+      const key = keyOf(obj);
+      const old = this.cache.get(key);
+      // After a jump back in time equal versions may name different contents: take the new object.
+      const same = !wentBack && old !== undefined && old.metadata?.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata?.resourceVersion;
+      next.set(key, same ? old : obj);
+      if (!same) changed = true;
+    }
+    if (next.size !== this.cache.size || [...this.cache.keys()].some((k) => !next.has(k))) changed = true;
+    this.cache = next;
+    this.resourceVersion = result.resourceVersion;
+    this.highest = listed;
+    this.lastSeenAt = this.lastListAt = this.now();
+    // The first list completes the view even when it is empty.
+    if (!this.listedOnce) changed = true;
+    this.listedOnce = true;
+    this.recovered();
+    if (changed) this.listener.changed(this);
+  }
+
+  private watch(): void {
+    if (!this.running) return;
+    const generation = this.abandon();
+    const started = this.now();
+    this.phase = 'connecting';
+    this.requestStartedAt = started;
+    let delivered = false;
+    const query = {
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.timings.watchTimeoutSeconds,
+      ...(this.source.fieldSelector ? { fieldSelector: this.source.fieldSelector } : {}),
+    };
+    const onEvent = (type: string, obj: unknown) => {
+      if (generation !== this.generation) return;
+      delivered = true;
+      this.event(type, obj as KubernetesObject & ApiStatus);
+    };
+    const onDone = (err: unknown) => {
+      if (generation !== this.generation || !this.running) return;
+      clearTimeout(this.inactivity);
+      this.inFlight = undefined;
+      if (!err) {
+        // The server ended the watch (its timeout): resume at once, unless it ends
+        // immediately every time (then back off like after a failure).
+        if (delivered || this.now() - started > 1000) this.watch();
+        else this.fail(new Error(`watch ${this.source.path} ended at once without an event`), 'watch');
+        return;
+      }
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 410) return this.relist('expired');
+      if (status === 504) return this.relist('too_large');
+      if (status === 500) return this.relist('refused');
+      this.fail(err instanceof Error ? err : new Error(String(err)), 'watch');
+    };
+    this.watchClient.watch(this.source.path, query, onEvent, onDone).then(
+      (controller) => {
+        if (generation !== this.generation) controller.abort();
+        else {
+          // The server accepted the watch: the feed works again (whether it stays alive is
+          // the inactivity timer's business).
+          this.inFlight = controller;
+          this.phase = 'watching';
+          this.armInactivity(generation);
+          this.recovered();
+        }
+      },
+      (err: unknown) => onDone(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  private event(type: string, obj: KubernetesObject & ApiStatus): void {
+    if (type === 'ERROR') {
+      if (obj.code === 410) return this.relist('expired');
+      if (isTooLargeResourceVersion(obj)) return this.relist('too_large');
+      return this.fail(new Error(`watch ${this.source.path}: ${obj.message ?? `error ${obj.code ?? ''}`}`), 'watch');
+    }
+    const rv = obj.metadata?.resourceVersion;
+    const seen = revision(rv);
+    if (seen !== undefined && this.highest !== undefined && seen < this.highest) {
+      this.logger.warn(`${this.name}: ${type} event with resourceVersion ${rv}, lower than ${this.highest} seen before`, { resource: this.name });
+      return this.relist('backwards');
+    }
+    if (seen !== undefined) this.highest = seen;
+    if (rv) this.resourceVersion = rv;
+    this.lastSeenAt = this.now();
+    this.armInactivity(this.generation);
+    this.recovered();
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      this.cache.set(keyOf(obj), obj);
+      this.listener.changed(this);
+    } else if (type === 'DELETED') {
+      if (this.cache.delete(keyOf(obj))) this.listener.changed(this);
+    }
+    // BOOKMARK: only the resourceVersion and the sign of life.
+  }
+
+  private armInactivity(generation: number): void {
+    clearTimeout(this.inactivity);
+    this.inactivity = setTimeout(() => {
+      if (generation !== this.generation || !this.running) return;
+      this.logger.warn(`${this.name}: no event and no bookmark for ${seconds(this.timings.inactivityTimeoutMs)} although the watch is connected: restarting it from resourceVersion ${this.resourceVersion}`, {
+        resource: this.name,
+      });
+      watchRestarts.inc({ resource: this.name, reason: 'inactivity' });
+      this.watch();
+    }, this.timings.inactivityTimeoutMs);
+    this.inactivity.unref?.();
+  }
+
+  private scheduleRelist(): void {
+    clearTimeout(this.relistTimer);
+    this.relistTimer = undefined;
+    const every = this.timings.relistIntervalMs;
+    if (!every || !this.running) return;
+    // Jitter keeps a DaemonSet's agents from relisting all at once.
+    this.relistTimer = setTimeout(() => this.relist('periodic'), every * (0.8 + Math.random() * 0.4));
+    this.relistTimer.unref?.();
+  }
+
+  private recovered(): void {
+    const was = this.failingNow;
+    this.failingNow = false;
+    this.attempt = 0;
+    if (was) this.listener.recovered(this);
+  }
+
+  /** Keeps the cache; retries later: a watch resumes, a feed that never listed lists. */
+  private fail(error: Error, what: 'list' | 'watch'): void {
+    if (!this.running) return;
+    this.abandon();
+    this.phase = 'waiting';
+    this.lastFailure = { message: error.message, at: this.now() };
+    const first = !this.failingNow;
+    this.failingNow = true;
+    this.listener.failed(this, error, first);
+    const { initialMs, maxMs } = this.timings.backoff;
+    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
+    this.attempt += 1;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (!this.running) return;
+      if (what === 'list' || this.resourceVersion === undefined) void this.list();
+      else this.watch();
+    }, delay);
+  }
+}
