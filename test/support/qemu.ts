@@ -70,7 +70,16 @@ export function qemuUnavailableReason(): string | undefined {
  * when killed at timeoutMs, 125 when a module does not load; throws only when the guest
  * itself fails (no exit code written), with the tail of its console.
  */
-export async function runInQemu(argv: readonly string[], opts: GuestOptions = {}): Promise<GuestResult> {
+export interface QemuOptions extends GuestOptions {
+  /**
+   * Let the guest kernel load modules on demand, as an installed system would (its modprobe
+   * helper pointed at the unpacked tree). Off by default, as in UML: a suite's module list
+   * is then the whole truth, and a module it unloads stays unloaded.
+   */
+  readonly moduleAutoload?: boolean;
+}
+
+export async function runInQemu(argv: readonly string[], opts: QemuOptions = {}): Promise<GuestResult> {
   const run = checkRun('runInQemu', 'qemu', argv, opts);
   const reason = qemuUnavailableReason();
   if (reason) throw new Error(`runInQemu: ${reason}`);
@@ -83,7 +92,7 @@ export async function runInQemu(argv: readonly string[], opts: GuestOptions = {}
   try {
     const share = join(base, 'run'); // the guest's /run/kst-qemu: run.sh, output, code
     mkdirSync(share, { mode: 0o755 });
-    writeFileSync(join(share, 'run.sh'), runScript({ argv, run, kernel }), { mode: 0o755 });
+    writeFileSync(join(share, 'run.sh'), runScript({ argv, run, kernel, autoload: opts.moduleAutoload === true }), { mode: 0o755 });
     const boot = await bootGuest({ name, kernel, initrd, share, memMb: run.memMb, timeoutMs: run.timeoutMs });
     const output = readIfExists(join(share, 'output'));
     const codeText = readIfExists(join(share, 'code')).trim();
@@ -101,7 +110,7 @@ export async function runInQemu(argv: readonly string[], opts: GuestOptions = {}
 }
 
 /** Runs chrooted in the host's root (initramfs.ts's /init has mounted proc, sys, dev and /run). */
-function runScript(p: { argv: readonly string[]; run: CheckedRun; kernel: GuestKernel }): string {
+function runScript(p: { argv: readonly string[]; run: CheckedRun; kernel: GuestKernel; autoload: boolean }): string {
   const top = hiddenCheckoutTop(p.run.cwd);
   // A checkout under /tmp, /run or /dev/shm: keep a handle on it before a tmpfs hides it.
   const keep = top ? `mkdir -p /run/kst-keep && mount --bind ${shq(top)} /run/kst-keep\n` : '';
@@ -111,7 +120,14 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 done_() { echo "$1" > /run/kst-qemu/code; sync; exit 0; }
 ${keep}mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-${restore}${commandScript({ run: p.run, argv: p.argv, moduleBase: p.kernel.dir, resultDir: '/run/kst-qemu', who: 'runInQemu' })}`;
+${restore}${p.autoload ? autoloadScript(p.kernel) : ''}${commandScript({ run: p.run, argv: p.argv, moduleBase: p.kernel.dir, resultDir: '/run/kst-qemu', who: 'runInQemu' })}`;
+}
+
+/** The kernel runs /proc/sys/kernel/modprobe to load a module on demand: make it look in the unpacked tree. */
+function autoloadScript(kernel: GuestKernel): string {
+  return `printf '#!/bin/sh\\nexec /sbin/modprobe -d %s "$@"\\n' ${shq(kernel.dir)} > /run/kst-modprobe
+chmod 0755 /run/kst-modprobe && echo /run/kst-modprobe > /proc/sys/kernel/modprobe
+`;
 }
 
 interface GuestRun {
@@ -131,7 +147,9 @@ function bootGuest(p: { name: string; kernel: GuestKernel; initrd: string; share
     // Console on our stdout, no monitor, no terminal: nothing in the guest can wait on a tty.
     '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nic', 'none',
     '-kernel', p.kernel.image, '-initrd', p.initrd,
-    '-append', 'console=ttyS0 quiet panic=-1',
+    // no_timer_check: on a loaded host the emulated CPU is too slow for the kernel's IO-APIC
+    // timer check, which then panics ("IO-APIC + timer doesn't work!"); seen here at load 20.
+    '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
     '-virtfs', `local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap`,
     '-virtfs', `local,path=${p.share},mount_tag=kstrun,security_model=none`,
   ];
