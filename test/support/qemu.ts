@@ -123,10 +123,14 @@ mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 ${restore}${p.autoload ? autoloadScript(p.kernel) : ''}${commandScript({ run: p.run, argv: p.argv, moduleBase: p.kernel.dir, resultDir: '/run/kst-qemu', who: 'runInQemu' })}`;
 }
 
-/** The kernel runs /proc/sys/kernel/modprobe to load a module on demand: make it look in the unpacked tree. */
+/**
+ * The kernel runs /proc/sys/kernel/modprobe to load a module on demand, resolved from the
+ * initramfs root (a usermode helper has the first root, not the chroot): a busybox script
+ * there that runs the host's modprobe in the chroot, pointed at the unpacked tree.
+ */
 function autoloadScript(kernel: GuestKernel): string {
-  return `printf '#!/bin/sh\\nexec /sbin/modprobe -d %s "$@"\\n' ${shq(kernel.dir)} > /run/kst-modprobe
-chmod 0755 /run/kst-modprobe && echo /run/kst-modprobe > /proc/sys/kernel/modprobe
+  return `printf '#!/bin/sh\\nexec /bin/chroot /newroot /sbin/modprobe -d %s "$@"\\n' ${shq(kernel.dir)} > /run/kst-modprobe
+chmod 0755 /run/kst-modprobe && echo /newroot/run/kst-modprobe > /proc/sys/kernel/modprobe
 `;
 }
 
