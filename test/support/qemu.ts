@@ -77,6 +77,8 @@ export interface QemuOptions extends GuestOptions {
    * is then the whole truth, and a module it unloads stays unloaded.
    */
   readonly moduleAutoload?: boolean;
+  /** Virtual CPUs (default 1, as in UML); each is one host thread under TCG. */
+  readonly cpus?: number;
 }
 
 export async function runInQemu(argv: readonly string[], opts: QemuOptions = {}): Promise<GuestResult> {
@@ -93,7 +95,9 @@ export async function runInQemu(argv: readonly string[], opts: QemuOptions = {})
     const share = join(base, 'run'); // the guest's /run/kst-qemu: run.sh, output, code
     mkdirSync(share, { mode: 0o755 });
     writeFileSync(join(share, 'run.sh'), runScript({ argv, run, kernel, autoload: opts.moduleAutoload === true }), { mode: 0o755 });
-    const boot = await bootGuest({ name, kernel, initrd, share, memMb: run.memMb, timeoutMs: run.timeoutMs });
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) throw new Error(`runInQemu: cpus must be an integer 1-8, got ${cpus}`);
+    const boot = await bootGuest({ name, kernel, initrd, share, memMb: run.memMb, cpus, timeoutMs: run.timeoutMs });
     const output = readIfExists(join(share, 'output'));
     const codeText = readIfExists(join(share, 'code')).trim();
     const timing = { bootMs: boot.bootMs, elapsedMs: boot.elapsedMs };
@@ -142,12 +146,12 @@ interface GuestRun {
   readonly elapsedMs: number;
 }
 
-function bootGuest(p: { name: string; kernel: GuestKernel; initrd: string; share: string; memMb: number; timeoutMs: number }): Promise<GuestRun> {
+function bootGuest(p: { name: string; kernel: GuestKernel; initrd: string; share: string; memMb: number; cpus: number; timeoutMs: number }): Promise<GuestRun> {
   const seconds = Math.max(1, Math.ceil(p.timeoutMs / 1000)); // `timeout` counts whole seconds
   const argv = [
     '-s', 'TERM', '-k', String(Math.ceil(KILL_GRACE_MS / 1000)), String(seconds), QEMU_BINARY,
     '-name', p.name,
-    '-accel', 'tcg', '-cpu', 'max', '-m', String(p.memMb), '-smp', '1',
+    '-accel', 'tcg', '-cpu', 'max', '-m', String(p.memMb), '-smp', String(p.cpus),
     // Console on our stdout, no monitor, no terminal: nothing in the guest can wait on a tty.
     '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nic', 'none',
     '-kernel', p.kernel.image, '-initrd', p.initrd,
