@@ -7,7 +7,9 @@ packages=(
   frr                            # the data-centre router in the lab and tests (zebra, bgpd, bfdd)
   gobgpd                         # the BGP speaker sidecar
   golang-github-osrg-gobgp-dev   # GoBGP's API protos (build time)
-  user-mode-linux                # a full kernel for GRE/MPLS tests (see ../shared/KERNEL.md)
+  user-mode-linux                # a full kernel for GRE/MPLS tests where it boots (docs/testing.md)
+  qemu-system-x86 busybox-static # a full kernel where UML cannot run: QEMU guest with Debian's kernel
+  xz-utils                       # unpacks the guest kernel image (scripts/guest-kernel.sh)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,4 +24,7 @@ fi
 # The Debian frr package may start the system service; the project runs its own FRR
 # instances with their own files and must not share a router with it.
 if command -v service >/dev/null && pgrep -x watchfrr >/dev/null; then service frr stop || true; fi
+# The QEMU guest's kernel: Debian's own, unpacked (never installed) into the project's cache.
+# Only the fallback guest needs it: without it the QEMU guest suites skip, saying why.
+bash "$(dirname "$0")/guest-kernel.sh" >/dev/null || echo "install-deps: no guest kernel for QEMU (see above); full-kernel tests will use UML or skip" >&2
 command -v node >/dev/null || { echo "install-deps: Node.js 20 is required" >&2; exit 1; }

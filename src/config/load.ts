@@ -24,9 +24,9 @@ export const ENV_PREFIX = 'KST_';
  * file, other commands' and the test harness's settings): never reported as unknown.
  * Any other KST_* variable that is not a field is an error, like an unknown key in the file.
  */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['KST_CONFIG', 'KST_API_ADDRESS', 'KST_GOBGP_PROTO_DIR', 'KST_IN_UML', 'KST_SELFTEST']);
+export const RESERVED_ENV: ReadonlySet<string> = new Set(['KST_CONFIG', 'KST_API_ADDRESS', 'KST_GOBGP_PROTO_DIR', 'KST_IN_UML', 'KST_SELFTEST', 'KST_GUEST', 'KST_IN_GUEST']);
 /** Prefixes of variables owned by the lab and the tests. */
-export const RESERVED_ENV_PREFIXES: readonly string[] = ['KST_LAB_', 'KST_TEST_'];
+export const RESERVED_ENV_PREFIXES: readonly string[] = ['KST_LAB_', 'KST_TEST_', 'KST_GUEST_'];
 
 export class ConfigError extends Error {
   constructor(

@@ -1,7 +1,8 @@
 // The flow-hash backend choice (dataplane.flowHash): the pure decision for every setting and
 // probe outcome, the probes' handling of odd tool output, what the agent logs and reports,
-// and the real probes on this host's kernel (nftables works) and under User-mode Linux
-// (nf_tables without the inet family: iptables-legacy HMARK).
+// and the real probes on this host's kernel (nftables works) and under a full-kernel guest:
+// User-mode Linux (nf_tables without the inet family: iptables-legacy HMARK) or QEMU with
+// Debian's kernel (nftables works; HMARK too until it is unloaded).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { configSchema } from '../../src/config/index.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { MemoryEventSink, silentLogger } from '../../src/observe/index.js';
 import { CommandError, runCommand, type CommandRunner } from '../../src/system/index.js';
-import { runInUml, umlUnavailableReason } from '../support/uml.js';
+import { guestSuite, runInGuest } from '../support/guest.js';
 
 const OK: BackendProbe = { ok: true };
 const NO_INET: BackendProbe = { ok: false, why: 'nft -c -f - exited 1: Error: Could not process rule: Operation not supported' };
@@ -159,12 +160,15 @@ describe('on this host kernel, in a fresh namespace', () => {
 });
 
 const SCENARIO = join('dist', 'test', 'agent', 'scenarios', 'flow-hash-probe.js');
-const umlReason = umlUnavailableReason() ?? (existsSync(SCENARIO) ? undefined : `${SCENARIO} is missing: run \`npm test\` (it compiles first) or \`npx tsc -p tsconfig.json\``);
-if (umlReason) console.log(`SKIPPED flow-hash probe under User-mode Linux: ${umlReason}`);
+const guest = await guestSuite(
+  'agent flow-hash probe on a guest kernel',
+  existsSync(SCENARIO) ? undefined : `${SCENARIO} is missing: run \`npm test\` (it compiles first) or \`npx tsc -p tsconfig.json\``,
+);
 
-(umlReason ? describe.skip : describe)('under User-mode Linux (nf_tables without the inet family)', () => {
-  test('auto falls back to iptables-legacy; explicit nftables is reported; without HMARK nothing works', async () => {
-    const r = await runInUml([process.execPath, SCENARIO], { timeoutMs: 120_000, modules: ['xt_HMARK'] });
+(guest.skip ? describe.skip : describe)(`under a full-kernel guest (${guest.backend ?? 'no guest'})`, () => {
+  test('the probes see what the guest kernel has; without HMARK the xtables backend fails', async () => {
+    const r = await runInGuest([process.execPath, SCENARIO], { timeoutMs: 240_000, modules: ['xt_HMARK'] });
+    console.log(`${r.backend} guest flow-hash probe: boot ${r.bootMs} ms, total ${r.elapsedMs} ms`);
     const line = /^RESULT (.*)$/m.exec(r.output);
     if (r.code !== 0 || !line) throw new Error(`guest exit ${r.code}, output:\n${r.output}`);
     const out = JSON.parse(line[1]!) as {
@@ -173,13 +177,24 @@ if (umlReason) console.log(`SKIPPED flow-hash probe under User-mode Linux: ${uml
       leftovers: { nftTables: string; xtProbeChains: boolean };
       withoutHmark: { xt: BackendProbe; auto: FlowHashDecision };
     };
-    expect(out.auto).toMatchObject({ ok: true, backend: 'iptables-legacy', fellBack: true });
-    expect(out.auto.ok && out.auto.reason).toMatch(/not supported/i);
-    expect(out.explicitNft).toMatchObject({ ok: true, backend: 'nftables', fellBack: false });
-    expect(out.explicitNft.ok && out.explicitNft.problem).toMatch(/nftables cannot hash flows on this node/);
     expect(out.leftovers).toEqual({ nftTables: '', xtProbeChains: false });
     expect(out.withoutHmark.xt.ok).toBe(false);
-    expect(out.withoutHmark.auto.ok).toBe(false);
-    expect(!out.withoutHmark.auto.ok && out.withoutHmark.auto.error).toMatch(/nftables: .*; iptables-legacy: .*HMARK/);
-  }, 140_000);
+    if (r.backend === 'uml') {
+      // nf_tables without the inet family: auto falls back, explicit nftables is reported, and
+      // without HMARK nothing works.
+      expect(out.auto).toMatchObject({ ok: true, backend: 'iptables-legacy', fellBack: true });
+      expect(out.auto.ok && out.auto.reason).toMatch(/not supported/i);
+      expect(out.explicitNft).toMatchObject({ ok: true, backend: 'nftables', fellBack: false });
+      expect(out.explicitNft.ok && out.explicitNft.problem).toMatch(/nftables cannot hash flows on this node/);
+      expect(out.withoutHmark.auto.ok).toBe(false);
+      expect(!out.withoutHmark.auto.ok && out.withoutHmark.auto.error).toMatch(/nftables: .*; iptables-legacy: .*HMARK/);
+    } else {
+      // Debian's full kernel has nf_tables inet: nftables is chosen, before and after HMARK goes.
+      expect(out.auto).toMatchObject({ ok: true, backend: 'nftables', fellBack: false });
+      expect(out.explicitNft).toMatchObject({ ok: true, backend: 'nftables', fellBack: false });
+      expect(out.explicitNft.ok && out.explicitNft.problem).toBeUndefined();
+      expect(out.withoutHmark.auto).toMatchObject({ ok: true, backend: 'nftables' });
+      expect(!out.withoutHmark.xt.ok && out.withoutHmark.xt.why).toMatch(/HMARK/);
+    }
+  }, 260_000);
 });

@@ -6,54 +6,37 @@
 // after the run, and the guest is always bounded by `timeout` plus a kill of its process
 // group, so a stuck guest costs at most timeoutMs and leaves no process behind.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  DEFAULT_GUEST_MODULES,
+  GUEST_MODULE_FAILURE,
+  GUEST_TIMEOUT,
+  checkRun,
+  commandScript,
+  hiddenCheckoutTop,
+  pidsWithWord,
+  readIfExists,
+  shq,
+  tail,
+  type CheckedRun,
+  type GuestOptions,
+  type GuestResult,
+} from './guest-script.js';
 
-export interface UmlResult {
-  readonly code: number;
-  readonly output: string;
-  /** True when the guest was killed at timeoutMs (code is then 124, as `timeout` reports). */
-  readonly timedOut?: boolean;
-  /** From starting linux.uml to the guest's init running (kernel boot). */
-  readonly bootMs?: number;
-  /** From starting linux.uml to its exit, everything included. */
-  readonly elapsedMs?: number;
-}
-
-export interface UmlOptions {
-  /** Kernel modules to load besides DEFAULT_UML_MODULES. */
-  readonly modules?: readonly string[];
-  /** Environment of the command, on top of PATH, HOME=/tmp, TMPDIR=/tmp and KST_IN_UML=1. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Guest killed after this long (rounded up to whole seconds); default 120 s. */
-  readonly timeoutMs?: number;
-  /** Guest memory; default 1024 MiB (a sparse file: only what the guest touches is used). */
-  readonly memMb?: number;
-  /** Working directory of the command (read-only in the guest); default process.cwd(), the repo root under npm/jest. */
-  readonly cwd?: string;
-}
+export type UmlResult = GuestResult;
+export type UmlOptions = GuestOptions;
 
 export const UML_BINARY = '/usr/bin/linux.uml';
 export const UML_MODULE_ROOT = '/usr/lib/uml/modules';
 
-/**
- * Loaded in every guest. Beware: Debian's 6.1 UML kernel has nf_tables without the ip, ip6,
- * inet and netdev families (CONFIG_NF_TABLES_INET etc. are off), so `nft` rulesets on IP
- * hooks fail with "Operation not supported". Flow hashing in a guest uses xtables instead:
- * `iptables-legacy -t mangle ... -j HMARK` (the iptables-nft default needs nf_tables too).
- */
-export const DEFAULT_UML_MODULES: readonly string[] = [
-  'veth', 'ip_gre', 'gre', 'ipip', 'ip_tunnel', 'fou', 'mpls_router', 'mpls_iptunnel', 'vrf', 'vxlan',
-  'nf_tables', 'nft_ct', 'nft_hash', 'nft_numgen',
-  'ip_tables', 'iptable_mangle', 'iptable_filter', 'ip6_tables', 'ip6table_mangle', 'ip6table_filter',
-  'xt_mark', 'xt_HMARK', 'xt_connmark', 'xt_conntrack',
-];
-
+/** Loaded in every guest (guest-script.ts). */
+export const DEFAULT_UML_MODULES = DEFAULT_GUEST_MODULES;
 /** Exit code reported when a requested module does not load (the command is not run). */
-export const UML_MODULE_FAILURE = 125;
+export const UML_MODULE_FAILURE = GUEST_MODULE_FAILURE;
 /** Exit code reported when the guest is killed at timeoutMs, as `timeout` reports it. */
-export const UML_TIMEOUT = 124;
+export const UML_TIMEOUT = GUEST_TIMEOUT;
 
 const INIT_MARKER = 'kst-uml: init running';
 /** Scratch directories and guest ids are `kst-uml-<pid>-<n>`: recognisable, and per test process. */
@@ -97,14 +80,8 @@ export async function runInUml(
   argv: readonly string[],
   opts: UmlOptions = {},
 ): Promise<UmlResult> {
-  if (argv.length === 0 || !argv[0]) throw new Error('runInUml: argv is empty');
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  const memMb = opts.memMb ?? 1024;
-  if (!Number.isInteger(memMb) || memMb < 128) throw new Error(`runInUml: memMb must be an integer >= 128, got ${memMb}`);
-  if (!(timeoutMs > 0)) throw new Error(`runInUml: timeoutMs must be positive, got ${timeoutMs}`);
-  const modules = [...new Set([...DEFAULT_UML_MODULES, ...(opts.modules ?? [])])];
-  for (const m of modules) if (!/^[A-Za-z0-9_-]+$/.test(m)) throw new Error(`runInUml: bad module name ${JSON.stringify(m)}`);
-  const env = guestEnv(opts.env);
+  const run = checkRun('runInUml', 'uml', argv, opts);
+  const { timeoutMs, memMb } = run;
   const reason = umlUnavailableReason();
   if (reason) throw new Error(`runInUml: ${reason}`);
 
@@ -117,17 +94,17 @@ export async function runInUml(
     const umlDir = join(base, 'umid'); // UML's own control sockets (otherwise ~/.uml)
     for (const d of [guestTmp, result, umlDir]) mkdirSync(d, { mode: 0o755 });
     const initPath = join(base, 'init.sh');
-    writeFileSync(initPath, guestInit({ argv, env, cwd: opts.cwd ?? process.cwd(), modules, guestTmp, result }), { mode: 0o755 });
+    writeFileSync(initPath, guestInit({ argv, run, guestTmp, result }), { mode: 0o755 });
 
-    const run = await bootGuest({ base, initPath, umlDir, umid, memMb, timeoutMs });
+    const boot = await bootGuest({ base, initPath, umlDir, umid, memMb, timeoutMs });
     const output = readIfExists(join(result, 'output'));
     const codeText = readIfExists(join(result, 'code')).trim();
-    const timing = { bootMs: run.bootMs, elapsedMs: run.elapsedMs };
-    if (run.timedOut) {
-      return { code: UML_TIMEOUT, timedOut: true, output: `${output}\n[runInUml] guest killed after ${timeoutMs} ms running ${argv.join(' ')}\n`, ...timing };
+    const timing = { bootMs: boot.bootMs, elapsedMs: boot.elapsedMs };
+    if (boot.timedOut) {
+      return { code: GUEST_TIMEOUT, timedOut: true, output: `${output}\n[runInUml] guest killed after ${timeoutMs} ms running ${argv.join(' ')}\n`, ...timing };
     }
     if (!/^\d+$/.test(codeText)) {
-      throw new Error(`runInUml: the guest stopped without an exit code for ${argv.join(' ')} (linux.uml exit ${run.exitCode}). Console tail:\n${tail(run.console, 40)}`);
+      throw new Error(`runInUml: the guest stopped without an exit code for ${argv.join(' ')} (linux.uml exit ${boot.exitCode}). Console tail:\n${tail(boot.console, 40)}`);
     }
     return { code: Number(codeText), output, ...timing };
   } finally {
@@ -214,36 +191,10 @@ function memoryFileDir(base: string, memMb: number): string {
   return base;
 }
 
-function guestEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    HOME: '/tmp',
-    TMPDIR: '/tmp',
-    LANG: 'C.UTF-8',
-    KST_IN_UML: '1',
-    ...extra,
-  };
-  for (const key of Object.keys(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`runInUml: bad environment variable name ${JSON.stringify(key)}`);
-  }
-  return env;
-}
-
-/** Single-quotes a word for the guest's /bin/sh: the only shell in the harness, and it sees no untrusted input unquoted. */
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-function guestInit(p: {
-  argv: readonly string[];
-  env: Record<string, string>;
-  cwd: string;
-  modules: readonly string[];
-  guestTmp: string;
-  result: string;
-}): string {
+function guestInit(p: { argv: readonly string[]; run: CheckedRun; guestTmp: string; result: string }): string {
   // init is PID 1: if it exits the kernel panics, so every step is guarded and it always
   // ends in poweroff. Results go to a hostfs directory the host reads after the guest stops.
+  const top = hiddenCheckoutTop(p.run.cwd);
   return `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 echo '${INIT_MARKER}'
@@ -254,45 +205,12 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm 2>/dev/null
 mkdir -p /run/kst-uml /run/lock
 mount -t hostfs hostfs /run/kst-uml -o ${shq(p.result)}
 mount -t hostfs hostfs /tmp -o ${shq(p.guestTmp)}
-${reexpose(p.cwd)}done_() { echo "$1" > /run/kst-uml/code; sync; poweroff -f; sleep 5; }
+${top ? `mkdir -p ${shq(top)} && mount -r -t hostfs hostfs ${shq(top)} -o ${shq(top)}\n` : ''}done_() { echo "$1" > /run/kst-uml/code; sync; poweroff -f; sleep 5; }
 # The host has no /lib/modules for this kernel: point modprobe at the UML module tree.
 release=$(uname -r)
 mkdir -p /run/modroot/lib/modules
 ln -s ${shq(UML_MODULE_ROOT)}/"$release" /run/modroot/lib/modules/"$release"
-if ! modprobe -d /run/modroot -a ${p.modules.map(shq).join(' ')} > /run/kst-uml/output 2>&1; then
-  echo "runInUml: modprobe failed for one of: ${p.modules.join(' ')}" >> /run/kst-uml/output
-  done_ ${UML_MODULE_FAILURE}
-fi
-ip link set lo up
-cd ${shq(p.cwd)} || done_ 126
-# env -i: the command sees only its own environment, not the kernel's leftover boot words.
-env -i ${Object.entries(p.env).map(([k, v]) => shq(`${k}=${v}`)).join(' ')} ${p.argv.map(shq).join(' ')} > /run/kst-uml/output 2>&1 < /dev/null
-done_ $?
-`;
-}
-
-/**
- * The guest mounts its own /tmp, /run and /dev/shm over the host's. A checkout that lives
- * under one of them (CI may clone into /tmp) would vanish: mount its top directory back,
- * read-only, from the host.
- */
-function reexpose(cwd: string): string {
-  const m = /^\/(tmp|run|dev\/shm)\/([^/]+)/.exec(cwd);
-  if (!m) return '';
-  const top = `/${m[1]}/${m[2]}`;
-  return `mkdir -p ${shq(top)} && mount -r -t hostfs hostfs ${shq(top)} -o ${shq(top)}\n`;
-}
-
-function readIfExists(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function tail(text: string, lines: number): string {
-  return text.split('\n').slice(-lines).join('\n');
+${commandScript({ run: p.run, argv: p.argv, moduleBase: '/run/modroot', resultDir: '/run/kst-uml', who: 'runInUml' })}`;
 }
 
 /**
@@ -307,12 +225,5 @@ export function umlLeftovers(): { readonly dirs: string[]; readonly pids: number
 
 /** Live processes (not zombies) whose command line has `umid=<umid>` (or a umid starting with it). */
 function guestPids(umid: string, prefix = false): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const words = readIfExists(`/proc/${entry}/cmdline`).split('\0');
-    const match = words.some((w) => (prefix ? w.startsWith(`umid=${umid}`) : w === `umid=${umid}`));
-    if (match && !/^\S+ \(.*\) Z/.test(readIfExists(`/proc/${entry}/stat`))) pids.push(Number(entry));
-  }
-  return pids;
+  return pidsWithWord(`umid=${umid}`, prefix);
 }

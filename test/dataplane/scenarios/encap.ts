@@ -1,5 +1,5 @@
 // Guest-side scenario for the encapsulations this machine's kernel lacks (GRE, MPLS): run
-// inside User-mode Linux by test/dataplane/uml.test.ts as
+// inside a full-kernel guest (UML or QEMU) by test/dataplane/full-kernel.test.ts as
 //   node dist/test/dataplane/scenarios/encap.js gre gre-lwt mpls
 // For each mode it builds namespaces, programs them with the real TunnelDataplane, sends
 // UDP flows and prints one line `RESULT <mode> <json>`; exits non-zero if any mode failed.
