@@ -4,7 +4,9 @@
 //
 // - a watch that stays connected but delivers nothing (a wedged proxy) is noticed: no
 //   event and no bookmark for `inactivityTimeoutMs` aborts it and watches again from the
-//   last resourceVersion;
+//   last resourceVersion; if the new watch is silent too, the feed relists (a replaced API
+//   server behind us answers a watch from our resourceVersion with silence, not even
+//   bookmarks, until its own revision passes ours; only a list shows the jump back);
 // - every request has a deadline: a list, and a watch's wait for its response headers;
 // - a periodic relist (jittered) heals any divergence; the cache is replaced in one step
 //   and objects whose resourceVersion did not change keep their identity, so an identical
@@ -30,7 +32,7 @@ const watchRestarts = new Counter({
 const lists = new Counter({ name: 'kst_kube_lists_total', help: 'Full lists (initial sync, periodic relists, relists after 410 Expired or a resourceVersion problem), by resource.', labelNames: ['resource'], registers: [metricsRegistry] });
 const relistCounter = new Counter({
   name: 'kst_kube_relists_total',
-  help: 'Full lists after the first one, by resource and reason (periodic, expired, too_large, backwards, refused).',
+  help: 'Full lists after the first one, by resource and reason (periodic, expired, too_large, backwards, refused, silent).',
   labelNames: ['resource', 'reason'],
   registers: [metricsRegistry],
 });
@@ -73,7 +75,7 @@ export interface FeedListener {
 }
 
 /** Why a feed lists again after its first list. */
-export type RelistReason = 'periodic' | 'expired' | 'too_large' | 'backwards' | 'refused';
+export type RelistReason = 'periodic' | 'expired' | 'too_large' | 'backwards' | 'refused' | 'silent';
 
 const RELIST_WHY: Record<RelistReason, string> = {
   periodic: 'periodic relist',
@@ -81,6 +83,7 @@ const RELIST_WHY: Record<RelistReason, string> = {
   too_large: 'the API server does not have our resourceVersion yet ("too large resource version"): it is behind us',
   backwards: 'the resourceVersion went backwards: the API server was restored or replaced',
   refused: 'the API server refused the watch',
+  silent: 'the restarted watch was silent too (no event, no bookmark): the API server may not have our resourceVersion (restored or replaced)',
 };
 
 /** resourceVersions are opaque, but every etcd-backed server uses etcd's revision, an integer. Others are never compared. */
@@ -123,6 +126,8 @@ export class Feed {
   private relistTimer?: NodeJS.Timeout;
   private running = false;
   /** What the feed is doing now, and when its current request was sent. */
+  /** Inactivity timeouts in a row without an event or bookmark in between. */
+  private silentTimeouts = 0;
   private phase: 'idle' | 'listing' | 'connecting' | 'watching' | 'waiting' = 'idle';
   private requestStartedAt?: number;
   private readonly watchClient: Watch;
@@ -296,6 +301,7 @@ export class Feed {
     this.resourceVersion = result.resourceVersion;
     this.highest = listed;
     this.lastSeenAt = this.lastListAt = this.now();
+    this.silentTimeouts = 0;
     // The first list completes the view even when it is empty.
     if (!this.listedOnce) changed = true;
     this.listedOnce = true;
@@ -369,6 +375,7 @@ export class Feed {
     if (seen !== undefined) this.highest = seen;
     if (rv) this.resourceVersion = rv;
     this.lastSeenAt = this.now();
+    this.silentTimeouts = 0;
     this.armInactivity(this.generation);
     this.recovered();
     if (type === 'ADDED' || type === 'MODIFIED') {
@@ -384,6 +391,11 @@ export class Feed {
     clearTimeout(this.inactivity);
     this.inactivity = setTimeout(() => {
       if (generation !== this.generation || !this.running) return;
+      this.silentTimeouts += 1;
+      if (this.silentTimeouts >= 2) {
+        this.silentTimeouts = 0;
+        return this.relist('silent');
+      }
       this.logger.warn(`${this.name}: no event and no bookmark for ${seconds(this.timings.inactivityTimeoutMs)} although the watch is connected: restarting it from resourceVersion ${this.resourceVersion}`, {
         resource: this.name,
       });

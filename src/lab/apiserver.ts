@@ -452,7 +452,9 @@ export class LabApiServer {
     timers.push(setTimeout(finish, timeoutSeconds * 1000));
     if (query.get('allowWatchBookmarks') === 'true') {
       const bookmark = () => {
-        if (since !== undefined && this.store.resourceVersion <= since) return;
+        // A watch from the current revision is healthy and gets bookmarks; one from a
+        // revision the server has not reached yet gets nothing (the comment above).
+        if (since !== undefined && this.store.resourceVersion < since) return;
         write('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(this.store.resourceVersion) } });
       };
       timers.push(setInterval(bookmark, this.options.bookmarkIntervalMs ?? 60000));
