@@ -16,6 +16,9 @@ import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
 import { chooseFlowHash, reportFlowHash } from './flow-hash-probe.js';
 
+/** Events closer than this become one snapshot (see the watcher's construction). */
+const WATCH_BURST_MS = 5;
+
 export interface RunAgentOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -139,7 +142,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   );
 
   registerAgentMetrics({ desired: () => agent.current(), vipCounters: () => dataplane.vipCounters(), logger: log });
-  const watcher = new ClusterWatcher({ kubeConfig, nodeName, logger: log, debounceMs: config.dataplane.coalesceMs, onChange: (s) => agent.onSnapshot(s) });
+  // The watcher only merges the events of one burst (a list applied, a rollout's slices);
+  // coalescing changes into kernel batches is the data plane's job (coalesceMs after each
+  // batch), so a lone change is not held back by a second, longer window here.
+  const watcher = new ClusterWatcher({ kubeConfig, nodeName, logger: log, debounceMs: Math.min(WATCH_BURST_MS, config.dataplane.coalesceMs), onChange: (s) => agent.onSnapshot(s) });
   const server = new ObserveServer({ listen: config.api.listen, logger: log });
   server.addReadinessCheck('kubernetes', () => {
     const s = watcher.status();
