@@ -116,8 +116,11 @@ export class FaultProxy {
     }
     const upstream = net.connect(this.options.target.port, this.options.target.host);
     c.upstream = upstream;
-    upstream.on('error', () => this.close(c));
-    upstream.on('close', () => this.close(c));
+    // A wedged connection stays open towards the client even when the server ends its side:
+    // the client of a wedged proxy never learns that the server gave up.
+    const upstreamGone = () => (c.wedged ? upstream.destroy() : this.close(c));
+    upstream.on('error', upstreamGone);
+    upstream.on('close', upstreamGone);
     client.on('data', (chunk: Buffer) => this.forward(c, chunk, upstream, client, 'dueUp'));
     upstream.on('data', (chunk: Buffer) => this.forward(c, chunk, client, upstream, 'dueDown'));
     client.on('end', () => this.endLater(c, upstream, 'dueUp'));

@@ -5,11 +5,16 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { FaultProxy } from '../../src/lab/fault-proxy.js';
 
 let echo: net.Server;
+const serverSide: net.Socket[] = [];
+const serverSockets = async () => serverSide.splice(0);
 let proxy: FaultProxy;
 const sockets: net.Socket[] = [];
 
 beforeEach(async () => {
-  echo = net.createServer((s) => s.on('data', (d) => s.write(d)).on('error', () => undefined));
+  echo = net.createServer((s) => {
+    serverSide.push(s);
+    s.on('data', (d) => s.write(d)).on('error', () => undefined);
+  });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   proxy = new FaultProxy({ target: { host: '127.0.0.1', port: (echo.address() as net.AddressInfo).port } });
   await proxy.start();
@@ -83,6 +88,18 @@ describe('FaultProxy', () => {
     await sleep(100);
     expect(watch.received()).toBe('a');
     expect(watch.socket.destroyed).toBe(false);
+  });
+
+  test('a wedged connection stays open when the server closes its side', async () => {
+    const c = await connect();
+    proxy.stall();
+    await new Promise<void>((r) => echo.close(() => r())); // stops accepting; open sockets stay
+    for (const s of await serverSockets()) s.destroy();
+    await sleep(100);
+    expect(c.socket.destroyed).toBe(false);
+    expect(proxy.openConnections).toBe(1);
+    echo = net.createServer();
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   });
 
   test('reset: open connections and new ones are reset', async () => {
