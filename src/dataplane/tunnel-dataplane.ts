@@ -47,6 +47,9 @@ export interface ReconcileResult {
   readonly error?: string;
 }
 
+/** A full resync comes no sooner than this many times its last duration (see armResync). */
+const RESYNC_COST_FACTOR = 10;
+
 const IDLE: ReconcileResult = { ok: true, full: false, operations: 0, durationMs: 0, problems: [] };
 
 export class TunnelDataplane {
@@ -87,12 +90,7 @@ export class TunnelDataplane {
     if (!this.stopped) return;
     this.stopped = false;
     this.needFull = true;
-    const period = this.opts.config.dataplane.resyncSeconds * 1000;
-    this.resyncTimer = setInterval(() => {
-      this.needFull = true;
-      if (this.desired) this.mark();
-    }, period);
-    this.resyncTimer.unref();
+    this.armResync(this.opts.config.dataplane.resyncSeconds * 1000);
     if (this.dirty) this.kick();
   }
 
@@ -119,7 +117,7 @@ export class TunnelDataplane {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of [this.windowTimer, this.retryTimer]) if (t) clearTimeout(t);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.windowTimer = this.retryTimer = this.resyncTimer = undefined;
     if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.kernel.close();
@@ -137,6 +135,23 @@ export class TunnelDataplane {
 
   async vipCounters(): Promise<VipCounter[]> {
     return this.kernel.vipCounters();
+  }
+
+  /**
+   * The next full resync (readback and diff of everything) in `ms`. Its cost grows with the
+   * kernel state (256,000 routes per 1,000 VIPs) and changes wait while it runs, so it
+   * comes at most every resyncSeconds and never more often than RESYNC_COST_FACTOR times
+   * its own last duration: a node spends at most about 1/RESYNC_COST_FACTOR of its time
+   * resyncing, however many VIPs it carries.
+   */
+  private armResync(ms: number): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      this.needFull = true;
+      if (this.desired) this.mark();
+    }, ms);
+    this.resyncTimer.unref();
   }
 
   private mark(): void {
@@ -163,6 +178,7 @@ export class TunnelDataplane {
     }
     this.busy = false;
     this.lastResult = result;
+    if (full && !this.stopped) this.armResync(Math.max(this.opts.config.dataplane.resyncSeconds * 1000, RESYNC_COST_FACTOR * result.durationMs));
     for (const w of waiters) w(result);
     for (const w of this.idleWaiters.splice(0)) w();
     if (this.stopped) return;
