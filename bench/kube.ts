@@ -376,11 +376,12 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
   writeFileSync(kubeconfig, server.kubeconfigYaml());
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // KST_* variables are configuration to `kst`: the bench's own must not reach it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KST_')));
   const agent = spawn(process.execPath, [...nodeArgs, main, 'agent', '--config', config, '--kubeconfig', kubeconfig], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // No pod namespace of this machine is ours to look at.
-    // KST_* variables are configuration to the agent: only the bench's own pass.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KST_'))), NODE_NAME: NODE, POD_NAMESPACE: LEASE_NS, KST_LAB_NETNS_PREFIX: `kstbench-none-${process.pid}-` },
+    env: { ...env, NODE_NAME: NODE, POD_NAMESPACE: LEASE_NS, KST_LAB_NETNS_PREFIX: `kstbench-none-${process.pid}-` },
   });
   const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
   const probe = new RouteProbe();
@@ -447,7 +448,7 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
     await server.stop();
     // Between sizes the next agent must start from an empty kernel; after the last, the
     // namespace takes everything with it.
-    if (cleanAfter) spawnSync(process.execPath, [main, 'cleanup', '--config', config], { stdio: 'ignore' });
+    if (cleanAfter) spawnSync(process.execPath, [main, 'cleanup', '--config', config], { stdio: 'ignore', env });
   }
 }
 
