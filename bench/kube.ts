@@ -49,7 +49,7 @@ const BLACKOUT_MS = QUICK ? 5_000 : 60_000;
 const SILENT_LIMIT_MS = QUICK ? 20_000 : 180_000;
 const RECOVER_LIMIT_MS = QUICK ? 20_000 : 60_000;
 const AFTER_HEAL_MS = QUICK ? 5_000 : 30_000;
-const SIZES = process.env.BENCH_KUBE_SIZES ? process.env.BENCH_KUBE_SIZES.split(',').map(Number) : QUICK ? [200, 1000] : [1000, 10_000];
+const SIZES = process.env.BENCH_KUBE_SIZES !== undefined ? process.env.BENCH_KUBE_SIZES.split(',').filter(Boolean).map(Number) : QUICK ? [200, 1000] : [1000, 10_000];
 const FAULTS = process.env.BENCH_KUBE_FAULTS !== '0';
 const SAMPLES = Number(process.env.BENCH_KUBE_SAMPLES ?? (QUICK ? 10 : 40));
 const ENDPOINTS = 100;
@@ -312,9 +312,14 @@ function routeCount(table: number): number {
   return r.stdout.split('\n').filter(Boolean).length;
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+/** Resident memory of a live process; null once it is gone. */
+function rssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 interface ChangeResult {
@@ -324,7 +329,8 @@ interface ChangeResult {
   readonly timeouts: number;
   /** Samples where the new pod got no bucket. */
   readonly noBuckets: number;
-  readonly rssMb: number;
+  /** null: the agent was no longer running (see its stderr above the table). */
+  readonly rssMb: number | null;
 }
 
 async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean): Promise<ChangeResult> {
@@ -438,7 +444,8 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
       await sleep(300); // the table writer's echo of this change passes before the next one
     }
     (globalThis as { gc?: () => void }).gc?.();
-    const rss = rssMb(agent.pid!);
+    const rss = agent.exitCode === null ? rssMb(agent.pid!) : null;
+    if (rss === null) console.error(`agent with ${vips} VIPs exited (${agent.exitCode ?? agent.signalCode}) during the samples`);
     return { vips, startMs, samples, timeouts, noBuckets, rssMb: rss };
   } finally {
     probe.close();
@@ -461,13 +468,15 @@ async function inner(): Promise<number> {
   try {
     if (FAULTS) console.error(`faults: black-outs of ${BLACKOUT_MS / 1000} s (running together)...`);
     const [silent, blackhole, leader] = FAULTS ? await Promise.all([silentWatchDetect(), blackholeRecover(), leaderFailover()]) : [null, null, { overlapMs: null, takeoverMs: null }];
+    if (FAULTS) console.error(`faults: silent ${silent} ms, black-hole recovery ${blackhole} ms, leader overlap ${leader.overlapMs} ms, takeover ${leader.takeoverMs} ms`);
     const changes: ChangeResult[] = [];
     for (const [k, n] of SIZES.entries()) {
       console.error(`apiChangeToKernel: ${n} VIPs...`);
       changes.push(await apiChangeToKernel(n, dir, k < SIZES.length - 1));
     }
-    const small = changes[0]!;
-    const large = changes[changes.length - 1]!;
+    const none: ChangeResult = { vips: 0, startMs: NaN, samples: [], timeouts: 0, noBuckets: 0, rssMb: null };
+    const small = changes[0] ?? none;
+    const large = changes[changes.length - 1] ?? none;
     const result = {
       silentWatchDetectMs: round(silent),
       blackholeRecoverMs: round(blackhole),
