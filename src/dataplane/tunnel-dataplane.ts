@@ -58,6 +58,8 @@ export class TunnelDataplane {
   private desired?: DesiredState;
   private dirty = false;
   private needFull = true;
+  /** The periodic resync is due (armResync); a full batch for any reason satisfies it. */
+  private resyncDue = false;
   private busy = false;
   private stopped = true;
   private lastApplied?: KernelState;
@@ -90,7 +92,7 @@ export class TunnelDataplane {
     if (!this.stopped) return;
     this.stopped = false;
     this.needFull = true;
-    this.armResync(this.opts.config.dataplane.resyncSeconds * 1000);
+    // The first batch is a full reconcile; the resync timer is armed when it ends.
     if (this.dirty) this.kick();
   }
 
@@ -148,7 +150,7 @@ export class TunnelDataplane {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = undefined;
-      this.needFull = true;
+      this.resyncDue = true;
       if (this.desired) this.mark();
     }, ms);
     this.resyncTimer.unref();
@@ -168,8 +170,9 @@ export class TunnelDataplane {
     this.busy = true;
     this.dirty = false;
     const waiters = this.waiters.splice(0);
-    const full = this.needFull || !this.lastApplied;
+    const full = this.needFull || this.resyncDue || !this.lastApplied;
     this.needFull = false;
+    this.resyncDue = false;
     let result: ReconcileResult;
     try {
       result = await this.reconcile(full);
