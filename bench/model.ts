@@ -106,7 +106,8 @@ const warm: number[] = [];
 for (let k = 0; k < 2; k++) warm.push(time(() => computeDesiredState(settings, snapshot, 'tunnel-1'))[1]);
 const fullWarmMs = median(warm);
 
-// Incremental: one endpoint of one VIP flips ready <-> draining, then a new DesiredState.
+// Incremental: one endpoint of one VIP flips ready <-> draining, then a new DesiredState,
+// as the agent computes it (replaceAll with the next snapshot, then desiredState).
 const model = new IncrementalModel(settings, 'tunnel-1').replaceAll(snapshot);
 const [, modelFirstMs] = time(() => model.desiredState());
 const heapModel = heapMb();
@@ -122,10 +123,10 @@ for (let c = 0; c < CHANGES; c++) {
   const e = s.endpoints[j]!;
   const changed = { ...s, endpoints: s.endpoints.map((x, k) => (k === j ? { ...e, ready: e.terminating, terminating: !e.terminating } : x)) };
   slices[i] = changed;
-  const [out, ms] = time(() => {
-    model.setEndpointSlice(changed);
-    return model.desiredState();
-  });
+  // The agent's own path: every snapshot goes through replaceAll (a new array in which
+  // only the changed slice is a new value, as kube/snapshot.ts builds them).
+  const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
+  const [out, ms] = time(() => model.replaceAll(nextSnapshot).desiredState());
   if (out.vips.length !== VIPS) throw new Error('incremental result lost VIPs');
   changeMs.push(ms);
   changeCpuMs.push(lastCpuMs);

@@ -17,6 +17,9 @@ import { BucketTableWriter } from './table-writer.js';
 import { probeFlowHash, reportFlowHash } from './flow-hash-probe.js';
 import { probeAndAssess, registerKernelMetrics, reportKernel } from './kernel-report.js';
 
+/** Events closer than this become one snapshot (see the watcher's construction). */
+const WATCH_BURST_MS = 5;
+
 export interface RunAgentOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -147,12 +150,15 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   );
 
   registerAgentMetrics({ desired: () => agent.current(), vipCounters: () => dataplane.vipCounters(), logger: log });
+  // The watcher only merges the events of one burst (a list applied, a rollout's slices);
+  // coalescing changes into kernel batches is the data plane's job (coalesceMs after each
+  // batch), so a lone change is not held back by a second, longer window here.
   const watcher = new ClusterWatcher({
     kubeConfig,
     nodeName,
     logger: log,
     events,
-    debounceMs: config.dataplane.coalesceMs,
+    debounceMs: Math.min(WATCH_BURST_MS, config.dataplane.coalesceMs),
     inactivityTimeoutMs: config.kube.watchInactivitySeconds * 1000,
     requestTimeoutMs: config.kube.listTimeoutSeconds * 1000,
     relistIntervalMs: config.kube.relistIntervalSeconds * 1000,

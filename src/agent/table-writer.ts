@@ -55,6 +55,13 @@ export function planTableWrites(desired: DesiredState, services: readonly Servic
     const current = svc.annotations[key];
     const plans = byService.get(`${svc.namespace}/${svc.name}`) ?? [];
     if (plans.length === 0 && current === undefined) continue;
+    // The common case, one VIP with a table: its text is remembered per table object, so
+    // a change recomputes the text of the changed Service only, not of every Service.
+    if (plans.length === 1 && plans[0]!.table.buckets.length > 0) {
+      const value = singleTableText(plans[0]!);
+      if (value !== current) writes.push({ namespace: svc.namespace, name: svc.name, uid: svc.uid, value, basedOn: current });
+      continue;
+    }
     const tables = new Map<IpAddress, StoredTable>();
     let old: ReadonlyMap<IpAddress, StoredTable> | undefined;
     for (const plan of plans) {
@@ -70,6 +77,16 @@ export function planTableWrites(desired: DesiredState, services: readonly Servic
     if (value !== (current ?? null)) writes.push({ namespace: svc.namespace, name: svc.name, uid: svc.uid, value, basedOn: current });
   }
   return writes;
+}
+
+const singleTexts = new WeakMap<DesiredState['vips'][number]['table'], { readonly vip: IpAddress; readonly text: string }>();
+
+function singleTableText(plan: DesiredState['vips'][number]): string {
+  const hit = singleTexts.get(plan.table);
+  if (hit?.vip === plan.vip) return hit.text;
+  const text = formatStoredTables(new Map([[plan.vip, toStoredTable(plan.table)]]));
+  singleTexts.set(plan.table, { vip: plan.vip, text });
+  return text;
 }
 
 export interface TableWriterOptions {

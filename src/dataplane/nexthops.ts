@@ -86,9 +86,30 @@ export function planNexthops(routes: Iterable<VipRoutes>, previous: Pick<KernelS
       else if (!out.has(id)) out.set(id, previous.nexthops.get(id)!);
     }
   }
+  return withFreshIds(out, fresh.values(), previous);
+}
+
+/**
+ * planNexthops for targets already collected (each distinct target once), as a
+ * NexthopTally keeps them: the cost is one lookup per target, not one per route.
+ */
+export function planNexthopsFor(wanted: Iterable<readonly [string, Omit<NexthopSpec, 'id'>]>, previous: Pick<KernelState, 'nexthops' | 'foreignNexthopIds'>): Map<number, NexthopSpec> {
+  const canonical = canonicalOf(previous.nexthops);
+  const out = new Map<number, NexthopSpec>();
+  const fresh: Omit<NexthopSpec, 'id'>[] = [];
+  for (const [key, target] of wanted) {
+    const id = canonical.get(key);
+    if (id === undefined) fresh.push(target);
+    else if (!out.has(id)) out.set(id, previous.nexthops.get(id)!);
+  }
+  return withFreshIds(out, fresh, previous);
+}
+
+/** New objects take the lowest ids that neither `out` nor the kernel (ours or not) uses. */
+function withFreshIds(out: Map<number, NexthopSpec>, fresh: Iterable<Omit<NexthopSpec, 'id'>>, previous: Pick<KernelState, 'nexthops' | 'foreignNexthopIds'>): Map<number, NexthopSpec> {
   let next = NEXTHOP_ID_BASE;
   const taken = (id: number): boolean => previous.nexthops.has(id) || previous.foreignNexthopIds.has(id) || out.has(id);
-  for (const target of fresh.values()) {
+  for (const target of fresh) {
     while (taken(next)) next += 1;
     if (next >= NEXTHOP_ID_BASE + NEXTHOP_ID_SPAN) {
       throw new Error(`more than ${NEXTHOP_ID_SPAN} nexthop objects needed: the project's nexthop id range is full`);
@@ -97,6 +118,83 @@ export function planNexthops(routes: Iterable<VipRoutes>, previous: Pick<KernelS
     next += 1;
   }
   return out;
+}
+
+/**
+ * What the bucket routes of every VIP need, counted, and kept up to date VIP by VIP: the
+ * endpoints (links) and the nexthop targets. A change of one VIP costs its own routes,
+ * not a pass over every route of every VIP. Only VIPs whose objects changed are looked at
+ * (plans and routes are reused objects while unchanged, see RoutePlanCache).
+ */
+export class NexthopTally {
+  private readonly perVip = new Map<string, { readonly endpoints: readonly string[]; readonly routes: VipRoutes }>();
+  private readonly endpointCounts = new Map<string, number>();
+  private readonly targetCounts = new Map<string, { count: number; readonly target: Omit<NexthopSpec, 'id'> }>();
+  private sortedEndpoints?: string[];
+  /** False when a route leads to an object by id only (a held VIP's readback): use planNexthops. */
+  private nonCanonical = 0;
+
+  /** Sets the VIPs' current contributions; VIPs not in `current` are removed. */
+  update(current: ReadonlyMap<string, { readonly endpoints: readonly string[]; readonly routes: VipRoutes }>): void {
+    for (const [vip, was] of this.perVip) {
+      const now = current.get(vip);
+      if (now?.endpoints === was.endpoints && now.routes === was.routes) continue;
+      this.remove(was);
+      if (now) this.add(now);
+      if (now) this.perVip.set(vip, now);
+      else this.perVip.delete(vip);
+    }
+    for (const [vip, now] of current) {
+      if (this.perVip.has(vip)) continue;
+      this.add(now);
+      this.perVip.set(vip, now);
+    }
+  }
+
+  get complete(): boolean {
+    return this.nonCanonical === 0;
+  }
+
+  endpoints(): readonly string[] {
+    this.sortedEndpoints ??= [...this.endpointCounts.keys()].sort();
+    return this.sortedEndpoints;
+  }
+
+  targets(): Iterable<readonly [string, Omit<NexthopSpec, 'id'>]> {
+    return [...this.targetCounts].map(([key, t]) => [key, t.target] as const);
+  }
+
+  private add(c: { readonly endpoints: readonly string[]; readonly routes: VipRoutes }): void {
+    for (const e of c.endpoints) {
+      const n = this.endpointCounts.get(e) ?? 0;
+      if (n === 0) this.sortedEndpoints = undefined;
+      this.endpointCounts.set(e, n + 1);
+    }
+    const t = targetsOf(c.routes);
+    this.nonCanonical += t.kept.length;
+    for (const [key, target] of t.wanted) {
+      const have = this.targetCounts.get(key);
+      if (have) have.count += 1;
+      else this.targetCounts.set(key, { count: 1, target });
+    }
+  }
+
+  private remove(c: { readonly endpoints: readonly string[]; readonly routes: VipRoutes }): void {
+    for (const e of c.endpoints) {
+      const n = (this.endpointCounts.get(e) ?? 1) - 1;
+      if (n > 0) this.endpointCounts.set(e, n);
+      else {
+        this.endpointCounts.delete(e);
+        this.sortedEndpoints = undefined;
+      }
+    }
+    const t = targetsOf(c.routes);
+    this.nonCanonical -= t.kept.length;
+    for (const key of t.wanted.keys()) {
+      const have = this.targetCounts.get(key);
+      if (have && --have.count === 0) this.targetCounts.delete(key);
+    }
+  }
 }
 
 /** key -> id of a planned state's objects (the diff writes routes with these ids). */

@@ -3,7 +3,7 @@
 import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types.js';
 import type { EncapDriver } from './drivers/index.js';
 import { MARK_BASE, MARK_MASK, RULE_GROUP, RULE_GROUP_MASK, bucketMark, bucketTable, type Parity } from './layout.js';
-import { planNexthops } from './nexthops.js';
+import { NexthopTally, planNexthops, planNexthopsFor } from './nexthops.js';
 import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
 import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
@@ -44,6 +44,8 @@ export interface KernelPlan {
  */
 export class RoutePlanCache {
   private readonly entries = new Map<string, { readonly vip: VipPlan; readonly node: string; readonly result: PlannedVip }>();
+  /** Endpoints and nexthop targets of the VIPs planned last (planKernel keeps it current). */
+  readonly tally = new NexthopTally();
   constructor(
     readonly driver: EncapDriver,
     readonly params: PlanParams,
@@ -126,6 +128,9 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   const problems: VipProblem[] = [];
   const owners = new Map<string, ServiceRef>();
   const endpoints = new Set<string>();
+  // With a cache, what all VIPs need (endpoints, nexthop targets) is counted VIP by VIP
+  // (NexthopTally) instead of collected from every route of every VIP on each plan.
+  const contributions = cache ? new Map<string, { readonly endpoints: readonly string[]; readonly routes: VipRoutes }>() : undefined;
   // A VIP this node's kernel cannot carry (VipPlan.kernelMissing) is reported by the model
   // and left alone here: programming it could only fail, and be retried forever.
   const vips = desired.isTunnelNode ? desired.vips.filter((v) => v.kernelMissing === undefined) : [];
@@ -156,7 +161,8 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
         }
       }
       if (vipRoutes.size) routes.set(v.vip, vipRoutes);
-      for (const e of planned.endpoints) endpoints.add(e);
+      if (contributions) contributions.set(v.vip, { endpoints: planned.endpoints, routes: vipRoutes });
+      else for (const e of planned.endpoints) endpoints.add(e);
     }
   }
   // A held VIP keeps the parity it has (its routes are not touched either).
@@ -173,12 +179,13 @@ export function planKernel(desired: DesiredState, driver: EncapDriver, params: P
   const rulesKey = `${desired.isTunnelNode}|${pin}|${B}|${params.rulePriority}|${params.tableBase}`;
   const rules = cache?.rulesFor(rulesKey) ?? planRules(desired.isTunnelNode, B, params, pin);
   if (cache) cache.rememberRules(rulesKey, rules);
+  if (cache && contributions) cache.tally.update(contributions);
   const links = new Map<string, LinkSpec>();
-  if (desired.isTunnelNode) for (const l of driver.links([...endpoints].sort(), new Set(vips.map((v) => v.family)))) links.set(l.name, l);
+  if (desired.isTunnelNode) for (const l of driver.links(cache ? cache.tally.endpoints() : [...endpoints].sort(), new Set(vips.map((v) => v.family)))) links.set(l.name, l);
   // Held VIPs keep the routes the kernel has, and with them the objects those lead to.
   const before = previous ?? emptyKernelState();
   const heldRoutes = [...held].flatMap((vip) => before.routes.get(vip) ?? []);
-  const nexthops = planNexthops([...routes.values(), ...heldRoutes], before);
+  const nexthops = cache && held.size === 0 && cache.tally.complete ? planNexthopsFor(cache.tally.targets(), before) : planNexthops([...routes.values(), ...heldRoutes], before);
   return {
     state: { links, routes, nexthops, foreignNexthopIds: before.foreignNexthopIds, rules, nft: filter.nft, xt: filter.xt },
     held,

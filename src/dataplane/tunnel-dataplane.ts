@@ -47,6 +47,9 @@ export interface ReconcileResult {
   readonly error?: string;
 }
 
+/** A full resync comes no sooner than this many times its last duration (see armResync). */
+const RESYNC_COST_FACTOR = 10;
+
 const IDLE: ReconcileResult = { ok: true, full: false, operations: 0, durationMs: 0, problems: [] };
 
 export class TunnelDataplane {
@@ -55,6 +58,8 @@ export class TunnelDataplane {
   private desired?: DesiredState;
   private dirty = false;
   private needFull = true;
+  /** The periodic resync is due (armResync); a full batch for any reason satisfies it. */
+  private resyncDue = false;
   private busy = false;
   private stopped = true;
   private lastApplied?: KernelState;
@@ -87,12 +92,7 @@ export class TunnelDataplane {
     if (!this.stopped) return;
     this.stopped = false;
     this.needFull = true;
-    const period = this.opts.config.dataplane.resyncSeconds * 1000;
-    this.resyncTimer = setInterval(() => {
-      this.needFull = true;
-      if (this.desired) this.mark();
-    }, period);
-    this.resyncTimer.unref();
+    // The first batch is a full reconcile; the resync timer is armed when it ends.
     if (this.dirty) this.kick();
   }
 
@@ -119,7 +119,7 @@ export class TunnelDataplane {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of [this.windowTimer, this.retryTimer]) if (t) clearTimeout(t);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.windowTimer = this.retryTimer = this.resyncTimer = undefined;
     if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.kernel.close();
@@ -139,6 +139,23 @@ export class TunnelDataplane {
     return this.kernel.vipCounters();
   }
 
+  /**
+   * The next full resync (readback and diff of everything) in `ms`. Its cost grows with the
+   * kernel state (256,000 routes per 1,000 VIPs) and changes wait while it runs, so it
+   * comes at most every resyncSeconds and never more often than RESYNC_COST_FACTOR times
+   * its own last duration: a node spends at most about 1/RESYNC_COST_FACTOR of its time
+   * resyncing, however many VIPs it carries.
+   */
+  private armResync(ms: number): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      this.resyncDue = true;
+      if (this.desired) this.mark();
+    }, ms);
+    this.resyncTimer.unref();
+  }
+
   private mark(): void {
     this.dirty = true;
     this.kick();
@@ -153,8 +170,9 @@ export class TunnelDataplane {
     this.busy = true;
     this.dirty = false;
     const waiters = this.waiters.splice(0);
-    const full = this.needFull || !this.lastApplied;
+    const full = this.needFull || this.resyncDue || !this.lastApplied;
     this.needFull = false;
+    this.resyncDue = false;
     let result: ReconcileResult;
     try {
       result = await this.reconcile(full);
@@ -163,6 +181,7 @@ export class TunnelDataplane {
     }
     this.busy = false;
     this.lastResult = result;
+    if (full && !this.stopped) this.armResync(Math.max(this.opts.config.dataplane.resyncSeconds * 1000, RESYNC_COST_FACTOR * result.durationMs));
     for (const w of waiters) w(result);
     for (const w of this.idleWaiters.splice(0)) w();
     if (this.stopped) return;

@@ -2,6 +2,8 @@ export { NetnsSet, uniqueName } from './netns.js';
 export { FrrRouter, waitFor } from './frr.js';
 export type { FrrRouterOptions } from './frr.js';
 export { LabApiServer } from './apiserver.js';
+export { FaultProxy } from './fault-proxy.js';
+export type { Fault, FaultProxyOptions } from './fault-proxy.js';
 export type { LabApiServerOptions, KubeObject } from './apiserver.js';
 export { buildTopology, validatePrefix, DEFAULT_PREFIX, host, hostsByRole, kubeNodes, primaryIp, primaryIp6, namespaces } from './topology.js';
 export type { LabTopology, LabHost, LabLink, LabRoute, LabVip, HostRole } from './topology.js';

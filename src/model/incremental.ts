@@ -125,6 +125,8 @@ export class IncrementalModel {
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
   private readonly storedKey: string;
+  /** The snapshot replaceAll() last applied; undefined after a direct set or delete call. */
+  private inputs: ClusterSnapshot | undefined;
 
   constructor(
     private readonly settings: ModelSettings,
@@ -134,33 +136,58 @@ export class IncrementalModel {
     this.storedKey = storedTablesKey(settings.annotationKey);
   }
 
-  /** Replaces every input at once (a resync); cached tables whose endpoints did not change are kept. */
+  /**
+   * Makes the inputs exactly `snapshot`'s, applying only what differs from the previous
+   * call: the agent calls this with every snapshot, whose unchanged objects are the very
+   * same values as before (kube/snapshot.ts), so one changed EndpointSlice recomputes one
+   * Service's endpoints and the tables of its VIPs only. An object that is equal but not
+   * the same value counts as changed (recomputed, same result), never the other way round.
+   */
   replaceAll(snapshot: ClusterSnapshot): this {
-    this.services.clear();
-    this.slices.clear();
-    this.slicesByService.clear();
-    this.nodes.clear();
-    this.pods.clear();
-    this.endpoints.clear();
-    this.resolution = undefined;
-    this.view = undefined;
-    for (const s of snapshot.services) this.services.set(key(s.namespace, s.name), s);
-    for (const s of snapshot.endpointSlices) this.setEndpointSlice(s);
-    for (const n of snapshot.nodes) this.nodes.set(n.name, n);
-    for (const p of snapshot.localPods) this.setPod(p);
+    const last = this.inputs;
+    const svc = last ? changedInputs(last.services, snapshot.services) : this.againstCurrent(snapshot.services, this.services, (s) => key(s.namespace, s.name));
+    for (const s of svc.removed) this.deleteService(s.namespace, s.name);
+    for (const s of svc.added) this.setService(s);
+    const slices = last ? changedInputs(last.endpointSlices, snapshot.endpointSlices) : this.againstCurrent(snapshot.endpointSlices, this.slices, (s) => key(s.namespace, s.name));
+    for (const s of slices.removed) this.deleteEndpointSlice(s.namespace, s.name);
+    for (const s of slices.added) this.setEndpointSlice(s);
+    const nodes = last ? changedInputs(last.nodes, snapshot.nodes) : this.againstCurrent(snapshot.nodes, this.nodes, (n) => n.name);
+    for (const n of nodes.removed) this.deleteNode(n.name);
+    for (const n of nodes.added) this.setNode(n);
+    const pods = last ? changedInputs(last.localPods, snapshot.localPods) : this.againstCurrent(snapshot.localPods, this.pods, (p) => key(p.namespace, p.name));
+    for (const p of pods.removed) this.deletePod(p.namespace, p.name);
+    for (const p of pods.added) this.setPod(p);
+    // After the set*/delete* calls above, which forget it.
+    this.inputs = snapshot;
     return this;
   }
 
+  /** changedInputs against what the model holds now (after direct set or delete calls). */
+  private againstCurrent<T>(after: readonly T[], current: ReadonlyMap<string, T>, keyOf: (x: T) => string): { readonly added: readonly T[]; readonly removed: readonly T[] } {
+    const seen = new Set<string>();
+    const added: T[] = [];
+    for (const x of after) {
+      const k = keyOf(x);
+      seen.add(k);
+      if (current.get(k) !== x) added.push(x);
+    }
+    const removed = [...current].filter(([k]) => !seen.has(k)).map(([, x]) => x);
+    return { added, removed };
+  }
+
   setService(s: ServiceInput): void {
+    this.inputs = undefined;
     this.services.set(key(s.namespace, s.name), s);
     this.resolution = undefined;
   }
 
   deleteService(namespace: string, name: string): void {
+    this.inputs = undefined;
     if (this.services.delete(key(namespace, name))) this.resolution = undefined;
   }
 
   setEndpointSlice(s: EndpointSliceInput): void {
+    this.inputs = undefined;
     const k = key(s.namespace, s.name);
     const old = this.slices.get(k);
     if (old) this.unlinkSlice(k, old);
@@ -174,6 +201,7 @@ export class IncrementalModel {
   }
 
   deleteEndpointSlice(namespace: string, name: string): void {
+    this.inputs = undefined;
     const k = key(namespace, name);
     const old = this.slices.get(k);
     if (!old) return;
@@ -189,20 +217,24 @@ export class IncrementalModel {
   }
 
   setNode(n: NodeInput): void {
+    this.inputs = undefined;
     this.nodes.set(n.name, n);
   }
 
   deleteNode(name: string): void {
+    this.inputs = undefined;
     this.nodes.delete(name);
   }
 
   /** Pods on other nodes are ignored: only local pods get set-ups. */
   setPod(p: PodInput): void {
+    this.inputs = undefined;
     if (p.nodeName !== undefined && p.nodeName !== this.nodeName) return;
     this.pods.set(key(p.namespace, p.name), p);
   }
 
   deletePod(namespace: string, name: string): void {
+    this.inputs = undefined;
     this.pods.delete(key(namespace, name));
   }
 
@@ -433,6 +465,20 @@ export class IncrementalModel {
     for (const p of this.pods.values()) if (p.podIps.includes(e.address)) return p;
     return undefined;
   }
+}
+
+/**
+ * Objects of `after` that are not in `before` (by identity) and objects of `before` no
+ * longer in `after`. A changed object is both: its old value removed, its new one added,
+ * so callers apply removals first. Without `before`, everything is added.
+ */
+function changedInputs<T>(before: readonly T[] | undefined, after: readonly T[]): { readonly added: readonly T[]; readonly removed: readonly T[] } {
+  if (before === after) return { added: [], removed: [] };
+  if (!before) return { added: after, removed: [] };
+  const gone = new Set(before);
+  const added: T[] = [];
+  for (const x of after) if (!gone.delete(x)) added.push(x);
+  return { added, removed: [...gone] };
 }
 
 function serviceProblem(v: ServiceVip, reason: string, message: string): Problem {
