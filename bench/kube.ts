@@ -439,8 +439,8 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
         }
       }
       if (ok) samples.push(now() - started);
-      if (process.env.BENCH_KUBE_VERBOSE) console.error(`sample ${s}: ${vip} ${ok ? `${(now() - started).toFixed(1)} ms` : 'timeout'}`);
       else timeouts += 1;
+      if (process.env.BENCH_KUBE_VERBOSE) console.error(`sample ${s}: ${vip} ${ok ? `${(now() - started).toFixed(1)} ms` : 'timeout'}`);
       await sleep(300); // the table writer's echo of this change passes before the next one
     }
     (globalThis as { gc?: () => void }).gc?.();
