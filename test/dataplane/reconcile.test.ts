@@ -241,7 +241,9 @@ describe('reconcile', () => {
     await dp.set(desiredState({ bucketCount: B, vips: vips(1) }));
     await ip('route', 'del', '203.0.113.10/32', 'table', String(TABLE_BASE + 3));
     await runCommand('nft', ['delete', 'element', 'inet', 'kube_service_tunnel', 'vips4', '{ 203.0.113.10 }'], { netns: ns });
-    const deadline = Date.now() + 5000;
+    // The next resync waits at least 10x the last full batch's duration (tunnel-dataplane.ts),
+    // seconds on a loaded machine: an order-of-magnitude bound, not a timing.
+    const deadline = Date.now() + 30_000;
     let state = await dp.kernel.read(TABLE_BASE);
     while ((state.routes.get('203.0.113.10')?.size !== B || !state.nft.elements.get('vips4')?.has('203.0.113.10')) && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 200));
@@ -249,5 +251,5 @@ describe('reconcile', () => {
     }
     expect(state.routes.get('203.0.113.10')?.size).toBe(B);
     expect(state.nft.elements.get('vips4')?.has('203.0.113.10')).toBe(true);
-  });
+  }, 60_000);
 });
