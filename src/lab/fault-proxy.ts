@@ -13,6 +13,7 @@
 //
 // A lab and test tool: plain TCP, no TLS termination (it passes TLS through untouched).
 import net from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export type Fault = { readonly kind: 'pass' } | { readonly kind: 'blackhole' } | { readonly kind: 'reset' } | { readonly kind: 'delay'; readonly ms: number };
 
@@ -74,6 +75,20 @@ export class FaultProxy {
   /** Open connections, wedged ones included. */
   get openConnections(): number {
     return this.connections.size;
+  }
+
+  /** Open connections that are wedged: requests held open that will never be answered. */
+  get wedgedConnections(): number {
+    let n = 0;
+    for (const c of this.connections) if (c.wedged) n += 1;
+    return n;
+  }
+
+  /** A client configuration that reaches the API server behind this proxy through it. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser({ name: 'via-fault-proxy', server: this.url, skipTLSVerify: true }, { name: 'anonymous' });
+    return kc;
   }
 
   get current(): Fault {

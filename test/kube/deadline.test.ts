@@ -16,10 +16,9 @@ import {
   convertService,
   describeKubeError,
 } from '../../src/kube/index.js';
-import { LabApiServer } from '../../src/lab/index.js';
+import { FaultProxy, LabApiServer } from '../../src/lab/index.js';
 import type { IpAddress } from '../../src/model/types.js';
 import { metricsRegistry, MemoryEventSink } from '../../src/observe/index.js';
-import { BlackholeProxy } from '../support/blackhole-proxy.js';
 
 const allocation = new Map([['shop/web', ['203.0.113.10' as IpAddress]]]);
 
@@ -37,7 +36,7 @@ const service = {
 
 describe('deadlines on Kubernetes API calls', () => {
   const server = new LabApiServer();
-  let path: BlackholeProxy;
+  let path: FaultProxy;
   beforeAll(async () => {
     await server.start();
     server.apply(service);
@@ -45,7 +44,7 @@ describe('deadlines on Kubernetes API calls', () => {
   afterAll(() => server.stop());
   beforeEach(async () => {
     const url = new URL(server.url);
-    path = new BlackholeProxy({ host: url.hostname, port: Number(url.port) });
+    path = new FaultProxy({ target: { host: url.hostname, port: Number(url.port) } });
     await path.start();
   });
   afterEach(() => path.stop());
@@ -57,7 +56,7 @@ describe('deadlines on Kubernetes API calls', () => {
     expect(svc.metadata?.uid).toBe('u-web');
     const before = await timeoutsOf('test.get');
 
-    path.blackhole();
+    path.set({ kind: 'blackhole' });
     const started = Date.now();
     const err = await callWithDeadline('test.get', (o) => api.readNamespacedService({ name: 'web', namespace: 'shop' }, o), { timeoutMs: 300 }).catch((e: unknown) => e);
     const took = Date.now() - started;
@@ -70,25 +69,25 @@ describe('deadlines on Kubernetes API calls', () => {
     // The request really reached the black hole (accepted, never answered) and was aborted:
     // its connection is closed by the client, not left hanging.
     await new Promise((r) => setTimeout(r, 100));
-    expect(path.hanging).toBe(0);
+    expect(path.wedgedConnections).toBe(0);
   });
 
   it('the abort signal reaches the request itself (the socket closes at the deadline)', async () => {
-    path.blackhole();
+    path.set({ kind: 'blackhole' });
     const api = path.kubeConfig().makeApiClient(CoreV1Api);
     const controller = new AbortController();
     const call = api.readNamespacedService({ name: 'web', namespace: 'shop' }, abortSignalOptions(controller.signal)).catch((e: unknown) => e);
-    for (let i = 0; i < 100 && path.hanging === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(path.hanging).toBe(1);
+    for (let i = 0; i < 100 && path.wedgedConnections === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(path.wedgedConnections).toBe(1);
     controller.abort();
     const err = (await call) as Error;
     expect(err.name).toBe('AbortError');
     await new Promise((r) => setTimeout(r, 100));
-    expect(path.hanging).toBe(0);
+    expect(path.wedgedConnections).toBe(0);
   });
 
   it('a cancelled call rejects at once (a component stopping)', async () => {
-    path.blackhole();
+    path.set({ kind: 'blackhole' });
     const api = path.kubeConfig().makeApiClient(CoreV1Api);
     const stop = new AbortController();
     const call = callWithDeadline('test.cancel', (o) => api.readNamespacedService({ name: 'web', namespace: 'shop' }, o), { timeoutMs: 60_000, signal: stop.signal }).catch((e: unknown) => e);
@@ -100,7 +99,7 @@ describe('deadlines on Kubernetes API calls', () => {
   });
 
   it('LoadBalancer status, stored tables and Events give up at their deadlines instead of hanging', async () => {
-    path.blackhole();
+    path.set({ kind: 'blackhole' });
     const kubeConfig = path.kubeConfig();
     const svc = convertService(service).value!;
     const started = Date.now();
@@ -116,13 +115,13 @@ describe('deadlines on Kubernetes API calls', () => {
   });
 
   it('the table writer stops at once while its request hangs', async () => {
-    path.blackhole();
+    path.set({ kind: 'blackhole' });
     const writer = new BucketTableWriter({ kubeConfig: path.kubeConfig(), annotationKey: 'cmd.nu/tunnel', isLeader: () => true, requestTimeoutMs: 60_000 });
     const svc = convertService({ ...service, metadata: { ...service.metadata, annotations: { 'cmd.nu/tunnel-tables': 'x' } } }).value!;
     // No VIP any more: the writer removes the stored tables (read, then patch).
     writer.offer({ mode: 'vxlan-lwt', vips: [] } as never, [svc]);
-    for (let i = 0; i < 100 && path.hanging === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(path.hanging).toBeGreaterThan(0);
+    for (let i = 0; i < 100 && path.wedgedConnections === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(path.wedgedConnections).toBeGreaterThan(0);
     const started = Date.now();
     await writer.stop();
     expect(Date.now() - started).toBeLessThan(500);

@@ -1,9 +1,8 @@
 import { afterEach, beforeAll, afterAll, describe, expect, it } from '@jest/globals';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector, leaseIdentity, wireMicroTime } from '../../src/kube/index.js';
-import { LabApiServer, waitFor } from '../../src/lab/index.js';
+import { FaultProxy, LabApiServer, waitFor } from '../../src/lab/index.js';
 import { MemoryEventSink } from '../../src/observe/index.js';
-import { BlackholeProxy } from '../support/blackhole-proxy.js';
 
 /** apimachinery's MicroTime layout, 2006-01-02T15:04:05.000000Z07:00: exactly six fractional digits. */
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
@@ -140,10 +139,10 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
   });
 
   describe('with the leader\'s API path black-holed (requests accepted, never answered)', () => {
-    const proxies: BlackholeProxy[] = [];
+    const proxies: FaultProxy[] = [];
     const proxy = async () => {
       const url = new URL(server.url);
-      const p = new BlackholeProxy({ host: url.hostname, port: Number(url.port) });
+      const p = new FaultProxy({ target: { host: url.hostname, port: Number(url.port) } });
       await p.start();
       proxies.push(p);
       return p;
@@ -160,14 +159,14 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
       a.start();
       await waitFor(() => a.isLeader, 5000, 20);
       const blackedOutAt = Date.now();
-      path.blackhole();
+      path.set({ kind: 'blackhole' });
       await waitFor(() => !a.isLeader, 10_000, 10);
       const leadFor = Date.now() - blackedOutAt;
       // Order of magnitude: about renewDeadline (2 s) after the last good renew, never leaseDuration or more.
       expect(leadFor).toBeLessThan(durations.renewDeadlineMs + 1000);
       expect(log).toEqual(['node-a started', 'node-a stopped']);
       // A Lease request hangs right now; stop() aborts it instead of waiting.
-      await waitFor(() => path.hanging > 0, 5000, 10);
+      await waitFor(() => path.wedgedConnections > 0, 5000, 10);
       const stopping = Date.now();
       await a.stop();
       expect(Date.now() - stopping).toBeLessThan(1000);
@@ -191,7 +190,7 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
       };
       await sample(500);
       const blackedOutAt = Date.now();
-      path.blackhole();
+      path.set({ kind: 'blackhole' });
       await sample(durations.leaseDurationMs + durations.renewDeadlineMs + 1500);
       path.heal();
       await sample(2000);

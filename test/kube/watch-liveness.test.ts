@@ -8,71 +8,11 @@ import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
 import { ClusterWatcher, type ClusterWatcherOptions } from '../../src/kube/index.js';
-import { LabApiServer, waitFor } from '../../src/lab/index.js';
+import { FaultProxy, LabApiServer, waitFor } from '../../src/lab/index.js';
 import { MemoryEventSink, ObserveServer, metricsRegistry } from '../../src/observe/index.js';
 import { kubeReadiness } from '../../src/agent/status.js';
 import type { ClusterSnapshot } from '../../src/model/types.js';
 import { NODE, endpointSlice, node, service } from './fixtures.js';
-
-/**
- * Forwards TCP both ways; `wedge()` makes the connections open now deliver nothing more to
- * the client, while staying open. With `blackhole` set, new connections are accepted and
- * never answered (nothing is forwarded either way).
- */
-class WedgingProxy {
-  private readonly server = net.createServer((client) => this.accept(client));
-  private readonly open = new Set<{ readonly client: net.Socket; readonly upstream: net.Socket; wedged: boolean }>();
-  private readonly held = new Set<net.Socket>();
-  blackhole = false;
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  /** Wedges every connection open right now; new connections work. Returns how many. */
-  wedge(): number {
-    for (const c of this.open) c.wedged = true;
-    return this.open.size;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.held) socket.destroy();
-    for (const { client, upstream } of this.open) {
-      client.destroy();
-      upstream.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(client: net.Socket): void {
-    if (this.blackhole) {
-      this.held.add(client);
-      client.on('error', () => {});
-      client.on('close', () => this.held.delete(client));
-      return;
-    }
-    const upstream = net.connect(this.targetPort, '127.0.0.1');
-    const pair = { client, upstream, wedged: false };
-    this.open.add(pair);
-    upstream.on('data', (chunk: Buffer) => {
-      if (!pair.wedged) client.write(chunk);
-    });
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    const close = () => {
-      this.open.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const s of [client, upstream]) {
-      s.on('close', close);
-      s.on('error', close);
-    }
-  }
-}
 
 /**
  * An HTTP front for the lab API server that answers a watch from a resourceVersion the
@@ -172,12 +112,12 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     await server.start();
     cleanups.push(() => server.stop());
     let url = server.url;
-    let proxy: WedgingProxy | undefined;
+    let proxy: FaultProxy | undefined;
     if (viaProxy) {
-      proxy = new WedgingProxy(Number(new URL(server.url).port));
+      proxy = new FaultProxy({ target: { host: '127.0.0.1', port: Number(new URL(server.url).port) } });
       await proxy.start();
       cleanups.push(() => proxy!.stop());
-      url = `http://127.0.0.1:${proxy.port}`;
+      url = proxy.url;
     }
     const snapshots: ClusterSnapshot[] = [];
     const lines: string[] = [];
@@ -206,7 +146,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
 
     // Let the inactivity timers settle on fresh watches, then wedge all four.
     await sleep(200);
-    expect(proxy!.wedge()).toBeGreaterThanOrEqual(4);
+    expect(proxy!.stall()).toBeGreaterThanOrEqual(4);
     const wedgedAt = Date.now();
     await sleep(100);
     server.apply(service('web', { vip: '203.0.113.11' }));
@@ -227,24 +167,23 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
   it('requests accepted and never answered end at their deadline (lists and watches); the feeds recover on their own when the path heals', async () => {
     const { server, proxy, watcher, snapshots, lines } = await setUp({ bookmarkIntervalMs: 200 }, { inactivityTimeoutMs: 1000, requestTimeoutMs: 500, relistIntervalMs: 0 });
     server.apply(service('web', { vip: '203.0.113.50' }));
-    proxy!.blackhole = true;
+    proxy!.set({ kind: 'blackhole' });
     await watcher.start();
     // The first lists hang in the black hole: they end at the deadline and are retried.
     await expect(watcher.waitUntilReady(1500)).rejects.toThrow(/not synced after 1500 ms \(waiting for services, endpointslices, nodes, pods; last error: list \/\S+: no answer within 500 ms\)/);
     expect(watcher.status().failing).toHaveLength(4);
-    proxy!.blackhole = false;
+    proxy!.heal();
     await watcher.waitUntilReady(10000);
 
     // Black-out after the sync: open watches wedge, new requests are never answered.
-    proxy!.blackhole = true;
-    proxy!.wedge();
+    proxy!.set({ kind: 'blackhole' });
     await sleep(100);
     server.apply(service('web', { vip: '203.0.113.51' }));
     // The silent watches are restarted; their new requests end at the header deadline.
     await waitFor(() => lines.some((l) => l.includes('list/watch failed') && l.includes('network timeout')), 5000, 20);
     expect(snapshots.at(-1)!.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.50');
     const healedAt = Date.now();
-    proxy!.blackhole = false;
+    proxy!.heal();
     await waitFor(() => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.51', 10000, 20);
     // Backoff is at most 400 ms here: recovery is a matter of one retry, not of minutes.
     expect(Date.now() - healedAt).toBeLessThan(3000);
@@ -261,13 +200,12 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     await watcher.waitUntilReady(10000);
     const inactivityBefore = await counterValue('kst_kube_watch_restarts_total', { reason: 'inactivity' });
 
-    proxy!.blackhole = true;
-    proxy!.wedge();
+    proxy!.set({ kind: 'blackhole' });
     server.apply(service('web', { vip: '203.0.113.61' }));
     await sleep(1500);
     expect(snapshots.at(-1)!.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.60');
     const healedAt = Date.now();
-    proxy!.blackhole = false;
+    proxy!.heal();
     await waitFor(() => snapshots.at(-1)?.services[0]?.annotations['cmd.nu/tunnel'] === '203.0.113.61', 10000, 20);
     // Far below the 60 s inactivity timeout: a few probe intervals.
     expect(Date.now() - healedAt).toBeLessThan(5000);
@@ -296,7 +234,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
 
     // Divergence: the watches are wedged (and the inactivity timeout is far away), so only
     // a relist can bring the change. Unchanged objects keep their identity downstream.
-    proxy!.wedge();
+    proxy!.stall();
     server.apply(endpointSlice('web-1', 'web', ['198.51.100.11', '198.51.100.12']));
     await waitFor(() => snapshots.at(-1)?.endpointSlices[0]?.endpoints.length === 2, 5000, 20);
     expect(snapshots).toHaveLength(2);
@@ -395,7 +333,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     expect(await readyz()).toBe(200);
     const before = snapshots.length;
 
-    proxy!.wedge();
+    proxy!.stall();
     await waitFor(() => watcher.status().stale.length === 4, 5000, 20);
     expect(await readyz()).toBe(503);
     const status = watcher.status();

@@ -74,6 +74,9 @@ describe('FaultProxy', () => {
     expect(before.received()).toBe('');
     expect(during.received()).toBe('');
     expect(proxy.openConnections).toBe(3); // the wedged ones are held open, not closed
+    expect(proxy.wedgedConnections).toBe(2);
+    before.socket.destroy(); // a client that gives up (a deadline) leaves nothing wedged behind
+    expect(await until(() => proxy.wedgedConnections === 1)).toBe(true);
   });
 
   test('stall: connections open now go silent and stay open; new ones pass', async () => {
@@ -88,6 +91,8 @@ describe('FaultProxy', () => {
     await sleep(100);
     expect(watch.received()).toBe('a');
     expect(watch.socket.destroyed).toBe(false);
+    expect(proxy.wedgedConnections).toBe(1);
+    expect(proxy.openConnections).toBe(2);
   });
 
   test('a wedged connection stays open when the server closes its side', async () => {
@@ -153,6 +158,31 @@ describe('FaultProxy', () => {
         (e: Error) => e.name,
       );
       expect(hung).toBe('TimeoutError');
+    } finally {
+      await p.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('kubeConfig() points a Kubernetes client at the proxy', async () => {
+    const http = await import('node:http');
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'shop' } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const p = new FaultProxy({ target: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port } });
+    await p.start();
+    try {
+      const kc = p.kubeConfig();
+      expect(kc.getCurrentCluster()?.server).toBe(p.url);
+      const { CoreV1Api } = await import('@kubernetes/client-node');
+      const ns = await kc.makeApiClient(CoreV1Api).readNamespace({ name: 'shop' });
+      expect(ns.metadata?.name).toBe('shop');
+      expect(paths).toEqual(['/api/v1/namespaces/shop']);
+      expect(p.accepted).toBeGreaterThanOrEqual(1);
     } finally {
       await p.stop();
       await new Promise<void>((r) => server.close(() => r()));
