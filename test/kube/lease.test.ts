@@ -164,6 +164,8 @@ describe('LeaderElector on a coordination.k8s.io/v1 Lease', () => {
       const leadFor = Date.now() - blackedOutAt;
       // Order of magnitude: about renewDeadline (2 s) after the last good renew, never leaseDuration or more.
       expect(leadFor).toBeLessThan(durations.renewDeadlineMs + 1000);
+      // isLeader turns false on the clock; the step-down timer's callback follows it.
+      await waitFor(() => log.length >= 2, 2000, 10);
       expect(log).toEqual(['node-a started', 'node-a stopped']);
       // A Lease request hangs right now; stop() aborts it instead of waiting.
       await waitFor(() => path.wedgedConnections > 0, 5000, 10);
