@@ -7,6 +7,10 @@ import { TunnelDataplane } from '../../src/dataplane/index.js';
 import { desiredState, testConfig } from './fixtures.js';
 import { buildFabric, pod4, pod6, setupVxlanPod, type Fabric } from './topology.js';
 import { openFlows, startNamedServer, type FlowClient, type Proc } from './long-flows.js';
+import { recordKernelSuite } from '../support/kernel-report.js';
+
+// Host kernel (or the QEMU guest under `npm run test:guest`): a row of the "what ran where" table.
+recordKernelSuite({ suite: 'dataplane pinning e2e (nft flow map)', kernel: process.env.KST_IN_GUEST ? 'guest' : 'host' });
 
 const VIP = '203.0.113.40';
 const VIP6 = '2001:db8:ff::40';

@@ -8,6 +8,10 @@ import { NetnsSet } from '../../src/lab/index.js';
 import { MemoryEventSink, metricsRegistry } from '../../src/observe/index.js';
 import { runCommand } from '../../src/system/index.js';
 import { activeRoutes, desiredState, testConfig, type VipFixture } from './fixtures.js';
+import { recordKernelSuite } from '../support/kernel-report.js';
+
+// Host kernel (or the QEMU guest under `npm run test:guest`): a row of the "what ran where" table.
+recordKernelSuite({ suite: 'dataplane converge by diff (nexthops, nft)', kernel: process.env.KST_IN_GUEST ? 'guest' : 'host' });
 
 const B = 16;
 const config = testConfig();

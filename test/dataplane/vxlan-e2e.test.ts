@@ -6,6 +6,10 @@ import { runCommand } from '../../src/system/index.js';
 import { desiredState, testConfig, type VipFixture } from './fixtures.js';
 import { CLIENT4, CLIENT6, buildFabric, pod4, pod6, setupVxlanPod, type Fabric } from './topology.js';
 import { countBy, startEcho, udpFlows, type EchoServer, type FlowResult } from './traffic.js';
+import { recordKernelSuite } from '../support/kernel-report.js';
+
+// Host kernel (or the QEMU guest under `npm run test:guest`): a row of the "what ran where" table.
+recordKernelSuite({ suite: 'dataplane vxlan-lwt e2e (IPv4, IPv6)', kernel: process.env.KST_IN_GUEST ? 'guest' : 'host' });
 
 const VIP = '203.0.113.10';
 const VIP6 = '2001:db8:ff::10';

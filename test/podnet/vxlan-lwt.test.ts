@@ -10,6 +10,10 @@ import { runCommand } from '../../src/system/index.js';
 import type { IpAddress, PodSetup } from '../../src/model/types.js';
 import { CLIENT_IP, CLIENT_IP6, PodLab, type LabPod } from './lab.js';
 import { ownedState, unrelatedState } from './inspect.js';
+import { recordKernelSuite } from '../support/kernel-report.js';
+
+// Host kernel (or the QEMU guest under `npm run test:guest`): a row of the "what ran where" table.
+recordKernelSuite({ suite: 'podnet vxlan-lwt (IPv4, IPv6)', kernel: process.env.KST_IN_GUEST ? 'guest' : 'host' });
 
 const encap = { mode: 'vxlan-lwt' as const, vni: 4242, vxlanPort: 4789, mplsLabel: 100 };
 const VIP = '203.0.113.250' as IpAddress;
