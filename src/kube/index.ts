@@ -3,7 +3,7 @@ export { ClusterWatcher, WATCH_DEFAULTS } from './watcher.js';
 export type { ClusterWatcherOptions, ClusterWatcherStatus, FeedName, FeedStatus, WatchError } from './watcher.js';
 export { Feed, isTooLargeResourceVersion } from './feed.js';
 export type { FeedSource, FeedTimings, ListResult, RelistReason } from './feed.js';
-export { abortableCall, clusterSources } from './sources.js';
+export { clusterSources } from './sources.js';
 export { SnapshotBuilder, defaultConverters, plainObject, sameSnapshot } from './snapshot.js';
 export type { ClusterObjects, ObjectConverters } from './snapshot.js';
 export { KubeEventSink, errorText } from './events.js';

@@ -17,7 +17,8 @@ import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../o
 import { Feed, type FeedName, type FeedSource, type FeedTimings } from './feed.js';
 import { describeIssue, objectConverters } from './objects.js';
 import { SnapshotBuilder, sameSnapshot, type ObjectConverters } from './snapshot.js';
-import { abortableCall, clusterSources } from './sources.js';
+import { abortSignalOptions } from './deadline.js';
+import { clusterSources } from './sources.js';
 
 export type { FeedName } from './feed.js';
 
@@ -187,7 +188,7 @@ export class ClusterWatcher {
     const timer = setTimeout(() => controller.abort(), deadlineMs);
     let ok: boolean;
     try {
-      await version.getCode({}, abortableCall(controller.signal));
+      await version.getCode({}, abortSignalOptions(controller.signal));
       ok = true;
     } catch {
       ok = false;
