@@ -7,7 +7,6 @@
 // scratch directory, for its script, output and exit code; the scratch directory is removed
 // after the run and QEMU is bounded by `timeout` plus a kill by PID, so a stuck guest costs
 // at most timeoutMs and leaves nothing behind.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import {
   type GuestOptions,
   type GuestResult,
 } from './guest-script.js';
+import { runGuestProcess, type GuestRun } from './guest-process.js';
 import { BUSYBOX, QEMU_INIT_MARKER, initramfsFor, type GuestKernel } from './initramfs.js';
 
 export const QEMU_BINARY = '/usr/bin/qemu-system-x86_64';
@@ -33,7 +33,6 @@ export const GUEST_KERNEL_CACHE = process.env.KST_GUEST_KERNEL_CACHE ?? '/var/ca
 /** Scratch directories and guest names are `kst-qemu-<pid>-<n>`: recognisable, and per test process. */
 const SCRATCH_PREFIX = 'kst-qemu-';
 let runCounter = 0;
-const KILL_GRACE_MS = 3000;
 
 /** The newest complete kernel in the cache, or why there is none. */
 export function guestKernel(): GuestKernel | string {
@@ -138,18 +137,9 @@ chmod 0755 /run/kst-modprobe && echo /newroot/run/kst-modprobe > /proc/sys/kerne
 `;
 }
 
-interface GuestRun {
-  readonly exitCode: number | null;
-  readonly timedOut: boolean;
-  readonly console: string;
-  readonly bootMs?: number;
-  readonly elapsedMs: number;
-}
-
 function bootGuest(p: { name: string; kernel: GuestKernel; initrd: string; share: string; memMb: number; cpus: number; timeoutMs: number }): Promise<GuestRun> {
-  const seconds = Math.max(1, Math.ceil(p.timeoutMs / 1000)); // `timeout` counts whole seconds
-  const argv = [
-    '-s', 'TERM', '-k', String(Math.ceil(KILL_GRACE_MS / 1000)), String(seconds), QEMU_BINARY,
+  if (p.share.includes(',') || p.kernel.image.includes(',')) throw new Error(`runInQemu: QEMU option values cannot hold a comma: ${p.share}`);
+  const args = [
     '-name', p.name,
     '-accel', 'tcg', '-cpu', 'max', '-m', String(p.memMb), '-smp', String(p.cpus),
     // Console on our stdout, no monitor, no terminal: nothing in the guest can wait on a tty.
@@ -161,43 +151,7 @@ function bootGuest(p: { name: string; kernel: GuestKernel; initrd: string; share
     '-virtfs', `local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap`,
     '-virtfs', `local,path=${p.share},mount_tag=kstrun,security_model=none`,
   ];
-  if (p.share.includes(',') || p.kernel.image.includes(',')) throw new Error(`runInQemu: QEMU option values cannot hold a comma: ${p.share}`);
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    // Detached: a Ctrl-C meant for jest does not kill the guest half-way; it still ends at
-    // its deadline through `timeout`, even if this process is gone.
-    const child = spawn('timeout', argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let consoleText = '';
-    let bootMs: number | undefined;
-    const onData = (d: string): void => {
-      consoleText = (consoleText + d).slice(-64_000);
-      if (bootMs === undefined && consoleText.includes(QEMU_INIT_MARKER)) bootMs = Date.now() - started;
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    const killGuest = (): void => {
-      const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-      for (const pid of [...(running && child.pid !== undefined ? [child.pid] : []), ...pidsWithWord(p.name)]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    };
-    const backstop = setTimeout(killGuest, seconds * 1000 + 2 * KILL_GRACE_MS);
-    child.on('error', (err) => {
-      clearTimeout(backstop);
-      reject(new Error(`runInQemu: cannot start ${QEMU_BINARY} through timeout: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(backstop);
-      killGuest();
-      const elapsedMs = Date.now() - started;
-      const timedOut = elapsedMs >= seconds * 1000 - 100 && (code === 124 || code === 137 || signal !== null);
-      resolve({ exitCode: code, timedOut, console: consoleText, bootMs, elapsedMs });
-    });
-  });
+  return runGuestProcess({ who: 'runInQemu', binary: QEMU_BINARY, args, timeoutMs: p.timeoutMs, initMarker: QEMU_INIT_MARKER, leftoverPids: () => pidsWithWord(p.name) });
 }
 
 /** What this process's runs left behind: scratch directories and qemu/timeout processes. Empty after every run. */

@@ -5,7 +5,7 @@
 // build. Everything the guest may write lives in one scratch directory on the host, removed
 // after the run, and the guest is always bounded by `timeout` plus a kill of its process
 // group, so a stuck guest costs at most timeoutMs and leaves no process behind.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import {
   type GuestOptions,
   type GuestResult,
 } from './guest-script.js';
+import { runGuestProcess, type GuestRun } from './guest-process.js';
 
 export type UmlResult = GuestResult;
 export type UmlOptions = GuestOptions;
@@ -42,7 +43,6 @@ const INIT_MARKER = 'kst-uml: init running';
 /** Scratch directories and guest ids are `kst-uml-<pid>-<n>`: recognisable, and per test process. */
 const SCRATCH_PREFIX = 'kst-uml-';
 let runCounter = 0;
-const KILL_GRACE_MS = 3000;
 
 /** undefined when UML can run here; otherwise the reason (printed by tests that skip). */
 export function umlUnavailableReason(): string | undefined {
@@ -112,68 +112,16 @@ export async function runInUml(
   }
 }
 
-interface GuestRun {
-  readonly exitCode: number | null;
-  readonly timedOut: boolean;
-  readonly console: string;
-  readonly bootMs?: number;
-  readonly elapsedMs: number;
-}
-
 function bootGuest(p: { base: string; initPath: string; umlDir: string; umid: string; memMb: number; timeoutMs: number }): Promise<GuestRun> {
-  const seconds = Math.max(1, Math.ceil(p.timeoutMs / 1000)); // `timeout` counts whole seconds
-  const argv = [
-    // TERM first: UML's handler reaps its helper processes and its uml_dir; KILL if it hangs.
-    '-s', 'TERM', '-k', String(Math.ceil(KILL_GRACE_MS / 1000)), String(seconds), UML_BINARY,
+  const args = [
     `mem=${p.memMb}M`, 'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
     `init=${p.initPath}`, `uml_dir=${p.umlDir}`, `umid=${p.umid}`,
     // Console to our stdout only, never the terminal: a guest reading a tty would wait forever.
     'con=null', 'con0=null,fd:1', 'ssl=null',
   ];
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    // Detached: a Ctrl-C or SIGTERM meant for jest does not reach the guest half-way; the
-    // guest still ends at its deadline, through `timeout`, even if this process is gone.
-    const child = spawn('timeout', argv, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: memoryFileDir(p.base, p.memMb) },
-    });
-    let consoleText = '';
-    let bootMs: number | undefined;
-    const onData = (d: string): void => {
-      consoleText = (consoleText + d).slice(-64_000);
-      if (bootMs === undefined && consoleText.includes(INIT_MARKER)) bootMs = Date.now() - started;
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    // linux.uml makes its own session, so `timeout`'s group is not the guest's: the guest's
-    // processes are found by their unique umid= word and killed by PID.
-    const killGuest = (): void => {
-      const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-      for (const pid of [...(running && child.pid !== undefined ? [child.pid] : []), ...guestPids(p.umid)]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    };
-    const backstop = setTimeout(killGuest, seconds * 1000 + 2 * KILL_GRACE_MS);
-    child.on('error', (err) => {
-      clearTimeout(backstop);
-      reject(new Error(`runInUml: cannot start ${UML_BINARY} through timeout: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(backstop);
-      killGuest(); // helpers orphaned by a crashed or killed kernel, if any
-      const elapsedMs = Date.now() - started;
-      // 124: `timeout` stopped it with TERM; 137 or a signal: with KILL. Only at the deadline,
-      // so a guest killed by something else is reported as a failed guest, not a timeout.
-      const timedOut = elapsedMs >= seconds * 1000 - 100 && (code === 124 || code === 137 || signal !== null);
-      resolve({ exitCode: code, timedOut, console: consoleText, bootMs, elapsedMs });
-    });
-  });
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: memoryFileDir(p.base, p.memMb) };
+  // linux.uml makes its own session: its processes are found by their unique umid= word.
+  return runGuestProcess({ who: 'runInUml', binary: UML_BINARY, args, env, timeoutMs: p.timeoutMs, initMarker: INIT_MARKER, leftoverPids: () => guestPids(p.umid) });
 }
 
 /**
