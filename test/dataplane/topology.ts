@@ -39,9 +39,9 @@ async function attach(sets: NetnsSet, fabric: string, ns: string, addrs: string[
 /**
  * Builds the fabric with `podCount` pods. `mtu` sets the fabric's MTU except the client's
  * link (an underlay with room for the encapsulation, as data centres configure it).
- * `seg6`: the pods decapsulate SRv6 (the gre modes' IPv6 VIPs; kernels with seg6 only).
+ * Pod-side SRv6 settings are left to the product (PodNetworks), which must make them itself.
  */
-export async function buildFabric(podCount: number, opts: { mtu?: number; seg6?: boolean } = {}): Promise<Fabric> {
+export async function buildFabric(podCount: number, opts: { mtu?: number } = {}): Promise<Fabric> {
   const sets = new NetnsSet();
   try {
     const fabric = await sets.create('kdf');
@@ -57,10 +57,9 @@ export async function buildFabric(podCount: number, opts: { mtu?: number; seg6?:
     const pods: string[] = [];
     for (let i = 0; i < podCount; i++) {
       const pod = await sets.create('kdp');
-      const eth = await attach(sets, fabric, pod, [`${pod4(i)}/24`, `${pod6(i)}/64`], opts.mtu);
+      await attach(sets, fabric, pod, [`${pod4(i)}/24`, `${pod6(i)}/64`], opts.mtu);
       pods.push(pod);
-      const seg6 = opts.seg6 ? ['net.ipv6.conf.all.seg6_enabled=1', `net.ipv6.conf.${eth}.seg6_enabled=1`] : [];
-      for (const kv of ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...seg6]) await sysctl(pod, kv);
+      for (const kv of ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']) await sysctl(pod, kv);
     }
     return { sets, fabric, client, tunnel, pods, tunnelIf };
   } catch (err) {

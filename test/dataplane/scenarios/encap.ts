@@ -63,7 +63,7 @@ async function measure(dp: TunnelDataplane, desired: ReturnType<typeof desiredSt
 
 /** gre and gre-lwt: client -> tunnel node -> 2 pods on one fabric, GRE link + VIP in each pod. */
 async function greScenario(mode: EncapMode): Promise<Outcome> {
-  const f = await buildFabric(2, { seg6: false });
+  const f = await buildFabric(2);
   const servers: EchoServer[] = [];
   const dp = new TunnelDataplane({ config: testConfig({ mode }), netns: f.tunnel, flowHash: FLOW_HASH });
   try {
@@ -143,7 +143,7 @@ async function seg6Segments(netns: string): Promise<string[]> {
  * IPv6 VIP in gre / gre-lwt: the tunnel node encapsulates in SRv6 with the pod as the only
  * segment (drivers/seg6.ts); the pod side is the product's own (PodNetworks with the mode's
  * objects: the VIP on kst-gre and seg6_enabled on the pod's interface and `all`), not set up
- * by hand, and buildFabric's own seg6 settings are left off so the pod side must make them.
+ * by hand: the pod side must make them.
  * gre-lwt pods are dual-stack (found by their IPv4 address, reached at their IPv6 one); gre
  * pods are IPv6-only, so their kst-gre is an ip6gre link.
  */
