@@ -106,6 +106,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     if (opts.agents ?? true) {
       // Not `{ ...state, agents: await ... }`: the spread would be taken before the await,
       // dropping the processes `record` adds meanwhile.
+      const agentsAt = Date.now();
       const agents = await startAgents(topo, paths, root, opts.agentSettleMs ?? 3000, record);
       state = { ...state, agents };
       progress(state.agents.running ? 'agents: running on every node' : `agents could NOT start: ${state.agents.note}`);
@@ -113,7 +114,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
         // Up means routed: the router has every VIP over every tunnel node, so a client's
         // first packet is answered. Else say plainly what is still missing.
         routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir });
-        progress(routed.ok ? `routes: the router has every VIP over every tunnel node (${(routed.elapsedMs / 1000).toFixed(1)} s after the agents started)` : `routes: NOT complete: ${routed.waitingFor}`);
+        progress(routed.ok ? `routes: the router has every VIP over every tunnel node, ${((Date.now() - agentsAt) / 1000).toFixed(1)} s after the agents were started` : `routes: NOT complete: ${routed.waitingFor}`);
       }
     } else {
       state = { ...state, agents: { running: false, note: 'not started (--no-agents)' } };
