@@ -2,7 +2,8 @@
 // once the router has every VIP over every tunnel node, a client's first ping to the VIP
 // is answered, and the router's bgpd never tore a session down for BFD (FRR logs
 // "NOTIFICATION: sent to neighbor X 6/10 (Cease/BFD Down)"): neither at the agents' start
-// nor after gobgpd on a tunnel node is killed and restarted.
+// nor after gobgpd on a tunnel node is killed and restarted. Without the gate (docs/bfd.md)
+// the start step fails (4 of 4 sessions torn down); the restart step passed either way.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
