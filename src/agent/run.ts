@@ -96,14 +96,19 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       // On a worker thread: a busy main thread (resync, relist, GC) cannot delay BFD (docs/bfd.md).
       bfd = new ThreadedBfdManager({ logger: log });
       // Declarative on the speaker, so a peer held down by BFD stays down across a gobgpd restart.
-      binding = new BfdBgpBinding(
+      // Gated: each session answers only while its BGP session is Established, so FRR never
+      // sees it Up before it re-registers the session on Established (docs/bfd.md).
+      const bfdBgp = new BfdBgpBinding(
         bfd,
         {
           disablePeer: async (address, reason) => bgpSpeaker.setPeerAdminDown(address, true, reason),
           enablePeer: async (address) => bgpSpeaker.setPeerAdminDown(address, false),
         },
         log,
+        { gatedPeers: plan.sessions.map((s) => s.peer) },
       );
+      binding = bfdBgp;
+      bgpSpeaker.on('peer', (p) => bfdBgp.bgpSessionState(p.address, p.state));
       binding.start();
       await bfd.setSessions(plan.sessions);
     }
@@ -144,7 +149,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       },
       isLeader,
       ...(config.storedTables ? { writeBucketTables: (desired: DesiredState, snapshot: ClusterSnapshot) => tableWriter.offer(desired, snapshot.services) } : {}),
-      ...(bfd ? { drainBfd: () => bfd!.adminDown(), restoreBfd: () => bfd!.adminUp() } : {}),
+      ...(binding ? { drainBfd: () => binding!.setDrained(true), restoreBfd: () => binding!.setDrained(false) } : {}),
     },
     { withdrawGraceSeconds: config.bgp.withdrawGraceSeconds, unhealthyAfterFailures: 3 },
   );

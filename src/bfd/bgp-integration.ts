@@ -4,9 +4,34 @@
 // - Local health (data plane cannot be programmed, graceful shutdown, maintenance): the
 //   announcements are withdrawn FIRST, then the sessions go AdminDown, so routers move
 //   traffic away on the withdrawal and then stop BFD without treating it as a failure.
+// - BGP -> BFD (the gate, `gatedPeers`): a session answers only while gobgpd's BGP session
+//   to that router is Established. FRR's bgpd re-registers its BFD session when BGP comes
+//   up (bgp_establish -> bgp_peer_bfd_update_source: the local address becomes known) and
+//   bfdd replaces the session; had it been Up already, bgpd sees Up -> Down and sends
+//   NOTIFICATION Cease/BFD Down to the session that just came up (docs/bfd.md).
 import type { Logger } from '../observe/index.js';
 import { silentLogger } from '../observe/index.js';
 import type { BfdSessionRunner, BfdStateEvent } from './manager.js';
+import { canonicalAddress } from './transport.js';
+
+/**
+ * Whether a gated peer's BFD session should run (else it is held AdminDown): not drained,
+ * and either the BGP session it protects is Established (and settled), or BFD itself holds
+ * that BGP peer down (then BFD must run to see the path come back).
+ */
+export function gatedSessionRuns(s: { readonly drained: boolean; readonly bgpEstablished: boolean; readonly heldByBfd: boolean }): boolean {
+  return !s.drained && (s.bgpEstablished || s.heldByBfd);
+}
+
+interface Gate {
+  /** gobgpd reports the BGP session Established. */
+  established: boolean;
+  /** Established for `openDelayMs` (what the session runs on). */
+  open: boolean;
+  timer?: NodeJS.Timeout;
+  /** The admin state last given to the runner (undefined: none yet). */
+  applied?: boolean;
+}
 
 /** What BFD needs from the BGP speaker; the bgp area's GobgpClient implements it. */
 export interface PeerControl {
@@ -24,31 +49,77 @@ export class BfdBgpBinding {
   /** Pending disables, cancelled when the session is Up again within the hold-down. */
   private readonly holdDown = new Map<string, NodeJS.Timeout>();
   private readonly holdDownMs: number;
+  /** Gated peers (canonical address); empty: BFD runs regardless of BGP. */
+  private readonly gates = new Map<string, Gate>();
+  private readonly openDelayMs: number;
+  private drainedAll = false;
+  private readonly drainedPeers = new Set<string>();
 
   /**
    * `holdDownMs`: how long a session must stay down before the BGP peer is disabled.
    * The router acts on its own BFD at once, so this costs no failover time; it spares
    * the BGP session when the router merely re-creates its BFD session (FRR does so
    * when BGP comes up and learns the source address: Up -> Down -> Up within ~1-2 s).
+   * `gatedPeers`: BFD peers whose session runs only while `bgpSessionState` says the BGP
+   * session is Established (for `openDelayMs`, default 1 s: FRR's re-registration goes
+   * bgpd -> zebra -> bfdd and must be done before our session comes Up). The binding then
+   * owns those sessions' admin state: drain/restore go through it too.
    */
   constructor(
     private readonly bfd: BfdSessionRunner,
     private readonly peers: PeerControl,
     logger?: Logger,
-    opts: { readonly holdDownMs?: number } = {},
+    opts: { readonly holdDownMs?: number; readonly gatedPeers?: readonly string[]; readonly openDelayMs?: number } = {},
   ) {
     this.log = (logger ?? silentLogger()).child({ component: 'bfd-bgp' });
     this.holdDownMs = opts.holdDownMs ?? 3000;
+    this.openDelayMs = opts.openDelayMs ?? 1000;
+    for (const p of opts.gatedPeers ?? []) this.gates.set(canonicalAddress(p), { established: false, open: false });
   }
 
+  /** Listens to BFD; gated sessions are put AdminDown now (call before `setSessions`, so they start so). */
   start(): void {
     this.bfd.on('state', this.onState);
+    for (const peer of this.gates.keys()) this.apply(peer);
   }
 
   stop(): void {
     this.bfd.off('state', this.onState);
     for (const t of this.holdDown.values()) clearTimeout(t);
     this.holdDown.clear();
+    for (const g of this.gates.values()) clearTimeout(g.timer);
+  }
+
+  /**
+   * gobgpd's state of the BGP session to `address` (the speaker's `peer` events): opens
+   * the gate `openDelayMs` after 'established', closes it at once on anything else
+   * ('unknown' after a gobgpd restart included). Addresses without a gated session are ignored.
+   */
+  bgpSessionState(address: string, state: string): void {
+    let peer: string;
+    try {
+      peer = canonicalAddress(address);
+    } catch {
+      return;
+    }
+    const g = this.gates.get(peer);
+    if (!g) return;
+    const established = state === 'established';
+    if (established === g.established) return;
+    g.established = established;
+    clearTimeout(g.timer);
+    g.timer = undefined;
+    if (!established) {
+      g.open = false;
+      this.apply(peer);
+      return;
+    }
+    g.timer = setTimeout(() => {
+      g.timer = undefined;
+      g.open = g.established;
+      this.apply(peer);
+    }, this.openDelayMs);
+    g.timer.unref();
   }
 
   /** Resolves when every peer operation triggered so far has finished. */
@@ -62,12 +133,44 @@ export class BfdBgpBinding {
    */
   async drain(withdraw: () => Promise<void>, peer?: string): Promise<void> {
     await withdraw();
-    this.bfd.adminDown(peer);
+    this.setDrained(true, peer);
   }
 
   /** Healthy again: sessions leave AdminDown; announcements are the caller's to restore. */
   restore(peer?: string): void {
-    this.bfd.adminUp(peer);
+    this.setDrained(false, peer);
+  }
+
+  /** AdminDown for local health (true) or not (false), for one peer or all; gated sessions still wait for BGP. */
+  setDrained(drained: boolean, peer?: string): void {
+    if (this.gates.size === 0) {
+      if (drained) this.bfd.adminDown(peer);
+      else this.bfd.adminUp(peer);
+      return;
+    }
+    if (peer === undefined) {
+      this.drainedAll = drained;
+      if (!drained) this.drainedPeers.clear();
+    } else if (drained) this.drainedPeers.add(canonicalAddress(peer));
+    else this.drainedPeers.delete(canonicalAddress(peer));
+    for (const p of this.gates.keys()) this.apply(p);
+  }
+
+  /** Gives a gated session the admin state `gatedSessionRuns` says, when it changed. */
+  private apply(peer: string): void {
+    const g = this.gates.get(peer);
+    if (!g) return;
+    const runs = gatedSessionRuns({ drained: this.drainedAll || this.drainedPeers.has(peer), bgpEstablished: g.open, heldByBfd: this.disabledByBfd.has(peer) });
+    if (g.applied === runs) return;
+    const first = g.applied === undefined;
+    g.applied = runs;
+    if (runs) this.bfd.adminUp(peer);
+    else this.bfd.adminDown(peer);
+    if (!first || runs) {
+      this.log.info(runs ? 'BFD session enabled' : 'BFD session held AdminDown', {
+        peer, bgp: g.established ? 'established' : 'not established', ...(this.disabledByBfd.has(peer) ? { heldByBfd: true } : {}),
+      });
+    }
   }
 
   private handle(ev: BfdStateEvent): Promise<void> {
@@ -105,10 +208,13 @@ export class BfdBgpBinding {
           await this.peers.disablePeer(peer, reason);
           this.disabledByBfd.add(peer);
           this.log.warn('BGP peer disabled: BFD session down', { peer, reason });
+          this.apply(peer);
         } else if (this.disabledByBfd.has(peer)) {
           await this.peers.enablePeer(peer);
           this.disabledByBfd.delete(peer);
           this.log.info('BGP peer re-enabled: BFD session up', { peer });
+          // Gated: back to AdminDown until the new BGP session is Established (same reason as at start).
+          this.apply(peer);
         }
       } catch (err) {
         this.log.error(`BGP peer ${op} after BFD change failed`, { peer, reason, error: (err as Error).message });

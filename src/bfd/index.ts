@@ -10,7 +10,7 @@ export type { ThreadedBfdManagerOptions } from './threaded-manager.js';
 export type { BfdEvents, BfdSessionRunner, BfdManagerOptions, BfdProfile, BfdSessionSpec, BfdSessionStatus, BfdSessionCounters, BfdStateEvent } from './manager.js';
 export { BFD_CONTROL_PORT, canonicalAddress } from './transport.js';
 export { ensureGtsm, removeGtsm, gtsmDrops, gtsmRuleset, GTSM_TABLE } from './gtsm.js';
-export { BfdBgpBinding } from './bgp-integration.js';
+export { BfdBgpBinding, gatedSessionRuns } from './bgp-integration.js';
 export type { PeerControl } from './bgp-integration.js';
 export { bfdSessionsFor, localAddressTowards } from './config.js';
 export type { BfdPlan } from './config.js';

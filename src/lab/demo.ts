@@ -49,7 +49,7 @@ async function podsAnswer(ctx: Ctx): Promise<[string, Record<string, unknown>]> 
 }
 
 async function vipAnnounced(ctx: Ctx, agentsNote: string | undefined): Promise<[string, Record<string, unknown>]> {
-  if (agentsNote) throw new StepFailed(`the agents are not running (${agentsNote}); start them with \`kst lab up\` once \`kst agent\` works`);
+  if (agentsNote) throw new StepFailed(`the agents are not running (${agentsNote}); \`kst lab down\` then \`kst lab up\` (without --no-agents) starts them`);
   const want = hostsByRole(ctx.topo, 'tunnel-node').length;
   let hops: string[] = [];
   try {

@@ -112,8 +112,8 @@ function diff(before: readonly string[], after: readonly string[]): string[] {
   return out;
 }
 
-/** SIGKILL a lab process and start it again with the same command line, as the kubelet would. */
-async function killAndRestart(paths: LabPaths, kind: string, hostName: string): Promise<void> {
+/** `kill -9` a lab process (gobgpd, agent) and start it again 1 s later with the same command line, as the kubelet would. */
+export async function killAndRestart(paths: LabPaths, kind: string, hostName: string): Promise<void> {
   const state = readState(paths);
   const p = state?.processes.find((x) => x.kind === kind && x.host === hostName);
   if (!state || !p) throw new StepFailed(`no ${kind} process on ${hostName} in the lab state`);

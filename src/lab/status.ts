@@ -33,7 +33,8 @@ export interface LabStatus {
   readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string }>;
 }
 
-async function routerPeers(netns: string, vtyDir: string, run: CommandRunner): Promise<{ bgp: Record<string, string>; bfd: Record<string, string> }> {
+/** The router's BGP (both families) and BFD session states by peer address, from vtysh. */
+export async function routerPeers(netns: string, vtyDir: string, run: CommandRunner): Promise<{ bgp: Record<string, string>; bfd: Record<string, string> }> {
   const bgp: Record<string, string> = {};
   const bfd: Record<string, string> = {};
   if (!existsSync(vtyDir)) return { bgp, bfd };
@@ -45,8 +46,10 @@ async function routerPeers(netns: string, vtyDir: string, run: CommandRunner): P
       return undefined;
     }
   };
-  const summary = (await vtysh('show bgp ipv4 unicast summary json')) as { peers?: Record<string, { state?: string }> } | undefined;
-  for (const [ip, p] of Object.entries(summary?.peers ?? {})) bgp[ip] = p.state ?? 'unknown';
+  for (const family of ['ipv4', 'ipv6']) {
+    const summary = (await vtysh(`show bgp ${family} unicast summary json`)) as { peers?: Record<string, { state?: string }> } | undefined;
+    for (const [ip, p] of Object.entries(summary?.peers ?? {})) bgp[ip] = p.state ?? 'unknown';
+  }
   const peers = (await vtysh('show bfd peers json')) as Array<{ peer?: string; status?: string }> | undefined;
   for (const p of Array.isArray(peers) ? peers : []) if (p.peer) bfd[p.peer] = p.status ?? 'unknown';
   return { bgp, bfd };

@@ -14,6 +14,7 @@ import { networkPlan } from './network-plan.js';
 import { distFile, repoRoot, tail } from './paths.js';
 import { preflight } from './preflight.js';
 import { routerConfig } from './router-config.js';
+import { waitVipsRouted, type RoutedResult } from './routed.js';
 import { seedYaml } from './seed.js';
 import { labPaths, readState, writeState, type LabPaths, type LabProcess, type LabState } from './state.js';
 import { buildTopology, host, hostsByRole, kubeNodes, type LabTopology } from './topology.js';
@@ -28,11 +29,15 @@ export interface UpOptions {
   readonly run?: CommandRunner;
   /** Changes to the generated agent config (`--set storedTables=false`). */
   readonly configOverrides?: readonly ConfigOverride[];
+  /** How long to wait for every VIP to be routed over every tunnel node (default 60 s). */
+  readonly routedTimeoutMs?: number;
 }
 
 export interface UpResult {
   readonly alreadyUp: boolean;
   readonly state: LabState;
+  /** With the agents: whether the router had every VIP over every tunnel node before `up` returned. */
+  readonly routed?: RoutedResult;
 }
 
 export class LabError extends Error {
@@ -68,6 +73,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     prefix: opts.prefix, startedAt: new Date().toISOString(), frrDir: paths.frrDir, processes: [],
     agents: { running: false, note: 'not started yet' }, complete: false,
   };
+  let routed: RoutedResult | undefined;
   const record = (p: LabProcess): void => {
     state = { ...state, processes: [...state.processes, p] };
     writeState(paths, state);
@@ -100,16 +106,23 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     if (opts.agents ?? true) {
       // Not `{ ...state, agents: await ... }`: the spread would be taken before the await,
       // dropping the processes `record` adds meanwhile.
+      const agentsAt = Date.now();
       const agents = await startAgents(topo, paths, root, opts.agentSettleMs ?? 3000, record);
       state = { ...state, agents };
       progress(state.agents.running ? 'agents: running on every node' : `agents could NOT start: ${state.agents.note}`);
+      if (state.agents.running) {
+        // Up means routed: the router has every VIP over every tunnel node, so a client's
+        // first packet is answered. Else say plainly what is still missing.
+        routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir });
+        progress(routed.ok ? `routes: the router has every VIP over every tunnel node, ${((Date.now() - agentsAt) / 1000).toFixed(1)} s after the agents were started` : `routes: NOT complete: ${routed.waitingFor}`);
+      }
     } else {
       state = { ...state, agents: { running: false, note: 'not started (--no-agents)' } };
       progress('agents: not started (--no-agents)');
     }
     state = { ...state, complete: true };
     writeState(paths, state);
-    return { alreadyUp: false, state };
+    return { alreadyUp: false, state, ...(routed ? { routed } : {}) };
   } catch (err) {
     progress(`lab up failed: ${err instanceof Error ? err.message : String(err)}; removing what was built`);
     await labDown(opts.prefix, progress, run).catch(() => undefined);

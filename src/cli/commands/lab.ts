@@ -8,7 +8,9 @@ import type { Command } from '../main.js';
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 
   up [--no-agents] [--set KEY=VALUE]...
-                     build the lab (root); without agents: the network, router, API server and pods only;
+                     build the lab (root); with the agents it returns once the router has every VIP over
+                     every tunnel node (exit 3: agents could not start, 4: VIPs not routed within 60 s);
+                     without agents: the network, router, API server and pods only;
                      --set changes the agents' generated config, e.g. --set storedTables=false
                      --set dataplane.pinEstablishedFlows=false
   down               remove everything the lab made, also after a crash
@@ -97,9 +99,16 @@ export const command: Command = {
         case 'up': {
           const t0 = Date.now();
           const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, progress: say });
-          if (!r.alreadyUp) say(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
+          // Measured when labUp returns: with the agents, that is once the VIPs are routed (or the wait gave up).
+          const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+          if (!r.alreadyUp) {
+            say(r.routed && !r.routed.ok
+              ? `built in ${took}, but the VIPs are not routed over every tunnel node yet (see above); \`kst lab status\` shows the sessions`
+              : `up in ${took}${r.routed ? ', VIPs routed over every tunnel node' : ''}; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
+          }
           // A lab without its agents is usable (--no-agents), but say so in the exit code when they were asked for.
-          return parsed.agents && !r.state.agents.running ? 3 : 0;
+          if (parsed.agents && !r.state.agents.running) return 3;
+          return r.routed && !r.routed.ok ? 4 : 0;
         }
         case 'down': {
           const r = await labDown(prefix, say);
