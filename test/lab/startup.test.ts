@@ -14,7 +14,7 @@ import { repoRoot } from '../../src/lab/paths.js';
 import { routerPeers } from '../../src/lab/status.js';
 import { runCommand } from '../../src/system/index.js';
 
-const prefix = `ksttest-h3s${(process.pid % 46656).toString(36)}-`;
+const prefix = `ksttest-s${(process.pid % 46656).toString(36)}-`;
 const cli = join(repoRoot(), 'dist/src/cli/main.js');
 const topo = buildTopology({ prefix });
 const paths = labPaths(prefix);
