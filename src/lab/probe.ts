@@ -3,7 +3,7 @@
 // Prints one JSON object on stdout.
 //
 //   probe.js flows  --target IP:PORT [--count N] [--proto tcp|udp] [--timeout MS] [--concurrency N]
-//   probe.js stream --target IP:PORT [--flows N] [--interval MS] [--duration MS]
+//   probe.js stream --target IP:PORT [--flows N] [--interval MS] [--duration MS] [--source-port P]
 //   probe.js http   --method GET|PUT --url URL   (request body from stdin for PUT)
 import { createSocket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
@@ -150,10 +150,13 @@ async function stream(args: Args): Promise<StreamReport> {
   const nFlows = Math.max(1, num(args, 'flows', 16));
   const intervalMs = Math.max(1, num(args, 'interval', 20));
   const durationMs = num(args, 'duration', 5000);
+  // Flow i from source port P + i (default: ephemeral ports, the kernel's choice).
+  const firstPort = num(args, 'source-port', 0);
   const start = Date.now();
   const flowsOut = await Promise.all(
-    Array.from({ length: nFlows }, () => new Promise<StreamFlow>((resolve) => {
+    Array.from({ length: nFlows }, (_, i) => new Promise<StreamFlow>((resolve) => {
       const s = createSocket(udpType(host));
+      if (firstPort > 0) s.bind(firstPort + i);
       let sent = 0;
       let received = 0;
       let last = start;

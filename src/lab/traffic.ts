@@ -47,8 +47,10 @@ export async function vipNextHops(ctx: Ctx, vip = ctx.vip): Promise<string[]> {
 export const perPodText = (p: Record<string, number>): string => Object.entries(p).sort().map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
 
 /** Starts a UDP stream of `nFlows` flows from the client; resolves when it ends. */
-export function stream(ctx: Ctx, opts: { flows: number; intervalMs: number; durationMs: number }): Promise<StreamReport> {
-  return probe<StreamReport>(ctx, clientNs(ctx), ['stream', '--target', ctx.target, '--flows', String(opts.flows), '--interval', String(opts.intervalMs), '--duration', String(opts.durationMs)]);
+export function stream(ctx: Ctx, opts: { flows: number; intervalMs: number; durationMs: number; sourcePort?: number }): Promise<StreamReport> {
+  const args = ['stream', '--target', ctx.target, '--flows', String(opts.flows), '--interval', String(opts.intervalMs), '--duration', String(opts.durationMs)];
+  if (opts.sourcePort !== undefined) args.push('--source-port', String(opts.sourcePort));
+  return probe<StreamReport>(ctx, clientNs(ctx), args);
 }
 
 export interface StreamFigures {

@@ -128,13 +128,32 @@ export function toStoredTable(table: BucketTable): StoredTable {
 /**
  * The table for a VIP given its stored table and the current backends (sorted, with
  * draining ones). Same inputs, same table on every node:
- * - same addresses and every bucket on an active backend: the stored table as is;
+ * - same addresses, the configured bucket count, and balanced (every active backend owns
+ *   floor or ceil of B/N buckets, none on a draining one): the stored table as is;
  * - otherwise `rebalance` from it: only the buckets that must move move, generation + 1.
+ * Balance is checked, not assumed: an endpoint that drained and came back is listed in
+ * the stored table with no bucket, and only rebalancing gives it its share again.
  */
 export function tableFromStored(stored: StoredTable, backends: readonly Backend[], params: HashParams): BucketTable {
   if (stored.buckets.length === params.bucketCount && stored.backends.length === backends.length && stored.backends.every((a, i) => a === backends[i]!.address)) {
-    if (stored.buckets.every((b) => !backends[b]!.draining)) return { backends, buckets: stored.buckets, generation: stored.generation };
+    if (isBalanced(stored.buckets, backends)) return { backends, buckets: stored.buckets, generation: stored.generation };
   }
   const previous: BucketTable = { backends: stored.backends.map((address) => ({ address, draining: false })), buckets: stored.buckets, generation: stored.generation };
   return rebalance(previous, backends, params);
+}
+
+/** Every active backend owns floor(B/N) or ceil(B/N) of `buckets` (indices into `backends`), no draining one owns any. */
+function isBalanced(buckets: readonly number[], backends: readonly Backend[]): boolean {
+  const counts = new Int32Array(backends.length);
+  for (const b of buckets) counts[b]!++;
+  let active = 0;
+  for (const b of backends) if (!b.draining) active++;
+  if (active === 0) return false;
+  const low = Math.floor(buckets.length / active);
+  const high = Math.ceil(buckets.length / active);
+  for (let i = 0; i < backends.length; i++) {
+    const c = counts[i]!;
+    if (backends[i]!.draining ? c > 0 : c < low || c > high) return false;
+  }
+  return true;
 }

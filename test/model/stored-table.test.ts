@@ -90,14 +90,33 @@ describe('the model with stored tables', () => {
     expect(t.buckets).toEqual(buildBucketTable(t.backends, params).buckets);
   });
 
-  test('a stored table for the current backends is used as is, with its generation', () => {
-    // Not what Maglev would compute: only storing can explain this table.
+  test('a balanced stored table for the current backends is used as is, with its generation', () => {
+    // Not what Maglev would compute: only storing can explain this table (86/85/85 in blocks).
     const backends = [1, 2, 3].map((i) => addr(i) as IpAddress);
-    const mine: StoredTable = { generation: 7, backends, buckets: Array.from({ length: B }, (_, i) => (i < 100 ? 0 : i < 180 ? 1 : 2)) };
+    const mine: StoredTable = { generation: 7, backends, buckets: Array.from({ length: B }, (_, i) => (i < 86 ? 0 : i < 171 ? 1 : 2)) };
     const d = computeDesiredState(S, snap(web(formatStoredTables(new Map([[VIP, mine]]))), eps([1, 2, 3])), 'tunnel-1');
     expect(tableOf(d).buckets).toEqual(mine.buckets);
     expect(tableOf(d).generation).toBe(7);
     expect(d.problems).toEqual([]);
+  });
+
+  test('an endpoint that drained and came back gets its share again (issue 15), moving only what it takes', () => {
+    // The stored table after a drain lists the endpoint with no bucket; when it is ready
+    // again the backend list is the same, so only the balance check can tell.
+    const first = computeDesiredState(S, snap(web(), eps([1, 2, 3, 4])), 'tunnel-1');
+    const drained = computeDesiredState(S, snap(web(stored(first)), eps([2, 3, 4], [1])), 'tunnel-1');
+    expect(bucketShares(tableOf(drained)).get(addr(1))).toBe(0);
+    const back = tableOf(computeDesiredState(S, snap(web(stored(drained)), eps([1, 2, 3, 4])), 'tunnel-1'));
+    expect(activeCounts(back)).toEqual([64, 64, 64, 64]);
+    expect(movedBuckets(tableOf(drained), back)).toBe(64);
+    expect(back.generation).toBe(tableOf(drained).generation + 1);
+    // An unbalanced table stored by anyone (an older agent, a hand edit) is repaired the same way.
+    const backends = [1, 2, 3].map((i) => addr(i) as IpAddress);
+    const skewed: StoredTable = { generation: 7, backends, buckets: Array.from({ length: B }, (_, i) => (i < 100 ? 0 : i < 180 ? 1 : 2)) };
+    const fixed = tableOf(computeDesiredState(S, snap(web(formatStoredTables(new Map([[VIP, skewed]]))), eps([1, 2, 3])), 'tunnel-1'));
+    expect(activeCounts(fixed)).toEqual([86, 85, 85]);
+    expect(fixed.buckets.filter((b, i) => b !== skewed.buckets[i])).toHaveLength(14); // 100 -> 86: only the surplus moves
+    expect(fixed.generation).toBe(8);
   });
 
   test('endpoint added or removed: moves at most ceil(B/N) buckets and <= 1/N + 5%, keeps balance, generation + 1 (N = 2..100)', () => {
