@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       connections: s.connections, survived: s.survived, broken: s.broken, changedPod: s.changedPod, stalled: s.stalled,
       ...(s.onTarget !== undefined ? { onTarget: s.onTarget, onTargetSurvived: s.onTargetSurvived } : {}),
       ...(s.newConnections !== undefined ? { newConnections: s.newConnections, newToTarget: s.newToTarget } : {}),
-      ...(s.fibGapMs !== undefined ? { fibGapMs: s.fibGapMs } : {}),
+      ...(s.fibGapMs !== undefined ? { fibGapMs: s.fibGapMs, fibSampleMaxMs: s.fibSampleMaxMs } : {}),
       ...(s.error ? { error: s.error } : {}),
     }])),
   }]));

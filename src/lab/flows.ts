@@ -46,6 +46,8 @@ export interface ScenarioResult {
    * VIP or lacked a restarting node's next hop (FibWatch, polled every ~20 ms).
    */
   readonly fibGapMs?: number;
+  /** The longest time between two FIB reads (the resolution of fibGapMs). */
+  readonly fibSampleMaxMs?: number;
   readonly detail: string;
   readonly error?: string;
 }
@@ -162,7 +164,7 @@ async function scenarioRestart(env: Env): Promise<Omit<ScenarioResult, 'key' | '
 }
 
 function gapText(g: FibGaps): string {
-  return `router FIB: longest gap ${g.fibGapMs} ms (VIP without next hop ${g.vipGapMs} ms, restarting node's next hop missing ${g.nodeGapMs} ms; ${g.samples} samples)`;
+  return `router FIB: longest gap ${g.fibGapMs} ms (VIP without next hop ${g.vipGapMs} ms, restarting node's next hop missing ${g.nodeGapMs} ms; ${g.samples} samples, at most ${g.maxSampleIntervalMs} ms apart)`;
 }
 
 async function scenarioGobgpdCrash(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
@@ -180,7 +182,7 @@ async function scenarioGobgpdCrash(env: Env): Promise<Omit<ScenarioResult, 'key'
   const backMs = Date.now() - t0;
   await sleep(1000);
   const c = count(await held(env, 'gobgpd-crash'));
-  return { ...c, fibGapMs: gaps.fibGapMs, targetPod: victim, detail: `${victim}: gobgpd SIGKILLed, restarted 2 s later, fresh paths at the router ${(backMs / 1000).toFixed(1)} s after the kill; ${gapText(gaps)}` };
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, targetPod: victim, detail: `${victim}: gobgpd SIGKILLed, restarted 2 s later, fresh paths at the router ${(backMs / 1000).toFixed(1)} s after the kill; ${gapText(gaps)}` };
 }
 
 async function scenarioUpgrade(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
@@ -201,7 +203,7 @@ async function scenarioUpgrade(env: Env): Promise<Omit<ScenarioResult, 'key' | '
   }
   await sleep(1000);
   const c = count(await held(env, 'upgrade'));
-  return { ...c, fibGapMs: gaps.fibGapMs, detail: `agent (SIGUSR2: restart in place) and gobgpd (SIGKILL) of each tunnel node restarted together, node by node (${took.join(', ')}); ${gapText(gaps)}` };
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent (SIGUSR2: restart in place) and gobgpd (SIGKILL) of each tunnel node restarted together, node by node (${took.join(', ')}); ${gapText(gaps)}` };
 }
 
 async function scenarioRestartAll(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
@@ -218,7 +220,7 @@ async function scenarioRestartAll(env: Env): Promise<Omit<ScenarioResult, 'key' 
   const backMs = Date.now() - t0;
   await sleep(1000);
   const c = count(await held(env, 'restart-all'));
-  return { ...c, fibGapMs: gaps.fibGapMs, detail: `agent and gobgpd of every tunnel node SIGKILLed at once and restarted; fresh paths from all at the router after ${(backMs / 1000).toFixed(1)} s; ${gapText(gaps)}` };
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent and gobgpd of every tunnel node SIGKILLed at once and restarted; fresh paths from all at the router after ${(backMs / 1000).toFixed(1)} s; ${gapText(gaps)}` };
 }
 
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {

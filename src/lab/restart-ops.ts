@@ -21,6 +21,8 @@ export interface FibGaps {
   /** max of the two: the issue's figure. */
   readonly fibGapMs: number;
   readonly samples: number;
+  /** The longest time between two FIB reads: the gaps' resolution (the machine's load sets it). */
+  readonly maxSampleIntervalMs: number;
 }
 
 /** Polls the router's FIB for the VIP every ~20 ms until stopped. */
@@ -30,6 +32,7 @@ export class FibWatch {
   private samples = 0;
   private vipGap = 0;
   private nodeGap = 0;
+  private maxInterval = 0;
 
   constructor(private readonly ctx: Ctx, private readonly watched: readonly string[]) {
     this.done = this.loop();
@@ -43,6 +46,7 @@ export class FibWatch {
     while (!this.stopped) {
       const hops = await vipNextHops(this.ctx).catch(() => undefined);
       const now = Date.now();
+      if (this.samples > 0) this.maxInterval = Math.max(this.maxInterval, now - last);
       last = now;
       if (hops) {
         this.samples += 1;
@@ -69,7 +73,7 @@ export class FibWatch {
   async stop(): Promise<FibGaps> {
     this.stopped = true;
     await this.done;
-    return { vipGapMs: this.vipGap, nodeGapMs: this.nodeGap, fibGapMs: Math.max(this.vipGap, this.nodeGap), samples: this.samples };
+    return { vipGapMs: this.vipGap, nodeGapMs: this.nodeGap, fibGapMs: Math.max(this.vipGap, this.nodeGap), samples: this.samples, maxSampleIntervalMs: this.maxInterval };
   }
 }
 
