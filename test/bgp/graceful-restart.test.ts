@@ -140,6 +140,37 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     expect(Date.now() - t0).toBeLessThan(RESTART_TIME * 1000);
   }, 90000);
 
+  it('an agent crash alone (our BFD dies, gobgpd lives): the C bit clear and check-control-plane-failure keep the session and the route', async () => {
+    await bfd!.waitForState(R4, 'Up', 30000);
+    await bfd!.kill();
+    bfd = undefined;
+    // BFD Down at the router after 300 ms; 3 s is ten detection times.
+    const gap = await longestGap(routerNs, N4, 3000);
+    expect(gap).toBe(0);
+    expect(await established()).toBe(true);
+    const peers = await router.vtyshJson<Record<string, { status?: string }>>('show bfd peers json');
+    expect(JSON.stringify(peers)).toMatch(/"status":"down"/);
+  }, 60000);
+
+  it('control: without check-control-plane-failure the same BFD Down tears the session down and withdraws the route', async () => {
+    await router.vtysh('configure terminal', 'router bgp 65000', `no neighbor ${N4} bfd check-control-plane-failure`);
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    await bfd.waitForState(R4, 'Up', 30000);
+    await waitFor(established, 30000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    const t = Date.now();
+    await bfd.kill();
+    bfd = undefined;
+    await waitForNextHops(routerNs, VIP, [], 10000);
+    const ms = Date.now() - t;
+    console.log(`graceful-restart.test: without check-control-plane-failure, BFD Down withdrew the VIP ${ms} ms after our BFD was killed`);
+    expect(ms).toBeLessThan(3000);
+    await router.vtysh('configure terminal', 'router bgp 65000', `neighbor ${N4} bfd check-control-plane-failure`);
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+  }, 90000);
+
   it('control: without graceful restart the same SIGKILL withdraws the route within seconds', async () => {
     newSpeaker(false);
     // UpdatePeer (capability change) resets the session; wait until it is back with the route.
