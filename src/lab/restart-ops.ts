@@ -101,6 +101,9 @@ export function restartProcess(paths: LabPaths, p: LabProcess): void {
   writeState(paths, { ...state, processes: state.processes.map((x) => (x.kind === p.kind && x.host === p.host ? { ...x, pid } : x)) });
 }
 
+/** An agent's start to ready (Kubernetes synced) took 18-33 s on the loaded 2-core machine; the routers' restart time (120 s) covers it. */
+const READY_TIMEOUT_MS = 60000;
+
 async function agentReady(ctx: Ctx, netns: string): Promise<boolean> {
   const r = await probe<{ status: number }>(ctx, netns, ['http', '--method', 'GET', '--url', 'http://127.0.0.1:9742/readyz', '--timeout', '1000']).catch(() => undefined);
   return r?.status === 200;
@@ -143,7 +146,7 @@ export async function upgradeNode(ctx: Ctx, paths: LabPaths, name: string): Prom
   await Promise.all([signalProcess(a, 'SIGUSR2'), signalProcess(g, 'SIGKILL')]);
   restartProcess(paths, g);
   restartProcess(paths, a);
-  await waitFor(() => agentReady(ctx, host(ctx.topo, name).netns), 30000, 250).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within 30 s`); });
+  await waitFor(() => agentReady(ctx, host(ctx.topo, name).netns), READY_TIMEOUT_MS, 250).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within ${READY_TIMEOUT_MS / 1000} s`); });
   return Date.now() - t0;
 }
 
@@ -157,6 +160,6 @@ export async function restartAllNodes(ctx: Ctx, paths: LabPaths): Promise<void> 
   for (const p of procs.filter((x) => x.kind === 'gobgpd')) restartProcess(paths, p);
   for (const p of procs.filter((x) => x.kind === 'agent')) restartProcess(paths, p);
   for (const n of nodes) {
-    await waitFor(() => agentReady(ctx, host(ctx.topo, n).netns), 30000, 250).catch(() => { throw new StepFailed(`${n}: the restarted agent was not ready within 30 s`); });
+    await waitFor(() => agentReady(ctx, host(ctx.topo, n).netns), READY_TIMEOUT_MS, 250).catch(() => { throw new StepFailed(`${n}: the restarted agent was not ready within ${READY_TIMEOUT_MS / 1000} s`); });
   }
 }
