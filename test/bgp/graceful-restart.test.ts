@@ -103,6 +103,23 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     expect(gr?.timers?.receivedRestartTimer).toBe(RESTART_TIME);
   }, 60000);
 
+  it('a restarted agent adopting the running gobgpd withdraws nothing before its first announcement set (fail static)', async () => {
+    speaker!.stop();
+    client.close();
+    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000, reconnectBackoffMs: { initial: 50, max: 500 } });
+    const s = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
+    speaker = s;
+    s.setPeers([peer(true)]);
+    s.start();
+    expect((await s.sync()).ok).toBe(true);
+    // The model is not ready yet: the route stays in gobgpd and at the router.
+    expect(await longestGap(routerNs, N4, 2000)).toBe(0);
+    expect((await client.listLocalRoutes(4)).map((r) => r.prefix)).toEqual([VIP]);
+    s.setRoutes([{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
+    expect(await s.sync()).toMatchObject({ ok: true, added: 0, withdrawn: 0 });
+    expect(await fibNextHops(routerNs, VIP)).toEqual([N4]);
+  }, 60000);
+
   it('keeps the route in the router\'s FIB while gobgpd and the BFD are SIGKILLed, and refreshes it when they return', async () => {
     const t0 = Date.now();
     // An agent and its sidecar dying together (restart-all, a crash): BFD goes Down at the
