@@ -46,6 +46,12 @@ export class BirdRouter {
     await waitFor(() => existsSync(this.socket), 5000);
   }
 
+  /** Replaces the configuration (same `log` line) and has bird load it (`birdc configure`). */
+  async reconfigure(conf: string): Promise<string> {
+    writeFileSync(join(this.dir, 'bird.conf'), `log "${join(this.dir, 'bird.log')}" all;\n${conf}\n`);
+    return this.birdc('configure');
+  }
+
   /** Runs one birdc command (e.g. `show protocols all`); returns its output. */
   async birdc(command: string): Promise<string> {
     const r = await this.run('birdc', ['-s', this.socket, ...command.split(' ')], { netns: this.opts.netns, timeoutMs: 10000, allowFailure: true });

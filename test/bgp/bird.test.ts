@@ -29,36 +29,43 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
   let client: GobgpClient;
   let speaker: BgpSpeaker;
   let bfd: BfdChild | undefined;
+  let birdConf: (bfdMode: 'on' | 'graceful') => string;
+  const route = { prefix: VIP, family: 4 as const, communities: ['64512:100'], largeCommunities: [] };
+  const newSpeaker = (): void => {
+    speaker?.stop();
+    client?.close();
+    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000 });
+    speaker = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
+    speaker.setPeers([{ address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1, gracefulRestart: { restartTimeSeconds: 60 } }]);
+    speaker.setRoutes([route]);
+    speaker.start();
+  };
 
   beforeAll(async () => {
     routerNs = await ns.create('h8birdr');
     nodeNs = await ns.create('h8birdn');
     const { aIf } = await ns.link(routerNs, nodeNs, { aAddrs: [`${R4}/29`], bAddrs: [`${N4}/29`] });
-    bird = new BirdRouter({
-      netns: routerNs,
-      conf: [
-        `router id ${R4};`,
-        'protocol device { scan time 10; }',
-        'protocol kernel { ipv4 { import none; export all; }; merge paths on; }',
-        `protocol bfd { interface "${aIf}" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }`,
-        'protocol bgp node1 {',
-        `  local ${R4} as 65000;`,
-        `  neighbor ${N4} as 64512;`,
-        '  hold time 9; keepalive time 3; connect retry time 1;',
-        '  bfd on;',
-        '  ipv4 { import all; export none; };',
-        '}',
-      ].join('\n'),
-    });
+    birdConf = (bfdMode: 'on' | 'graceful'): string => [
+      `router id ${R4};`,
+      'protocol device { scan time 10; }',
+      'protocol kernel { ipv4 { import none; export all; }; merge paths on; }',
+      `protocol bfd { interface "${aIf}" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }`,
+      'protocol bgp node1 {',
+      `  local ${R4} as 65000;`,
+      `  neighbor ${N4} as 64512;`,
+      '  hold time 9; keepalive time 3; connect retry time 1;',
+      // BIRD waits 60-300 s before reconnecting after an error (a BFD-driven shutdown is one).
+      '  error wait time 1, 5;',
+      `  bfd ${bfdMode};`,
+      '  ipv4 { import all; export none; };',
+      '}',
+    ].join('\n');
+    bird = new BirdRouter({ netns: routerNs, conf: birdConf('on') });
     await bird.start();
     await ensureGtsm({ netns: nodeNs });
     gobgpd = new GobgpdProcess({ netns: nodeNs });
     await gobgpd.start();
-    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000 });
-    speaker = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 } });
-    speaker.setPeers([{ address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1, gracefulRestart: { restartTimeSeconds: 60 } }]);
-    speaker.setRoutes([{ prefix: VIP, family: 4, communities: ['64512:100'], largeCommunities: [] }]);
-    speaker.start();
+    newSpeaker();
     bfd = await BfdChild.start(nodeNs);
     await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
   }, 60000);
@@ -105,4 +112,33 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     expect((await bird.birdc('show bfd sessions')).split('\n').find((l) => l.includes(N4)) ?? '').toMatch(/Down|Init/);
     await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs });
   }, 60000);
+
+  it('graceful restart with `bfd graceful`: gobgpd and our BFD SIGKILLed, BIRD keeps the route until they return', async () => {
+    // BIRD's counterpart of FRR's check-control-plane-failure: a BFD Down starts graceful
+    // restart instead of a hard shutdown (it does not look at the C bit).
+    expect(await bird.reconfigure(birdConf('graceful'))).toMatch(/[Rr]econfigur/);
+    await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
+    await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 10000, 100);
+    await bfd!.waitForState(R4, 'Up', 30000);
+    await bfd!.kill();
+    bfd = undefined;
+    speaker.stop();
+    await gobgpd.stop('SIGKILL');
+    const end = Date.now() + 4000;
+    let missing = 0;
+    while (Date.now() < end) {
+      if ((await fibRoute(routerNs, VIP))?.gateway !== N4) missing += 1;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(missing).toBe(0);
+    expect(await bird.birdc('show protocols all node1')).not.toMatch(/Established/);
+    // Back: gobgpd bare, the speaker sets it up with the Restart State bit; BIRD refreshes.
+    await gobgpd.start();
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
+    newSpeaker();
+    await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
+    expect((await fibRoute(routerNs, VIP))?.gateway).toBe(N4);
+    await waitFor(async () => !/stale/i.test(await bird.birdc(`show route ${VIP} all`)), 15000, 200);
+  }, 120000);
 });
