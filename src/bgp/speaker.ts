@@ -435,6 +435,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.known = undefined;
       }
     }
+    let peersAdded = true;
     for (const [address, spec] of this.peers) {
       const actual = actualPeers.find((p) => p.address === address);
       const present = actual !== undefined;
@@ -448,6 +449,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         }
       } catch (e) {
         fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
+        if (!present) peersAdded = false;
         continue;
       }
       const admin = this.adminDown.get(address);
@@ -462,8 +464,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       }
     }
 
-    // Only the peers re-created right after the restart come back with the Restart State bit.
-    this.freshGobgpd = false;
+    // Only the peers re-created right after the restart come back with the Restart State
+    // bit (a peer whose AddPeer failed gets it on the retry).
+    if (peersAdded) this.freshGobgpd = false;
     if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
     if (withdrawn) bgpMetrics.updates.inc({ kind: 'withdraw' }, withdrawn);
     const counts = { 4: 0, 6: 0 };
