@@ -6,6 +6,7 @@ packages=(
   iproute2 nftables iptables procps iputils-ping iperf3 kmod
   frr                            # the data-centre router in the lab and tests (zebra, bgpd, bfdd)
   gobgpd                         # the BGP speaker sidecar
+  bird2                          # a second router implementation in the BGP/BFD tests (test/bgp/bird.test.ts)
   golang-github-osrg-gobgp-dev   # GoBGP's API protos (build time)
   user-mode-linux                # a full kernel for GRE/MPLS tests where it boots (docs/testing.md)
   qemu-system-x86 busybox-static # a full kernel where UML cannot run: QEMU guest with Debian's kernel

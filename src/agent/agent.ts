@@ -99,6 +99,19 @@ export class Agent {
   }
 
   /**
+   * Stop for a restart in place (SIGUSR2, an upgrade): the loop stops and nothing is
+   * withdrawn. gobgpd keeps announcing (or, restarted too, the routers keep the routes as
+   * stale: graceful restart) and the data path stays; the next agent adopts both.
+   */
+  async stopForRestart(): Promise<void> {
+    this.stopping = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.idle();
+  }
+
+  /**
    * Graceful stop (SIGTERM): announcements go first, the routers get the grace time, then
    * BFD goes AdminDown. The kernel state stays.
    */

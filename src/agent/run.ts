@@ -193,19 +193,23 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   await watcher.start();
   log.info('agent started');
 
-  await new Promise<void>((resolve) => {
+  // SIGTERM/SIGINT: a planned stop (withdraw first). SIGUSR2: a restart in place (an
+  // upgrade): nothing is withdrawn and BFD sends no AdminDown; the routers keep this node's
+  // routes (graceful restart if gobgpd restarts too) while the data path stays.
+  const stopSignal = await new Promise<NodeJS.Signals>((resolve) => {
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGUSR2'];
     const onSignal = (sig: NodeJS.Signals) => {
-      log.info(`${sig}: graceful shutdown`);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
+      log.info(sig === 'SIGUSR2' ? `${sig}: stopping for a restart in place (announcements, BFD and data path left as they are)` : `${sig}: graceful shutdown`);
+      for (const s of signals) process.off(s, onSignal);
+      resolve(sig);
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    for (const s of signals) process.on(s, onSignal);
   });
+  const restartInPlace = stopSignal === 'SIGUSR2';
 
   await watcher.stop();
-  await agent.shutdown();
+  if (restartInPlace) await agent.stopForRestart();
+  else await agent.shutdown();
   binding?.stop();
   await bfd?.stop();
   speaker?.stop();

@@ -38,6 +38,15 @@ export interface PeerSpec {
   readonly passive?: boolean;
   /** Address families on this session; default: the peer address's own family. */
   readonly families?: readonly (4 | 6)[];
+  /**
+   * Graceful restart (RFC 4724) for every family of the session; unset: none. The router
+   * keeps our routes as stale for `restartTimeSeconds` when the session drops without a
+   * NOTIFICATION (gobgpd SIGKILLed or crashed). `restarting` sets the Restart State bit:
+   * we come back from such a drop, so the router keeps the stale routes until our
+   * End-of-RIB instead of flushing them at our OPEN. gobgpd clears it itself once synced,
+   * so it is not compared by samePeerConfig.
+   */
+  readonly gracefulRestart?: { readonly restartTimeSeconds: number; readonly restarting?: boolean };
 }
 
 export type PeerSessionState = 'unknown' | 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established';
@@ -154,6 +163,7 @@ function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
   const asn = Number(conf.peer_asn || state.peer_asn || 0);
   const local = String(transport.local_address ?? '');
   const session = p ? parseSession(p, withAdvertised) : undefined;
+  const gr = (p?.graceful_restart ?? {}) as Obj;
   const families = ((p?.afi_safis ?? []) as Obj[])
     .map((a) => (a.config ?? {}) as Obj)
     .filter((c) => c.enabled && (c.family as Obj | undefined)?.safi === 'SAFI_UNICAST')
@@ -175,6 +185,7 @@ function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
       ...(local && local !== '0.0.0.0' && local !== '::' ? { localAddress: local } : {}),
       passive: transport.passive_mode === true,
       families,
+      ...(gr.enabled ? { gracefulRestart: { restartTimeSeconds: Number(gr.restart_time ?? 0), restarting: gr.local_restarting === true } } : {}),
     },
     ...(session ? { session } : {}),
   };
@@ -191,6 +202,7 @@ export function samePeerConfig(actual: PeerSpec, desired: PeerSpec): boolean {
     p.asn, p.password ?? '', p.holdTimeSeconds, p.keepaliveSeconds, p.multihopTtl ?? 0,
     p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS, local, p.passive ?? false,
     [...(p.families ?? [p.address.includes(':') ? 6 : 4])].sort(),
+    p.gracefulRestart?.restartTimeSeconds ?? 0,
   ]);
   const wantLocal = desired.localAddress ?? '';
   return key(actual, wantLocal ? (actual.localAddress ?? '') : '') === key(desired, wantLocal);
@@ -209,17 +221,24 @@ export function validatePeer(p: PeerSpec): void {
   }
   if (p.multihopTtl !== undefined && !(Number.isInteger(p.multihopTtl) && p.multihopTtl >= 1 && p.multihopTtl <= 255)) bad(`multihop TTL ${p.multihopTtl} is not 1..255`);
   if (p.localAddress && !isIP(p.localAddress)) bad(`local address "${p.localAddress}" is not an IP address`);
+  const rt = p.gracefulRestart?.restartTimeSeconds;
+  // 12 bits on the wire (RFC 4724 section 3).
+  if (rt !== undefined && !(Number.isInteger(rt) && rt >= 1 && rt <= 4095)) bad(`graceful restart time ${rt}s is not 1..4095`);
 }
 
 export function peerToApi(p: PeerSpec): Record<string, unknown> {
   validatePeer(p);
   const fams = p.families ?? [p.address.includes(':') ? 6 : 4];
+  const gr = p.gracefulRestart;
   return {
     conf: { neighbor_address: p.address, peer_asn: p.asn, auth_password: p.password ?? '' },
     timers: { config: { hold_time: p.holdTimeSeconds, keepalive_interval: p.keepaliveSeconds, connect_retry: p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS } },
     ebgp_multihop: p.multihopTtl ? { enabled: true, multihop_ttl: p.multihopTtl } : { enabled: false, multihop_ttl: 0 },
     transport: { local_address: p.localAddress ?? '', passive_mode: p.passive ?? false },
-    afi_safis: fams.map((f) => ({ config: { family: familyOf(f), enabled: true } })),
+    afi_safis: fams.map((f) => ({ config: { family: familyOf(f), enabled: true }, ...(gr ? { mp_graceful_restart: { config: { enabled: true } } } : {}) })),
+    // No notification_enabled (RFC 8538 N bit): with it, a NOTIFICATION we send (BFD down,
+    // hold timer) would also leave our routes stale at the router instead of withdrawn.
+    ...(gr ? { graceful_restart: { enabled: true, restart_time: gr.restartTimeSeconds, local_restarting: gr.restarting ?? false } } : {}),
   };
 }
 

@@ -22,6 +22,14 @@ export interface BgpSpeakerOptions {
   readonly resyncMs?: number;
   /** Retry delay after a failed pass: doubles from `initialMs` up to `maxMs`. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * Fail static at start (the agent sets it): touch neither peers nor routes until the
+   * first setAnnouncements/setRoutes. A restarted agent that adopts a running gobgpd must
+   * not withdraw its routes before the model is ready, and a restarted gobgpd must not
+   * open sessions (and send End-of-RIB, ending the routers' graceful restart) before it
+   * has the routes to send.
+   */
+  readonly waitForAnnouncements?: boolean;
 }
 
 export interface SyncResult {
@@ -81,8 +89,9 @@ export function peerSpecFromConfig(p: BgpPeerConfig, extra: Partial<PeerSpec> = 
  */
 export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
   const client = new GobgpClient({ target: bgp.grpcAddress });
-  const speaker = new BgpSpeaker({ client, global: { asn: bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, ...(opts.logger ? { logger: opts.logger } : {}) });
-  speaker.setPeers(bgp.peers.map((p) => peerSpecFromConfig(p)));
+  const speaker = new BgpSpeaker({ client, global: { asn: bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, waitForAnnouncements: true, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const gr = bgp.gracefulRestart.enabled ? { gracefulRestart: { restartTimeSeconds: bgp.gracefulRestart.restartTimeSeconds } } : {};
+  speaker.setPeers(bgp.peers.map((p) => peerSpecFromConfig(p, gr)));
   return { client, speaker };
 }
 
@@ -103,6 +112,14 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   private peers = new Map<string, PeerSpec>();
   private routes = new Map<string, DesiredRoute>();
+  /** A set of routes was given (see BgpSpeakerOptions.waitForAnnouncements). */
+  private routesGiven = false;
+  /**
+   * gobgpd was found without state and started by us: the peers it gets until they are
+   * re-created carry the Restart State bit (graceful restart), so routers holding our
+   * routes as stale keep them until our End-of-RIB.
+   */
+  private freshGobgpd = false;
   /** Validation results of the last set, by the route as given (null: invalid). */
   private normalized = new Map<string, { route: HostRoute; key: string } | null>();
   /** Bumped by every set*(): a pass applies the generation it started with. */
@@ -221,6 +238,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     this.normalized = cache;
     this.routes = next;
+    this.routesGiven = true;
     this.changed();
   }
 
@@ -238,6 +256,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   /** Withdraws every announcement and waits until gobgpd has none (peers stay up). */
   async withdrawAll(): Promise<SyncResult> {
     this.routes = new Map();
+    this.routesGiven = true;
     this.changed();
     return this.sync();
   }
@@ -350,6 +369,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
     const restarted = await this.ensureGlobal();
     this.ensureWatch();
+    if (this.opts.waitForAnnouncements && !this.routesGiven) {
+      this.log.debug('waiting for the first announcement set before touching peers and routes');
+      return { ok: true, errors, restarted, announced: 0, added: 0, withdrawn: 0 };
+    }
 
     // Peers: the speaker is gobgpd's only controller, so anything not desired goes.
     const mark = new Map(this.peerEvents);
@@ -369,36 +392,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         fail('DeletePeer', `peer ${p.address}`, e, { peer: p.address });
       }
     }
-    for (const [address, spec] of this.peers) {
-      const actual = actualPeers.find((p) => p.address === address);
-      const present = actual !== undefined;
-      try {
-        if (!actual) {
-          await this.client.addPeer(spec);
-          this.log.info(`added peer ${address} (AS ${spec.asn})`, { peer: address });
-        } else if (!samePeerConfig(actual.config, spec)) {
-          await this.client.updatePeer(spec);
-          this.log.info(`updated peer ${address} (AS ${spec.asn})`, { peer: address });
-        }
-      } catch (e) {
-        fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
-        continue;
-      }
-      const admin = this.adminDown.get(address);
-      const isDown = actual?.adminDown ?? false;
-      if (!admin || admin.down === isDown) continue;
-      try {
-        if (admin.down) await this.client.disablePeer(address, admin.reason);
-        else await this.client.enablePeer(address);
-        this.log.info(`peer ${address} administratively ${admin.down ? 'down' : 'up'}${admin.reason ? `: ${admin.reason}` : ''}`, { peer: address });
-      } catch (e) {
-        fail(admin.down ? 'DisablePeer' : 'EnablePeer', `peer ${address}`, e, { peer: address });
-      }
-    }
-
-    // Paths: diff by route identity (prefix + attributes). A changed attribute is a new
-    // AddPath, which replaces the old path in gobgpd (implicit withdraw); only prefixes
-    // no longer desired are withdrawn.
+    // Paths, before new peers: a session that opens on a fresh gobgpd then sends every
+    // route before its End-of-RIB (graceful restart). Diff by route identity (prefix +
+    // attributes). A changed attribute is a new AddPath, which replaces the old path in
+    // gobgpd (implicit withdraw); only prefixes no longer desired are withdrawn.
     const desired = this.routes;
     if (!this.known || Date.now() - this.knownAt >= this.resyncMs) await this.readRoutes();
     let { toAdd, toWithdraw } = this.diffRoutes(desired);
@@ -438,6 +435,38 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.known = undefined;
       }
     }
+    let peersAdded = true;
+    for (const [address, spec] of this.peers) {
+      const actual = actualPeers.find((p) => p.address === address);
+      const present = actual !== undefined;
+      try {
+        if (!actual) {
+          await this.client.addPeer(this.freshGobgpd && spec.gracefulRestart ? { ...spec, gracefulRestart: { ...spec.gracefulRestart, restarting: true } } : spec);
+          this.log.info(`added peer ${address} (AS ${spec.asn})`, { peer: address });
+        } else if (!samePeerConfig(actual.config, spec)) {
+          await this.client.updatePeer(spec);
+          this.log.info(`updated peer ${address} (AS ${spec.asn})`, { peer: address });
+        }
+      } catch (e) {
+        fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
+        if (!present) peersAdded = false;
+        continue;
+      }
+      const admin = this.adminDown.get(address);
+      const isDown = actual?.adminDown ?? false;
+      if (!admin || admin.down === isDown) continue;
+      try {
+        if (admin.down) await this.client.disablePeer(address, admin.reason);
+        else await this.client.enablePeer(address);
+        this.log.info(`peer ${address} administratively ${admin.down ? 'down' : 'up'}${admin.reason ? `: ${admin.reason}` : ''}`, { peer: address });
+      } catch (e) {
+        fail(admin.down ? 'DisablePeer' : 'EnablePeer', `peer ${address}`, e, { peer: address });
+      }
+    }
+
+    // Only the peers re-created right after the restart come back with the Restart State
+    // bit (a peer whose AddPeer failed gets it on the retry).
+    if (peersAdded) this.freshGobgpd = false;
     if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
     if (withdrawn) bgpMetrics.updates.inc({ kind: 'withdraw' }, withdrawn);
     const counts = { 4: 0, 6: 0 };
@@ -489,6 +518,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       throw e;
     }
     this.known = undefined;
+    this.freshGobgpd = true;
     for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' }, 'gobgpd restarted without its state');
     this.configuredOnce = true;
     // Event streams opened before the restart are dead; open a new one.

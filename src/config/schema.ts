@@ -71,9 +71,17 @@ export const configSchema = z
         peers: z.array(bgpPeerSchema).default([]).describe('BGP peers (the data-centre routers).'),
         withdrawGraceSeconds: z.number().min(0).max(600).default(5).describe('After withdrawing (shutdown, maintenance), wait this long before tearing anything down.'),
         maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint (or cordoned) withdraws its announcements.'),
+        gracefulRestart: z
+          .object({
+            enabled: z.boolean().default(true).describe('Advertise BGP graceful restart (RFC 4724): while gobgpd or the agent restarts (crash, SIGUSR2), the routers keep this node\'s routes as stale and the data path stays in the kernel (docs/bgp.md).'),
+            restartTimeSeconds: z.number().int().min(1).max(4095).default(120).describe('How long a router keeps this node\'s routes after its BGP session drops without a NOTIFICATION, waiting for gobgpd to return.'),
+          })
+          .strict()
+          .default({ enabled: true, restartTimeSeconds: 120 })
+          .describe('Graceful restart; a planned stop (SIGTERM, maintenance) still withdraws first.'),
       })
       .strict()
-      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance' }),
+      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', gracefulRestart: { enabled: true, restartTimeSeconds: 120 } }),
     bfd: z
       .object({
         profiles: z.record(z.string(), bfdProfileSchema).default({}).describe('Named BFD profiles, referenced by bgp.peers[].bfdProfile.'),

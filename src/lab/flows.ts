@@ -11,11 +11,14 @@ import { STALL_MS, SURVIVAL_DEFINITION, type FlowConn } from './flow-client.js';
 import {
   addSparePod, DRAINING, FlowClient, killTunnelNode, reachable, removeEndpoint, restartAgent, setEndpointConditions, settled,
 } from './flow-ops.js';
+import { crashGobgpd, FibWatch, refreshed, restartAllNodes, tunnelNodeHops, upgradeNode, type FibGaps } from './restart-ops.js';
 import { labPaths, readState } from './state.js';
 import { buildTopology, hostsByRole } from './topology.js';
 import type { Ctx } from './traffic.js';
 
-export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'kill'] as const;
+// The graceful-restart drills (gobgpd-crash, upgrade, restart-all) come before the kill,
+// which leaves the lab damaged.
+export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'kill'] as const;
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioResult {
@@ -38,6 +41,13 @@ export interface ScenarioResult {
   readonly newConnections?: number;
   readonly newToTarget?: number;
   readonly perPodBefore: Record<string, number>;
+  /**
+   * Graceful-restart drills: the longest time the router's FIB had no next hop for the
+   * VIP or lacked a restarting node's next hop (FibWatch, polled every ~20 ms).
+   */
+  readonly fibGapMs?: number;
+  /** The longest time between two FIB reads (the resolution of fibGapMs). */
+  readonly fibSampleMaxMs?: number;
   readonly detail: string;
   readonly error?: string;
 }
@@ -153,6 +163,66 @@ async function scenarioRestart(env: Env): Promise<Omit<ScenarioResult, 'key' | '
   return { ...c, detail: `agents on ${hostsByRole(env.ctx.topo, 'tunnel-node').map((n) => n.name).join(', ')} restarted one by one (SIGTERM, exit, start, ready)` };
 }
 
+function gapText(g: FibGaps): string {
+  return `router FIB: longest gap ${g.fibGapMs} ms (VIP without next hop ${g.vipGapMs} ms, restarting node's next hop missing ${g.nodeGapMs} ms; ${g.samples} samples, at most ${g.maxSampleIntervalMs} ms apart)`;
+}
+
+async function scenarioGobgpdCrash(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'gobgpd-crash');
+  const victim = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!.name;
+  const watch = new FibWatch(env.ctx, tunnelNodeHops(env.ctx, [victim]));
+  const t0 = Date.now();
+  let gaps: FibGaps;
+  try {
+    await crashGobgpd(env.ctx, env.paths, victim, 2000);
+    await refreshed(env.ctx, env.paths);
+  } finally {
+    gaps = await watch.stop();
+  }
+  const backMs = Date.now() - t0;
+  await sleep(1000);
+  const c = count(await held(env, 'gobgpd-crash'));
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, targetPod: victim, detail: `${victim}: gobgpd SIGKILLed, restarted 2 s later, fresh paths at the router ${(backMs / 1000).toFixed(1)} s after the kill; ${gapText(gaps)}` };
+}
+
+async function scenarioUpgrade(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'upgrade');
+  const nodes = hostsByRole(env.ctx.topo, 'tunnel-node').map((n) => n.name);
+  const watch = new FibWatch(env.ctx, tunnelNodeHops(env.ctx));
+  const took: string[] = [];
+  let gaps: FibGaps;
+  try {
+    for (const n of nodes) {
+      const ms = await upgradeNode(env.ctx, env.paths, n);
+      await refreshed(env.ctx, env.paths);
+      took.push(`${n} ready in ${(ms / 1000).toFixed(1)} s`);
+      env.progress(`    ${n}: agent (SIGUSR2) and gobgpd (SIGKILL) restarted, ready in ${(ms / 1000).toFixed(1)} s, fresh paths at the router`);
+    }
+  } finally {
+    gaps = await watch.stop();
+  }
+  await sleep(1000);
+  const c = count(await held(env, 'upgrade'));
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent (SIGUSR2: restart in place) and gobgpd (SIGKILL) of each tunnel node restarted together, node by node (${took.join(', ')}); ${gapText(gaps)}` };
+}
+
+async function scenarioRestartAll(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'restart-all');
+  const watch = new FibWatch(env.ctx, tunnelNodeHops(env.ctx));
+  const t0 = Date.now();
+  let gaps: FibGaps;
+  try {
+    await restartAllNodes(env.ctx, env.paths);
+    await refreshed(env.ctx, env.paths);
+  } finally {
+    gaps = await watch.stop();
+  }
+  const backMs = Date.now() - t0;
+  await sleep(1000);
+  const c = count(await held(env, 'restart-all'));
+  return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent and gobgpd of every tunnel node SIGKILLed at once and restarted; fresh paths from all at the router after ${(backMs / 1000).toFixed(1)} s; ${gapText(gaps)}` };
+}
+
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
   await hold(env, 'kill');
   const victim = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!.name;
@@ -167,6 +237,9 @@ const NAMES: Record<ScenarioKey, string> = {
   add: '(2) add an endpoint',
   drain: '(3) graceful removal',
   restart: '(4) restart agents one by one',
+  'gobgpd-crash': '(5) gobgpd crash (graceful restart)',
+  upgrade: '(6) upgrade node by node (graceful restart)',
+  'restart-all': '(7) restart every node at once (graceful restart)',
 };
 
 export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
@@ -188,6 +261,9 @@ export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
     add: () => scenarioAdd(env),
     drain: () => scenarioDrain(env, victim),
     restart: () => scenarioRestart(env),
+    'gobgpd-crash': () => scenarioGobgpdCrash(env),
+    upgrade: () => scenarioUpgrade(env),
+    'restart-all': () => scenarioRestartAll(env),
     kill: () => scenarioKill(env),
   };
   const scenarios: ScenarioResult[] = [];

@@ -1,6 +1,8 @@
 export { NetnsSet, uniqueName } from './netns.js';
 export { FrrRouter, waitFor } from './frr.js';
 export type { FrrRouterOptions } from './frr.js';
+export { BirdRouter, birdAvailable } from './bird.js';
+export type { BirdRouterOptions } from './bird.js';
 export { LabApiServer } from './apiserver.js';
 export { FaultProxy } from './fault-proxy.js';
 export type { Fault, FaultProxyOptions } from './fault-proxy.js';

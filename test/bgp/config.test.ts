@@ -14,11 +14,24 @@ describe('bgpSpeakerFromConfig', () => {
     });
     const { client, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: '192.0.2.2' });
     expect(speaker.peerStates().map((p) => p.config)).toEqual([
-      { address: '192.0.2.1', asn: 65000, password: 's3cret', multihopTtl: 2, holdTimeSeconds: 90, keepaliveSeconds: 30 },
-      { address: '2001:db8::1', asn: 65001, holdTimeSeconds: 9, keepaliveSeconds: 3 },
+      { address: '192.0.2.1', asn: 65000, password: 's3cret', multihopTtl: 2, holdTimeSeconds: 90, keepaliveSeconds: 30, gracefulRestart: { restartTimeSeconds: 120 } },
+      { address: '2001:db8::1', asn: 65001, holdTimeSeconds: 9, keepaliveSeconds: 3, gracefulRestart: { restartTimeSeconds: 120 } },
     ]);
     expect(speaker.peerStates().every((p) => p.state === 'unknown')).toBe(true);
     client.close();
+  });
+
+  it('graceful restart: on by default, off when disabled', () => {
+    const peers = [{ address: '192.0.2.1', asn: 65000 }];
+    const off = configSchema.parse({ bgp: { grpcAddress: 'unix:///nonexistent/kst.sock', peers, gracefulRestart: { enabled: false } } });
+    const a = bgpSpeakerFromConfig(off.bgp, { routerId: '192.0.2.2' });
+    expect(a.speaker.peerStates()[0]!.config.gracefulRestart).toBeUndefined();
+    a.client.close();
+    const on = configSchema.parse({ bgp: { grpcAddress: 'unix:///nonexistent/kst.sock', peers, gracefulRestart: { restartTimeSeconds: 30 } } });
+    const b = bgpSpeakerFromConfig(on.bgp, { routerId: '192.0.2.2' });
+    expect(b.speaker.peerStates()[0]!.config.gracefulRestart).toEqual({ restartTimeSeconds: 30 });
+    b.client.close();
+    expect(() => configSchema.parse({ bgp: { gracefulRestart: { restartTimeSeconds: 5000 } } })).toThrow();
   });
 });
 

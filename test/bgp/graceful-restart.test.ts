@@ -1,0 +1,203 @@
+// Graceful restart (RFC 4724) against a real FRR bgpd + bfdd: a node's gobgpd, driven by a
+// BgpSpeaker with gracefulRestart set, and the agent's BFD (a child process, SIGKILLable
+// like a crashed agent). The router (FRR's default GR helper, `bfd check-control-plane-failure`
+// as the lab has it) must keep the node's route in its FIB while gobgpd and the BFD are
+// dead, and take the refreshed route back when they return. A control without graceful
+// restart shows the same kill does withdraw the route (so the assertion can fail).
+// Order-of-magnitude bounds only; the figures are the flows bench's (fibGapMs).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { BfdChild } from '../../src/bfd/child.js';
+import { ensureGtsm } from '../../src/bfd/index.js';
+import { BgpSpeaker, GobgpClient, GobgpdProcess, type PeerSpec } from '../../src/bgp/index.js';
+import { FrrRouter, NetnsSet, waitFor } from '../../src/lab/index.js';
+import { fibNextHops, waitForNextHops } from './bgp-lab.js';
+
+const R4 = '198.51.100.73';
+const N4 = '198.51.100.74';
+const VIP = '203.0.113.88/32';
+const RESTART_TIME = 60;
+
+/** Polls the router's FIB for `ms`; returns the longest stretch without `hop` as next hop. */
+async function longestGap(routerNs: string, hop: string, ms: number): Promise<number> {
+  const end = Date.now() + ms;
+  let missingSince: number | undefined;
+  let worst = 0;
+  while (Date.now() < end) {
+    const t = Date.now();
+    const present = (await fibNextHops(routerNs, VIP)).includes(hop);
+    if (!present && missingSince === undefined) missingSince = t;
+    if (present && missingSince !== undefined) {
+      worst = Math.max(worst, t - missingSince);
+      missingSince = undefined;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Math.max(worst, missingSince !== undefined ? Date.now() - missingSince : 0);
+}
+
+describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and restarted)', () => {
+  const ns = new NetnsSet();
+  let router: FrrRouter;
+  let routerNs: string;
+  let nodeNs: string;
+  let gobgpd: GobgpdProcess;
+  let client: GobgpClient;
+  let speaker: BgpSpeaker | undefined;
+  let bfd: BfdChild | undefined;
+  const fast = { minTxMs: 100, minRxMs: 100, multiplier: 3 };
+  const peer = (gr: boolean): PeerSpec => ({
+    address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1,
+    ...(gr ? { gracefulRestart: { restartTimeSeconds: RESTART_TIME } } : {}),
+  });
+  const newSpeaker = (gr: boolean): BgpSpeaker => {
+    speaker?.stop();
+    client?.close();
+    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000, reconnectBackoffMs: { initial: 50, max: 500 } });
+    const s = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
+    s.setPeers([peer(gr)]);
+    s.setRoutes([{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
+    s.start();
+    speaker = s;
+    return s;
+  };
+  const frrNeighbor = async (): Promise<Record<string, unknown>> =>
+    ((await router.vtyshJson<Record<string, Record<string, unknown>>>(`show bgp neighbors ${N4} json`))[N4] ?? {});
+  const established = async (): Promise<boolean> => (await frrNeighbor()).bgpState === 'Established';
+
+  beforeAll(async () => {
+    routerNs = await ns.create('h8grr');
+    nodeNs = await ns.create('h8grn');
+    await ns.link(routerNs, nodeNs, { aAddrs: [`${R4}/29`], bAddrs: [`${N4}/29`] });
+    router = new FrrRouter({
+      netns: routerNs,
+      bfddConf: ['bfd', ' profile fast', '  transmit-interval 100', '  receive-interval 100', '  detect-multiplier 3'].join('\n'),
+      bgpdConf: ['router bgp 65000', ` bgp router-id ${R4}`, ' no bgp ebgp-requires-policy',
+        ` neighbor ${N4} remote-as 64512`, ` neighbor ${N4} timers 3 9`, ` neighbor ${N4} timers connect 1`,
+        ` neighbor ${N4} bfd profile fast`, ` neighbor ${N4} bfd check-control-plane-failure`].join('\n'),
+    });
+    await router.start();
+    await ensureGtsm({ netns: nodeNs });
+    gobgpd = new GobgpdProcess({ netns: nodeNs });
+    await gobgpd.start();
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+  }, 60000);
+
+  afterAll(async () => {
+    speaker?.stop();
+    client?.close();
+    await bfd?.kill();
+    await gobgpd?.destroy();
+    await router?.stop();
+    await ns.destroy();
+  });
+
+  it('advertises the capability and FRR, as helper, sees it with our restart time', async () => {
+    newSpeaker(true);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    await bfd!.waitForState(R4, 'Up', 30000);
+    const n = await frrNeighbor();
+    expect(JSON.stringify(n.gracefulRestartInfo ?? n)).toMatch(/restart/i);
+    const gr = n.gracefulRestartInfo as { remoteGrMode?: string; timers?: { receivedRestartTimer?: number } } | undefined;
+    expect(gr?.remoteGrMode).toBe('Restart');
+    expect(gr?.timers?.receivedRestartTimer).toBe(RESTART_TIME);
+  }, 60000);
+
+  it('a restarted agent adopting the running gobgpd withdraws nothing before its first announcement set (fail static)', async () => {
+    speaker!.stop();
+    client.close();
+    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000, reconnectBackoffMs: { initial: 50, max: 500 } });
+    const s = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
+    speaker = s;
+    s.setPeers([peer(true)]);
+    s.start();
+    expect((await s.sync()).ok).toBe(true);
+    // The model is not ready yet: the route stays in gobgpd and at the router.
+    expect(await longestGap(routerNs, N4, 2000)).toBe(0);
+    expect((await client.listLocalRoutes(4)).map((r) => r.prefix)).toEqual([VIP]);
+    s.setRoutes([{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
+    expect(await s.sync()).toMatchObject({ ok: true, added: 0, withdrawn: 0 });
+    expect(await fibNextHops(routerNs, VIP)).toEqual([N4]);
+  }, 60000);
+
+  it('keeps the route in the router\'s FIB while gobgpd and the BFD are SIGKILLed, and refreshes it when they return', async () => {
+    const t0 = Date.now();
+    // An agent and its sidecar dying together (restart-all, a crash): BFD goes Down at the
+    // router after its detection time, the TCP session closes.
+    await bfd!.kill();
+    bfd = undefined;
+    speaker!.stop();
+    await gobgpd.stop('SIGKILL');
+    // Dead for 5 s: the route must stay (stale), BFD Down notwithstanding.
+    const gapWhileDead = await longestGap(routerNs, N4, 5000);
+    expect(gapWhileDead).toBe(0);
+    expect(await established()).toBe(false);
+    const route = await router.vtyshJson<{ paths?: Array<{ stale?: boolean }> }>(`show bgp ipv4 unicast ${VIP} json`);
+    expect(route.paths?.[0]?.stale).toBe(true);
+
+    // They come back (new processes): the Restart State bit keeps the stale route until our End-of-RIB.
+    await gobgpd.start();
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    newSpeaker(true);
+    let worst = 0;
+    await waitFor(async () => {
+      worst = Math.max(worst, await longestGap(routerNs, N4, 200));
+      return established();
+    }, 40000, 0);
+    // Refreshed: not stale any more.
+    await waitFor(async () => {
+      const r = await router.vtyshJson<{ paths?: Array<{ stale?: boolean }> }>(`show bgp ipv4 unicast ${VIP} json`);
+      return r.paths?.length === 1 && !r.paths[0]!.stale;
+    }, 15000, 200);
+    worst = Math.max(worst, await longestGap(routerNs, N4, 1000));
+    expect(worst).toBe(0);
+    await bfd.waitForState(R4, 'Up', 30000);
+    // Order of magnitude: back within the restart time, and well within a minute here.
+    expect(Date.now() - t0).toBeLessThan(RESTART_TIME * 1000);
+  }, 90000);
+
+  it('an agent crash alone (our BFD dies, gobgpd lives): the C bit clear and check-control-plane-failure keep the session and the route', async () => {
+    await bfd!.waitForState(R4, 'Up', 30000);
+    await bfd!.kill();
+    bfd = undefined;
+    // BFD Down at the router after 300 ms; 3 s is ten detection times.
+    const gap = await longestGap(routerNs, N4, 3000);
+    expect(gap).toBe(0);
+    expect(await established()).toBe(true);
+    const peers = await router.vtyshJson<Record<string, { status?: string }>>('show bfd peers json');
+    expect(JSON.stringify(peers)).toMatch(/"status":"down"/);
+  }, 60000);
+
+  it('control: without check-control-plane-failure the same BFD Down tears the session down and withdraws the route', async () => {
+    await router.vtysh('configure terminal', 'router bgp 65000', `no neighbor ${N4} bfd check-control-plane-failure`);
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    await bfd.waitForState(R4, 'Up', 30000);
+    await waitFor(established, 30000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    const t = Date.now();
+    await bfd.kill();
+    bfd = undefined;
+    await waitForNextHops(routerNs, VIP, [], 10000);
+    const ms = Date.now() - t;
+    console.log(`graceful-restart.test: without check-control-plane-failure, BFD Down withdrew the VIP ${ms} ms after our BFD was killed`);
+    expect(ms).toBeLessThan(3000);
+    await router.vtysh('configure terminal', 'router bgp 65000', `neighbor ${N4} bfd check-control-plane-failure`);
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+  }, 90000);
+
+  it('control: without graceful restart the same SIGKILL withdraws the route within seconds', async () => {
+    newSpeaker(false);
+    // UpdatePeer (capability change) resets the session; wait until it is back with the route.
+    await waitFor(async () => (await established()) && !JSON.stringify((await frrNeighbor()).gracefulRestartInfo ?? {}).includes('"remoteGrMode":"Restart"'), 40000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    const t = Date.now();
+    speaker!.stop();
+    await gobgpd.stop('SIGKILL');
+    await waitForNextHops(routerNs, VIP, [], 10000);
+    expect(Date.now() - t).toBeLessThan(5000);
+    await gobgpd.start();
+  }, 90000);
+});
