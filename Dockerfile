@@ -20,7 +20,7 @@ RUN npm run build && npm prune --omit=dev
 # --- runtime: node + the kernel tools the agent drives + gobgpd ---
 FROM node:20-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 nftables util-linux gobgpd ca-certificates \
+ && apt-get install -y --no-install-recommends iproute2 nftables util-linux procps gobgpd ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kube-service-tunnel
 COPY --from=build /src/package.json ./

@@ -147,7 +147,7 @@ check test -f /opt/kube-service-tunnel/dist/src/cli/main.js
 check test -f /opt/kube-service-tunnel/dist/src/lab/echo-server.js
 check test ! -e /opt/kube-service-tunnel/node_modules/typescript  # pruned to production dependencies
 check test ! -e /usr/local/share/kst-build-ca                   # no build-stage CA in the image
-for tool in ip nft nsenter gobgpd; do check sh -c "command -v $tool"; done
+for tool in ip nft nsenter sysctl gobgpd; do check sh -c "command -v $tool"; done
 version=$(podman run --rm --network=none "$image" version 2>&1) || die "podman run $image version failed: $version"
 rm -f "$log"
 
