@@ -68,7 +68,8 @@ describe('podman commands for a node\'s pod', () => {
       expect(values(run, '--network')).toEqual(['ns:/run/netns/h5t-tunnel-1']);
       expect(values(run, '--pid')).toEqual(['host']);
       expect(run).toContain('--read-only');
-      expect(values(run, '--cap-drop')).toEqual(['all']);
+      expect(run.includes('--privileged')).toBe(t.containers[i]!.privileged);
+      expect(values(run, '--cap-drop')).toEqual(t.containers[i]!.capDrop.map((x) => x.toLowerCase() === 'all' ? 'all' : x));
       expect(values(run, '--cap-add')).toEqual(t.containers[i]!.capAdd);
       expect(values(run, '--label')).toEqual([`${LAB_LABEL}=h5t-`]);
       expect(values(run, '--stop-timeout')).toEqual([String(rawPod.terminationGracePeriodSeconds)]);

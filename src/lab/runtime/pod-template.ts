@@ -17,6 +17,8 @@ export interface TemplateContainer {
   readonly capAdd: readonly string[];
   readonly capDrop: readonly string[];
   readonly readOnlyRootFilesystem: boolean;
+  /** securityContext.privileged: every capability, and /proc/sys and /sys writable. */
+  readonly privileged: boolean;
   readonly mounts: readonly TemplateMount[];
   /** lifecycle.preStop.exec.command */
   readonly preStop?: readonly string[];
@@ -131,6 +133,7 @@ function container(c: Obj): TemplateContainer {
     capAdd: strings(caps.add, `${at} capabilities.add`),
     capDrop: strings(caps.drop, `${at} capabilities.drop`),
     readOnlyRootFilesystem: sc.readOnlyRootFilesystem === true,
+    privileged: sc.privileged === true,
     mounts: list(c.volumeMounts, `${at} volumeMounts`).map((m, i) => {
       const o = obj(m, `${at} volumeMounts[${i}]`);
       return {

@@ -71,6 +71,7 @@ export function nodePodPlan(t: PodTemplate, node: string, ctx: NodePodContext): 
       ...(t.hostPID ? ['--pid', 'host'] : []),
       // The kubelet's own: no podman-added tmpfs on /run, /tmp, /var/tmp.
       ...(c.readOnlyRootFilesystem ? ['--read-only', '--read-only-tmpfs=false'] : []),
+      ...(c.privileged ? ['--privileged'] : []),
       ...c.capDrop.flatMap((cap) => ['--cap-drop', cap.toLowerCase() === 'all' ? 'all' : cap]),
       ...c.capAdd.flatMap((cap) => ['--cap-add', cap]),
       ...(c.memoryLimit ? ['--memory', String(memoryBytes(c.memoryLimit))] : []),
