@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, ROUTE_PROTOCOL, type CommandRunner } from '../system/index.js';
 import { alive, startDaemon } from './daemon.js';
+import { Podman } from './runtime/podman.js';
 import { waitFor } from './frr.js';
 import { labPaths, readState, writeState, type LabPaths, type LabState } from './state.js';
 import { buildTopology, hostsByRole, type LabTopology } from './topology.js';
@@ -117,12 +118,13 @@ async function killAndRestart(paths: LabPaths, kind: string, hostName: string): 
   const state = readState(paths);
   const p = state?.processes.find((x) => x.kind === kind && x.host === hostName);
   if (!state || !p) throw new StepFailed(`no ${kind} process on ${hostName} in the lab state`);
-  if (!p.argv || !p.logFile) throw new StepFailed(`the lab state does not say how ${kind} on ${hostName} was started`);
+  if (!p.container && (!p.argv || !p.logFile)) throw new StepFailed(`the lab state does not say how ${kind} on ${hostName} was started`);
   if (!alive(p.pid)) throw new StepFailed(`${kind} on ${hostName} (pid ${p.pid}) was not running before the drill`);
   process.kill(p.pid, 'SIGKILL');
   await waitFor(() => !alive(p.pid), 5000);
   await sleep(KILL_RESTART_DELAY_MS);
-  const pid = startDaemon({ netns: p.netns, argv: p.argv, logFile: p.logFile, ...(p.env ? { env: p.env } : {}) });
+  // With --runtime podman the kubelet's restart is the container's: same pod, same spec.
+  const pid = p.container ? await new Podman().restart(p.container) : startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile!, ...(p.env ? { env: p.env } : {}) });
   const next: LabState = { ...state, processes: state.processes.map((x) => (x === p ? { ...x, pid } : x)) };
   writeState(paths, next);
 }

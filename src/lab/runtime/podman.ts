@@ -96,6 +96,14 @@ export class Podman {
     }));
   }
 
+  /** Starts an exited container again (the kubelet restarting a crashed container); its new PID. */
+  async restart(container: string): Promise<number> {
+    // podman notices the exit through conmon; wait for it before starting again.
+    await this.cmd(['wait', '--condition', 'stopped', container], { allowFailure: true, timeoutMs: 30_000 });
+    await this.cmd(['start', container]);
+    return this.pid(container);
+  }
+
   /** Removes the pod, its containers and its volumes (stopped or not). */
   async removePod(pod: string, volumes: readonly string[] = []): Promise<void> {
     await this.cmd(['pod', 'rm', '--force', '--ignore', pod], { allowFailure: true });
