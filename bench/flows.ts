@@ -6,12 +6,15 @@
 // exchanging a line every 100 ms, and counts survivors of: killing a tunnel node, adding
 // an endpoint, removing one gracefully (30 s grace) and restarting every tunnel node's
 // agent one by one. Needs root and a build (`npm run build`). Prints a table, then one JSON
-// line with every count.
+// line with every count. FLOWS_RUNTIME=podman runs the lab in container mode, FLOWS_PREFIX
+// names its prefix.
 import { labDown, labFlows, labUp, parseOverride, type FlowsReport, type ScenarioResult } from '../src/lab/index.js';
 
 const CONNECTIONS = Number(process.env.FLOWS_CONNECTIONS ?? 200);
 const GRACE_SECONDS = Number(process.env.FLOWS_GRACE_SECONDS ?? 30);
-const PREFIX = `kstbf${(process.pid % 1296).toString(36)}-`;
+const PREFIX = process.env.FLOWS_PREFIX ?? `kstbf${(process.pid % 1296).toString(36)}-`;
+// FLOWS_RUNTIME=podman: the agents and pods as containers of the image (docs/lab.md, container mode).
+const RUNTIME = process.env.FLOWS_RUNTIME === 'podman' ? 'podman' : 'process';
 
 // "tables" isolates what pinning adds on top of stored tables.
 const FEATURES = [
@@ -33,7 +36,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     console.error(`bench flows: lab ${PREFIX} with features ${f.name} ${f.overrides.join(' ')}`);
     try {
-      const up = await labUp({ prefix: PREFIX, configOverrides: f.overrides.map(parseOverride), progress: (l) => console.error(`  lab: ${l}`) });
+      const up = await labUp({ prefix: PREFIX, runtime: RUNTIME, configOverrides: f.overrides.map(parseOverride), progress: (l) => console.error(`  lab: ${l}`) });
       if (!up.state.agents.running) throw new Error(`agents not running: ${up.state.agents.note}`);
       const report = await labFlows({ prefix: PREFIX, connections: CONNECTIONS, newConnections: Math.ceil(CONNECTIONS / 2), graceSeconds: GRACE_SECONDS, progress: (l) => console.error(`  ${l}`) });
       runs.push({ features: f.name, overrides: f.overrides, report, seconds: (Date.now() - t0) / 1000 });
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
       ...(s.error ? { error: s.error } : {}),
     }])),
   }]));
-  console.log(JSON.stringify({ bench: 'flows', connections: CONNECTIONS, graceSeconds: GRACE_SECONDS, ...figures }));
+  console.log(JSON.stringify({ bench: 'flows', runtime: RUNTIME, connections: CONNECTIONS, graceSeconds: GRACE_SECONDS, ...figures }));
 }
 
 main().catch((err: unknown) => {
