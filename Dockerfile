@@ -1,6 +1,7 @@
 # kube-service-tunnel agent image (also carries gobgpd for the sidecar container).
-# No Docker engine runs on the development machines: this file is kept correct by
-# construction (same packages and commands as scripts/install-deps.sh and .ci/run).
+# Built with podman by scripts/build-image.sh (also in CI, with local stand-ins for the
+# node:20 bases where no registry is reachable) and run by `kst lab up --runtime podman`
+# as deploy/base/daemonset.yaml runs it (docs/image.md).
 
 # --- build: compile TypeScript, with GoBGP's protos from Debian's package ---
 FROM node:20-bookworm AS build
@@ -20,7 +21,7 @@ RUN npm run build && npm prune --omit=dev
 # --- runtime: node + the kernel tools the agent drives + gobgpd ---
 FROM node:20-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 nftables util-linux gobgpd ca-certificates \
+ && apt-get install -y --no-install-recommends iproute2 nftables util-linux procps gobgpd ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kube-service-tunnel
 COPY --from=build /src/package.json ./
@@ -28,9 +29,9 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/proto ./proto
 RUN ln -s /opt/kube-service-tunnel/dist/src/cli/main.js /usr/local/bin/kst && chmod +x dist/src/cli/main.js
-# The agent programs the host's network (NET_ADMIN) and enters pod namespaces
-# (SYS_ADMIN); capabilities are granted per container in deploy/base/daemonset.yaml and
-# everything else is dropped. Running as uid 0 inside the container keeps those
+# The agent programs the host's network and pod namespaces (privileged in
+# deploy/base/daemonset.yaml: pod sysctls need a writable /proc/sys); gobgpd gets only
+# NET_ADMIN and NET_BIND_SERVICE. Running as uid 0 inside the container keeps those
 # capabilities effective without file capabilities on node, ip and nft.
 USER 0
 ENTRYPOINT ["node", "/opt/kube-service-tunnel/dist/src/cli/main.js"]

@@ -8,8 +8,9 @@
 // agent one by one, and the graceful-restart drills (issue 14: gobgpd SIGKILLed and
 // restarted; agent and gobgpd restarted together node by node; all of them at once), for
 // which it also reports fibGapMs (router FIB polled every ~20 ms). FLOWS_SCENARIOS picks
-// scenarios, FLOWS_PREFIX the lab prefix. Needs root and a build (`npm run build`). Prints a table, then one JSON
-// line with every count.
+// scenarios, FLOWS_PREFIX the lab prefix, FLOWS_RUNTIME=podman runs the lab in container
+// mode. Needs root and a build (`npm run build`). Prints a table, then one JSON line with
+// every count.
 import { labDown, labFlows, labUp, parseOverride, type FlowsReport, type ScenarioKey, type ScenarioResult } from '../src/lab/index.js';
 
 const CONNECTIONS = Number(process.env.FLOWS_CONNECTIONS ?? 200);
@@ -17,6 +18,8 @@ const GRACE_SECONDS = Number(process.env.FLOWS_GRACE_SECONDS ?? 30);
 const PREFIX = process.env.FLOWS_PREFIX ?? `kstbf${(process.pid % 1296).toString(36)}-`;
 // FLOWS_SCENARIOS=gobgpd-crash,upgrade,restart-all runs only those (default: all).
 const ONLY = process.env.FLOWS_SCENARIOS ? (process.env.FLOWS_SCENARIOS.split(',') as ScenarioKey[]) : undefined;
+// FLOWS_RUNTIME=podman: the agents and pods as containers of the image (docs/lab.md, container mode).
+const RUNTIME = process.env.FLOWS_RUNTIME === 'podman' ? 'podman' : 'process';
 
 // "tables" isolates what pinning adds on top of stored tables.
 const FEATURES = [
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     console.error(`bench flows: lab ${PREFIX} with features ${f.name} ${f.overrides.join(' ')}`);
     try {
-      const up = await labUp({ prefix: PREFIX, configOverrides: f.overrides.map(parseOverride), progress: (l) => console.error(`  lab: ${l}`) });
+      const up = await labUp({ prefix: PREFIX, runtime: RUNTIME, configOverrides: f.overrides.map(parseOverride), progress: (l) => console.error(`  lab: ${l}`) });
       if (!up.state.agents.running) throw new Error(`agents not running: ${up.state.agents.note}`);
       const report = await labFlows({ prefix: PREFIX, ...(ONLY ? { only: ONLY } : {}), connections: CONNECTIONS, newConnections: Math.ceil(CONNECTIONS / 2), graceSeconds: GRACE_SECONDS, progress: (l) => console.error(`  ${l}`) });
       runs.push({ features: f.name, overrides: f.overrides, report, seconds: (Date.now() - t0) / 1000 });
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
       ...(s.error ? { error: s.error } : {}),
     }])),
   }]));
-  console.log(JSON.stringify({ bench: 'flows', connections: CONNECTIONS, graceSeconds: GRACE_SECONDS, ...figures }));
+  console.log(JSON.stringify({ bench: 'flows', runtime: RUNTIME, connections: CONNECTIONS, graceSeconds: GRACE_SECONDS, ...figures }));
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # System packages the agent, the lab and the tests need (Debian 12, as root).
 # Idempotent: installs only what is missing.
+#   --containers  also podman, runc and mmdebstrap: the image build (scripts/build-image.sh)
+#                 and `kst lab up --runtime podman` (docs/image.md). CI passes it.
 set -euo pipefail
+containers=false
+for a in "$@"; do
+  case $a in
+    --containers) containers=true ;;
+    *) echo "install-deps: unknown option $a (only --containers)" >&2; exit 2 ;;
+  esac
+done
 packages=(
   iproute2 nftables iptables procps iputils-ping iperf3 kmod
   frr                            # the data-centre router in the lab and tests (zebra, bgpd, bfdd)
@@ -12,6 +21,8 @@ packages=(
   qemu-system-x86 busybox-static # a full kernel where UML cannot run: QEMU guest with Debian's kernel
   xz-utils                       # unpacks the guest kernel image (scripts/guest-kernel.sh)
 )
+# crun comes with podman but refuses hybrid cgroup layouts; runc works (scripts/podman/containers.conf).
+$containers && packages+=(podman runc mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,5 @@
 // Builds the real parts from the configuration and runs the agent until a signal.
 import { hostname } from 'node:os';
-import { basename } from 'node:path';
 import type { Config } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
@@ -11,6 +10,7 @@ import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { Agent } from './agent.js';
+import { labPodScope } from './lab-scope.js';
 import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
@@ -62,7 +62,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   // pod namespaces, never at other namespaces on the machine holding the same addresses.
   const labPrefix = process.env.KST_LAB_NETNS_PREFIX;
   const podnet = new PodNetworks({
-    ...(labPrefix ? { finder: new NamespaceFinder({ accept: (c) => basename(c.path).startsWith(labPrefix) && /\/run\/netns\//.test(c.path) }) } : {}),
+    ...(labPrefix ? { finder: new NamespaceFinder({ accept: labPodScope(labPrefix) }) } : {}),
     encap: { mode: config.encapsulation.mode, vni: config.encapsulation.vni, vxlanPort: config.encapsulation.vxlanPort, mplsLabel: config.encapsulation.mplsLabel },
     events,
     logger: log,

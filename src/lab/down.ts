@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { runCommand, type CommandRunner } from '../system/index.js';
 import { alive, netnsInodes, netnsOfPid, pidsInNamespaces, stopPids } from './daemon.js';
+import { stopContainerLab } from './runtime/container-lab.js';
 import { labPaths, readState } from './state.js';
 import { buildTopology, validatePrefix } from './topology.js';
 
@@ -28,6 +29,8 @@ export async function labDown(prefix: string, progress: (line: string) => void =
   const topo = buildTopology({ prefix });
   const paths = labPaths(prefix);
   const state = readState(paths);
+  // Containers first, stopped as the kubelet stops them; then any process left in the lab's namespaces.
+  const removedObjects = await stopContainerLab(prefix, state?.pods ?? [], progress, run);
   const names = [...new Set([...(await labNamespaces(prefix, run)), ...topo.hosts.map((h) => h.netns)])];
   const inodes = netnsInodes(names);
   // State PIDs only while they still live in a lab namespace (a reused PID is someone else).
@@ -44,5 +47,5 @@ export async function labDown(prefix: string, progress: (line: string) => void =
   }
   if (removed.length) progress(`removed ${removed.length} namespace(s): ${removed.join(' ')}`);
   rmSync(paths.dir, { recursive: true, force: true });
-  return { namespaces: removed, processes: pids.length };
+  return { namespaces: removed, processes: pids.length + removedObjects };
 }

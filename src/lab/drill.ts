@@ -9,9 +9,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, ROUTE_PROTOCOL, type CommandRunner } from '../system/index.js';
 import { alive, startDaemon } from './daemon.js';
+import { Podman } from './runtime/podman.js';
+import { rollingUpdate } from './runtime/rollout.js';
 import { waitFor } from './frr.js';
 import { labPaths, readState, writeState, type LabPaths, type LabState } from './state.js';
-import { buildTopology, hostsByRole, type LabTopology } from './topology.js';
+import { buildTopology, hostsByRole, kubeNodes, type LabTopology } from './topology.js';
 import { routerNs, routerPortOf, StepFailed, stream, streamFigures, vipNextHops, type Ctx, type StreamFigures } from './traffic.js';
 
 export interface DrillResult {
@@ -26,7 +28,7 @@ export interface DrillReport {
   readonly drills: DrillResult[];
 }
 
-export const DRILL_KEYS = ['gobgpd', 'agent', 'apiserver', 'api-blackhole', 'flap'] as const;
+export const DRILL_KEYS = ['gobgpd', 'agent', 'apiserver', 'api-blackhole', 'flap', 'rollout'] as const;
 export type DrillKey = (typeof DRILL_KEYS)[number];
 
 export interface DrillOptions {
@@ -117,12 +119,13 @@ export async function killAndRestart(paths: LabPaths, kind: string, hostName: st
   const state = readState(paths);
   const p = state?.processes.find((x) => x.kind === kind && x.host === hostName);
   if (!state || !p) throw new StepFailed(`no ${kind} process on ${hostName} in the lab state`);
-  if (!p.argv || !p.logFile) throw new StepFailed(`the lab state does not say how ${kind} on ${hostName} was started`);
+  if (!p.container && (!p.argv || !p.logFile)) throw new StepFailed(`the lab state does not say how ${kind} on ${hostName} was started`);
   if (!alive(p.pid)) throw new StepFailed(`${kind} on ${hostName} (pid ${p.pid}) was not running before the drill`);
   process.kill(p.pid, 'SIGKILL');
   await waitFor(() => !alive(p.pid), 5000);
   await sleep(KILL_RESTART_DELAY_MS);
-  const pid = startDaemon({ netns: p.netns, argv: p.argv, logFile: p.logFile, ...(p.env ? { env: p.env } : {}) });
+  // With --runtime podman the kubelet's restart is the container's: same pod, same spec.
+  const pid = p.container ? await new Podman().restart(p.container) : startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile!, ...(p.env ? { env: p.env } : {}) });
   const next: LabState = { ...state, processes: state.processes.map((x) => (x === p ? { ...x, pid } : x)) };
   writeState(paths, next);
 }
@@ -170,7 +173,7 @@ async function blackholeApiPath(ctx: Ctx, netns: string, api: LabTopology['apiSe
   }
 }
 
-function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeconds: number): Disruption[] {
+function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeconds: number, runtime: LabState['runtime']): Disruption[] {
   const [t1, t2] = hostsByRole(topo, 'tunnel-node');
   if (!t1 || !t2) throw new Error('lab topology: the drill needs two tunnel nodes');
   const flapMs = 2000;
@@ -191,6 +194,11 @@ function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeco
         await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'up']);
       },
     },
+    // Container mode only: the DaemonSet's RollingUpdate, one node at a time (runtime/rollout.ts).
+    ...(runtime === 'podman' ? [{
+      key: 'rollout' as const, name: 'rolling image update, node by node', durationMs: kubeNodes(topo).length * 40_000,
+      act: async () => void (await rollingUpdate(topo, paths, () => undefined, { run: ctx.run })),
+    }] : []),
   ];
 }
 
@@ -240,7 +248,7 @@ export async function labDrill(opts: DrillOptions): Promise<DrillReport> {
   const vip = topo.vips[0]!.address;
   const ctx: Ctx = { topo, run: opts.run ?? runCommand, vip, target: `${vip}:${topo.echoPort}` };
   const drills: DrillResult[] = [];
-  for (const d of disruptions(topo, ctx, paths, opts.apiOutageSeconds ?? 30).filter((x) => !opts.only || opts.only.includes(x.key))) {
+  for (const d of disruptions(topo, ctx, paths, opts.apiOutageSeconds ?? 30, state.runtime).filter((x) => !opts.only || opts.only.includes(x.key))) {
     progress(`drill: ${d.name}`);
     try {
       const r = await runDrill(ctx, d, progress);

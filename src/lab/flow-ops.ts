@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alive, startDaemon } from './daemon.js';
+import { Podman } from './runtime/podman.js';
 import type { FlowConn } from './flow-client.js';
 import { waitFor } from './frr.js';
 import { distFile } from './paths.js';
@@ -211,12 +212,14 @@ async function agentReady(ctx: Ctx, netns: string): Promise<boolean> {
 export async function restartAgent(ctx: Ctx, paths: LabPaths, name: string, progress: (line: string) => void): Promise<void> {
   const state = readState(paths);
   const p = state?.processes.find((x) => x.kind === 'agent' && x.host === name);
-  if (!state || !p?.argv || !alive(p.pid)) throw new StepFailed(`${name}: no running agent with a known command line in the lab state`);
+  if (!state || !(p?.argv || p?.container) || !alive(p.pid)) throw new StepFailed(`${name}: no running agent with a known command line in the lab state`);
   const t0 = Date.now();
   process.kill(p.pid, 'SIGTERM');
   await waitFor(() => !alive(p.pid), 20000, 100).catch(() => { throw new StepFailed(`${name}: the agent did not exit within 20 s of SIGTERM`); });
   const stoppedMs = Date.now() - t0;
-  const pid = startDaemon({ netns: p.netns, argv: p.argv, logFile: p.logFile ?? join(paths.logDir, `agent-${name}.log`), ...(p.env ? { env: p.env } : {}) });
+  // With --runtime podman the agent is a container: started again as the kubelet restarts it.
+  const pid = p.container ? await new Podman(ctx.run).restart(p.container)
+    : startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile ?? join(paths.logDir, `agent-${name}.log`), ...(p.env ? { env: p.env } : {}) });
   writeState(paths, { ...state, processes: state.processes.map((x) => (x === p ? { ...x, pid } : x)) });
   await waitFor(() => agentReady(ctx, p.netns), 30000, 500).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within 30 s`); });
   await settled(ctx);

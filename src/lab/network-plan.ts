@@ -12,7 +12,7 @@ export interface PlanStep {
   readonly input?: string;
 }
 
-function sysctlsFor(h: LabHost): string[] {
+export function sysctlsFor(h: LabHost): string[] {
   const s = [
     'net.ipv4.ip_forward=1',
     'net.ipv6.conf.all.forwarding=1',

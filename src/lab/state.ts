@@ -3,6 +3,7 @@
 // `status` find what `up` started, also from another process or after a crash.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LabPod } from './runtime/podman.js';
 
 export const STATE_ROOT = '/run/kst-lab';
 
@@ -17,6 +18,8 @@ export interface LabProcess {
   /** How it was started, so a drill can restart it as the kubelet would. */
   readonly argv?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** The podman container it is the main process of (`--runtime podman`). */
+  readonly container?: string;
 }
 
 export interface LabState {
@@ -28,6 +31,10 @@ export interface LabState {
   readonly agents: { readonly running: boolean; readonly note: string };
   /** True once every step of `up` has finished. */
   readonly complete: boolean;
+  /** Who runs the agents and pods: host processes (default) or podman (docs/lab.md). */
+  readonly runtime?: 'process' | 'podman';
+  /** The pods podman runs, with what stopping each as the kubelet does needs. */
+  readonly pods?: readonly LabPod[];
 }
 
 export interface LabPaths {

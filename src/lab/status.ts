@@ -30,7 +30,9 @@ export interface LabStatus {
   readonly apiServer: { url: string; netns: string; kubeconfig: string };
   readonly agents: { running: boolean; note: string };
   readonly agentConfig: string;
-  readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string }>;
+  readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string; container?: string }>;
+  /** Who runs agents and pods: host processes or podman (`kst lab up --runtime podman`). */
+  readonly runtime: 'process' | 'podman';
 }
 
 /** The router's BGP (both families) and BFD session states by peer address, from vtysh. */
@@ -60,8 +62,11 @@ export async function labStatus(prefix: string, run: CommandRunner = runCommand)
   const paths = labPaths(prefix);
   const state = readState(paths);
   const present = new Set(await labNamespaces(prefix, run));
+  // With --runtime podman a pod's namespace is its container's, named only /proc/PID/ns/net.
+  const podProcess = (name: string) => state?.runtime === 'podman' ? state.processes.find((p) => p.kind === 'echo' && p.host === name && p.container) : undefined;
   const hosts: HostStatus[] = topo.hosts.map((h) => ({
-    name: h.name, role: h.role, netns: h.netns, present: present.has(h.netns),
+    name: h.name, role: h.role,
+    ...(podProcess(h.name) ? { netns: podProcess(h.name)!.netns, present: alive(podProcess(h.name)!.pid) } : { netns: h.netns, present: present.has(h.netns) }),
     addresses: h.addresses.map((a) => `${a.cidr} (${a.ifname})`),
     ...(h.node ? { node: h.node } : {}),
     ...(h.labels ? { labels: { ...h.labels } } : {}),
@@ -82,6 +87,7 @@ export async function labStatus(prefix: string, run: CommandRunner = runCommand)
     agents: state?.agents ?? { running: false, note: 'lab is not up' },
     agentConfig: paths.agentConfig,
     processes: (state?.processes ?? []).map((p) => ({ ...p, alive: alive(p.pid) })),
+    runtime: state?.runtime ?? 'process',
   };
 }
 
@@ -100,11 +106,11 @@ export function renderStatus(s: LabStatus): string {
   const peers = Object.keys({ ...s.router.bgpPeers, ...s.router.bfdPeers });
   for (const p of peers) lines.push(`  peer ${p.padEnd(15)} bgp ${s.router.bgpPeers[p] ?? '-'}  bfd ${s.router.bfdPeers[p] ?? '-'}`);
   lines.push(`API server: ${s.apiServer.url} (in ${s.apiServer.netns}); kubeconfig ${s.apiServer.kubeconfig}`);
-  lines.push(`agents: ${s.agents.note}`);
+  lines.push(`agents: ${s.agents.note}${s.runtime === 'podman' ? ' (podman containers from deploy/base\'s DaemonSet)' : ''}`);
   if (s.processes.length) {
     lines.push('');
-    lines.push(`${'PROCESS'.padEnd(11)} ${'HOST'.padEnd(12)} ${'PID'.padEnd(8)} ALIVE`);
-    for (const p of s.processes) lines.push(`${p.kind.padEnd(11)} ${p.host.padEnd(12)} ${String(p.pid).padEnd(8)} ${p.alive ? 'yes' : 'no'}`);
+    lines.push(`${'PROCESS'.padEnd(11)} ${'HOST'.padEnd(12)} ${'PID'.padEnd(8)} ALIVE${s.runtime === 'podman' ? '  CONTAINER' : ''}`);
+    for (const p of s.processes) lines.push(`${p.kind.padEnd(11)} ${p.host.padEnd(12)} ${String(p.pid).padEnd(8)} ${(p.alive ? 'yes' : 'no').padEnd(5)}${p.container ? `  ${p.container}` : ''}`.trimEnd());
   }
   return lines.join('\n');
 }

@@ -16,8 +16,8 @@ export interface Ctx {
   readonly target: string;
 }
 
-export async function probe<T>(ctx: Ctx, netns: string, args: string[], input?: string): Promise<T> {
-  const r = await ctx.run(process.execPath, [distFile('src/lab/probe.js'), ...args], { netns, timeoutMs: 60000, allowFailure: true, ...(input ? { input } : {}) });
+export async function probe<T>(ctx: Ctx, netns: string, args: string[], input?: string, timeoutMs = 60000): Promise<T> {
+  const r = await ctx.run(process.execPath, [distFile('src/lab/probe.js'), ...args], { netns, timeoutMs, allowFailure: true, ...(input ? { input } : {}) });
   if (r.code !== 0) throw new StepFailed(`probe ${args[0]} in ${netns} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -50,7 +50,7 @@ export const perPodText = (p: Record<string, number>): string => Object.entries(
 export function stream(ctx: Ctx, opts: { flows: number; intervalMs: number; durationMs: number; sourcePort?: number }): Promise<StreamReport> {
   const args = ['stream', '--target', ctx.target, '--flows', String(opts.flows), '--interval', String(opts.intervalMs), '--duration', String(opts.durationMs)];
   if (opts.sourcePort !== undefined) args.push('--source-port', String(opts.sourcePort));
-  return probe<StreamReport>(ctx, clientNs(ctx), args);
+  return probe<StreamReport>(ctx, clientNs(ctx), args, undefined, Math.max(60000, opts.durationMs + 30000));
 }
 
 export interface StreamFigures {

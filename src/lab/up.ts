@@ -9,6 +9,9 @@ import { runCommand, type CommandRunner } from '../system/index.js';
 import { agentConfig, agentConfigYaml, agentEnv, type ConfigOverride } from './agent-config.js';
 import { alive, startDaemon } from './daemon.js';
 import { labDown, labNamespaces } from './down.js';
+import { containerPreflight, startEchoPods, startNodePods, type LabRuntime } from './runtime/container-lab.js';
+import { Podman } from './runtime/podman.js';
+import { withoutPods } from './runtime/pod-wiring.js';
 import { FrrRouter, waitFor } from './frr.js';
 import { networkPlan } from './network-plan.js';
 import { distFile, repoRoot, tail } from './paths.js';
@@ -31,6 +34,8 @@ export interface UpOptions {
   readonly configOverrides?: readonly ConfigOverride[];
   /** How long to wait for every VIP to be routed over every tunnel node (default 60 s). */
   readonly routedTimeoutMs?: number;
+  /** Host processes (default) or podman containers from deploy/base's DaemonSet (runtime/container-lab.ts). */
+  readonly runtime?: LabRuntime;
 }
 
 export interface UpResult {
@@ -60,7 +65,8 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     progress(`lab "${opts.prefix}" is already up (since ${previous.startedAt}); \`kst lab down\` removes it`);
     return { alreadyUp: true, state: previous };
   }
-  const problems = await preflight(root, `${opts.prefix}preflight`, run);
+  const containers = opts.runtime === 'podman';
+  const problems = [...await preflight(root, `${opts.prefix}preflight`, run), ...(containers ? await containerPreflight(new Podman(run)) : [])];
   if (problems.length) {
     throw new LabError(`cannot build the lab:\n${problems.map((p) => `  - ${p.what}: ${p.fix}`).join('\n')}`);
   }
@@ -71,7 +77,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
 
   let state: LabState = {
     prefix: opts.prefix, startedAt: new Date().toISOString(), frrDir: paths.frrDir, processes: [],
-    agents: { running: false, note: 'not started yet' }, complete: false,
+    agents: { running: false, note: 'not started yet' }, complete: false, runtime: containers ? 'podman' : 'process',
   };
   let routed: RoutedResult | undefined;
   const record = (p: LabProcess): void => {
@@ -87,8 +93,10 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), existsSync(seed) ? readFileSync(seed, 'utf8') : seedYaml(topo));
     writeFileSync(paths.agentConfig, agentConfigYaml(topo, opts.configOverrides ?? []));
 
-    progress(`network: ${topo.hosts.length} namespaces, ${topo.links.length} links`);
-    for (const step of networkPlan(topo)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
+    // With a container runtime the pods' namespaces are the runtime's: wired when each pod starts.
+    const network = containers ? withoutPods(topo) : topo;
+    progress(`network: ${network.hosts.length} namespaces, ${network.links.length} links`);
+    for (const step of networkPlan(network)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
 
     progress('router: FRR zebra, bfdd, bgpd');
     await startRouter(topo, paths, run, record);
@@ -96,7 +104,12 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     progress(`API server: ${topo.apiServer.url}`);
     await startApiServer(topo, paths, record);
 
-    for (const pod of hostsByRole(topo, 'pod')) {
+    if (containers) {
+      const pods = await startEchoPods(topo, paths, record, run);
+      state = { ...state, pods: [...(state.pods ?? []), ...pods] };
+      writeState(paths, state);
+    }
+    for (const pod of containers ? [] : hostsByRole(topo, 'pod')) {
       const logFile = join(paths.logDir, `echo-${pod.name}.log`);
       const argv = [process.execPath, distFile('src/lab/echo-server.js'), '--name', pod.name, '--port', String(topo.echoPort)];
       record({ kind: 'echo', host: pod.name, netns: pod.netns, pid: startDaemon({ netns: pod.netns, argv, logFile }), logFile });
@@ -107,7 +120,13 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
       // Not `{ ...state, agents: await ... }`: the spread would be taken before the await,
       // dropping the processes `record` adds meanwhile.
       const agentsAt = Date.now();
-      const agents = await startAgents(topo, paths, root, opts.agentSettleMs ?? 3000, record);
+      const agents = await startAgents(topo, paths, root, opts.agentSettleMs ?? 3000, record, containers
+        ? async () => {
+          const pods = await startNodePods(topo, paths, readFileSync(paths.agentConfig, 'utf8'), record, run);
+          state = { ...state, pods: [...(state.pods ?? []), ...pods] };
+          writeState(paths, state);
+        }
+        : undefined);
       state = { ...state, agents };
       progress(state.agents.running ? 'agents: running on every node' : `agents could NOT start: ${state.agents.note}`);
       if (state.agents.running) {
@@ -161,17 +180,23 @@ async function startApiServer(topo: LabTopology, paths: LabPaths, record: (p: La
 }
 
 /** gobgpd as the sidecar, then the agent, on every node; agents that exit early are reported, not fatal. */
-async function startAgents(topo: LabTopology, paths: LabPaths, root: string, settleMs: number, record: (p: LabProcess) => void): Promise<LabState['agents']> {
+async function startAgents(topo: LabTopology, paths: LabPaths, root: string, settleMs: number, record: (p: LabProcess) => void,
+  startPods?: () => Promise<void>): Promise<LabState['agents']> {
   const cli = join(root, 'dist/src/cli/main.js');
   const agents: Array<{ node: string; pid: number; logFile: string }> = [];
-  for (const n of kubeNodes(topo)) {
+  // The container runtime starts each node's pod (gobgpd and the agent) from the DaemonSet.
+  if (startPods) await startPods();
+  for (const n of startPods ? [] : kubeNodes(topo)) {
     const gobgpLog = join(paths.logDir, `gobgpd-${n.name}.log`);
     const gobgpArgv = ['gobgpd', '--api-hosts', '127.0.0.1:50051', '--pprof-disable'];
     record({ kind: 'gobgpd', host: n.name, netns: n.netns, pid: startDaemon({ netns: n.netns, argv: gobgpArgv, logFile: gobgpLog }), logFile: gobgpLog, argv: gobgpArgv });
   }
   // gobgpd's gRPC port comes up within a fraction of a second; the agent retries anyway.
-  await sleep(300);
-  for (const n of kubeNodes(topo)) {
+  if (!startPods) await sleep(300);
+  for (const p of readState(paths)?.processes.filter((x) => x.kind === 'agent' && x.container) ?? []) {
+    agents.push({ node: p.host, pid: p.pid, logFile: p.logFile ?? '' });
+  }
+  for (const n of startPods ? [] : kubeNodes(topo)) {
     const logFile = join(paths.logDir, `agent-${n.name}.log`);
     const argv = [process.execPath, cli, 'agent', '--config', paths.agentConfig];
     const env = agentEnv(topo, n.name, paths.kubeconfig);

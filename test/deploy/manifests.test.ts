@@ -69,9 +69,9 @@ describe('deploy/base manifests', () => {
     expect([...kust.resources].sort()).toEqual(files.sort());
   });
 
-  it('run the agent and a gobgpd sidecar with gRPC on loopback, probes and least capabilities', () => {
+  it('run the agent (privileged: it writes pod sysctls) and a gobgpd sidecar with gRPC on loopback, probes and least capabilities', () => {
     const ds = byKind('DaemonSet')[0] as unknown as {
-      spec: { template: { spec: { hostNetwork: boolean; containers: Array<{ name: string; args: string[]; readinessProbe?: { httpGet: { path: string } }; livenessProbe?: { httpGet: { path: string } }; securityContext: { capabilities: { add: string[]; drop: string[] } } }> } } };
+      spec: { template: { spec: { hostNetwork: boolean; containers: Array<{ name: string; args: string[]; readinessProbe?: { httpGet: { path: string } }; livenessProbe?: { httpGet: { path: string } }; securityContext: { privileged?: boolean; capabilities?: { add: string[]; drop: string[] } } }> } } };
     };
     const pod = ds.spec.template.spec;
     expect(pod.hostNetwork).toBe(true);
@@ -80,8 +80,12 @@ describe('deploy/base manifests', () => {
     expect(agent.args.slice(0, 1)).toEqual(['agent']);
     expect(agent.readinessProbe?.httpGet.path).toBe('/readyz');
     expect(agent.livenessProbe?.httpGet.path).toBe('/healthz');
-    expect(agent.securityContext.capabilities.drop).toEqual(['ALL']);
-    expect(agent.securityContext.capabilities.add).toContain('NET_ADMIN');
+    // Container runtimes keep /proc/sys read-only in any container that is not privileged
+    // (test/lab/container-e2e.test.ts runs it); gobgpd needs only its two capabilities.
+    expect(agent.securityContext.privileged).toBe(true);
+    expect(gobgpd.securityContext.privileged).toBeUndefined();
+    expect(gobgpd.securityContext.capabilities?.drop).toEqual(['ALL']);
+    expect(gobgpd.securityContext.capabilities?.add).toEqual(['NET_ADMIN', 'NET_BIND_SERVICE']);
     const apiHost = gobgpd.args[gobgpd.args.indexOf('--api-hosts') + 1];
     expect(apiHost).toMatch(/^127\.0\.0\.1:\d+$/);
   });

@@ -3,16 +3,19 @@
 // with --prefix or KST_LAB_PREFIX (the tests use their own so they never meet a human's lab).
 import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
 import type { ConfigOverride, DrillKey } from '../../lab/control.js';
+import { RUNTIMES, type LabRuntime } from '../../lab/runtime/container-lab.js';
 import type { Command } from '../main.js';
 
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 
-  up [--no-agents] [--set KEY=VALUE]...
+  up [--no-agents] [--set KEY=VALUE]... [--runtime process|podman]
                      build the lab (root); with the agents it returns once the router has every VIP over
                      every tunnel node (exit 3: agents could not start, 4: VIPs not routed within 60 s);
                      without agents: the network, router, API server and pods only;
                      --set changes the agents' generated config, e.g. --set storedTables=false
                      --set dataplane.pinEstablishedFlows=false
+                     --runtime podman: agents, gobgpd and echo pods as containers of the image
+                     (bash scripts/build-image.sh), from deploy/base's DaemonSet (docs/lab.md)
   down               remove everything the lab made, also after a crash
   status [--json]    hosts, roles, namespaces, addresses, VIPs, router vty directory, API server, PIDs
   demo [--json]      show the VIP answering, source preserved, load spread, failover, draining
@@ -32,6 +35,7 @@ interface LabArgs {
   readonly apiOutageSeconds: number;
   readonly only?: DrillKey[];
   readonly overrides: ConfigOverride[];
+  readonly runtime: LabRuntime;
 }
 
 function parse(args: string[]): LabArgs | string {
@@ -42,11 +46,17 @@ function parse(args: string[]): LabArgs | string {
   let apiOutageSeconds = 30;
   let only: DrillKey[] | undefined;
   const overrides: ConfigOverride[] = [];
+  let runtime: LabRuntime = 'process';
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     if (a === '--json') json = true;
     else if (a === '--no-agents') agents = false;
     else if (a === '--prefix') prefix = rest[++i] ?? '';
+    else if (a === '--runtime') {
+      const r = rest[++i] ?? '';
+      if (!(RUNTIMES as readonly string[]).includes(r)) return `--runtime takes ${RUNTIMES.join(' or ')}`;
+      runtime = r as LabRuntime;
+    }
     else if (a === '--set') {
       try {
         overrides.push(parseOverride(rest[++i] ?? ''));
@@ -72,7 +82,8 @@ function parse(args: string[]): LabArgs | string {
     return (err as Error).message;
   }
   if (overrides.length && sub !== 'up') return '--set applies to `kst lab up` only';
-  return { sub, prefix, json, agents, apiOutageSeconds, overrides, ...(only ? { only } : {}) };
+  if (runtime !== 'process' && sub !== 'up') return '--runtime applies to `kst lab up` only (the others read it from the running lab)';
+  return { sub, prefix, json, agents, apiOutageSeconds, overrides, runtime, ...(only ? { only } : {}) };
 }
 
 const say = (line: string): void => console.log(`lab: ${line}`);
@@ -98,7 +109,7 @@ export const command: Command = {
       switch (sub) {
         case 'up': {
           const t0 = Date.now();
-          const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, progress: say });
+          const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, runtime: parsed.runtime, progress: say });
           // Measured when labUp returns: with the agents, that is once the VIPs are routed (or the wait gave up).
           const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
           if (!r.alreadyUp) {
