@@ -68,6 +68,9 @@ export interface LoopHealth {
   readonly resyncMs: number;
   /** When the running pass started (undefined: idle). */
   readonly passStartedAt?: number;
+  /** When the last completed pass started, and how long it took. */
+  readonly lastPassStartedAt?: number;
+  readonly lastPassDurationMs?: number;
   readonly liveness: LivenessBasis;
 }
 
@@ -78,8 +81,11 @@ export class ReconcileLoop<D, R extends PassOutcome> {
   private dirty = false;
   private fullDue = false;
   private waiters: ((r: R) => void)[] = [];
+  /** Waiters of the running pass. */
+  private inFlight: ((r: R) => void)[] = [];
   private running?: Promise<void>;
   private passStartedAt?: number;
+  private lastPassStartedAt?: number;
   private passTimer?: { readonly handle: TimerHandle; readonly at: number };
   private resyncTimer?: TimerHandle;
   private started = false;
@@ -122,6 +128,16 @@ export class ReconcileLoop<D, R extends PassOutcome> {
     this.dirty = true;
     this.schedule();
     return p;
+  }
+
+  /**
+   * Resolves with the first pass that includes every request made so far: the running pass
+   * when nothing was asked since it started, else the next one (a pass is requested when
+   * none is running or due, so the caller always gets a fresh result).
+   */
+  settled(): Promise<R> {
+    if (this.running && !this.dirty) return new Promise<R>((resolve) => this.inFlight.push(resolve));
+    return this.request();
   }
 
   /** A full pass now (or after the running one). */
@@ -177,6 +193,7 @@ export class ReconcileLoop<D, R extends PassOutcome> {
       ...(this.lastSuccessAt !== undefined ? { lastSuccessAt: this.lastSuccessAt } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(this.passStartedAt !== undefined ? { passStartedAt: this.passStartedAt } : {}),
+      ...(this.lastPassStartedAt !== undefined && this.lastPassAt !== undefined ? { lastPassStartedAt: this.lastPassStartedAt, lastPassDurationMs: this.lastPassAt - this.lastPassStartedAt } : {}),
     };
   }
 
@@ -206,6 +223,7 @@ export class ReconcileLoop<D, R extends PassOutcome> {
   private runPass(): void {
     if (!this.started || this.running) return;
     const waiters = this.waiters.splice(0);
+    this.inFlight = waiters;
     const full = this.fullDue;
     const reason = full ? 'resync' : this.dirty ? 'change' : 'retry';
     this.dirty = false;
@@ -220,6 +238,7 @@ export class ReconcileLoop<D, R extends PassOutcome> {
         result = this.opts.failed(errorText(err));
       }
       this.running = undefined;
+      this.lastPassStartedAt = this.passStartedAt;
       this.passStartedAt = undefined;
       this.record(result);
       for (const l of this.listeners) {

@@ -69,6 +69,7 @@ describe('stored bucket tables through the API server', () => {
   async function startLeader(isLeader: () => boolean): Promise<{ leader: TestNode; writer: BucketTableWriter; events: MemoryEventSink }> {
     const events = new MemoryEventSink();
     const writer = new BucketTableWriter({ kubeConfig: server.kubeConfig(), annotationKey: S.annotationKey, isLeader, roundIntervalMs: 50 });
+    writer.start();
     const model = new IncrementalModel(S, 'tunnel-1');
     const agent = new Agent(
       { model, events, logger: silentLogger(), isLeader, writeBucketTables: (d, s) => writer.offer(d, s.services) },

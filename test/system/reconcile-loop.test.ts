@@ -164,3 +164,24 @@ describe('ReconcileLoop', () => {
     expect(h.clock.pending()).toEqual([]);
   });
 });
+
+describe('ReconcileLoop.settled', () => {
+  it('joins the running pass when nothing was asked since it started, else waits for the next', async () => {
+    const h = harness({ passMs: 50 });
+    h.loop.start();
+    void h.loop.set(1); // starts at once
+    const joined = h.loop.settled();
+    await h.clock.advance(50);
+    expect(await joined).toMatchObject({ saw: 1 });
+    expect(h.passes).toHaveLength(1);
+    void h.loop.set(2); // runs now
+    void h.loop.set(3); // queued
+    const next = h.loop.settled();
+    await h.clock.advance(100);
+    expect(await next).toMatchObject({ saw: 3 });
+    const fresh = h.loop.settled(); // idle: a new pass
+    await h.clock.advance(50);
+    expect(await fresh).toMatchObject({ saw: 3 });
+    expect(h.passes).toHaveLength(4);
+  });
+});
