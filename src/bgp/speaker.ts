@@ -37,6 +37,8 @@ export interface SyncResult {
   readonly withdrawn: number;
   /** The errors as one line (the loop contract's `error`). */
   readonly error?: string;
+  /** The pass could not reach gobgpd at all (readiness). */
+  readonly unreachable?: boolean;
 }
 
 export interface SpeakerEvents {
@@ -303,7 +305,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       // Unreachable sidecar (or a reply we cannot read): the whole pass is retried.
       bgpMetrics.errors.inc({ op: e instanceof GobgpError ? e.op : 'pass' });
       this.log.warn(`gobgpd pass failed, retrying: ${errText(e)}`, { target: this.client.opts.target });
-      return failedResult(errText(e));
+      return { ...failedResult(errText(e)), ...(e instanceof GobgpError && e.unreachable ? { unreachable: true } : {}) };
     }
   }
 

@@ -7,3 +7,5 @@ export { systemClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { ReconcileLoop } from './reconcile-loop.js';
 export type { LivenessBasis, LoopHealth, PassContext, PassOutcome, ReconcileLoopOptions } from './reconcile-loop.js';
+export { startAll, stopAll } from './lifecycle.js';
+export type { Component, StopOutcome } from './lifecycle.js';
