@@ -33,23 +33,30 @@ export function livenessOf(loops: readonly LoopHealth[], now: number, periods = 
   return { ok: true, detail: `${loops.length} loops making progress` };
 }
 
-/** gobgpd answered the last pass, and at least one configured peer is established. */
+/**
+ * gobgpd answered the last pass and, on a node that announces (`announces`: a tunnel node,
+ * or a serving node in mpls mode), at least one configured peer is established. A node
+ * with nothing to announce needs no session to serve.
+ */
 export function bgpReadiness(
   lastPass: { readonly ok: boolean; readonly error?: string; readonly unreachable?: boolean } | undefined,
   peers: ReadonlyArray<{ readonly address: string; readonly state: string }>,
+  announces = true,
 ): ReadinessResult {
   if (!lastPass) return { ok: false, detail: 'gobgpd not reached yet' };
   if (lastPass.unreachable) return { ok: false, detail: `gobgpd not reachable: ${lastPass.error ?? 'no answer'}` };
   if (peers.length === 0) return { ok: true, detail: 'no BGP peers configured' };
+  if (!announces) return { ok: true, detail: `gobgpd reachable; nothing to announce, so no session is needed (${peers.map((p) => `${p.address} ${p.state}`).join(', ')})` };
   const up = peers.filter((p) => p.state === 'established');
   const down = peers.filter((p) => p.state !== 'established').map((p) => `${p.address} ${p.state}`);
   if (up.length === 0) return { ok: false, detail: `no BGP session established (${down.join(', ')})` };
   return { ok: true, detail: `${up.length}/${peers.length} sessions established${down.length ? `; not: ${down.join(', ')}` : ''}` };
 }
 
-/** At least one BFD session Up when any is configured. */
-export function bfdReadiness(sessions: ReadonlyArray<{ readonly peer: string; readonly state: string }>): ReadinessResult {
+/** At least one BFD session Up when any is configured and the node announces (see bgpReadiness). */
+export function bfdReadiness(sessions: ReadonlyArray<{ readonly peer: string; readonly state: string }>, announces = true): ReadinessResult {
   if (sessions.length === 0) return { ok: true, detail: 'no BFD sessions' };
+  if (!announces) return { ok: true, detail: 'nothing to announce, so no BFD session is needed' };
   const up = sessions.filter((s) => s.state === 'Up');
   const others = sessions.filter((s) => s.state !== 'Up').map((s) => `${s.peer} ${s.state}`);
   if (up.length === 0) return { ok: false, detail: `no BFD session Up (${others.join(', ')})` };

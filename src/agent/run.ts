@@ -191,8 +191,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   server.addLivenessCheck('loops', () => livenessOf(loops(), Date.now()));
   server.addReadinessCheck('kubernetes', () => kubeReadiness(watcher.status()));
   server.addReadinessCheck('dataplane', () => dataplaneReadiness(dataplane.reconcileLoop.health()));
-  if (speaker) server.addReadinessCheck('bgp', () => bgpReadiness(speaker!.lastResult(), speaker!.peerStates()));
-  if (bfd) server.addReadinessCheck('bfd', () => bfdReadiness(bfd!.status()));
+  // Sessions matter where the node announces: a tunnel node, or a serving node in mpls mode.
+  const announces = () => agent.current()?.isTunnelNode === true || (agent.current()?.announcements.length ?? 0) > 0;
+  if (speaker) server.addReadinessCheck('bgp', () => bgpReadiness(speaker!.lastResult(), speaker!.peerStates(), announces()));
+  if (bfd) server.addReadinessCheck('bfd', () => bfdReadiness(bfd!.status(), announces()));
   server.setStatusProvider(() =>
     buildStatusReport({
       nodeName,

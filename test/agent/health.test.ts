@@ -70,6 +70,9 @@ describe('readiness', () => {
     const peers = [{ address: '192.0.2.1', state: 'established' }, { address: '192.0.2.5', state: 'active' }];
     expect(bgpReadiness({ ok: true }, peers)).toEqual({ ok: true, detail: '1/2 sessions established; not: 192.0.2.5 active' });
     expect(bgpReadiness({ ok: true }, [{ address: '192.0.2.5', state: 'idle' }]).ok).toBe(false);
+    // A node with nothing to announce (a worker in vxlan mode) needs no session.
+    expect(bgpReadiness({ ok: true }, [{ address: '192.0.2.5', state: 'idle' }], false).ok).toBe(true);
+    expect(bfdReadiness([{ peer: '192.0.2.5', state: 'Down' }], false).ok).toBe(true);
     // A pass with a refused path (gobgpd answered) does not make the node unready.
     expect(bgpReadiness({ ok: false, error: 'announcing VIP 203.0.113.9: refused' }, peers).ok).toBe(true);
   });
