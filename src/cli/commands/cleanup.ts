@@ -10,7 +10,7 @@ import { removeGtsm } from '../../bfd/index.js';
 import { ConfigError, loadConfig } from '../../config/index.js';
 import { Kernel, cleanupKernel } from '../../dataplane/index.js';
 import { NamespaceFinder, cleanupPodNamespaces } from '../../podnet/index.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 
 const USAGE = `usage: kst cleanup [--config FILE] [--netns NAME] [--pod-netns-prefix PREFIX]
 

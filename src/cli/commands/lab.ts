@@ -3,7 +3,7 @@
 // with --prefix or KST_LAB_PREFIX (the tests use their own so they never meet a human's lab).
 import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
 import type { ConfigOverride, DrillKey } from '../../lab/control.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 

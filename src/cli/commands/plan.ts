@@ -2,7 +2,7 @@
 // file and Kubernetes YAML. Same input, same output, byte for byte, on every run.
 import { describeIssue } from '../../kube/objects.js';
 import { bucketShares, computeDesiredState, type DesiredState, type VipPlan } from '../../model/index.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { describeProblem, loadOfflineConfig, readObjects, snapshotFor } from './validate.js';
 
