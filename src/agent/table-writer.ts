@@ -15,7 +15,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { annotateService, callWithDeadline, classifyKubeError, describeKubeError, KUBE_CALL_DEADLINES_MS } from '../kube/index.js';
-import { formatStoredTables, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
+import { formatStoredTables, modeTraits, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
 import type { DesiredState, IpAddress, ServiceInput, StoredTable } from '../model/index.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 import { ReconcileLoop } from '../system/index.js';
@@ -44,7 +44,7 @@ export interface TableWrite {
  * from where they were. Nothing in mpls mode: there every node hashes its own endpoints.
  */
 export function planTableWrites(desired: DesiredState, services: readonly ServiceInput[], annotationKey: string): TableWrite[] {
-  if (desired.mode === 'mpls') return [];
+  if (!modeTraits(desired.mode).sharedTables) return [];
   const key = storedTablesKey(annotationKey);
   const byService = new Map<string, DesiredState['vips'][number][]>();
   for (const plan of desired.vips) {

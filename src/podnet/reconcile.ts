@@ -8,6 +8,7 @@
 // resync, also sweeps orphans: our objects in pod namespaces no pod in the set claims
 // (left by an agent that stopped before it could remove them; orphans.ts).
 import type { PodSetup } from '../model/types.js';
+import { modeTraits } from '../model/mode-traits.js';
 import { silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
 import { backoffDelay, CommandError, ReconcileLoop, runCommand, type BackoffOptions, type CommandRunner } from '../system/index.js';
 import { NamespaceFinder, type PodNamespace, type ScannedNamespace } from './discovery.js';
@@ -235,7 +236,7 @@ export class PodNetworks {
         const desiredObjects = objects.vips.length ? podModes[setup.mode].objects({ setup: objects, podIf: where.ns.podIf, encap: this.opts.encap }) : NO_OBJECTS;
         // Remembered before the change: a half-applied namespace must still be cleaned up.
         if (desiredObjects !== NO_OBJECTS) this.applied.set(uid, { pod: setup.pod, ns: where.ns, originals });
-        const applied = await this.converge(where.ns, desiredObjects, originals, setup.podIp, objects.mode === 'mpls');
+        const applied = await this.converge(where.ns, desiredObjects, originals, setup.podIp, modeTraits(objects.mode).podMplsRoute);
         ops += applied.ops;
         if (desiredObjects === NO_OBJECTS) {
           this.applied.delete(uid);
