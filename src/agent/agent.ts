@@ -183,7 +183,7 @@ export class Agent {
     const { bgp, dataplane, podnet, logger: log } = this.parts;
     this.reportProblems(desired.problems);
     // Stored bucket tables (issue 7): one writer, the Lease holder, in the background
-    // (table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
+    // (kube/table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
     // Here, before any await, this.snapshot is still the snapshot `desired` came from.
     if (this.parts.writeBucketTables && this.snapshot && (this.parts.isLeader?.() ?? true)) this.parts.writeBucketTables(desired, this.snapshot);
 

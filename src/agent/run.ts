@@ -15,8 +15,8 @@ import { Agent, type LoadBalancerStatusInput } from './agent.js';
 import { bfdReadiness, bgpReadiness, dataplaneReadiness, livenessOf } from './health.js';
 import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
-import { BucketTableWriter } from './table-writer.js';
-import { probeFlowHash, reportFlowHash } from './flow-hash-probe.js';
+import { BucketTableWriter } from '../kube/table-writer.js';
+import { probeFlowHash, reportFlowHash } from '../dataplane/flow-hash-probe.js';
 import { probeAndAssess, registerKernelMetrics, reportKernel } from './kernel-report.js';
 
 /** Events closer than this become one snapshot (see the watcher's construction). */

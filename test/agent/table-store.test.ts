@@ -4,7 +4,7 @@
 // generation + 1, and a non-leader never writes.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Agent } from '../../src/agent/agent.js';
-import { BucketTableWriter, planTableWrites } from '../../src/agent/table-writer.js';
+import { BucketTableWriter, planTableWrites } from '../../src/kube/table-writer.js';
 import { ClusterWatcher } from '../../src/kube/index.js';
 import { LabApiServer, waitFor } from '../../src/lab/index.js';
 import { IncrementalModel, computeDesiredState, movedBuckets, parseStoredTables, type BucketTable, type ClusterSnapshot, type DesiredState, type IpAddress } from '../../src/model/index.js';

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { BucketTableWriter } from '../../src/agent/table-writer.js';
+import { BucketTableWriter } from '../../src/kube/table-writer.js';
 import {
   KubeCallTimeoutError,
   KubeEventSink,

@@ -10,7 +10,7 @@ import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { hostname } from 'node:os';
 import { probeAndAssess } from '../../agent/kernel-report.js';
-import { probeFlowHash } from '../../agent/flow-hash-probe.js';
+import { probeFlowHash } from '../../dataplane/flow-hash-probe.js';
 import type { KernelProbeOptions } from '../../agent/kernel-probe.js';
 
 export interface ReadObjects extends ConvertedObjects {

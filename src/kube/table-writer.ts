@@ -14,7 +14,9 @@
 // A lagging view or a conflict skips the Service; the next snapshot retries it.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
-import { annotateService, callWithDeadline, classifyKubeError, describeKubeError, KUBE_CALL_DEADLINES_MS } from '../kube/index.js';
+import { classifyKubeError, describeKubeError } from './api-error.js';
+import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
+import { annotateService } from './writeback.js';
 import { formatStoredTables, modeTraits, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
 import type { DesiredState, IpAddress, ServiceInput, StoredTable } from '../model/index.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
