@@ -117,6 +117,7 @@ describe('deadlines on Kubernetes API calls', () => {
   it('the table writer stops at once while its request hangs', async () => {
     path.set({ kind: 'blackhole' });
     const writer = new BucketTableWriter({ kubeConfig: path.kubeConfig(), annotationKey: 'cmd.nu/tunnel', isLeader: () => true, requestTimeoutMs: 60_000 });
+    writer.start();
     const svc = convertService({ ...service, metadata: { ...service.metadata, annotations: { 'cmd.nu/tunnel-tables': 'x' } } }).value!;
     // No VIP any more: the writer removes the stored tables (read, then patch).
     writer.offer({ mode: 'vxlan-lwt', vips: [] } as never, [svc]);
