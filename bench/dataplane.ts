@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { TunnelDataplane, VXLAN_GATEWAY, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../src/dataplane/index.js';
 import { NetnsSet } from '../src/lab/index.js';
 import { runCommand } from '../src/system/index.js';
-import { planTableWrites } from '../src/agent/table-writer.js';
+import { planTableWrites } from '../src/kube/table-writer.js';
 import { IncrementalModel, type DesiredState, type EndpointSliceInput, type ServiceInput, type VipPlan } from '../src/model/index.js';
 import { storedTablesKey } from '../src/model/stored-table.js';
 import { desiredState, testConfig, type VipFixture } from '../test/dataplane/fixtures.js';

@@ -38,7 +38,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { bucketMark } from '../src/dataplane/layout.js';
-import { planTableWrites } from '../src/agent/table-writer.js';
+import { planTableWrites } from '../src/kube/table-writer.js';
 import { loadConfig } from '../src/config/index.js';
 import { ClusterWatcher, LeaderElector, SnapshotBuilder } from '../src/kube/index.js';
 import { FaultProxy, LabApiServer, type KubeObject } from '../src/lab/index.js';

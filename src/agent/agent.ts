@@ -7,10 +7,27 @@
 //
 // On shutdown: withdraw everything, wait the grace time, BFD AdminDown, then stop the
 // processes; the kernel data path stays (only `kst cleanup` removes it).
+//
+// One owner per retry: each adapter runs its own reconcile loop (system/reconcile-loop.ts)
+// and retries its own failures. The agent never re-runs a converge because a step failed;
+// it listens to the data plane's results instead (held-back announcements go out when a
+// retry succeeds; repeated failures drain the node). The converge itself runs on the same
+// loop primitive: coalesced, one at a time, with a periodic pass for timers' sake.
 import { compareIps } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, Problem, VipPlan } from '../model/index.js';
 import type { Logger, EventSink } from '../observe/index.js';
-import type { ReconcileReport } from '../observe/index.js';
+import { ReconcileLoop, type PassOutcome } from '../system/index.js';
+
+/** The adapter contract: declarative set(desired), answered by the pass that includes it. */
+export interface Adapter<D, R extends PassOutcome = PassOutcome> {
+  set(desired: D): Promise<R>;
+}
+
+/** What the LoadBalancer status writer is given: the Services and the addresses to publish. */
+export interface LoadBalancerStatusInput {
+  readonly snapshot: ClusterSnapshot;
+  readonly ingress: ReadonlyMap<string, readonly string[]>;
+}
 
 /** The parts the agent drives; each is an area's declarative adapter. */
 export interface AgentParts {
@@ -18,19 +35,18 @@ export interface AgentParts {
   readonly events: EventSink;
   readonly logger: Logger;
   /** Tunnel-node data plane (absent on nodes that never tunnel, e.g. tests). */
-  readonly dataplane?: {
-    set(desired: DesiredState): Promise<{ ok: boolean; error?: string; durationMs: number }>;
+  readonly dataplane?: Adapter<DesiredState> & {
+    /** Every pass's result, the loop's own retries included. */
+    onResult?(listener: (r: PassOutcome) => void): () => void;
   };
-  readonly podnet?: {
-    set(setups: DesiredState['podSetups']): Promise<unknown>;
-  };
+  readonly podnet?: Adapter<DesiredState['podSetups']>;
   readonly bgp?: {
     setAnnouncements(announcements: readonly Announcement[]): void;
     sync(): Promise<{ ok: boolean; errors: readonly string[] }>;
     withdrawAll(): Promise<unknown>;
   };
-  /** LoadBalancer status write-back; called only while this agent leads. */
-  readonly writeLoadBalancerStatus?: (snapshot: ClusterSnapshot, ingress: ReadonlyMap<string, readonly string[]>) => Promise<void>;
+  /** LoadBalancer status write-back (its own loop retries); given only while this agent leads. */
+  readonly loadBalancerStatus?: Adapter<LoadBalancerStatusInput>;
   readonly isLeader?: () => boolean;
   /** Stored bucket tables (issue 7): queues a write, never awaited; called only while this agent leads. */
   readonly writeBucketTables?: (desired: DesiredState, snapshot: ClusterSnapshot) => void;
@@ -44,8 +60,8 @@ export interface AgentSettings {
   readonly withdrawGraceSeconds: number;
   /** Consecutive data plane failures after which the node stops attracting traffic. */
   readonly unhealthyAfterFailures: number;
-  /** First retry delay after a failed step (doubles up to 30 s); default 1 s. */
-  readonly retryInitialMs?: number;
+  /** Period of the converge's own periodic pass (lingering VIPs, maintenance); default 60 s. */
+  readonly resyncMs?: number;
 }
 
 const announcementKey = (a: Announcement): string => a.prefix;
@@ -55,26 +71,59 @@ export class Agent {
   private snapshot?: ClusterSnapshot;
   /** What we asked gobgpd to announce last. */
   private announced: readonly Announcement[] = [];
-  private pending = false;
-  private running?: Promise<void>;
+  /** The converge loop: coalesced, one at a time; never retries (the adapters do). */
+  private readonly loop: ReconcileLoop<DesiredState, PassOutcome>;
   private stopping = false;
+  private converging = false;
+  /** Consecutive failed data-plane passes (from its results, retries included). */
   private dataplaneFailures = 0;
+  /** Announcements were held back because the data plane had failed. */
+  private heldBack = false;
   private drained = false;
+  private readonly unsubscribe: (() => void)[] = [];
   private readonly reported = new Map<string, string>();
-  private readonly reports = new Map<string, ReconcileReport>();
   /** VIPs withdrawn less than the grace time ago, still programmed (see lingerWithdrawn). */
   private readonly lingering = new Map<IpAddress, { readonly plan: VipPlan; readonly until: number }>();
   private lingerTimer?: NodeJS.Timeout;
   private lastProgrammed?: DesiredState;
   private maintenanceSince?: number;
   private maintenanceTimer?: NodeJS.Timeout;
-  private retryTimer?: NodeJS.Timeout;
-  private retryDelayMs = 0;
 
   constructor(
     private readonly parts: AgentParts,
     private readonly settings: AgentSettings,
-  ) {}
+  ) {
+    this.loop = new ReconcileLoop<DesiredState, PassOutcome>({
+      name: 'agent',
+      pass: async (desired) => {
+        if (!desired || this.stopping) return { ok: true };
+        this.converging = true;
+        try {
+          await this.converge(desired);
+        } finally {
+          this.converging = false;
+        }
+        return { ok: true };
+      },
+      failed: (error) => ({ ok: false, error }),
+      resyncMs: settings.resyncMs ?? 60_000,
+      // A converge that throws is a bug; it is logged and the next change or period runs it.
+      backoff: { initialMs: 1000, maxMs: 30_000 },
+      liveness: 'progress',
+      onListenerError: (err) => this.parts.logger.error(`an agent result listener threw: ${String(err)}`),
+    });
+    this.loop.onResult((r) => {
+      if (!r.ok) this.parts.logger.error(`converge failed: ${r.error ?? 'unknown error'}`);
+    });
+    const off = parts.dataplane?.onResult?.((r) => this.onDataplaneResult(r));
+    if (off) this.unsubscribe.push(off);
+    this.loop.start();
+  }
+
+  /** The converge loop (health from its progress). */
+  get reconcileLoop(): ReconcileLoop<DesiredState, PassOutcome> {
+    return this.loop;
+  }
 
   /** A new snapshot from the watcher: recompute and converge (coalesced, one at a time). */
   onSnapshot(snapshot: ClusterSnapshot): void {
@@ -82,20 +131,16 @@ export class Agent {
     this.snapshot = snapshot;
     this.parts.model.replaceAll(snapshot);
     this.desired = this.parts.model.desiredState();
-    this.kick();
+    void this.loop.set(this.desired);
   }
 
   /** Resolves when every converge requested so far has run. */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    await this.loop.idle();
   }
 
   current(): DesiredState | undefined {
     return this.desired;
-  }
-
-  reconcileReports(): ReconcileReport[] {
-    return [...this.reports.values()];
   }
 
   /**
@@ -107,8 +152,8 @@ export class Agent {
     this.stopping = true;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.idle();
+    for (const off of this.unsubscribe.splice(0)) off();
+    await this.loop.stop();
   }
 
   /**
@@ -119,8 +164,8 @@ export class Agent {
     this.stopping = true;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.idle();
+    for (const off of this.unsubscribe.splice(0)) off();
+    await this.loop.stop();
     const log = this.parts.logger;
     if (this.parts.bgp) {
       log.info('shutdown: withdrawing all announcements');
@@ -133,26 +178,25 @@ export class Agent {
     this.parts.drainBfd?.();
   }
 
+  /** Listens to the data plane's loop: it owns the retries, the agent follows their outcome. */
+  private onDataplaneResult(r: PassOutcome): void {
+    this.dataplaneFailures = r.ok ? 0 : this.dataplaneFailures + 1;
+    // A converge waiting for this result handles it itself.
+    if (this.converging || this.stopping) return;
+    const mustDrain = !r.ok && this.dataplaneFailures >= this.settings.unhealthyAfterFailures && !this.drained;
+    const mayAnnounce = r.ok && (this.heldBack || this.drained);
+    if (mustDrain || mayAnnounce) void this.loop.request();
+  }
+
   private kick(): void {
-    this.pending = true;
-    if (this.running) return;
-    this.running = (async () => {
-      while (this.pending && !this.stopping) {
-        this.pending = false;
-        const desired = this.desired;
-        if (desired) await this.converge(desired);
-      }
-      this.scheduleRetry();
-    })().finally(() => {
-      this.running = undefined;
-    });
+    void this.loop.request();
   }
 
   private async converge(desired: DesiredState): Promise<void> {
     const { bgp, dataplane, podnet, logger: log } = this.parts;
     this.reportProblems(desired.problems);
     // Stored bucket tables (issue 7): one writer, the Lease holder, in the background
-    // (table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
+    // (kube/table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
     // Here, before any await, this.snapshot is still the snapshot `desired` came from.
     if (this.parts.writeBucketTables && this.snapshot && (this.parts.isLeader?.() ?? true)) this.parts.writeBucketTables(desired, this.snapshot);
 
@@ -163,25 +207,23 @@ export class Agent {
     if (bgp && kept.length !== this.announced.length) {
       bgp.setAnnouncements(kept);
       this.announced = kept;
-      await this.timed('bgp', async () => {
-        const r = await bgp.sync();
-        if (!r.ok) throw new Error(r.errors.join('; '));
-      });
+      await bgp.sync(); // a failure is the speaker's to retry and report
     }
 
     // 2. Program the kernel. A failure keeps the last good state serving (the adapters
     //    never tear down on error) and holds back new announcements.
     let dataplaneOk = true;
     if (dataplane) {
-      const r = await this.timed('dataplane', async () => {
-        const res = await dataplane.set(this.withLingering(desired));
-        if (!res.ok) throw new Error(res.error ?? 'data plane reconcile failed');
-      });
-      dataplaneOk = r;
+      const res = await dataplane.set(this.withLingering(desired));
+      dataplaneOk = res.ok;
+      // Adapters without a result stream: count here (with one, onDataplaneResult counted).
+      if (!dataplane.onResult) this.dataplaneFailures = res.ok ? 0 : this.dataplaneFailures + 1;
+      if (!res.ok) log.error(`dataplane reconcile failed: ${res.error ?? 'unknown error'}`, { area: 'dataplane' });
     }
-    if (podnet) await this.timed('podnet', () => podnet.set(desired.podSetups));
+    // Pods not done are podnet's to retry and report (Events, status); nothing here waits on them.
+    if (podnet) await podnet.set(desired.podSetups);
+    this.heldBack = !dataplaneOk;
 
-    this.dataplaneFailures = dataplaneOk ? 0 : this.dataplaneFailures + 1;
     if (this.dataplaneFailures >= this.settings.unhealthyAfterFailures && !this.drained) {
       log.error(`data plane failed ${this.dataplaneFailures} times in a row: withdrawing this node's announcements`);
       if (bgp) {
@@ -207,16 +249,14 @@ export class Agent {
     if (bgp && dataplaneOk && !this.drained) {
       bgp.setAnnouncements(desired.announcements);
       this.announced = desired.announcements;
-      await this.timed('bgp', async () => {
-        const r = await bgp.sync();
-        if (!r.ok) throw new Error(r.errors.join('; '));
-      });
+      await bgp.sync();
     }
 
-    // LoadBalancer status is cluster-wide: one writer (the Lease holder).
-    if (this.parts.writeLoadBalancerStatus && this.snapshot && (this.parts.isLeader?.() ?? true)) {
+    // LoadBalancer status is cluster-wide: one writer (the Lease holder), on its own loop,
+    // so a slow API never holds up the data path.
+    if (this.parts.loadBalancerStatus && this.snapshot && (this.parts.isLeader?.() ?? true)) {
       const ingress = this.parts.model.vipResolution().loadBalancerIngress;
-      await this.timed('lb-status', () => this.parts.writeLoadBalancerStatus!(this.snapshot!, ingress));
+      void this.parts.loadBalancerStatus.set({ snapshot: this.snapshot, ingress });
     }
   }
 
@@ -270,41 +310,6 @@ export class Agent {
       this.maintenanceTimer = undefined;
       this.parts.logger.info('maintenance over: BFD up, announcing again');
       if (!this.drained) this.parts.restoreBfd?.();
-    }
-  }
-
-  /**
-   * A failed step is retried without waiting for the next cluster change: held-back
-   * announcements go out once the data plane recovers, and a data plane that keeps
-   * failing reaches the unhealthy threshold. Backoff doubles up to 30 s.
-   */
-  private scheduleRetry(): void {
-    const failed = [...this.reports.values()].some((r) => r.lastResult === 'error');
-    if (!failed || this.stopping) {
-      this.retryDelayMs = 0;
-      return;
-    }
-    if (this.retryTimer) return;
-    this.retryDelayMs = Math.min(30_000, this.retryDelayMs ? this.retryDelayMs * 2 : this.settings.retryInitialMs ?? 1000);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, this.retryDelayMs);
-    this.retryTimer.unref();
-  }
-
-  /** Runs one step, records its result for `kst status`; never throws. */
-  private async timed(area: string, fn: () => Promise<unknown>): Promise<boolean> {
-    const started = Date.now();
-    try {
-      await fn();
-      this.reports.set(area, { area, lastResult: 'ok', lastRunAt: new Date(started).toISOString(), durationMs: Date.now() - started });
-      return true;
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.parts.logger.error(`${area} reconcile failed: ${message}`, { area });
-      this.reports.set(area, { area, lastResult: 'error', lastError: message, lastRunAt: new Date(started).toISOString(), durationMs: Date.now() - started });
-      return false;
     }
   }
 

@@ -3,4 +3,4 @@ export type { AgentParts, AgentSettings } from './agent.js';
 export { runAgent } from './run.js';
 export type { RunAgentOptions } from './run.js';
 export { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
-export { BucketTableWriter, planTableWrites } from './table-writer.js';
+export { BucketTableWriter, planTableWrites } from '../kube/table-writer.js';

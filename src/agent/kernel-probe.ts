@@ -10,7 +10,7 @@
 // the agent probes only what its configuration may need (featuresToProbe).
 import { KERNEL_FEATURES, type FeatureState, type KernelFeature, type KernelFeatures } from '../dataplane/index.js';
 import { runCommand, type CommandRunner } from '../system/index.js';
-import { probeIptablesLegacy, probeNftables, type BackendProbe } from './flow-hash-probe.js';
+import { probeIptablesLegacy, probeNftables, type BackendProbe } from '../dataplane/flow-hash-probe.js';
 
 export interface KernelProbeOptions {
   readonly run?: CommandRunner;

@@ -17,7 +17,7 @@ import {
 import { Gauge } from 'prom-client';
 import { metricsRegistry, type EventSink, type KernelReport, type Logger } from '../observe/index.js';
 import { fromBackend, probeKernelFeatures, type KernelProbeOptions } from './kernel-probe.js';
-import type { ProbeResults } from './flow-hash-probe.js';
+import type { ProbeResults } from '../dataplane/flow-hash-probe.js';
 
 export interface KernelAssessment {
   readonly features: KernelFeatures;

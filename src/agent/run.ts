@@ -9,12 +9,14 @@ import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
 import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
-import { Agent } from './agent.js';
+import { ReconcileLoop, startAll, stopAll, type Component, type LoopHealth, type PassOutcome } from '../system/index.js';
+import { Agent, type LoadBalancerStatusInput } from './agent.js';
+import { bfdReadiness, bgpReadiness, dataplaneReadiness, livenessOf } from './health.js';
 import { labPodScope } from './lab-scope.js';
 import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
-import { BucketTableWriter } from './table-writer.js';
-import { probeFlowHash, reportFlowHash } from './flow-hash-probe.js';
+import { BucketTableWriter } from '../kube/table-writer.js';
+import { probeFlowHash, reportFlowHash } from '../dataplane/flow-hash-probe.js';
 import { probeAndAssess, registerKernelMetrics, reportKernel } from './kernel-report.js';
 
 /** Events closer than this become one snapshot (see the watcher's construction). */
@@ -134,19 +136,28 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const lbWriter = new LoadBalancerStatusWriter({ kubeConfig, loadBalancerClass: config.loadBalancerClass, isLeader, events, logger: log });
   // Stored bucket tables (issue 7): written by the Lease holder only, read by every node.
   const tableWriter = new BucketTableWriter({ kubeConfig, annotationKey: config.annotationKey, isLeader, events, logger: log });
+  // LoadBalancer status on its own loop: a failed write is retried there, not by the agent.
+  const lbStatus = new ReconcileLoop<LoadBalancerStatusInput, PassOutcome>({
+    name: 'lb-status',
+    pass: async (input) => {
+      if (!input) return { ok: true };
+      const r = await lbWriter.set(input.snapshot.services, input.ingress as ReadonlyMap<string, readonly IpAddress[]>);
+      return r.failed.length > 0 ? { ok: false, error: r.failed.map((f) => `${f.key}: ${f.error}`).join('; ') } : { ok: true };
+    },
+    failed: (error) => ({ ok: false, error }),
+    resyncMs: config.kube.relistIntervalSeconds * 1000 || 300_000,
+    backoff: { initialMs: 1000, maxMs: 30_000 },
+  });
 
   const agent = new Agent(
     {
       model,
       events,
       logger: log,
-      dataplane,
       podnet,
       ...(speaker ? { bgp: speaker } : {}),
-      writeLoadBalancerStatus: async (snapshot: ClusterSnapshot, ingress: ReadonlyMap<string, readonly string[]>) => {
-        const r = await lbWriter.set(snapshot.services, ingress as ReadonlyMap<string, readonly IpAddress[]>);
-        if (r.failed.length > 0) throw new Error(r.failed.map((f) => `${f.key}: ${f.error}`).join('; '));
-      },
+      dataplane: { set: (d) => dataplane.set(d), onResult: (l) => dataplane.reconcileLoop.onResult(l) },
+      loadBalancerStatus: lbStatus,
       isLeader,
       ...(config.storedTables ? { writeBucketTables: (desired: DesiredState, snapshot: ClusterSnapshot) => tableWriter.offer(desired, snapshot.services) } : {}),
       ...(binding ? { drainBfd: () => binding!.setDrained(true), restoreBfd: () => binding!.setDrained(false) } : {}),
@@ -171,8 +182,24 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     onChange: (s) => agent.onSnapshot(s),
   });
   const server = new ObserveServer({ listen: config.api.listen, logger: log });
-  // Not ready while a feed is stale; the data path and announcements stay as they are.
+  // Health from progress (health.ts): alive while every loop makes progress; ready while
+  // the feeds are in sync, gobgpd answers with sessions up, BFD is up and the kernel holds
+  // the desired state. Not ready changes nothing in the data path or announcements.
+  const loops = (): LoopHealth[] => [
+    agent.reconcileLoop.health(),
+    dataplane.reconcileLoop.health(),
+    podnet.reconcileLoop.health(),
+    ...(speaker ? [speaker.reconcileLoop.health()] : []),
+    tableWriter.reconcileLoop.health(),
+    lbStatus.health(),
+  ];
+  server.addLivenessCheck('loops', () => livenessOf(loops(), Date.now()));
   server.addReadinessCheck('kubernetes', () => kubeReadiness(watcher.status()));
+  server.addReadinessCheck('dataplane', () => dataplaneReadiness(dataplane.reconcileLoop.health()));
+  // Sessions matter where the node announces: a tunnel node, or a serving node in mpls mode.
+  const announces = () => agent.current()?.isTunnelNode === true || (agent.current()?.announcements.length ?? 0) > 0;
+  if (speaker) server.addReadinessCheck('bgp', () => bgpReadiness(speaker!.lastResult(), speaker!.peerStates(), announces()));
+  if (bfd) server.addReadinessCheck('bfd', () => bfdReadiness(bfd!.status(), announces()));
   server.setStatusProvider(() =>
     buildStatusReport({
       nodeName,
@@ -182,16 +209,37 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       kube: () => kubeReport(watcher.status(), { leading: elector.isLeader, ...(elector.leader ? { holder: elector.leader } : {}) }),
       ...(speaker ? { speaker } : {}),
       ...(bfd ? { bfd } : {}),
+      loops,
     }),
   );
 
-  await server.start();
-  dataplane.start();
-  podnet.start();
-  speaker?.start();
-  elector.start();
-  await watcher.start();
-  log.info('agent started');
+  // The composition root: started in this order, stopped in reverse, each stop guarded,
+  // bounded and logged by name (system/lifecycle.ts). The data path stays in the kernel on
+  // stop: a restarted agent adopts it; `kst cleanup` removes it.
+  let restartInPlace = false; // set by the stop signal, read by the agent's stop
+  const components: Component[] = [
+    { name: 'observe-server', start: async () => void (await server.start()), stop: () => server.stop() },
+    { name: 'podnet', start: () => podnet.start(), stop: () => podnet.stop() },
+    { name: 'dataplane', start: () => dataplane.start(), stop: () => dataplane.stop() },
+    ...(gobgp ? [{ name: 'gobgp-client', stop: () => gobgp!.close() }] : []),
+    ...(speaker ? [{ name: 'bgp-speaker', start: () => speaker!.start(), stop: () => speaker!.stop() }] : []),
+    ...(bfd ? [{ name: 'bfd', stop: () => bfd!.stop() }] : []),
+    ...(binding ? [{ name: 'bfd-bgp-binding', stop: () => binding!.stop() }] : []),
+    { name: 'leader-election', start: () => elector.start(), stop: () => elector.stop() },
+    { name: 'stored-tables', start: () => tableWriter.start(), stop: () => tableWriter.stop() },
+    { name: 'lb-status', start: () => lbStatus.start(), stop: () => lbStatus.stop() },
+    // Stops first but the watcher: withdraws, waits the grace time, then BFD AdminDown; or,
+    // for a restart in place (SIGUSR2), leaves announcements and BFD as they are.
+    { name: 'agent', stop: () => (restartInPlace ? agent.stopForRestart() : agent.shutdown()), stopDeadlineMs: (config.bgp.withdrawGraceSeconds + 20) * 1000 },
+    { name: 'cluster-watcher', start: () => watcher.start(), stop: () => watcher.stop() },
+  ];
+  try {
+    await startAll(components, log);
+  } catch (err) {
+    log.error(`agent not started: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  log.info(`agent started: ${components.map((c) => c.name).join(', ')}`);
 
   // SIGTERM/SIGINT: a planned stop (withdraw first). SIGUSR2: a restart in place (an
   // upgrade): nothing is withdrawn and BFD sends no AdminDown; the routers keep this node's
@@ -205,21 +253,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     };
     for (const s of signals) process.on(s, onSignal);
   });
-  const restartInPlace = stopSignal === 'SIGUSR2';
+  restartInPlace = stopSignal === 'SIGUSR2';
 
-  await watcher.stop();
-  if (restartInPlace) await agent.stopForRestart();
-  else await agent.shutdown();
-  binding?.stop();
-  await bfd?.stop();
-  speaker?.stop();
-  gobgp?.close();
-  await tableWriter.stop();
-  await elector.stop();
-  // The data path stays in the kernel: a restarted agent adopts it; `kst cleanup` removes it.
-  await dataplane.stop();
-  await podnet.stop();
-  await server.stop();
-  log.info('agent stopped (data path left in place)');
+  const stopped = await stopAll(components, log);
+  const failed = stopped.filter((o) => !o.ok);
+  log.info(`agent stopped (data path left in place)${failed.length ? `; ${failed.length} component(s) did not stop cleanly: ${failed.map((f) => f.name).join(', ')}` : ''}`);
   return 0;
 }

@@ -3,7 +3,8 @@
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
 import type { ClusterWatcherStatus } from '../kube/index.js';
-import type { BgpPeerReport, FlowHashReport, KernelReport, KubeReport, ReadinessResult, StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, FlowHashReport, KernelReport, KubeReport, ReadinessResult, ReconcileReport, StatusReport, VipReport } from '../observe/index.js';
+import type { LoopHealth } from '../system/index.js';
 import type { Agent } from './agent.js';
 
 export interface StatusSources {
@@ -17,6 +18,23 @@ export interface StatusSources {
   readonly kernel?: KernelReport;
   /** The Kubernetes feeds and the Lease, read at report time. */
   readonly kube?: () => KubeReport;
+  /** The reconcile loops (dataplane, podnet, bgp, ...): their last pass is "last reconcile". */
+  readonly loops?: () => readonly LoopHealth[];
+}
+
+/** One row of "Last reconcile" per loop that has run a pass. */
+export function reconcileReports(loops: readonly LoopHealth[]): ReconcileReport[] {
+  return loops.flatMap((h) =>
+    h.lastPassStartedAt === undefined
+      ? []
+      : [{
+          area: h.name,
+          lastResult: h.lastError === undefined ? ('ok' as const) : ('error' as const),
+          ...(h.lastError !== undefined ? { lastError: h.lastError } : {}),
+          lastRunAt: new Date(h.lastPassStartedAt).toISOString(),
+          durationMs: h.lastPassDurationMs ?? 0,
+        }],
+  );
 }
 
 /** The watcher's feeds and this agent's Lease for the status report. */
@@ -87,7 +105,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
       return bfdState ? { ...p, bfdState } : p;
     }),
     bfdSessions: bfdStatusReport(bfd),
-    reconcile: src.agent.reconcileReports(),
+    reconcile: reconcileReports(src.loops?.() ?? []),
     ...(src.kube ? { kube: src.kube() } : {}),
   };
 }

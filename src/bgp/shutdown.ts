@@ -35,6 +35,6 @@ export async function withdrawAndWait(speaker: BgpSpeaker, opts: WithdrawAndWait
   if (!result || !result.ok) log.warn(`withdrawal not confirmed by gobgpd: ${result ? result.errors.join('; ') : 'timed out'}`);
   log.info(`waiting ${opts.graceSeconds}s for the routers to move traffic`);
   await sleep(opts.graceSeconds * 1000);
-  if (opts.stop) speaker.stop();
+  if (opts.stop) await speaker.stop();
   return result;
 }

@@ -13,6 +13,7 @@ import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
 import { bgpMetrics } from './metrics.js';
 import { PeerHistory } from './peer-report.js';
+import { ReconcileLoop, type BackoffOptions } from '../system/index.js';
 
 export interface BgpSpeakerOptions {
   readonly client: GobgpClient;
@@ -20,8 +21,8 @@ export interface BgpSpeakerOptions {
   readonly logger?: Logger;
   /** Periodic full pass that repairs drift and notices a restarted gobgpd (default 30 s). */
   readonly resyncMs?: number;
-  /** Retry delay after a failed pass: doubles from `initialMs` up to `maxMs`. */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Retry delay after a failed pass: the one backoff (system/backoff.ts) from `initialMs` up to `maxMs`. */
+  readonly backoff?: BackoffOptions;
   /**
    * Fail static at start (the agent sets it): touch neither peers nor routes until the
    * first setAnnouncements/setRoutes. A restarted agent that adopts a running gobgpd must
@@ -42,6 +43,10 @@ export interface SyncResult {
   readonly announced: number;
   readonly added: number;
   readonly withdrawn: number;
+  /** The errors as one line (the loop contract's `error`). */
+  readonly error?: string;
+  /** The pass could not reach gobgpd at all (readiness). */
+  readonly unreachable?: boolean;
 }
 
 export interface SpeakerEvents {
@@ -100,6 +105,10 @@ function describe(d: DesiredRoute): string {
   return d.service ? `VIP ${vip} (Service ${d.service.namespace}/${d.service.name})` : `VIP ${vip}`;
 }
 
+function failedResult(error: string): SyncResult {
+  return { ok: false, errors: [error], error, restarted: false, announced: 0, added: 0, withdrawn: 0 };
+}
+
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -108,7 +117,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly client: GobgpClient;
   private readonly log: Logger;
   private readonly resyncMs: number;
-  private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  /** The reconcile loop (system/reconcile-loop.ts): coalescing, retry, periodic resync. */
+  private readonly loop: ReconcileLoop<void, SyncResult>;
 
   private peers = new Map<string, PeerSpec>();
   private routes = new Map<string, DesiredRoute>();
@@ -122,8 +132,6 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private freshGobgpd = false;
   /** Validation results of the last set, by the route as given (null: invalid). */
   private normalized = new Map<string, { route: HostRoute; key: string } | null>();
-  /** Bumped by every set*(): a pass applies the generation it started with. */
-  private generation = 0;
   private readonly states = new Map<string, PeerStatus>();
   /** Up/down times, prefix counts and last drop reason per peer, for `kst status`. */
   private readonly history = new PeerHistory();
@@ -140,48 +148,50 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private known: Map<string, { readonly route: HostRoute; readonly key: string }> | undefined;
   private knownAt = 0;
 
-  private started = false;
   private stopped = true;
   /** We have set gobgpd up at least once (so finding it empty means it restarted). */
   private configuredOnce = false;
-  private running = false;
-  private rerun = false;
-  private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDue = 0;
   private watch: { cancel(): void } | undefined;
-  private waiters: Array<{ gen: number; resolve: (r: SyncResult) => void }> = [];
-  private last: SyncResult | undefined;
 
   constructor(private readonly opts: BgpSpeakerOptions) {
     super();
     this.client = opts.client;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'bgp' });
     this.resyncMs = opts.resyncMs ?? 30000;
-    this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 5000 };
+    this.loop = new ReconcileLoop<void, SyncResult>({
+      name: 'bgp',
+      pass: (_none, ctx) => this.runPass(ctx.full),
+      failed: (error) => failedResult(error),
+      resyncMs: this.resyncMs,
+      backoff: opts.backoff ?? { initialMs: 200, maxMs: 5000 },
+      onListenerError: (e) => this.log.error(`a "synced" listener threw: ${errText(e)}`),
+    });
+    this.loop.onResult((r) => this.safeEmit('synced', r));
+  }
+
+  /** The loop's health and results (health from progress; the agent listens). */
+  get reconcileLoop(): ReconcileLoop<void, SyncResult> {
+    return this.loop;
   }
 
   /** Starts the reconcile loop; returns at once (the first pass runs in the background). */
   start(): void {
-    if (this.started) return;
-    this.started = true;
+    if (!this.stopped) return;
     this.stopped = false;
-    this.kick(0);
+    this.loop.start();
+    void this.loop.request();
   }
 
   /**
    * Stops the loop and the event stream. gobgpd keeps what it has (fail static): withdraw
    * first (withdrawAll, or withdrawAndWait) when the announcements must go.
    */
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
-    this.started = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    const stopping = this.loop.stop();
     this.watch?.cancel();
     this.watch = undefined;
-    const last = this.last ?? { ok: false, errors: ['speaker stopped'], restarted: false, announced: 0, added: 0, withdrawn: 0 };
-    for (const w of this.waiters.splice(0)) w.resolve(last);
+    await stopping;
   }
 
   /** The whole desired peer set (replaces the previous one). */
@@ -266,11 +276,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * may carry errors: the loop keeps retrying in the background).
    */
   sync(): Promise<SyncResult> {
-    if (this.stopped) return Promise.resolve({ ok: false, errors: ['speaker not started'], restarted: false, announced: 0, added: 0, withdrawn: 0 });
-    const gen = this.generation;
-    const p = new Promise<SyncResult>((resolve) => this.waiters.push({ gen, resolve }));
-    this.kick(0);
-    return p;
+    if (this.stopped) return Promise.resolve(failedResult('speaker not started'));
+    return this.loop.settled();
   }
 
   /** Last known state of each desired peer. */
@@ -298,63 +305,27 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   lastResult(): SyncResult | undefined {
-    return this.last;
+    return this.loop.lastResult;
   }
 
   // ---------- the loop ----------
 
   private changed(): void {
-    this.generation += 1;
-    this.kick(0);
+    if (!this.stopped) void this.loop.request();
   }
 
-  private kick(delayMs: number): void {
-    if (this.stopped) return;
-    if (this.running) {
-      if (delayMs === 0) this.rerun = true;
-      return;
-    }
-    const due = Date.now() + delayMs;
-    if (this.timer && this.timerDue <= due) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerDue = due;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.runPass();
-    }, delayMs);
-  }
-
-  private backoffMs(): number {
-    return Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.max(0, this.failures - 1));
-  }
-
-  private async runPass(): Promise<void> {
-    if (this.running || this.stopped) return;
-    this.running = true;
-    this.rerun = false;
-    const gen = this.generation;
-    let result: SyncResult;
+  /** One pass of the loop; an unreachable gobgpd fails the whole pass (the loop retries it). */
+  private async runPass(full: boolean): Promise<SyncResult> {
+    if (full) this.known = undefined; // a full pass re-reads gobgpd's routes
     try {
-      result = await this.pass();
+      return await this.pass();
     } catch (e) {
       this.known = undefined;
       // Unreachable sidecar (or a reply we cannot read): the whole pass is retried.
       bgpMetrics.errors.inc({ op: e instanceof GobgpError ? e.op : 'pass' });
       this.log.warn(`gobgpd pass failed, retrying: ${errText(e)}`, { target: this.client.opts.target });
-      result = { ok: false, errors: [errText(e)], restarted: false, announced: 0, added: 0, withdrawn: 0 };
+      return { ...failedResult(errText(e)), ...(e instanceof GobgpError && e.unreachable ? { unreachable: true } : {}) };
     }
-    this.running = false;
-    this.failures = result.ok ? 0 : this.failures + 1;
-    this.last = result;
-    this.waiters = this.waiters.filter((w) => {
-      if (w.gen > gen) return true;
-      w.resolve(result);
-      return false;
-    });
-    this.safeEmit('synced', result);
-    if (this.stopped) return;
-    if (this.rerun || gen !== this.generation) this.kick(0);
-    else this.kick(result.ok ? this.resyncMs : this.backoffMs());
   }
 
   private async pass(): Promise<SyncResult> {
@@ -474,7 +445,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     bgpMetrics.announcements.set({ family: 'ipv4' }, counts[4]);
     bgpMetrics.announcements.set({ family: 'ipv6' }, counts[6]);
     if (added || withdrawn) this.log.debug(`announced ${added}, withdrew ${withdrawn}`, { announced: counts[4] + counts[6] });
-    return { ok: errors.length === 0, errors, restarted, announced: counts[4] + counts[6], added, withdrawn };
+    return { ok: errors.length === 0, errors, restarted, announced: counts[4] + counts[6], added, withdrawn, ...(errors.length ? { error: errors.join('; ') } : {}) };
   }
 
   private async readRoutes(): Promise<void> {
@@ -541,8 +512,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         if (this.stopped) return;
         // The stream ends when gobgpd goes away: a pass finds out whether it restarted.
         this.log.debug(`gobgpd event stream ended${err ? `: ${err.message}` : ''}`);
-        this.failures = Math.max(this.failures, 1);
-        this.kick(this.backoffMs());
+        void this.loop.request();
       },
     );
   }

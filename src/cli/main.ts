@@ -4,10 +4,9 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export interface Command {
-  readonly summary: string;
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command.js';
+
+export type { Command } from './command.js';
 
 const commands: Record<string, () => Promise<Command>> = {
   agent: async () => (await import('./commands/agent.js')).command,

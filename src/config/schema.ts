@@ -38,7 +38,7 @@ export const poolSchema = z
   .strict();
 
 export const encapModes = ['gre', 'gre-lwt', 'vxlan-lwt', 'mpls'] as const;
-/** dataplane.flowHash: `auto` probes the node's kernel at start (src/agent/flow-hash-probe.ts). */
+/** dataplane.flowHash: `auto` probes the node's kernel at start (src/dataplane/flow-hash-probe.ts). */
 export const flowHashSettings = ['auto', 'nftables', 'iptables-legacy'] as const;
 
 export const configSchema = z

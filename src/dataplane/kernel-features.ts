@@ -63,7 +63,7 @@ export interface KernelNeed {
   readonly vipFamily?: 4 | 6;
   /**
    * Reported (status, metrics, validate) but left out of the limits: the flow hash has its
-   * own handling at start (src/agent/flow-hash-probe.ts, Event FlowHashUnavailable).
+   * own handling at start (src/dataplane/flow-hash-probe.ts, Event FlowHashUnavailable).
    */
   readonly reportOnly?: true;
 }

@@ -80,3 +80,15 @@ export function inNexthopRange(id: number): boolean {
 export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
+
+/**
+ * The flow-hash parameters every flow-hash backend renders (nft.ts, xt.ts): here, beside
+ * the mark layout, so that neither backend imports the other (no import cycle).
+ */
+export interface HashParams {
+  readonly buckets: number;
+  readonly seed: number;
+  readonly markBase: number;
+  /** Connection pinning (docs/hitless.md): two table parities and the IPv4 flow map. */
+  readonly pin?: boolean;
+}

@@ -3,21 +3,10 @@
 import { createHash } from 'node:crypto';
 import { GRE_ENDPOINT_LINK_PREFIX, GRE_LWT_LINK, VXLAN_LINK } from './layout.js';
 import type { LinkSpec } from './state.js';
+import { VXLAN_GATEWAY, VXLAN_GATEWAY6, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../system/vxlan-convention.js';
 
-/**
- * The tunnel node's VXLAN link is Ethernet: the inner frame needs a destination MAC the
- * pod accepts as its own, different from the sender's (VXLAN drops frames whose source is
- * its own MAC as loops). Every VXLAN route goes `via VXLAN_GATEWAY onlink` (IPv4 VIPs) or
- * `via VXLAN_GATEWAY6` (IPv6 VIPs; a link-local gateway is on-link by definition), each a
- * link-local address with one permanent neighbour entry: VXLAN_POD_MAC. Convention: the
- * pod's VXLAN links carry VXLAN_POD_MAC. The node's link is NOARP, so no ARP or neighbour
- * solicitation is ever sent into it.
- * ("kst" = 6b 73 74; 02 = locally administered unicast; 169.254.75.83 and fe80::4b53 = "KS".)
- */
-export const VXLAN_NODE_MAC = '02:6b:73:74:00:01';
-export const VXLAN_POD_MAC = '02:6b:73:74:00:02';
-export const VXLAN_GATEWAY = '169.254.75.83';
-export const VXLAN_GATEWAY6 = 'fe80::4b53';
+// The MACs and gateways both ends agree on: system/vxlan-convention.ts (podnet uses them too).
+export { VXLAN_NODE_MAC, VXLAN_POD_MAC, VXLAN_GATEWAY, VXLAN_GATEWAY6 };
 
 /** The gateway addresses whose permanent neighbours on the project's links are its own. */
 const GATEWAYS: ReadonlySet<string> = new Set([VXLAN_GATEWAY, VXLAN_GATEWAY6]);

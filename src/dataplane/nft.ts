@@ -3,16 +3,10 @@
 // a VIP change is a few element operations and never resets the per-VIP counters.
 import { createHash } from 'node:crypto';
 import type { IpFamily } from '../model/types.js';
-import { NFT_HOOK_PRIORITY, NFT_TABLE, PARITY_STRIDE, hex } from './layout.js';
+import { NFT_HOOK_PRIORITY, NFT_TABLE, PARITY_STRIDE, hex, type HashParams } from './layout.js';
 import type { NftState } from './state.js';
 
-export interface HashParams {
-  readonly buckets: number;
-  readonly seed: number;
-  readonly markBase: number;
-  /** Connection pinning (docs/hitless.md): two table parities and the IPv4 flow map. */
-  readonly pin?: boolean;
-}
+export type { HashParams } from './layout.js';
 
 /** A pinned flow idle this long is forgotten (its next packet hashes into the active parity). */
 export const PIN_TIMEOUT_SECONDS = 600;

@@ -2,15 +2,16 @@
 // kernel batch per change window, with a fast path (diff against what was last applied)
 // and periodic full resyncs (diff against a kernel readback) that repair drift.
 //
-// Scheduling: a change arriving while idle is applied at once; changes arriving while a
-// batch runs or within `coalesceMs` after it are merged into the next batch. A failed batch
-// is logged, counted and retried with backoff as a full resync; the kernel keeps what it
-// had (fail static). stop() leaves the data path in place; only cleanup() removes it.
+// Scheduling is the agent's one reconcile loop (system/reconcile-loop.ts): a change arriving
+// while idle is applied at once; changes arriving while a batch runs or within `coalesceMs`
+// after it are merged into the next batch. A failed batch is logged, counted and retried
+// by the loop with its backoff, as a full resync; the kernel keeps what it had (fail
+// static). stop() leaves the data path in place; only cleanup() removes it.
 import type { Config } from '../config/schema.js';
 import type { DesiredState, EncapMode } from '../model/types.js';
 import type { EventSink, Logger } from '../observe/index.js';
 import { silentLogger } from '../observe/index.js';
-import { runCommand, type CommandRunner } from '../system/index.js';
+import { ReconcileLoop, runCommand, type CommandRunner } from '../system/index.js';
 import { diffKernel, type KernelChanges } from './diff.js';
 import { createDriver, type EncapDriver } from './drivers/index.js';
 import { Kernel } from './kernel.js';
@@ -55,32 +56,43 @@ const IDLE: ReconcileResult = { ok: true, full: false, operations: 0, durationMs
 export class TunnelDataplane {
   readonly kernel: Kernel;
   private readonly log: Logger;
-  private desired?: DesiredState;
-  private dirty = false;
-  private needFull = true;
-  /** The periodic resync is due (armResync); a full batch for any reason satisfies it. */
-  private resyncDue = false;
-  private busy = false;
-  private stopped = true;
+  private readonly loop: ReconcileLoop<DesiredState, ReconcileResult>;
   private lastApplied?: KernelState;
   private cache?: RoutePlanCache;
   private driverMode?: EncapMode;
-  private waiters: ((r: ReconcileResult) => void)[] = [];
-  private windowTimer?: NodeJS.Timeout;
-  private retryTimer?: NodeJS.Timeout;
-  private resyncTimer?: NodeJS.Timeout;
-  private failures = 0;
   private reported = new Map<string, string>();
-  private idleWaiters: (() => void)[] = [];
   /** Kernel operations issued since construction (tests assert on its increments). */
   operations = 0;
   /** Batches applied (each is one ip batch plus at most one nft transaction). */
   batches = 0;
-  lastResult: ReconcileResult = IDLE;
 
   constructor(private readonly opts: TunnelDataplaneOptions) {
     this.kernel = new Kernel(opts.netns, opts.run ?? runCommand);
     this.log = (opts.logger ?? silentLogger()).child({ component: 'dataplane' });
+    const { coalesceMs, resyncSeconds } = opts.config.dataplane;
+    this.loop = new ReconcileLoop({
+      name: 'dataplane',
+      pass: (desired, ctx) => this.batch(desired, ctx.full),
+      failed: (error) => ({ ...IDLE, ok: false, error }),
+      // The next full resync (readback and diff of everything): its cost grows with the
+      // kernel state (256,000 routes per 1,000 VIPs) and changes wait while it runs, so it
+      // comes at most every resyncSeconds and never more often than RESYNC_COST_FACTOR
+      // times its own last duration: a node spends at most about 1/RESYNC_COST_FACTOR of
+      // its time resyncing, however many VIPs it carries.
+      resyncMs: (last) => Math.max(resyncSeconds * 1000, RESYNC_COST_FACTOR * last.durationMs),
+      backoff: { initialMs: opts.backoffMs ?? 500, maxMs: opts.maxBackoffMs ?? 30_000 },
+      minGapMs: coalesceMs,
+      onListenerError: (err) => this.log.error('a data-plane result listener threw', { error: String(err) }),
+    });
+  }
+
+  /** The loop's name, health and results (the agent listens; health comes from its progress). */
+  get reconcileLoop(): ReconcileLoop<DesiredState, ReconcileResult> {
+    return this.loop;
+  }
+
+  get lastResult(): ReconcileResult {
+    return this.loop.lastResult ?? IDLE;
   }
 
   /**
@@ -89,11 +101,7 @@ export class TunnelDataplane {
    * batch is a full reconcile, which adopts what a previous run left and removes the rest.
    */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.needFull = true;
-    // The first batch is a full reconcile; the resync timer is armed when it ends.
-    if (this.dirty) this.kick();
+    this.loop.start();
   }
 
   /**
@@ -101,29 +109,18 @@ export class TunnelDataplane {
    * applied (or has failed: see `ok`); never rejects.
    */
   set(desired: DesiredState): Promise<ReconcileResult> {
-    this.desired = desired;
-    const p = new Promise<ReconcileResult>((resolve) => this.waiters.push(resolve));
-    this.mark();
-    return p;
+    return this.loop.set(desired);
   }
 
   /** Forces a full reconcile against a kernel readback now (or after the running batch). */
   resync(): Promise<ReconcileResult> {
-    this.needFull = true;
-    const p = new Promise<ReconcileResult>((resolve) => this.waiters.push(resolve));
-    this.mark();
-    return p;
+    return this.loop.resync();
   }
 
   /** Stops the loop; the kernel state stays as it is (fail static). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const t of [this.windowTimer, this.retryTimer]) if (t) clearTimeout(t);
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.windowTimer = this.retryTimer = this.resyncTimer = undefined;
-    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.loop.stop();
     this.kernel.close();
-    for (const w of this.waiters.splice(0)) w({ ...IDLE, ok: false, error: 'stopped: not applied' });
   }
 
   /** Removes everything the data plane owns from the kernel (`kst cleanup`). */
@@ -131,7 +128,6 @@ export class TunnelDataplane {
     await this.stop();
     const changes = await cleanupKernel(this.kernel, this.opts.config.dataplane.tableBase);
     this.lastApplied = undefined;
-    this.needFull = true;
     return changes;
   }
 
@@ -139,72 +135,22 @@ export class TunnelDataplane {
     return this.kernel.vipCounters();
   }
 
-  /**
-   * The next full resync (readback and diff of everything) in `ms`. Its cost grows with the
-   * kernel state (256,000 routes per 1,000 VIPs) and changes wait while it runs, so it
-   * comes at most every resyncSeconds and never more often than RESYNC_COST_FACTOR times
-   * its own last duration: a node spends at most about 1/RESYNC_COST_FACTOR of its time
-   * resyncing, however many VIPs it carries.
-   */
-  private armResync(ms: number): void {
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.resyncTimer = setTimeout(() => {
-      this.resyncTimer = undefined;
-      this.resyncDue = true;
-      if (this.desired) this.mark();
-    }, ms);
-    this.resyncTimer.unref();
-  }
-
-  private mark(): void {
-    this.dirty = true;
-    this.kick();
-  }
-
-  private kick(): void {
-    if (this.stopped || this.busy || this.windowTimer || this.retryTimer || !this.dirty) return;
-    void this.runBatch();
-  }
-
-  private async runBatch(): Promise<void> {
-    this.busy = true;
-    this.dirty = false;
-    const waiters = this.waiters.splice(0);
-    const full = this.needFull || this.resyncDue || !this.lastApplied;
-    this.needFull = false;
-    this.resyncDue = false;
+  /** One pass of the loop: a fast batch (diff against what was last applied) or a full one. */
+  private async batch(desired: DesiredState | undefined, fullAsked: boolean): Promise<ReconcileResult> {
+    const full = fullAsked || !this.lastApplied;
     let result: ReconcileResult;
     try {
-      result = await this.reconcile(full);
+      result = desired ? await this.reconcile(desired, full) : { ...IDLE, full };
     } catch (err) {
       result = { ok: false, full, operations: 0, durationMs: 0, problems: [], error: err instanceof Error ? err.message : String(err) };
     }
-    this.busy = false;
-    this.lastResult = result;
-    if (full && !this.stopped) this.armResync(Math.max(this.opts.config.dataplane.resyncSeconds * 1000, RESYNC_COST_FACTOR * result.durationMs));
-    for (const w of waiters) w(result);
-    for (const w of this.idleWaiters.splice(0)) w();
-    if (this.stopped) return;
-    if (result.ok) {
-      this.failures = 0;
-      this.windowTimer = setTimeout(() => {
-        this.windowTimer = undefined;
-        this.kick();
-      }, this.opts.config.dataplane.coalesceMs);
-    } else {
+    if (!result.ok) {
+      // The kernel keeps what it had (fail static); the loop retries, as a full resync.
       reconcileErrors.inc();
       this.lastApplied = undefined;
-      this.needFull = true;
-      this.dirty = true;
-      const base = this.opts.backoffMs ?? 500;
-      const delay = Math.min(base * 2 ** this.failures, this.opts.maxBackoffMs ?? 30_000);
-      this.failures += 1;
-      this.log.warn('data-plane batch failed; the kernel keeps its last state, retrying', { error: result.error, retryInMs: delay });
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.kick();
-      }, delay);
+      this.log.warn('data-plane batch failed; the kernel keeps its last state, retrying', { error: result.error });
     }
+    return result;
   }
 
   private driverFor(desired: DesiredState): RoutePlanCache {
@@ -217,9 +163,7 @@ export class TunnelDataplane {
     return this.cache;
   }
 
-  private async reconcile(full: boolean): Promise<ReconcileResult> {
-    const desired = this.desired;
-    if (!desired) return { ...IDLE, full };
+  private async reconcile(desired: DesiredState, full: boolean): Promise<ReconcileResult> {
     const started = performance.now();
     const cache = this.driverFor(desired);
     if (cache.driver.prepare) {

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { IpFamily } from '../model/types.js';
 import { hex } from './layout.js';
-import type { HashParams } from './nft.js';
+import type { HashParams } from './layout.js';
 
 export const XT_CHAIN = 'KST-PREROUTING';
 export const XT_HASH_CHAIN = 'KST-HASH';

@@ -20,6 +20,7 @@
 import type { KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { metricsRegistry, type Logger } from '../observe/index.js';
+import { backoffDelay, type BackoffOptions } from '../system/backoff.js';
 
 export type FeedName = 'services' | 'endpointslices' | 'nodes' | 'pods';
 
@@ -61,8 +62,8 @@ export interface FeedTimings {
   readonly relistIntervalMs: number;
   /** Asked of the server; it ends each watch after this long and the feed watches again. */
   readonly watchTimeoutSeconds: number;
-  /** Restart delay after a failure: doubles from `initialMs` up to `maxMs`. */
-  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  /** Restart delay after a failure: the agent's one backoff (system/backoff.ts), from `initialMs` up to `maxMs`. */
+  readonly backoff: BackoffOptions;
 }
 
 export interface FeedListener {
@@ -431,8 +432,7 @@ export class Feed {
     const first = !this.failingNow;
     this.failingNow = true;
     this.listener.failed(this, error, first);
-    const { initialMs, maxMs } = this.timings.backoff;
-    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
+    const delay = backoffDelay(this.timings.backoff, this.attempt);
     this.attempt += 1;
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {

@@ -8,6 +8,7 @@
 // computeDesiredState() is this class used once, so both paths share one implementation.
 // A Service's stored tables (stored-table.ts, issue 7) are where its VIPs' tables start from.
 import { buildBucketTable } from './maglev.js';
+import { modeTraits } from './mode-traits.js';
 import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
@@ -256,7 +257,7 @@ export class IncrementalModel {
 
   /** A Service's stored tables (none in mpls mode, where every node hashes its own endpoints). */
   private storedTables(svcKey: string): StoredTables {
-    if (this.settings.encapsulation.mode === 'mpls' || this.options.storedTables === false) return NO_STORED_TABLES;
+    if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return NO_STORED_TABLES;
     const text = this.services.get(svcKey)?.annotations[this.storedKey];
     if (text === undefined) {
       this.storedParses.delete(svcKey);
@@ -273,7 +274,7 @@ export class IncrementalModel {
     if (cached && cached.source === eps && cached.stored === stored) return cached;
     let backends: readonly Backend[] = eps.backends[v.family];
     // MPLS reaches only L2 neighbours: each serving node hashes among its own endpoints.
-    if (this.settings.encapsulation.mode === 'mpls') backends = backends.filter((b) => b.nodeName === this.nodeName);
+    if (modeTraits(this.settings.encapsulation.mode).hashOver === 'local-endpoints') backends = backends.filter((b) => b.nodeName === this.nodeName);
     const params = { bucketCount: this.settings.buckets, seed: this.settings.hashSeed };
     const table = stored ? tableFromStored(stored, backends, params) : buildBucketTable(backends, params, true);
     const entry = { source: eps, stored, table, readyCount: backends.filter((b) => !b.draining).length };
@@ -324,9 +325,10 @@ export class IncrementalModel {
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
     }
     const kernel = this.options.kernel ?? {};
-    const sends = mode === 'mpls' ? view.servesLocally : node.selected;
+    const servingNodesSend = modeTraits(mode).announcers === 'serving-nodes';
+    const sends = servingNodesSend ? view.servesLocally : node.selected;
     if (sends && kernel.tunnel) {
-      const role = mode === 'mpls' ? 'serves VIPs with local endpoints (mpls mode)' : 'matches tunnelNodeSelector';
+      const role = servingNodesSend ? 'serves VIPs with local endpoints (mpls mode)' : 'matches tunnelNodeSelector';
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'KernelFeatureMissing', message: `node ${this.nodeName} ${role} but cannot carry VIP traffic: ${kernel.tunnel}. Its VIPs are neither announced nor programmed here.` });
     }
     let podSetups = this.podSetups(view, extraProblems);
@@ -410,7 +412,7 @@ export class IncrementalModel {
    * announcement and problem (which depend on nothing else) are reused when still due. */
   private planVip(v: ServiceVip, eps: ServiceEndpoints, node: NodeAvailability, nodeKey: string, previous?: VipEntry): VipEntry {
     const settings = this.settings;
-    const mpls = settings.encapsulation.mode === 'mpls';
+    const mpls = modeTraits(settings.encapsulation.mode).hashOver === 'local-endpoints'; // (mpls)
     const { table, readyCount } = this.tableFor(v, eps);
     let announced = false;
     let reason: string;

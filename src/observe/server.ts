@@ -52,6 +52,7 @@ export class ObserveServer {
   private readonly registry: Registry;
   private readonly logger: Logger;
   private readonly checks = new Map<string, ReadinessCheck>();
+  private readonly liveness = new Map<string, () => ReadinessResult>();
   private statusProvider?: StatusProvider;
   private server?: Server;
   private lagTimer?: NodeJS.Timeout;
@@ -72,6 +73,14 @@ export class ObserveServer {
   /** Registers (or replaces) a named check; /readyz is ready when every check is ok. */
   addReadinessCheck(name: string, check: ReadinessCheck): void {
     this.checks.set(name, check);
+  }
+
+  /**
+   * Registers a named liveness check (synchronous: /healthz must answer even when the
+   * agent is busy); /healthz fails when the event loop was blocked or any check fails.
+   */
+  addLivenessCheck(name: string, check: () => ReadinessResult): void {
+    this.liveness.set(name, check);
   }
 
   removeReadinessCheck(name: string): void {
@@ -153,9 +162,20 @@ export class ObserveServer {
   }
 
   private healthz(res: ServerResponse): void {
-    const ok = this.lastLagMs <= this.maxLagMs;
+    const lagOk = this.lastLagMs <= this.maxLagMs;
+    const checks = [...this.liveness].map(([name, check]) => {
+      try {
+        const r = check();
+        return { name, ok: r.ok, ...(r.detail !== undefined ? { detail: r.detail } : {}) };
+      } catch (err) {
+        return { name, ok: false, detail: err instanceof Error ? err.message : String(err) };
+      }
+    });
+    const failing = checks.filter((c) => !c.ok);
+    const ok = lagOk && failing.length === 0;
     sendJson(res, ok ? 200 : 503, {
-      status: ok ? 'ok' : 'event loop blocked',
+      status: ok ? 'ok' : !lagOk ? 'event loop blocked' : `not making progress: ${failing.map((c) => c.detail ?? c.name).join('; ')}`,
+      ...(checks.length ? { checks } : {}),
       eventLoopLagMs: this.lastLagMs,
       maxEventLoopLagMs: this.maxLagMs,
       uptimeSeconds: Math.round(process.uptime()),

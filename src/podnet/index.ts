@@ -9,3 +9,5 @@ export { planPod } from './plan.js';
 export type { PodPlan } from './plan.js';
 export type { PodObjects } from './objects.js';
 export { parsePodRanges, podSideLinks, isPodNamespace, orphanRemoval } from './orphans.js';
+export { cleanupPodNamespaces } from './cleanup.js';
+export type { PodCleanupResult } from './cleanup.js';

@@ -3,12 +3,14 @@
 // what the project has there, applies only the difference (one `ip -batch` per
 // namespace, plus one `ip -f mpls -batch` in MPLS mode) and undoes everything for pods
 // that left the set. Failures are retried with backoff, reported as Events on the Pod and
-// as metrics, and never escape the loop. The first pass after start, and each periodic
+// as metrics, and never escape the loop (system/reconcile-loop.ts, which owns the retry:
+// each pass says when its earliest pending pod is due). The first pass after start, and each periodic
 // resync, also sweeps orphans: our objects in pod namespaces no pod in the set claims
 // (left by an agent that stopped before it could remove them; orphans.ts).
 import type { PodSetup } from '../model/types.js';
+import { modeTraits } from '../model/mode-traits.js';
 import { silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
-import { CommandError, runCommand, type CommandRunner } from '../system/index.js';
+import { backoffDelay, CommandError, ReconcileLoop, runCommand, type BackoffOptions, type CommandRunner } from '../system/index.js';
 import { NamespaceFinder, type PodNamespace, type ScannedNamespace } from './discovery.js';
 import { readPodKernelState, runIp, type NetnsHandle } from './kernel-state.js';
 import { podnetDiscoverySeconds, podnetErrors, podnetOrphanSweeps, podnetOrphansRemoved, podnetSetups } from './metrics.js';
@@ -31,6 +33,12 @@ export interface PodNetStatus {
 }
 
 export interface PassReport {
+  /** Every pod of the set is done (ready); the loop contract of every adapter. */
+  readonly ok: boolean;
+  /** The pods that are not done, with why (absent when ok). */
+  readonly error?: string;
+  /** When the earliest pending pod is due again (the loop retries then). */
+  readonly retryInMs?: number;
   /** Kernel operations applied in this pass (batch lines and settings written). */
   readonly ops: number;
   readonly pods: readonly PodNetStatus[];
@@ -49,8 +57,8 @@ export interface PodNetworksOptions {
   readonly finder?: NamespaceFinder;
   readonly events?: EventSink;
   readonly logger?: Logger;
-  /** Backoff of failed pods: initialMs, doubling up to maxMs. */
-  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  /** Backoff of each failed pod (the one backoff, system/backoff.ts): initialMs up to maxMs. */
+  readonly retry?: BackoffOptions;
   /** Periodic full pass that repairs drift and sweeps orphans (start()). */
   readonly resyncMs?: number;
   /**
@@ -96,17 +104,14 @@ export class PodNetworks {
   private readonly run: CommandRunner;
   private readonly finder: NamespaceFinder;
   private readonly logger: Logger;
-  private readonly retry: { initialMs: number; maxMs: number };
+  private readonly retry: BackoffOptions;
+  private readonly loop: ReconcileLoop<void, PassReport>;
   private readonly now: () => number;
   private desired = new Map<string, PodSetup>();
   private readonly applied = new Map<string, Applied>();
   private readonly failures = new Map<string, Failure>();
   private readonly lastEvent = new Map<string, string>();
   private readonly refusedVips = new Map<string, string>();
-  private chain: Promise<PassReport> = Promise.resolve({ ops: 0, pods: [] });
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private stopped = true;
   /** A sweep is owed: from construction (a restart) and from each periodic resync. */
   private sweepDue = true;
   /** set() has been called: before that, every namespace would look unclaimed. */
@@ -122,11 +127,32 @@ export class PodNetworks {
     this.logger = (opts.logger ?? silentLogger()).child({ component: 'podnet' });
     this.retry = opts.retry ?? { initialMs: 1000, maxMs: 60000 };
     this.now = opts.now ?? Date.now;
+    const resyncMs = opts.resyncMs ?? 30000;
+    this.loop = new ReconcileLoop<void, PassReport>({
+      name: 'podnet',
+      pass: async (_none, ctx) => {
+        if (ctx.full) this.sweepDue = true;
+        return this.pass(resyncMs);
+      },
+      failed: (error) => ({ ok: false, error, ops: 0, pods: this.status() }),
+      resyncMs,
+      backoff: this.retry,
+      // One pod that cannot be set up is that pod's problem (Event, status): it must not
+      // make the agent look dead.
+      liveness: 'progress',
+      onListenerError: (err) => this.logger.error('a podnet result listener threw', { error: String(err) }),
+    });
+  }
+
+  /** The loop's health and results. */
+  get reconcileLoop(): ReconcileLoop<void, PassReport> {
+    return this.loop;
   }
 
   /**
    * Replaces the desired set and converges once. Pods whose setup changed are tried at
-   * once even if they were backing off. Never rejects.
+   * once even if they were backing off. Never rejects; `ok` is false while a pod is not
+   * done (pending or refused), and `error` names them.
    */
   set(setups: readonly PodSetup[]): Promise<PassReport> {
     const next = new Map(setups.map((s) => [s.pod.uid, s]));
@@ -139,29 +165,22 @@ export class PodNetworks {
     for (const key of this.refusedVips.keys()) if (!next.has(key.split(' ')[0]!)) this.refusedVips.delete(key);
     this.desired = next;
     this.haveDesired = true;
-    return this.enqueue();
+    return this.loop.request();
   }
 
   /** A full pass now (drift repair and an orphan sweep); pods backing off wait for their turn. */
   resync(): Promise<PassReport> {
-    this.sweepDue = true;
-    return this.enqueue();
+    return this.loop.resync();
   }
 
+  /** Starts the loop: passes run from here on; the first one (and each periodic resync) sweeps orphans. */
   start(): void {
-    this.stopped = false;
-    this.sweepDue = true;
-    const every = this.opts.resyncMs ?? 30000;
-    this.resyncTimer = setInterval(() => void this.resync(), every);
-    this.resyncTimer.unref();
+    this.loop.start();
   }
 
   /** Stops the timers and waits for a running pass; leaves the pods as they are (fail static). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.chain;
+    await this.loop.stop();
   }
 
   status(): PodNetStatus[] {
@@ -180,21 +199,12 @@ export class PodNetworks {
     };
   }
 
-  private enqueue(): Promise<PassReport> {
-    this.chain = this.chain.then(() => this.pass()).catch((err: unknown) => {
-      // pass() handles its own errors; this is the last line of defence of the loop.
-      this.logger.error('pod network pass failed', { error: String(err) });
-      return { ops: 0, pods: [] };
-    });
-    return this.chain;
-  }
-
   private due(uid: string): boolean {
     const f = this.failures.get(uid);
     return !f || (!f.refused && f.retryAt <= this.now());
   }
 
-  private async pass(): Promise<PassReport> {
+  private async pass(resyncMs: number): Promise<PassReport> {
     let ops = 0;
     const scansBefore = this.finder.scans;
     const wanted = [...this.desired.values()].map((s) => ({ setup: s, objects: this.supported(s) }));
@@ -226,7 +236,7 @@ export class PodNetworks {
         const desiredObjects = objects.vips.length ? podModes[setup.mode].objects({ setup: objects, podIf: where.ns.podIf, encap: this.opts.encap }) : NO_OBJECTS;
         // Remembered before the change: a half-applied namespace must still be cleaned up.
         if (desiredObjects !== NO_OBJECTS) this.applied.set(uid, { pod: setup.pod, ns: where.ns, originals });
-        const applied = await this.converge(where.ns, desiredObjects, originals, setup.podIp, objects.mode === 'mpls');
+        const applied = await this.converge(where.ns, desiredObjects, originals, setup.podIp, modeTraits(objects.mode).podMplsRoute);
         ops += applied.ops;
         if (desiredObjects === NO_OBJECTS) {
           this.applied.delete(uid);
@@ -261,8 +271,17 @@ export class PodNetworks {
 
     this.opsTotal += ops;
     this.updateGauge();
-    this.scheduleRetry();
-    return { ops, pods: this.status(), ...(sweep ? { orphans: sweep.swept } : {}) };
+    const pods = this.status();
+    const notDone = pods.filter((p) => p.state !== 'ready');
+    // The loop owns the retry: when the earliest pending pod is due (a pod that is only
+    // refused waits for its setup to change; look again at the next resync).
+    const next = Math.min(...[...this.failures.values()].filter((f) => !f.refused).map((f) => f.retryAt));
+    const retryInMs = Number.isFinite(next) ? Math.max(0, next - this.now()) : resyncMs;
+    const base = { ops, pods, ...(sweep ? { orphans: sweep.swept } : {}) };
+    if (notDone.length === 0) return { ok: true, ...base };
+    const named = notDone.slice(0, 5).map((p) => `${podName(p.pod)} ${p.state} (${p.reason ?? 'unknown'}: ${p.message ?? ''})`);
+    const error = `${notDone.length} pod${notDone.length > 1 ? 's' : ''} not done: ${named.join('; ')}${notDone.length > 5 ? ` and ${notDone.length - 5} more` : ''}`;
+    return { ok: false, error, retryInMs, ...base };
   }
 
   /**
@@ -403,7 +422,7 @@ export class PodNetworks {
     const e = err instanceof PodNetError ? err : new PodNetError('InternalError', String(err));
     if (e.forgetNamespace) this.finder.forget(pod.uid);
     const attempts = (this.failures.get(pod.uid)?.attempts ?? 0) + 1;
-    const delay = Math.min(this.retry.maxMs, this.retry.initialMs * 2 ** (attempts - 1));
+    const delay = backoffDelay(this.retry, attempts - 1);
     this.failures.set(pod.uid, { reason: e.reason, message: e.message, attempts, retryAt: this.now() + delay, refused });
     podnetErrors.inc({ reason: e.reason });
     this.logger.warn('pod network set-up failed', { pod: podName(pod), reason: e.reason, message: e.message, attempts, retryInMs: refused ? undefined : delay });
@@ -423,15 +442,5 @@ export class PodNetworks {
     const counts: Record<PodNetState, number> = { ready: 0, pending: 0, refused: 0 };
     for (const s of this.status()) counts[s.state] += 1;
     for (const [state, n] of Object.entries(counts)) podnetSetups.set({ state }, n);
-  }
-
-  private scheduleRetry(): void {
-    if (this.stopped) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const next = Math.min(...[...this.failures.values()].filter((f) => !f.refused).map((f) => f.retryAt));
-    if (!Number.isFinite(next)) return;
-    // A retry is not a resync: it owes no orphan sweep.
-    this.retryTimer = setTimeout(() => void this.enqueue(), Math.max(0, next - this.now()));
-    this.retryTimer.unref();
   }
 }

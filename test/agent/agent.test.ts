@@ -3,6 +3,7 @@
 import { Agent, type AgentParts } from '../../src/agent/agent.js';
 import { MemoryEventSink, silentLogger } from '../../src/observe/index.js';
 import type { Announcement, ClusterSnapshot, DesiredState, IpAddress, VipPlan } from '../../src/model/index.js';
+import { ReconcileLoop, type PassOutcome } from '../../src/system/index.js';
 
 const svc = { namespace: 'shop', name: 'web', uid: 'u1' };
 const plan = (vip: string): VipPlan => ({
@@ -16,21 +17,35 @@ const state = (vips: string[], extra: Partial<DesiredState> = {}): DesiredState 
   vips: vips.map(plan), announcements: vips.map(ann), podSetups: [], problems: [], ...extra,
 });
 
+const loops: ReconcileLoop<DesiredState, PassOutcome>[] = [];
+afterEach(async () => {
+  for (const l of loops.splice(0)) await l.stop();
+});
+
 function harness(opts: { dataplaneOk?: () => boolean; graceSeconds?: number; retryInitialMs?: number } = {}) {
   const log: string[] = [];
   let current = state([]);
   const events = new MemoryEventSink();
+  // The data plane as the real adapters are: a reconcile loop that retries its own failures.
+  const dataplane = new ReconcileLoop<DesiredState, PassOutcome>({
+    name: 'dataplane',
+    pass: async (d) => {
+      if (!d) return { ok: true };
+      log.push(`dataplane ${d.isTunnelNode ? d.vips.map((v) => v.vip).join(',') || '-' : 'off'}`);
+      const ok = opts.dataplaneOk?.() ?? true;
+      return ok ? { ok } : { ok, error: 'kernel said no' };
+    },
+    failed: (error) => ({ ok: false, error }),
+    resyncMs: 600_000,
+    backoff: { initialMs: opts.retryInitialMs ?? 60_000, maxMs: 60_000, jitter: 0 },
+  });
+  dataplane.start();
+  loops.push(dataplane);
   const parts: AgentParts = {
     model: { replaceAll: () => undefined, desiredState: () => current, vipResolution: () => ({ vips: [], problems: [], loadBalancerIngress: new Map() }) } as unknown as AgentParts['model'],
     events,
     logger: silentLogger(),
-    dataplane: {
-      set: async (d) => {
-        log.push(`dataplane ${d.isTunnelNode ? d.vips.map((v) => v.vip).join(',') || '-' : 'off'}`);
-        const ok = opts.dataplaneOk?.() ?? true;
-        return ok ? { ok, durationMs: 1 } : { ok, durationMs: 1, error: 'kernel said no' };
-      },
-    },
+    dataplane: { set: (d) => dataplane.set(d), onResult: (l) => dataplane.onResult(l) },
     bgp: {
       setAnnouncements: (a) => log.push(`announce ${a.map((x) => x.vip).join(',') || '-'}`),
       sync: async () => ({ ok: true, errors: [] }),
@@ -40,7 +55,8 @@ function harness(opts: { dataplaneOk?: () => boolean; graceSeconds?: number; ret
     restoreBfd: () => log.push('bfd up'),
     sleep: async () => undefined,
   };
-  const agent = new Agent(parts, { withdrawGraceSeconds: opts.graceSeconds ?? 0.3, unhealthyAfterFailures: 3, retryInitialMs: opts.retryInitialMs ?? 60_000 });
+  const agent = new Agent(parts, { withdrawGraceSeconds: opts.graceSeconds ?? 0.3, unhealthyAfterFailures: 3 });
+  loops.push(agent.reconcileLoop);
   const apply = async (d: DesiredState) => {
     current = d;
     agent.onSnapshot({} as ClusterSnapshot);
@@ -106,14 +122,19 @@ describe('Agent sequencing', () => {
     expect(h.log).toEqual(['dataplane 203.0.113.10', 'bfd up', 'announce 203.0.113.10']);
   });
 
-  it('retries a failed step on its own: held-back announcements go out once the data plane recovers', async () => {
+  it('one owner per retry: the data plane retries on its own, the agent announces what it held back once a retry succeeds', async () => {
     let ok = false;
-    const h = harness({ dataplaneOk: () => ok, retryInitialMs: 50 });
+    const h = harness({ dataplaneOk: () => ok, retryInitialMs: 100 });
     await h.apply(state(['203.0.113.10']));
     expect(h.log).toEqual(['dataplane 203.0.113.10']);
+    await new Promise((r) => setTimeout(r, 150));
+    await h.agent.idle();
+    // The loop's retry ran; the agent did not run a converge of its own for the failure.
+    expect(h.log).toEqual(['dataplane 203.0.113.10', 'dataplane 203.0.113.10']);
     ok = true;
     await new Promise((r) => setTimeout(r, 300));
     await h.agent.idle();
+    expect(h.log.slice(2, 3)).toEqual(['dataplane 203.0.113.10']); // the successful retry
     expect(h.log).toContain('announce 203.0.113.10');
   });
 

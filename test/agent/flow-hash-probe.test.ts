@@ -15,7 +15,7 @@ import {
   type BackendProbe,
   type FlowHashDecision,
   type FlowHashSetting,
-} from '../../src/agent/flow-hash-probe.js';
+} from '../../src/dataplane/flow-hash-probe.js';
 import { configSchema } from '../../src/config/index.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { MemoryEventSink, silentLogger } from '../../src/observe/index.js';

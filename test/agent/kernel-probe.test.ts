@@ -114,7 +114,7 @@ describe('what each mode needs (pure)', () => {
     const noNft = all('present', { 'nft-inet': 'absent' });
     expect(missingNeeds(kernelNeeds(cfg('vxlan-lwt')), noNft)).toEqual([]);
     expect(missingNeeds(kernelNeeds(cfg('vxlan-lwt', 'nftables')), noNft).map((m) => m.anyOf)).toEqual([['nft-inet']]);
-    // Reported, but the flow hash keeps its own handling (flow-hash-probe.ts).
+    // Reported, but the flow hash keeps its own handling (dataplane/flow-hash-probe.ts).
     expect(kernelLimits(missingNeeds(kernelNeeds(cfg('vxlan-lwt', 'nftables')), noNft))).toEqual({});
   });
 

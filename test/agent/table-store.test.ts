@@ -4,7 +4,7 @@
 // generation + 1, and a non-leader never writes.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Agent } from '../../src/agent/agent.js';
-import { BucketTableWriter, planTableWrites } from '../../src/agent/table-writer.js';
+import { BucketTableWriter, planTableWrites } from '../../src/kube/table-writer.js';
 import { ClusterWatcher } from '../../src/kube/index.js';
 import { LabApiServer, waitFor } from '../../src/lab/index.js';
 import { IncrementalModel, computeDesiredState, movedBuckets, parseStoredTables, type BucketTable, type ClusterSnapshot, type DesiredState, type IpAddress } from '../../src/model/index.js';
@@ -69,6 +69,7 @@ describe('stored bucket tables through the API server', () => {
   async function startLeader(isLeader: () => boolean): Promise<{ leader: TestNode; writer: BucketTableWriter; events: MemoryEventSink }> {
     const events = new MemoryEventSink();
     const writer = new BucketTableWriter({ kubeConfig: server.kubeConfig(), annotationKey: S.annotationKey, isLeader, roundIntervalMs: 50 });
+    writer.start();
     const model = new IncrementalModel(S, 'tunnel-1');
     const agent = new Agent(
       { model, events, logger: silentLogger(), isLeader, writeBucketTables: (d, s) => writer.offer(d, s.services) },

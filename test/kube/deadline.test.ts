@@ -5,7 +5,7 @@ import http from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { BucketTableWriter } from '../../src/agent/table-writer.js';
+import { BucketTableWriter } from '../../src/kube/table-writer.js';
 import {
   KubeCallTimeoutError,
   KubeEventSink,
@@ -117,6 +117,7 @@ describe('deadlines on Kubernetes API calls', () => {
   it('the table writer stops at once while its request hangs', async () => {
     path.set({ kind: 'blackhole' });
     const writer = new BucketTableWriter({ kubeConfig: path.kubeConfig(), annotationKey: 'cmd.nu/tunnel', isLeader: () => true, requestTimeoutMs: 60_000 });
+    writer.start();
     const svc = convertService({ ...service, metadata: { ...service.metadata, annotations: { 'cmd.nu/tunnel-tables': 'x' } } }).value!;
     // No VIP any more: the writer removes the stored tables (read, then patch).
     writer.offer({ mode: 'vxlan-lwt', vips: [] } as never, [svc]);

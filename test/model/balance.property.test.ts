@@ -21,7 +21,7 @@
 // changes the number of core sequences (the agent path runs a tenth of it).
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { planTableWrites } from '../../src/agent/table-writer.js';
+import { planTableWrites } from '../../src/kube/table-writer.js';
 import {
   IncrementalModel,
   buildBucketTable,

@@ -61,6 +61,17 @@ describe('ObserveServer', () => {
     await healthy();
   });
 
+  it('/healthz fails while a liveness check (a loop making no progress) fails, naming it', async () => {
+    const { server, base } = await start();
+    let progressing = true;
+    server.addLivenessCheck('loops', () => (progressing ? { ok: true, detail: '4 loops making progress' } : { ok: false, detail: 'dataplane: has not succeeded for 95 s (limit 90 s)' }));
+    expect((await get(`${base}/healthz`)).status).toBe(200);
+    progressing = false;
+    const r = await get(`${base}/healthz`);
+    expect(r.status).toBe(503);
+    expect(r.json()).toMatchObject({ status: 'not making progress: dataplane: has not succeeded for 95 s (limit 90 s)', checks: [{ name: 'loops', ok: false }] });
+  });
+
   it('/readyz is ready when every registered check passes, and says which one does not', async () => {
     const { server, base } = await start({ callbackTimeoutMs: 100 });
     expect((await get(`${base}/readyz`)).json()).toEqual({ ready: true, checks: [] });

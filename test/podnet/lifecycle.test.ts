@@ -56,6 +56,9 @@ describe('PodNetworks life cycle (real namespaces)', () => {
     const before = await metric('kst_podnet_errors_total', { reason: 'PodNetnsNotFound' });
     const r = await nets.set([setup('late', '203.0.113.20')]);
     expect(r.pods).toEqual([expect.objectContaining({ state: 'pending', reason: 'PodNetnsNotFound', attempts: 1 })]);
+    // The adapter contract: a pod that is not done makes set() not ok, naming the pod.
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^1 pod not done: shop\/late pending \(PodNetnsNotFound: no network namespace/);
     expect(events.events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'PodNetnsNotFound', ref: { kind: 'Pod', namespace: 'shop', name: 'late', uid: 'uid-late' } }));
     expect(await metric('kst_podnet_errors_total', { reason: 'PodNetnsNotFound' })).toBeGreaterThan(before);
     expect(await metric('kst_podnet_setups', { state: 'pending' })).toBe(1);
@@ -70,6 +73,9 @@ describe('PodNetworks life cycle (real namespaces)', () => {
     await until('the pod to become ready', () => (nets.status()[0]!.state === 'ready' ? true : undefined));
     expect((await ownedState(runCommand, pod.netns)).addresses).toEqual([`kst-vxlan ${VIP}/32`]);
     expect(await metric('kst_podnet_setups', { state: 'ready' })).toBe(1);
+    // The retry that made it ready is the loop's: its last result is a success now.
+    expect(nets.reconcileLoop.lastResult).toMatchObject({ ok: true });
+    expect(nets.reconcileLoop.health().failures).toBe(0);
   });
 
   it('follows a restarted pod into its new namespace (same IP, new containers)', async () => {
@@ -86,7 +92,7 @@ describe('PodNetworks life cycle (real namespaces)', () => {
     const where = nets.status()[0]!.netns!;
     await runCommand('ip', ['netns', 'del', where.replace('/run/netns/', '')]);
     const r = await nets.set([]);
-    expect(r).toEqual({ ops: 0, pods: [] });
+    expect(r).toEqual({ ok: true, ops: 0, pods: [] });
     expect(await metric('kst_podnet_setups', { state: 'ready' })).toBe(0);
   });
 
@@ -100,6 +106,7 @@ describe('PodNetworks life cycle (real namespaces)', () => {
     const hostLinks = (await runCommand('ip', ['-j', 'link', 'show'])).stdout;
     const r = await nets.set([setup('hostnet', hostIp)]);
     expect(r.pods).toEqual([expect.objectContaining({ state: 'refused', reason: 'HostNetworkPod' })]);
+    expect(r).toMatchObject({ ok: false, error: expect.stringContaining('shop/hostnet refused (HostNetworkPod') });
     expect(events.events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'HostNetworkPod', ref: expect.objectContaining({ name: 'hostnet' }) }));
     // Refused pods are not retried until their setup changes.
     expect((await nets.resync()).pods[0]!.attempts).toBe(1);

@@ -54,6 +54,7 @@ describe('podnet orphan sweep (host kernel, vxlan-lwt)', () => {
   const reconciler = (extra: Partial<ConstructorParameters<typeof PodNetworks>[0]> = {}) => {
     const nets = new PodNetworks({ encap, finder: new NamespaceFinder({ accept, ...(extra.run ? { run: extra.run } : {}) }), retry: { initialMs: 50, maxMs: 200 }, ...extra });
     started.push(nets);
+    nets.start();
     return nets;
   };
   // The kernel's local route for the lo:kst VIP goes with it: not a foreign object.
@@ -108,12 +109,10 @@ describe('podnet orphan sweep (host kernel, vxlan-lwt)', () => {
 
   it('sweeps nothing without pod ranges, nor before the desired set is known', async () => {
     const noRanges = reconciler();
-    noRanges.start();
     expect((await noRanges.set([])).orphans).toBeUndefined();
     await noRanges.stop();
 
     const early = reconciler({ podRanges: () => [POD_RANGE] });
-    early.start();
     expect((await early.resync()).orphans).toBeUndefined();
     await early.stop();
     expect((await ownedState(runCommand, orphan.netns)).links).toEqual(['kst-vxlan']);
@@ -133,7 +132,6 @@ describe('podnet orphan sweep (host kernel, vxlan-lwt)', () => {
 
     const rec = new RecordingRunner();
     const second = reconciler({ run: rec.run, podRanges: () => [POD_RANGE, 'not-a-range'] });
-    second.start();
     const r = await second.set([setup('kept', kept, VIP_KEPT)]);
 
     expect(r.pods).toEqual([expect.objectContaining({ state: 'ready' })]);

@@ -38,6 +38,7 @@ describe('podnet vxlan-lwt (host kernel)', () => {
     await lab.startEchoServer(pod.netns, PORT);
     const mine = await lab.inodes();
     nets = new PodNetworks({ encap, events, finder: new NamespaceFinder({ accept: (c) => mine.has(c.inode) }), retry: { initialMs: 50, maxMs: 200 } });
+    nets.start();
     setup = { pod: { namespace: 'shop', name: 'web-0', uid: 'uid-web-0' }, podIp: pod.ip as IpAddress, podIps: [pod.ip, pod.ip6!] as IpAddress[], containerIds: ['c1'], vips: [VIP, VIP6], mode: 'vxlan-lwt' };
   });
   afterAll(async () => {

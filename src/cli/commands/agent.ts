@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from '../../config/index.js';
 import { createLogger } from '../../observe/index.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 
 const HELP = `usage: kst agent --config FILE [--kubeconfig FILE] [--set path=value]...

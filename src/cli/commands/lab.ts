@@ -4,7 +4,7 @@
 import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
 import type { ConfigOverride, DrillKey } from '../../lab/control.js';
 import { RUNTIMES, type LabRuntime } from '../../lab/runtime/container-lab.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 

@@ -1,8 +1,8 @@
 // `kst plan`: the desired state one node would program, computed offline from a config
 // file and Kubernetes YAML. Same input, same output, byte for byte, on every run.
 import { describeIssue } from '../../kube/objects.js';
-import { bucketShares, computeDesiredState, type DesiredState, type VipPlan } from '../../model/index.js';
-import type { Command } from '../main.js';
+import { bucketShares, computeDesiredState, modeTraits, type DesiredState, type VipPlan } from '../../model/index.js';
+import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { describeProblem, loadOfflineConfig, readObjects, snapshotFor } from './validate.js';
 
@@ -23,7 +23,7 @@ function backendsSummary(v: VipPlan): string {
 
 export function renderPlan(state: DesiredState): string {
   const out: string[] = [];
-  const role = state.mode === 'mpls' ? (state.isTunnelNode ? 'serves local endpoints' : 'no local endpoints') : state.isTunnelNode ? 'tunnel node' : 'not a tunnel node';
+  const role = modeTraits(state.mode).announcers === 'serving-nodes' ? (state.isTunnelNode ? 'serves local endpoints' : 'no local endpoints') : state.isTunnelNode ? 'tunnel node' : 'not a tunnel node';
   out.push(`node ${state.node}: ${role}; mode ${state.mode}; ${state.bucketCount} buckets; hash seed 0x${state.hashSeed.toString(16)}`);
   out.push('', `VIPs (${state.vips.length}); BACKENDS lists address@node and buckets owned:`);
   out.push(

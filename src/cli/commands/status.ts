@@ -2,7 +2,7 @@
 // its flow-hash backend, the VIPs, BGP peers, BFD sessions, Kubernetes feeds and last reconcile runs as
 // tables, or the JSON.
 import { parseListenAddress, parseStatusReport, type KernelReport, type StatusReport } from '../../observe/index.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { renderBgpPeers } from '../bgp-peers.js';
 import { ago, duration, oneLine, table } from '../table.js';

@@ -6,11 +6,11 @@ import { parseAllDocuments } from 'yaml';
 import { ConfigError, loadConfig, type Config } from '../../config/index.js';
 import { convertObjects, describeIssue, type ConvertedObjects } from '../../kube/objects.js';
 import { computeDesiredState, sortProblems, type ClusterSnapshot, type Problem } from '../../model/index.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { hostname } from 'node:os';
 import { probeAndAssess } from '../../agent/kernel-report.js';
-import { probeFlowHash } from '../../agent/flow-hash-probe.js';
+import { probeFlowHash } from '../../dataplane/flow-hash-probe.js';
 import type { KernelProbeOptions } from '../../agent/kernel-probe.js';
 
 export interface ReadObjects extends ConvertedObjects {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 
 export function packageVersion(): string {
   // dist/src/cli/commands -> package root, and src/cli/commands when run from sources.

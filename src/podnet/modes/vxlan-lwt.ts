@@ -5,7 +5,7 @@
 // A VXLAN device has one address family, so a pod serving both has two links: kst-vxlan
 // bound to its IPv4 address and kst-vxlan6 bound to its IPv6 address. No seg6 anywhere.
 // Convention shared with the tunnel side: src/dataplane/drivers/vxlan-lwt.ts.
-import { VXLAN_POD_MAC } from '../../dataplane/index.js';
+import { VXLAN_POD_MAC } from '../../system/vxlan-convention.js';
 import type { IpAddress } from '../../model/types.js';
 import { LINK_PREFIX } from '../../system/index.js';
 import type { AddrSpec, LinkSpec } from '../objects.js';

@@ -6,7 +6,7 @@
 // again, so "no backend works" is seen on a real kernel too.
 import { NetnsSet } from '../../../src/lab/index.js';
 import { runCommand } from '../../../src/system/index.js';
-import { chooseFlowHash, probeIptablesLegacy } from '../../../src/agent/flow-hash-probe.js';
+import { chooseFlowHash, probeIptablesLegacy } from '../../../src/dataplane/flow-hash-probe.js';
 
 async function main(): Promise<void> {
   const set = new NetnsSet();

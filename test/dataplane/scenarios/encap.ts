@@ -155,6 +155,7 @@ async function seg6Scenario(mode: 'gre' | 'gre-lwt'): Promise<Outcome> {
   // The finder only ever sees this case's pod namespaces.
   const mine = new Set<number>();
   const nets = new PodNetworks({ encap: config.encapsulation, finder: new NamespaceFinder({ accept: (c) => mine.has(c.inode) }) });
+  nets.start();
   try {
     for (const pod of f.pods) mine.add((await stat(`/run/netns/${pod}`)).ino);
     const setups: PodSetup[] = f.pods.map((_, i) => ({

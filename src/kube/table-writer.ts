@@ -7,15 +7,20 @@
 // Never on the data path: `offer()` only records the latest desired state; writes happen
 // in background rounds of at most `maxWritesPerRound` Services, one round per
 // `roundIntervalMs`, so 10,000 VIPs changing at once become a steady trickle, not a storm.
+// The rounds are passes of the agent's one reconcile loop (system/reconcile-loop.ts): a
+// round with a conflict or a failed write is retried by the loop with its backoff.
 // Each write is a compare-and-swap: read the Service, write only if its annotation is
 // still what our table was computed from, with the read resourceVersion as precondition.
 // A lagging view or a conflict skips the Service; the next snapshot retries it.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
-import { annotateService, callWithDeadline, classifyKubeError, describeKubeError, KUBE_CALL_DEADLINES_MS } from '../kube/index.js';
-import { formatStoredTables, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
+import { classifyKubeError, describeKubeError } from './api-error.js';
+import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
+import { annotateService } from './writeback.js';
+import { formatStoredTables, modeTraits, parseStoredTables, storedTablesKey, toStoredTable } from '../model/index.js';
 import type { DesiredState, IpAddress, ServiceInput, StoredTable } from '../model/index.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
+import { ReconcileLoop } from '../system/index.js';
 
 const tableWrites = new Counter({
   name: 'kst_stored_table_writes_total',
@@ -41,7 +46,7 @@ export interface TableWrite {
  * from where they were. Nothing in mpls mode: there every node hashes its own endpoints.
  */
 export function planTableWrites(desired: DesiredState, services: readonly ServiceInput[], annotationKey: string): TableWrite[] {
-  if (desired.mode === 'mpls') return [];
+  if (!modeTraits(desired.mode).sharedTables) return [];
   const key = storedTablesKey(annotationKey);
   const byService = new Map<string, DesiredState['vips'][number][]>();
   for (const plan of desired.vips) {
@@ -120,17 +125,25 @@ export interface TableWriterStats {
   readonly rejected: number;
 }
 
+interface Offer {
+  readonly desired: DesiredState;
+  readonly services: readonly ServiceInput[];
+}
+
+export interface RoundResult {
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
 type Outcome = 'written' | 'removed' | 'stale' | 'conflict' | 'failed' | 'rejected' | 'skipped';
 
 export class BucketTableWriter {
   private readonly api: CoreV1Api;
   private readonly logger: Logger;
   private readonly key: string;
-  private latest?: { desired: DesiredState; services: readonly ServiceInput[] };
+  private readonly loop: ReconcileLoop<Offer, RoundResult>;
   /** Service key -> the write we made, until the watched view moves on from its `basedOn`. */
   private readonly written = new Map<string, TableWrite>();
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
   /**
    * Service key -> a write the server rejected (400/403/422) and when: the same write is
    * not sent again until it changes or rejectedRetryMs has passed (a rejection is not an
@@ -146,13 +159,31 @@ export class BucketTableWriter {
     this.api = options.kubeConfig.makeApiClient(CoreV1Api);
     this.logger = (options.logger ?? silentLogger()).child({ component: 'table-writer' });
     this.key = storedTablesKey(options.annotationKey);
+    const roundMs = options.roundIntervalMs ?? 1000;
+    this.loop = new ReconcileLoop<Offer, RoundResult>({
+      name: 'stored-tables',
+      pass: async (input) => (input ? this.round(input) : { ok: true }),
+      failed: (error) => ({ ok: false, error }),
+      // What is stored changes only with the Services, which arrive as offers.
+      resyncMs: 300_000,
+      backoff: { initialMs: roundMs, maxMs: 30_000 },
+      minGapMs: roundMs,
+      onListenerError: (err) => this.logger.error('a stored-tables result listener threw', { error: String(err) }),
+    });
+  }
+
+  get reconcileLoop(): ReconcileLoop<Offer, RoundResult> {
+    return this.loop;
+  }
+
+  start(): void {
+    this.loop.start();
   }
 
   /** The latest desired state and the Services it came from; returns at once. */
   offer(desired: DesiredState, services: readonly ServiceInput[]): void {
     if (this.stopped) return;
-    this.latest = { desired, services };
-    this.schedule(0);
+    void this.loop.set({ desired, services });
   }
 
   stats(): TableWriterStats {
@@ -161,35 +192,22 @@ export class BucketTableWriter {
 
   /** Resolves when no round is running or due (tests). */
   async idle(): Promise<void> {
-    while (this.running || this.timer) {
-      if (this.running) await this.running;
-      else await new Promise((r) => setTimeout(r, 10));
+    for (;;) {
+      await this.loop.idle();
+      if (this.stopped || this.loop.lastResult?.ok !== false) return;
+      await new Promise((r) => setTimeout(r, 10)); // a retry is due
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     this.cancel.abort();
-    await this.running;
+    await this.loop.stop();
   }
 
-  private schedule(delayMs: number): void {
-    if (this.timer || this.running || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.round().finally(() => {
-        this.running = undefined;
-        if (this.latest) this.schedule(this.options.roundIntervalMs ?? 1000);
-      });
-    }, delayMs);
-  }
-
-  private async round(): Promise<void> {
-    const input = this.latest;
-    this.latest = undefined;
-    if (!input || !this.options.isLeader()) return;
+  /** One round: at most maxWritesPerRound writes; more to do is another pass after the gap. */
+  private async round(input: Offer): Promise<RoundResult> {
+    if (!this.options.isLeader()) return { ok: true };
     this.counts.rounds++;
     const planned = planTableWrites(input.desired, input.services, this.options.annotationKey);
     const due: TableWrite[] = [];
@@ -208,7 +226,8 @@ export class BucketTableWriter {
     }
     const max = this.options.maxWritesPerRound ?? 50;
     const batch = due.slice(0, max);
-    let retry = due.length > max;
+    if (due.length > max) void this.loop.request();
+    let retry = false;
     let next = 0;
     const worker = async () => {
       while (next < batch.length && !this.stopped) {
@@ -221,8 +240,8 @@ export class BucketTableWriter {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 4, batch.length) }, worker));
-    // More to do with this input (and no newer one): another round after the pause.
-    if (retry) this.latest ??= input;
+    // A conflict or a failed write: the loop retries this input (or a newer one) after its backoff.
+    return retry ? { ok: false, error: 'some stored bucket tables could not be written yet (conflict or API failure); retrying' } : { ok: true };
   }
 
   private async write(w: TableWrite): Promise<Outcome> {

@@ -7,7 +7,7 @@
 // that stays in the kernel (`iptables-legacy -t mangle -L` may create the empty built-in
 // mangle table, which the backend needs anyway).
 import type { Config } from '../config/index.js';
-import type { FlowHashBackend } from '../dataplane/index.js';
+import type { FlowHashBackend } from './state.js';
 import type { EventSink, Logger } from '../observe/index.js';
 import { runCommand, type CommandRunner } from '../system/index.js';
 
