@@ -291,12 +291,13 @@ async function main(): Promise<void> {
       rows.push(['(c) same, VXLAN encapsulation alone', gbps(stream.encap), `no flow hash, marks or rules: ${(100 * ratio(stream.encap, stream.plain)).toFixed(0)}% of plain`]);
       rows.push(['(c) overheadRatio tunnel / encap', overhead.toFixed(3), `one TCP stream, median of ${n} per-round ratios (target >= 0.97); rounds ${stream.tunnel.map((t, i) => (t / stream.encap[i]!).toFixed(2)).join(' ')}`]);
       rows.push(['(c) ppsRatio, 64-byte UDP, 256 ports', ppsR.toFixed(3), `tunnel ${kpps(pps.tunnel)}, encap ${kpps(pps.encap)} delivered to the pod (target >= 0.9)`]);
+      rows.push(['(c) same, mark kept through the encap', ratio(pps.marked, pps.encap).toFixed(3), `${kpps(pps.marked)}: the tunnel as before issue 16 (postrouting chain emptied), / encap`]);
       rows.push(['(c) connRateRatio, connect+req+close', connR.toFixed(3), `tunnel ${median(connRate.tunnel).toFixed(0)}/s, encap ${median(connRate.encap).toFixed(0)}/s (target >= 0.85)`]);
       rows.push(['(c) scaleRatio 1000 VIPs / 1 VIP', scale.toFixed(3), `one TCP stream: ${gbps(stream.scaled)} on a node with 1,000 VIPs x 256 buckets (target >= 0.95)`]);
       Object.assign(figures, {
         tunnelGbps: figure(median(stream.tunnel)), plainGbps: figure(median(stream.plain)), encapOnlyGbps: figure(median(stream.encap)), throughputRatio: figure(ratio(stream.tunnel, stream.plain)),
         overheadRatio: figure(overhead), overheadRatios: stream.tunnel.map((t, i) => figure(t / stream.encap[i]!)), alternations: n,
-        ppsRatio: figure(ppsR), tunnelPps: Math.round(median(pps.tunnel)), encapPps: Math.round(median(pps.encap)),
+        ppsRatio: figure(ppsR), tunnelPps: Math.round(median(pps.tunnel)), encapPps: Math.round(median(pps.encap)), markKeptPpsRatio: figure(ratio(pps.marked, pps.encap)),
         connRateRatio: figure(connR), tunnelConnPerSecond: Math.round(median(connRate.tunnel)), encapConnPerSecond: Math.round(median(connRate.encap)),
         scaleRatio: figure(scale), scaledGbps: figure(median(stream.scaled)),
       });

@@ -11,7 +11,8 @@
 // decapsulation) and new TCP connections per second (connect, one request, close; two
 // Node client processes against a Node server in the pod).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { TunnelDataplane } from '../../src/dataplane/index.js';
+import { MARK_BASE, TunnelDataplane } from '../../src/dataplane/index.js';
+import { MARK_MASK, hex } from '../../src/dataplane/layout.js';
 import { runCommand } from '../../src/system/index.js';
 import { desiredState, testConfig, type VipFixture } from '../../test/dataplane/fixtures.js';
 import { TUNNEL4, buildFabric, pod4, setupVxlanPod, type Fabric } from '../../test/dataplane/topology.js';
@@ -43,6 +44,11 @@ export interface PathBench {
   pps(path: PathName, seconds?: number): Promise<number>;
   /** Completed connections (connect, request, response, close) per second. */
   connRate(path: PathName, seconds?: number): Promise<number>;
+  /**
+   * For comparison, as before issue 16: the tunnel node's postrouting chain emptied, so VIP
+   * packets keep their mark through the encapsulation (`false` restores the rule).
+   */
+  keepMark(keep: boolean): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -205,11 +211,18 @@ export async function buildPathBench(): Promise<PathBench> {
     return done / seconds;
   };
 
+  const keepMark = async (keep: boolean): Promise<void> => {
+    const chain = 'inet kube_service_tunnel postrouting';
+    const rule = `meta mark & ${hex(MARK_MASK)} == ${hex(MARK_BASE)} meta mark set 0x0`;
+    await runCommand('nft', keep ? ['flush', 'chain', ...chain.split(' ')] : ['add', 'rule', ...chain.split(' '), ...rule.split(' ')], { netns: f.tunnel });
+  };
+
   return {
     fabric: f,
     stream,
     pps,
     connRate,
+    keepMark,
     async destroy() {
       kill(...children);
       await sleep(100);
@@ -221,7 +234,8 @@ export async function buildPathBench(): Promise<PathBench> {
 export interface PathFigures {
   /** Per path, one value per alternation. */
   readonly stream: Record<PathName, number[]>;
-  readonly pps: Record<'encap' | 'tunnel', number[]>;
+  /** `marked`: the tunnel with its mark kept through the encapsulation (before issue 16). */
+  readonly pps: Record<'encap' | 'tunnel' | 'marked', number[]>;
   readonly connRate: Record<'encap' | 'tunnel', number[]>;
 }
 
@@ -232,12 +246,18 @@ export interface PathFigures {
 export async function measurePaths(rounds: number, log: (s: string) => void = () => {}): Promise<PathFigures> {
   const bench = await buildPathBench();
   try {
-    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [] }, connRate: { encap: [], tunnel: [] } };
+    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
     for (let i = 0; i < rounds; i++) {
       for (const p of ['plain', 'encap', 'tunnel', 'scaled'] as const) out.stream[p].push(await bench.stream(p));
       for (const p of ['encap', 'tunnel'] as const) out.pps[p].push(await bench.pps(p));
+      await bench.keepMark(true);
+      try {
+        out.pps.marked.push(await bench.pps('tunnel'));
+      } finally {
+        await bench.keepMark(false);
+      }
       for (const p of ['encap', 'tunnel'] as const) out.connRate[p].push(await bench.connRate(p));
-      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps encap ${Math.round(out.pps.encap[i]!)} tunnel ${Math.round(out.pps.tunnel[i]!)}; conn/s encap ${Math.round(out.connRate.encap[i]!)} tunnel ${Math.round(out.connRate.tunnel[i]!)}`);
+      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps encap ${Math.round(out.pps.encap[i]!)} tunnel ${Math.round(out.pps.tunnel[i]!)} mark kept ${Math.round(out.pps.marked[i]!)}; conn/s encap ${Math.round(out.connRate.encap[i]!)} tunnel ${Math.round(out.connRate.tunnel[i]!)}`);
     }
     return out;
   } finally {
