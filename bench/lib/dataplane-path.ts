@@ -36,12 +36,23 @@ export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => 
 /** The 999 VIPs beside SCALED_VIP: only installed, never sent to (as in parts (a) and (b)). */
 const otherVip = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 
+export interface PacketRate {
+  readonly pps: number;
+  /**
+   * CPU seconds of the sender processes per delivered datagram. On veth the whole path
+   * (tunnel node and pod included) runs as softirq in the sender's context, which this
+   * kernel's tick accounting charges to the sender (no IRQ_TIME_ACCOUNTING): a cost per
+   * packet that does not depend on how much of the machine the other users leave us.
+   */
+  readonly cpuPerPacket: number;
+}
+
 export interface PathBench {
   readonly fabric: Fabric;
   /** One TCP stream, Gbit/s. */
   stream(path: PathName, seconds?: number): Promise<number>;
-  /** Small UDP datagrams delivered to the pod per second. */
-  pps(path: PathName, seconds?: number): Promise<number>;
+  /** Small UDP datagrams delivered to the pod per second, and the CPU they cost. */
+  pps(path: PathName, seconds?: number): Promise<PacketRate>;
   /** Completed connections (connect, request, response, close) per second. */
   connRate(path: PathName, seconds?: number): Promise<number>;
   /**
@@ -107,6 +118,10 @@ const one = () => {
 for (let i = 0; i < Number(parallel); i++) one();
 setTimeout(() => { stop = true; console.log(JSON.stringify({ done, failed })); process.exit(0); }, Number(ms));
 `;
+
+interface IperfReport {
+  end: { sum: { seconds: number }; cpu_utilization_percent: { host_total: number } };
+}
 
 function startIn(netns: string, argv: string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -178,7 +193,7 @@ export async function buildPathBench(): Promise<PathBench> {
     }
   };
 
-  const pps = async (path: PathName, seconds = 3): Promise<number> => {
+  const pps = async (path: PathName, seconds = 3): Promise<PacketRate> => {
     // Two sender processes (one per core) x 128 streams: 256 source ports. The iperf3
     // servers only answer the control connection; the pod drops the datagrams in nft.
     const ports = ['5310', '5311'];
@@ -190,13 +205,14 @@ export async function buildPathBench(): Promise<PathBench> {
       await sleep(300);
       const before = await podDelivered(pod);
       const t = performance.now();
-      const clients = ports.map((p) => startIn(f.client, ['iperf3', '-c', target[path], '-p', p, '-u', '-l', '64', '-b', '0', '-P', '128', '-t', String(seconds), '--connect-timeout', '3000']));
+      const clients = ports.map((p) => startIn(f.client, ['iperf3', '-c', target[path], '-p', p, '-u', '-l', '64', '-b', '0', '-P', '128', '-t', String(seconds), '--connect-timeout', '3000', '-J']));
       children.push(...clients);
-      await Promise.all(clients.map(output));
+      const reports = (await Promise.all(clients.map(output))).map((o) => JSON.parse(o) as IperfReport);
       const elapsed = (performance.now() - t) / 1000;
       const delivered = (await podDelivered(pod)) - before;
       // The clients' runtime includes connecting 128 streams each; the sending lasts `seconds`.
-      return delivered / Math.min(elapsed, seconds);
+      const cpuSeconds = reports.reduce((sum, r) => sum + (r.end.cpu_utilization_percent.host_total / 100) * r.end.sum.seconds, 0);
+      return { pps: delivered / Math.min(elapsed, seconds), cpuPerPacket: cpuSeconds / Math.max(1, delivered) };
     } finally {
       kill(...servers);
     }
@@ -235,7 +251,7 @@ export interface PathFigures {
   /** Per path, one value per alternation. */
   readonly stream: Record<PathName, number[]>;
   /** `marked`: the tunnel with its mark kept through the encapsulation (before issue 16). */
-  readonly pps: Record<'encap' | 'tunnel' | 'marked', number[]>;
+  readonly pps: Record<'encap' | 'tunnel' | 'marked', PacketRate[]>;
   readonly connRate: Record<'encap' | 'tunnel', number[]>;
 }
 
@@ -257,7 +273,7 @@ export async function measurePaths(rounds: number, log: (s: string) => void = ()
         await bench.keepMark(false);
       }
       for (const p of ['encap', 'tunnel'] as const) out.connRate[p].push(await bench.connRate(p));
-      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps encap ${Math.round(out.pps.encap[i]!)} tunnel ${Math.round(out.pps.tunnel[i]!)} mark kept ${Math.round(out.pps.marked[i]!)}; conn/s encap ${Math.round(out.connRate.encap[i]!)} tunnel ${Math.round(out.connRate.tunnel[i]!)}`);
+      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s encap ${Math.round(out.connRate.encap[i]!)} tunnel ${Math.round(out.connRate.tunnel[i]!)}`);
     }
     return out;
   } finally {
