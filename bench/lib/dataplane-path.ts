@@ -47,14 +47,22 @@ export interface PacketRate {
   readonly cpuPerPacket: number;
 }
 
+export interface ConnectionRate {
+  readonly perSecond: number;
+  readonly cpuPerConnection: number;
+}
+
 export interface PathBench {
   readonly fabric: Fabric;
   /** One TCP stream, Gbit/s. */
   stream(path: PathName, seconds?: number): Promise<number>;
   /** Small UDP datagrams delivered to the pod per second, and the CPU they cost. */
   pps(path: PathName, seconds?: number): Promise<PacketRate>;
-  /** Completed connections (connect, request, response, close) per second. */
-  connRate(path: PathName, seconds?: number): Promise<number>;
+  /**
+   * Completed connections (connect, request, response, close) per second, and the client
+   * processes' CPU seconds per connection (JavaScript plus the kernel path their sends take).
+   */
+  connRate(path: PathName, seconds?: number): Promise<ConnectionRate>;
   /**
    * For comparison, as before issue 16: the tunnel node's postrouting chain emptied, so VIP
    * packets keep their mark through the encapsulation (`false` restores the rule).
@@ -116,7 +124,8 @@ const one = () => {
   s.once('error', () => { failed++; s.destroy(); setTimeout(one, 10); });
 };
 for (let i = 0; i < Number(parallel); i++) one();
-setTimeout(() => { stop = true; console.log(JSON.stringify({ done, failed })); process.exit(0); }, Number(ms));
+const start = process.cpuUsage();
+setTimeout(() => { stop = true; const c = process.cpuUsage(start); console.log(JSON.stringify({ done, failed, cpuSeconds: (c.user + c.system) / 1e6 })); process.exit(0); }, Number(ms));
 `;
 
 interface IperfReport {
@@ -218,13 +227,13 @@ export async function buildPathBench(): Promise<PathBench> {
     }
   };
 
-  const connRate = async (path: PathName, seconds = 3): Promise<number> => {
+  const connRate = async (path: PathName, seconds = 3): Promise<ConnectionRate> => {
     const clients = [0, 1].map(() => startIn(f.client, [process.execPath, '-e', CONN_CLIENT, target[path], '5320', String(seconds * 1000), '32']));
     children.push(...clients);
-    const results = (await Promise.all(clients.map(output))).map((o) => JSON.parse(o) as { done: number; failed: number });
+    const results = (await Promise.all(clients.map(output))).map((o) => JSON.parse(o) as { done: number; failed: number; cpuSeconds: number });
     const done = results.reduce((n, r) => n + r.done, 0);
     if (done === 0) throw new Error(`no connection completed on the ${path} path (${results.map((r) => r.failed).join('+')} failed)`);
-    return done / seconds;
+    return { perSecond: done / seconds, cpuPerConnection: results.reduce((n, r) => n + r.cpuSeconds, 0) / done };
   };
 
   const keepMark = async (keep: boolean): Promise<void> => {
@@ -252,7 +261,7 @@ export interface PathFigures {
   readonly stream: Record<PathName, number[]>;
   /** `marked`: the tunnel with its mark kept through the encapsulation (before issue 16). */
   readonly pps: Record<'encap' | 'tunnel' | 'marked', PacketRate[]>;
-  readonly connRate: Record<'encap' | 'tunnel', number[]>;
+  readonly connRate: Record<'encap' | 'tunnel', ConnectionRate[]>;
 }
 
 /**
@@ -273,7 +282,7 @@ export async function measurePaths(rounds: number, log: (s: string) => void = ()
         await bench.keepMark(false);
       }
       for (const p of ['encap', 'tunnel'] as const) out.connRate[p].push(await bench.connRate(p));
-      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s encap ${Math.round(out.connRate.encap[i]!)} tunnel ${Math.round(out.connRate.tunnel[i]!)}`);
+      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s (us CPU each) ${(['encap', 'tunnel'] as const).map((p) => `${p} ${Math.round(out.connRate[p][i]!.perSecond)} (${(out.connRate[p][i]!.cpuPerConnection * 1e6).toFixed(0)})`).join(' ')}`);
     }
     return out;
   } finally {
