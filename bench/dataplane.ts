@@ -7,10 +7,12 @@
 //      event to kernel updated, 20 changes each: an endpoint replaced, pinning off (against
 //      the raw `ip -batch` of the same routes) and on; an endpoint added, pinning on (a new
 //      table generation and the flip);
-//  (c) one TCP stream (iperf3, ~3 s) through the VXLAN tunnel vs plain routing between the
-//      same namespaces, and the VXLAN encapsulation alone (no flow hash, marks or rules).
+//  (c) the cost per packet (bench/lib/dataplane-path.ts): one TCP stream (iperf3, 3 s), small
+//      UDP packets per second and new connections per second, through the VXLAN tunnel vs
+//      the VXLAN encapsulation alone (same nexthop object; no flow hash, marks or rules) and
+//      plain routing, and through a tunnel node with 1,000 VIPs; alternating rounds (default
+//      5, `npm run bench -- dataplane c N`).
 // Prints a table, then one JSON line with the figures.
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { TunnelDataplane, VXLAN_GATEWAY, VXLAN_NODE_MAC, VXLAN_POD_MAC } from '../src/dataplane/index.js';
 import { NetnsSet } from '../src/lab/index.js';
@@ -20,7 +22,7 @@ import { IncrementalModel, type DesiredState, type EndpointSliceInput, type Serv
 import { storedTablesKey } from '../src/model/stored-table.js';
 import { desiredState, testConfig, type VipFixture } from '../test/dataplane/fixtures.js';
 import { ep, node, settings as testSettings, tunnelService } from '../test/model/helpers.js';
-import { TUNNEL4, buildFabric, pod4, setupVxlanPod } from '../test/dataplane/topology.js';
+import { measurePaths, ratio, type ConnectionRate, type PacketRate } from './lib/dataplane-path.js';
 
 const VIPS = 1000;
 const B = 256;
@@ -229,59 +231,6 @@ async function floorChange(ns: string, before: VipPlan, after: VipPlan): Promise
   return performance.now() - t;
 }
 
-async function iperf(client: string, server: string, target: string): Promise<number> {
-  const srv = spawn('ip', ['netns', 'exec', server, 'iperf3', '-s', '-1', '-p', '5301'], { stdio: 'ignore' });
-  try {
-    await sleep(300);
-    const r = await runCommand('iperf3', ['-c', target, '-p', '5301', '-t', '3', '-J'], { netns: client, timeoutMs: 30_000 });
-    const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-    return j.end.sum_received.bits_per_second / 1e9;
-  } finally {
-    if (srv.exitCode === null) srv.kill('SIGKILL');
-  }
-}
-
-async function throughput(): Promise<{ tunnel: number; plain: number; encap: number; ratios: number[] }> {
-  const f = await buildFabric(1, { mtu: 9000 });
-  try {
-    const VIP = '203.0.113.10';
-    const PLAIN = '198.51.100.50';
-    await setupVxlanPod(f.pods[0]!, [VIP]);
-    // Plain routing over the same namespaces: the client reaches the pod's other address
-    // through the tunnel node, which routes it without encapsulation.
-    await runCommand('ip', ['-n', f.pods[0]!, 'addr', 'add', `${PLAIN}/32`, 'dev', 'lo']);
-    await runCommand('ip', ['-n', f.client, 'route', 'add', `${PLAIN}/32`, 'via', TUNNEL4]);
-    await runCommand('ip', ['-n', f.tunnel, 'route', 'add', `${PLAIN}/32`, 'via', pod4(0)]);
-    for (const ns of [f.tunnel, f.client]) {
-      await runCommand('sysctl', ['-q', '-w', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.all.accept_redirects=0'], { netns: ns });
-    }
-    const dp = new TunnelDataplane({ config: testConfig(), netns: f.tunnel });
-    dp.start();
-    const r = await dp.set(desiredState({ bucketCount: B, vips: [{ vip: VIP, backends: [pod4(0)] }] }));
-    await dp.stop();
-    if (!r.ok) throw new Error(`tunnel setup failed: ${r.error}`);
-    // For reference, the encapsulation alone: a third address of the pod routed in the main
-    // table through the same VXLAN nexthop object, without flow hash, marks or rules.
-    const ENCAP = '198.51.100.51';
-    const [nhid] = (await nexthopIds(f.tunnel)).values();
-    await runCommand('ip', ['-n', f.pods[0]!, 'addr', 'add', `${ENCAP}/32`, 'dev', 'lo']);
-    await runCommand('ip', ['-n', f.client, 'route', 'add', `${ENCAP}/32`, 'via', TUNNEL4]);
-    await runCommand('ip', ['-n', f.tunnel, 'route', 'add', `${ENCAP}/32`, 'nhid', String(nhid)]);
-    // Alternate the paths so a change in machine load hits all alike; median of 3.
-    const tunnel: number[] = [];
-    const plain: number[] = [];
-    const encap: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      plain.push(await iperf(f.client, f.pods[0]!, PLAIN));
-      encap.push(await iperf(f.client, f.pods[0]!, ENCAP));
-      tunnel.push(await iperf(f.client, f.pods[0]!, VIP));
-    }
-    return { tunnel: median(tunnel), plain: median(plain), encap: median(encap), ratios: tunnel.map((t, i) => t / plain[i]!) };
-  } finally {
-    await f.sets.destroy();
-  }
-}
-
 async function main(): Promise<void> {
   const sets = new NetnsSet();
   // An interrupted bench still removes its namespaces.
@@ -306,7 +255,9 @@ async function main(): Promise<void> {
     const b = parts.includes('b') ? await stage('(b) changes, pinning off', () => singleChanges(sets, false)) : undefined;
     const bp = parts.includes('b') ? await stage('(b) changes, pinning on', () => singleChanges(sets, true)) : undefined;
     const bpa = parts.includes('b') ? await stage('(b) endpoint added, pinning on', () => singleChanges(sets, true, 'add')) : undefined;
-    const c = parts.includes('c') ? await stage('(c) iperf3', () => throughput()) : undefined;
+    // `npm run bench -- dataplane c 7`: 7 alternations (default 5).
+    const rounds = Number(process.argv[3] ?? 5);
+    const c = parts.includes('c') ? await stage(`(c) paths, ${rounds} alternations`, () => measurePaths(rounds, (s) => console.error(`  ${s} (load ${load()})`))) : undefined;
     const ms = (xs: number[]): string => `median ${median(xs).toFixed(1)} ms, p90 ${pct(xs, 0.9).toFixed(1)} ms`;
     const rows: [string, string, string][] = [];
     const figures: Record<string, number | number[]> = {};
@@ -327,9 +278,43 @@ async function main(): Promise<void> {
       });
     }
     if (c) {
-      rows.push(['(c) one TCP stream, iperf3 3 s', `tunnel ${c.tunnel.toFixed(2)} Gbit/s`, `plain ${c.plain.toFixed(2)} Gbit/s, ratio ${(100 * median(c.ratios)).toFixed(0)}% (median of 3 alternating; target >= 90%)`]);
-      rows.push(['(c) same, VXLAN encapsulation alone', `${c.encap.toFixed(2)} Gbit/s`, `no flow hash, marks or rules: ${(100 * (c.encap / c.plain)).toFixed(0)}% of plain`]);
-      Object.assign(figures, { tunnelGbps: +c.tunnel.toFixed(3), plainGbps: +c.plain.toFixed(3), encapOnlyGbps: +c.encap.toFixed(3), throughputRatio: +median(c.ratios).toFixed(3) });
+      const { stream, pps, connRate } = c;
+      const gbps = (xs: number[]): string => `${median(xs).toFixed(2)} Gbit/s`;
+      const kpps = (xs: number[]): string => `${(median(xs) / 1000).toFixed(1)} kpps`;
+      const us = (xs: number[]): string => `${(median(xs) * 1e6).toFixed(1)} us`;
+      const figure = (x: number): number => +x.toFixed(3);
+      const overhead = ratio(stream.tunnel, stream.encap);
+      const rate = (xs: PacketRate[]): number[] => xs.map((x) => x.pps);
+      const cpu = (xs: PacketRate[]): number[] => xs.map((x) => x.cpuPerPacket);
+      const ppsR = ratio(rate(pps.tunnel), rate(pps.encap));
+      // Packets per CPU second, tunnel / encap: the same comparison, independent of the
+      // share of the machine the other users leave.
+      const ppsCpuR = ratio(cpu(pps.encap), cpu(pps.tunnel));
+      const markedCpuR = ratio(cpu(pps.encap), cpu(pps.marked));
+      const conns = (xs: ConnectionRate[]): number[] => xs.map((x) => x.perSecond);
+      const connCpu = (xs: ConnectionRate[]): number[] => xs.map((x) => x.cpuPerConnection);
+      const connR = ratio(conns(connRate.tunnel), conns(connRate.encap));
+      const connCpuR = ratio(connCpu(connRate.encap), connCpu(connRate.tunnel));
+      const scale = ratio(stream.scaled, stream.tunnel);
+      const n = stream.plain.length;
+      rows.push(['(c) one TCP stream, iperf3 3 s', `tunnel ${gbps(stream.tunnel)}`, `plain ${gbps(stream.plain)}, ratio ${(100 * ratio(stream.tunnel, stream.plain)).toFixed(0)}% (median of ${n} alternating; target >= 90%)`]);
+      rows.push(['(c) same, VXLAN encapsulation alone', gbps(stream.encap), `no flow hash, marks or rules: ${(100 * ratio(stream.encap, stream.plain)).toFixed(0)}% of plain`]);
+      rows.push(['(c) overheadRatio tunnel / encap', overhead.toFixed(3), `one TCP stream, median of ${n} per-round ratios (target >= 0.97); rounds ${stream.tunnel.map((t, i) => (t / stream.encap[i]!).toFixed(2)).join(' ')}`]);
+      rows.push(['(c) ppsRatio, 64-byte UDP, 256 ports', ppsR.toFixed(3), `tunnel ${kpps(rate(pps.tunnel))}, encap ${kpps(rate(pps.encap))} delivered to the pod (target >= 0.9)`]);
+      rows.push(['(c) same, packets per CPU second', ppsCpuR.toFixed(3), `tunnel ${us(cpu(pps.tunnel))}, encap ${us(cpu(pps.encap))} of CPU per packet, whole path`]);
+      rows.push(['(c) same, mark kept through the encap', markedCpuR.toFixed(3), `packets per CPU second / encap: ${us(cpu(pps.marked))} per packet, the tunnel as before issue 16 (postrouting chain emptied); by rate ${ratio(rate(pps.marked), rate(pps.encap)).toFixed(3)}`]);
+      rows.push(['(c) connRateRatio, connect+req+close', connR.toFixed(3), `tunnel ${median(conns(connRate.tunnel)).toFixed(0)}/s, encap ${median(conns(connRate.encap)).toFixed(0)}/s (target >= 0.85)`]);
+      rows.push(['(c) same, connections per CPU second', connCpuR.toFixed(3), `client CPU per connection: tunnel ${us(connCpu(connRate.tunnel))}, encap ${us(connCpu(connRate.encap))}`]);
+      rows.push(['(c) scaleRatio 1000 VIPs / 1 VIP', scale.toFixed(3), `one TCP stream: ${gbps(stream.scaled)} on a node with 1,000 VIPs x 256 buckets (target >= 0.95)`]);
+      Object.assign(figures, {
+        tunnelGbps: figure(median(stream.tunnel)), plainGbps: figure(median(stream.plain)), encapOnlyGbps: figure(median(stream.encap)), throughputRatio: figure(ratio(stream.tunnel, stream.plain)),
+        overheadRatio: figure(overhead), overheadRatios: stream.tunnel.map((t, i) => figure(t / stream.encap[i]!)), alternations: n,
+        ppsRatio: figure(ppsR), tunnelPps: Math.round(median(rate(pps.tunnel))), encapPps: Math.round(median(rate(pps.encap))),
+        ppsCpuRatio: figure(ppsCpuR), tunnelCpuPerPacketUs: figure(median(cpu(pps.tunnel)) * 1e6), encapCpuPerPacketUs: figure(median(cpu(pps.encap)) * 1e6),
+        markKeptPpsCpuRatio: figure(markedCpuR), markKeptPpsRatio: figure(ratio(rate(pps.marked), rate(pps.encap))),
+        connRateRatio: figure(connR), tunnelConnPerSecond: Math.round(median(conns(connRate.tunnel))), encapConnPerSecond: Math.round(median(conns(connRate.encap))), connRateCpuRatio: figure(connCpuR),
+        scaleRatio: figure(scale), scaledGbps: figure(median(stream.scaled)),
+      });
     }
     rows.push(['machine load (1 min average, 2 cores)', load(), '']);
     for (const [k, v, n] of rows) console.log(`${k.padEnd(40)} ${v.padEnd(48)} ${n}`);

@@ -25,6 +25,11 @@ export const MARK_MASK = (0xffffffff - (OWNED_SPAN - 1)) >>> 0;
  * the same fragments and hashes them the same, whether conntrack is loaded there or not.
  */
 export const NFT_HOOK_PRIORITY = -450;
+/**
+ * The chain that clears a VIP packet's mark after routing runs late on postrouting (after
+ * mangle and source NAT), so anything else on the node still sees the packet as before.
+ */
+export const NFT_POSTROUTING_PRIORITY = 450;
 
 /** The dataplane's own link names: a subset of LINK_PREFIX so podnet's links are never ours. */
 export const VXLAN_LINK = `${LINK_PREFIX}-vxlan`;

@@ -3,7 +3,7 @@
 // a VIP change is a few element operations and never resets the per-VIP counters.
 import { createHash } from 'node:crypto';
 import type { IpFamily } from '../model/types.js';
-import { NFT_HOOK_PRIORITY, NFT_TABLE, PARITY_STRIDE, hex, type HashParams } from './layout.js';
+import { MARK_MASK, NFT_HOOK_PRIORITY, NFT_POSTROUTING_PRIORITY, NFT_TABLE, PARITY_STRIDE, hex, type HashParams } from './layout.js';
 import type { NftState } from './state.js';
 
 export type { HashParams } from './layout.js';
@@ -20,7 +20,8 @@ interface ChainDef {
 }
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
-const PIN_CHAIN = 'pin';
+/** Pinning: ORs the VIP's active parity into the mark of packets that are not pinned. */
+const GENERATION_CHAIN = 'generation';
 /** The dynamic flow map (IPv4): filled from the packet path, never diffed or rewritten. */
 export const PIN_MAP = 'pins';
 /**
@@ -49,50 +50,56 @@ export function vipCounterName(vip: string): string {
 
 function chains(p: HashParams): ChainDef[] {
   const hash = (expr: string): string => `meta mark set jhash ${expr} mod ${p.buckets} seed ${hex(p.seed)} offset ${hex(p.markBase)}`;
-  // Pinning: the VIP chain returns (instead of accepting) so the VIP's parity bit can be
-  // ORed in afterwards; without pinning the chains are exactly the single-generation ones.
-  const done = p.pin ? 'return' : 'accept';
-  const prerouting = FAMILIES.map((f) => `${ip(f)} daddr @${nftSets.vips(f)} jump vip${f}`);
-  if (p.pin) for (const f of FAMILIES) prerouting.push(`${ip(f)} daddr @${nftSets.parity1(f)} meta mark set meta mark or ${hex(PARITY_STRIDE)}`);
-  const out: ChainDef[] = [{ name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: prerouting }];
-  if (p.pin) {
-    // The flow tables: flow -> the bucket+parity mark its first packet got. Later packets
-    // get that mark back, so a flow keeps the table generation (and bucket) it started on.
-    // Not conntrack: with direct server return the tunnel node sees one direction only, and
-    // conntrack declares a TCP flow's ACKs invalid (no SYN-ACK seen), which untracks them.
-    // nft 1.0.6 aborts on a dynamic map key longer than 16 bytes, so IPv4 flows are keyed
-    // by addresses and ports (no protocol), IPv6 flows by a 32-bit hash of the 5-tuple
-    // (docs/hitless.md, "Limits").
-    const keys: Record<IpFamily, string> = { 4: 'ip saddr . ip daddr . th sport . th dport', 6: PIN6_KEY };
-    for (const f of FAMILIES) {
-      prerouting.push(`${ip(f)} daddr @${nftSets.vips(f)} jump ${PIN_CHAIN}${f}`);
-      out.push({
-        name: `${PIN_CHAIN}${f}`,
-        rules: [
-          // Fragments and portless protocols hash on addresses: nothing per flow to remember.
-          f === 4 ? 'ip frag-off & 0x3fff != 0 return' : 'exthdr frag exists return',
-          'meta l4proto != { tcp, udp, sctp } return',
-          `meta mark set ${keys[f]} map @${PIN_MAP}${f}`,
-          `update @${PIN_MAP}${f} { ${keys[f]} : meta mark }`,
-        ],
-      });
-    }
-  }
+  const out: ChainDef[] = [
+    { name: 'prerouting', hook: `type filter hook prerouting priority ${NFT_HOOK_PRIORITY}; policy accept;`, rules: FAMILIES.map((f) => `${ip(f)} daddr @${nftSets.vips(f)} jump vip${f}`) },
+    // The mark has chosen the bucket table; after routing it only costs. A tunnel device
+    // (VXLAN, GRE external) routes the outer packet with the skb's mark and may use its
+    // cached route only for unmarked packets (ip_tunnel_dst_cache_usable), so a marked VIP
+    // packet paid a full route lookup through the policy rules, per packet. Cleared here,
+    // the encapsulation costs what it costs without the project. docs/dataplane.md.
+    { name: 'postrouting', hook: `type filter hook postrouting priority ${NFT_POSTROUTING_PRIORITY}; policy accept;`, rules: [`meta mark & ${hex(MARK_MASK)} == ${hex(p.markBase & MARK_MASK)} meta mark set 0x0`] },
+  ];
+  // Pinning: the flow tables: flow -> the bucket+parity mark its first packet got. Later
+  // packets get that mark back, so a flow keeps the table generation (and bucket) it
+  // started on. Not conntrack: with direct server return the tunnel node sees one
+  // direction only, and conntrack declares a TCP flow's ACKs invalid (no SYN-ACK seen),
+  // which untracks them. nft 1.0.6 aborts on a dynamic map key longer than 16 bytes, so
+  // IPv4 flows are keyed by addresses and ports (no protocol), IPv6 flows by a 32-bit hash
+  // of the 5-tuple (docs/hitless.md, "Limits").
+  const keys: Record<IpFamily, string> = { 4: 'ip saddr . ip daddr . th sport . th dport', 6: PIN6_KEY };
   for (const f of FAMILIES) {
     const a = ip(f);
     // Fragments (any of them, first included) and non-port protocols hash on addresses
     // only: later fragments carry no ports, and all fragments must land on one backend.
+    // Nothing per flow to remember for them.
     const fragment = f === 4 ? 'ip frag-off & 0x3fff != 0' : 'exthdr frag exists';
+    const filter = [`${a} daddr @${nftSets.restricted(f)} ${a} daddr . ${a} saddr != @${nftSets.allowed(f)} drop`, `counter name ${a} daddr map @${nftSets.counters(f)}`];
+    if (!p.pin) {
+      out.push({
+        name: `vip${f}`,
+        rules: [...filter, `${fragment} ${hash(`${a} saddr . ${a} daddr`)} accept`, `meta l4proto { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`)} accept`, hash(`${a} saddr . ${a} daddr`)],
+      });
+      continue;
+    }
+    // With pinning the common packet, one of an established flow, is one map lookup and
+    // one refresh of the entry's idle timeout (`update` keeps an entry's mark): the hash
+    // and the parity are computed for a flow's first packet only. A lookup that misses
+    // ends its rule, so the rules after it see new flows only.
+    const parity = `${a} daddr @${nftSets.parity1(f)} meta mark set meta mark or ${hex(PARITY_STRIDE)}`;
     out.push({
       name: `vip${f}`,
       rules: [
-        `${a} daddr @${nftSets.restricted(f)} ${a} daddr . ${a} saddr != @${nftSets.allowed(f)} drop`,
-        `counter name ${a} daddr map @${nftSets.counters(f)}`,
-        `${fragment} ${hash(`${a} saddr . ${a} daddr`)} ${done}`,
-        `meta l4proto { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`)} ${done}`,
-        hash(`${a} saddr . ${a} daddr`),
+        ...filter,
+        `${fragment} ${hash(`${a} saddr . ${a} daddr`)} goto ${GENERATION_CHAIN}${f}`,
+        `meta l4proto != { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr`)} goto ${GENERATION_CHAIN}${f}`,
+        `meta mark set ${keys[f]} map @${PIN_MAP}${f} update @${PIN_MAP}${f} { ${keys[f]} : meta mark } accept`,
+        hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`),
+        parity,
+        `update @${PIN_MAP}${f} { ${keys[f]} : meta mark } accept`,
       ],
     });
+    // The VIP's active table generation, for what is not pinned (fragments, portless).
+    out.push({ name: `${GENERATION_CHAIN}${f}`, rules: [parity] });
   }
   return out;
 }
@@ -112,7 +119,11 @@ function structureOf(items: readonly { chain: string; hook: string; comments: re
 export function desiredStructure(p: HashParams): string {
   const defs = chains(p);
   const fp = fingerprint(defs);
-  return structureOf(defs.map((d) => ({ chain: d.name, hook: d.hook ? `prerouting ${/priority (-?\d+)/.exec(d.hook)?.[1] ?? ''}` : '', comments: d.rules.map(() => fp) })));
+  const hookOf = (text: string): string => {
+    const m = /hook (\w+) priority (-?\d+)/.exec(text);
+    return m ? `${m[1]} ${m[2]}` : '';
+  };
+  return structureOf(defs.map((d) => ({ chain: d.name, hook: d.hook ? hookOf(d.hook) : '', comments: d.rules.map(() => fp) })));
 }
 
 function setDecl(name: string, f: IpFamily): string {

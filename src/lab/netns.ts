@@ -9,7 +9,10 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   counter += 1;
   const id = `${(process.pid % 46656).toString(36)}${counter.toString(36)}`;
-  return `${prefix}${id}`.slice(0, 15);
+  // NETNS_TAG (e.g. a developer's id) makes the names of concurrent users on one
+  // machine recognisable; the pid and counter keep them unique.
+  const tag = process.env.NETNS_TAG ?? '';
+  return `${tag}${prefix}${id}`.slice(0, 15);
 }
 
 export class NetnsSet {

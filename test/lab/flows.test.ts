@@ -14,7 +14,8 @@ import { withoutDynamicElements } from '../../src/lab/drill.js';
 import { repoRoot } from '../../src/lab/paths.js';
 import { runCommand } from '../../src/system/index.js';
 
-const prefix = `ksttest-f${(process.pid % 46656).toString(36)}-`;
+// NETNS_TAG (a developer's id) makes concurrent labs on one machine recognisable.
+const prefix = `${process.env.NETNS_TAG ?? ''}ksttest-f${(process.pid % 46656).toString(36)}-`;
 const GRACE_SECONDS = Number(process.env.FLOWS_TEST_GRACE_SECONDS ?? 8);
 const CONNECTIONS = 60;
 
