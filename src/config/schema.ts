@@ -70,10 +70,11 @@ export const configSchema = z
         grpcAddress: z.string().default('127.0.0.1:50051').describe('gobgpd gRPC API (loopback).'),
         peers: z.array(bgpPeerSchema).default([]).describe('BGP peers (the data-centre routers).'),
         withdrawGraceSeconds: z.number().min(0).max(600).default(5).describe('After withdrawing (shutdown, maintenance), wait this long before tearing anything down.'),
-        maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint (or cordoned) withdraws its announcements.'),
+        maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint withdraws its announcements (so does a node with the label node.kubernetes.io/exclude-from-external-load-balancers, any value).'),
+        withdrawWhenCordoned: z.boolean().default(false).describe('A cordoned node (spec.unschedulable) withdraws its announcements too. Off by default, as in Kubernetes since 1.19 (kubernetes/kubernetes#90823): cordoning every node in a rolling upgrade must not take every ingress away. Use the maintenance taint or the exclude label to drain a node on purpose.'),
       })
       .strict()
-      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance' }),
+      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', withdrawWhenCordoned: false }),
     bfd: z
       .object({
         profiles: z.record(z.string(), bfdProfileSchema).default({}).describe('Named BFD profiles, referenced by bgp.peers[].bfdProfile.'),

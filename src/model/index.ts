@@ -29,7 +29,7 @@ export { resolveVips, serviceKey, compareServiceAge, isOurLoadBalancer } from '.
 export type { ServiceVip, VipResolution } from './vips.js';
 export { collectEndpoints, toBackend } from './endpoints.js';
 export type { ServiceEndpoints } from './endpoints.js';
-export { nodeAvailability } from './node.js';
+export { nodeAvailability, EXCLUDE_FROM_LB_LABEL } from './node.js';
 export type { NodeAvailability } from './node.js';
 export { IncrementalModel, computeDesiredState, sortProblems } from './incremental.js';
 export type { IncrementalModelOptions, KernelLimitsInput } from './incremental.js';

@@ -23,7 +23,11 @@ export interface ModelSettings {
   readonly buckets: number;
   readonly hashSeed: number;
   readonly pools: readonly PoolSettings[];
-  readonly bgp: { readonly maintenanceTaint: string };
+  readonly bgp: {
+    readonly maintenanceTaint: string;
+    /** Cordoned nodes withdraw too (off by default: see node.ts). */
+    readonly withdrawWhenCordoned?: boolean;
+  };
 }
 
 /** A pool with its CIDRs parsed once; invalid CIDRs (reported by config validation) are skipped. */

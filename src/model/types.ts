@@ -175,8 +175,8 @@ export interface DesiredState {
   readonly podSetups: readonly PodSetup[];
   readonly problems: readonly Problem[];
   /**
-   * Set while this node may not attract traffic (cordoned, maintenance taint, NotReady,
-   * gone): it announces nothing but keeps forwarding, and BFD goes AdminDown.
+   * Set while this node may not attract traffic (maintenance taint, exclude-from-external-
+   * load-balancers label, NotReady, gone; cordoned only with bgp.withdrawWhenCordoned): it announces nothing but keeps forwarding, and BFD goes AdminDown.
    */
   readonly maintenance?: string;
 }
