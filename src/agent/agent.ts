@@ -8,7 +8,7 @@
 // On shutdown: withdraw everything, wait the grace time, BFD AdminDown, then stop the
 // processes; the kernel data path stays (only `kst cleanup` removes it).
 import { compareIps } from '../model/index.js';
-import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, Problem, VipPlan } from '../model/index.js';
+import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, NodeBgp, Problem, VipPlan } from '../model/index.js';
 import type { Logger, EventSink } from '../observe/index.js';
 import type { ReconcileReport } from '../observe/index.js';
 
@@ -28,6 +28,10 @@ export interface AgentParts {
     setAnnouncements(announcements: readonly Announcement[]): void;
     sync(): Promise<{ ok: boolean; errors: readonly string[] }>;
     withdrawAll(): Promise<unknown>;
+  };
+  /** This node's BGP sessions (peers, AS, router id): applied before any announcement. */
+  readonly peers?: {
+    set(plan: NodeBgp | undefined): Promise<void>;
   };
   /** LoadBalancer status write-back; called only while this agent leads. */
   readonly writeLoadBalancerStatus?: (snapshot: ClusterSnapshot, ingress: ReadonlyMap<string, readonly string[]>) => Promise<void>;
@@ -142,6 +146,10 @@ export class Agent {
     // (table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
     // Here, before any await, this.snapshot is still the snapshot `desired` came from.
     if (this.parts.writeBucketTables && this.snapshot && (this.parts.isLeader?.() ?? true)) this.parts.writeBucketTables(desired, this.snapshot);
+
+    // The sessions first: a peer that left this node's selection goes (the router drops
+    // what it learnt over it), a new one is up before the announcements below reach it.
+    if (this.parts.peers) await this.timed('bgp-peers', () => this.parts.peers!.set(desired.bgp));
 
     const wanted = new Set(desired.announcements.map(announcementKey));
     // 1. Withdraw first: what is no longer wanted leaves the routers before its routes go.

@@ -4,13 +4,14 @@ import { basename } from 'node:path';
 import type { Config } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
-import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
+import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, SecretReader, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
 import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
 import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { Agent } from './agent.js';
+import { PeerSessions } from './peer-sessions.js';
 import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from './table-writer.js';
@@ -26,15 +27,6 @@ export interface RunAgentOptions {
   readonly kubeconfigPath?: string;
   /** Namespace of the leader-election Lease; default the pod's own (POD_NAMESPACE, kube/lease-identity.ts). */
   readonly leaseNamespace?: string;
-}
-
-/** First IPv4 address the kernel would use towards the peers: the default router id. */
-async function defaultRouterId(config: Config): Promise<string | undefined> {
-  for (const peer of config.bgp.peers) {
-    const local = await localAddressTowards(peer.address);
-    if (local && !local.includes(':')) return local;
-  }
-  return undefined;
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<number> {
@@ -74,20 +66,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   let gobgp: GobgpClient | undefined;
   let bfd: BfdSessionRunner | undefined;
   let binding: BfdBgpBinding | undefined;
+  let peerSessions: PeerSessions | undefined;
   if (config.bgp.enabled) {
-    const routerId = config.bgp.routerId ?? (await defaultRouterId(config));
-    if (!routerId) {
-      log.error('bgp.routerId is not set and no IPv4 address towards the peers was found: set bgp.routerId');
-      return 1;
-    }
-    ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId, logger: log }));
+    // AS, router id and peers are this node's (model/peers.ts): the speaker starts once the
+    // first desired state names them (PeerSessions).
+    ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: config.bgp.routerId ?? '0.0.0.0', logger: log }));
     const bgpSpeaker = speaker;
-
-    const locals = new Map<string, string | undefined>();
-    for (const p of config.bgp.peers) locals.set(p.address, await localAddressTowards(p.address));
-    const plan = bfdSessionsFor(config.bgp.peers, config.bfd.profiles, (peer) => locals.get(peer));
-    for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
-    if (plan.sessions.length > 0) {
+    const needsBfd = config.bgp.peers.some((p) => p.bfdProfile !== undefined);
+    if (needsBfd) {
       try {
         await ensureGtsm();
       } catch (err) {
@@ -105,8 +91,27 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
         log,
       );
       binding.start();
-      await bfd.setSessions(plan.sessions);
     }
+    const secrets = new SecretReader({ kubeConfig, namespace: opts.leaseNamespace ?? leaseNamespace() });
+    const bfdRunner = bfd;
+    peerSessions = new PeerSessions({
+      speaker,
+      logger: log,
+      listenPort: config.bgp.listenPort,
+      readSecret: (name, key) => secrets.read(name, key),
+      localAddressTowards: (peer) => localAddressTowards(peer),
+      ...(bfdRunner
+        ? {
+            setBfdPeers: async (peers) => {
+              const locals = new Map<string, string | undefined>();
+              for (const p of peers) locals.set(p.address, p.sourceAddress ?? (await localAddressTowards(p.address)));
+              const plan = bfdSessionsFor(peers, config.bfd.profiles, (peer) => locals.get(peer));
+              for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
+              await bfdRunner.setSessions(plan.sessions);
+            },
+          }
+        : {}),
+    });
   }
 
   // One writer of cluster-wide state (LoadBalancer status, stored bucket tables): the Lease
@@ -138,6 +143,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       dataplane,
       podnet,
       ...(speaker ? { bgp: speaker } : {}),
+      ...(peerSessions ? { peers: peerSessions } : {}),
       writeLoadBalancerStatus: async (snapshot: ClusterSnapshot, ingress: ReadonlyMap<string, readonly string[]>) => {
         const r = await lbWriter.set(snapshot.services, ingress as ReadonlyMap<string, readonly IpAddress[]>);
         if (r.failed.length > 0) throw new Error(r.failed.map((f) => `${f.key}: ${f.error}`).join('; '));
@@ -183,7 +189,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   await server.start();
   dataplane.start();
   podnet.start();
-  speaker?.start();
+  // The speaker starts with the first desired state (PeerSessions): its AS, router id and
+  // peers depend on this node's labels and annotations.
   elector.start();
   await watcher.start();
   log.info('agent started');

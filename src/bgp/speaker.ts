@@ -7,7 +7,8 @@
 // throws into the agent.
 import { EventEmitter } from 'node:events';
 import type { Announcement, ServiceRef } from '../model/types.js';
-import type { BgpPeerConfig, Config } from '../config/index.js';
+import type { NodePeer } from '../model/index.js';
+import type { Config } from '../config/index.js';
 import { silentLogger, type BgpPeerReport, type Logger } from '../observe/index.js';
 import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec, type PeerStatus } from './gobgp-client.js';
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
@@ -62,27 +63,31 @@ export function announcementToRoute(a: Announcement): HostRoute {
   };
 }
 
-/** Maps a configured peer onto gobgpd's peer settings. */
-export function peerSpecFromConfig(p: BgpPeerConfig, extra: Partial<PeerSpec> = {}): PeerSpec {
+/**
+ * Maps one session of the node's plan (model/peers.ts) onto gobgpd's peer settings; the
+ * password, resolved by the caller from the plan's Secret or file, is passed separately.
+ */
+export function peerSpecFromPlan(p: NodePeer, password?: string): PeerSpec {
   return {
     address: p.address,
     asn: p.asn,
+    localAsn: p.localAsn,
     holdTimeSeconds: p.holdTimeSeconds,
     keepaliveSeconds: p.keepaliveSeconds,
-    ...(p.password !== undefined ? { password: p.password } : {}),
+    ...(password !== undefined ? { password } : {}),
     ...(p.multihopTtl !== undefined ? { multihopTtl: p.multihopTtl } : {}),
-    ...extra,
+    ...(p.sourceAddress !== undefined ? { localAddress: p.sourceAddress } : {}),
   };
 }
 
 /**
  * The agent's wiring: a client for config.bgp.grpcAddress and a speaker with this node's
- * router id and the configured peers (not started).
+ * AS and router id (not started). It has no peers yet: which peers a node dials depends on
+ * its labels (model/peers.ts), so the agent sets them from each desired state.
  */
-export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
+export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; asn?: number; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
   const client = new GobgpClient({ target: bgp.grpcAddress });
-  const speaker = new BgpSpeaker({ client, global: { asn: bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, ...(opts.logger ? { logger: opts.logger } : {}) });
-  speaker.setPeers(bgp.peers.map((p) => peerSpecFromConfig(p)));
+  const speaker = new BgpSpeaker({ client, global: { asn: opts.asn ?? bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, ...(opts.logger ? { logger: opts.logger } : {}) });
   return { client, speaker };
 }
 
@@ -102,6 +107,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
 
   private peers = new Map<string, PeerSpec>();
+  /** gobgpd's global settings; a change (a node's ASN or router id annotation) restarts BGP. */
+  private global: GlobalSpec;
   private routes = new Map<string, DesiredRoute>();
   /** Validation results of the last set, by the route as given (null: invalid). */
   private normalized = new Map<string, { route: HostRoute; key: string } | null>();
@@ -114,6 +121,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly peerEvents = new Map<string, number>();
   /** Peers held administratively down (BFD down, maintenance); absent = not managed here. */
   private readonly adminDown = new Map<string, { down: boolean; reason: string }>();
+  /** See setPeers. */
+  private notes = new Map<string, string>();
+  private held = new Map<string, string>();
   /**
    * The routes gobgpd has (prefix -> route), as of the last full ListPath plus what we
    * applied since. Changes are diffed against it, so one VIP change among 10,000 does not
@@ -142,6 +152,23 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.log = (opts.logger ?? silentLogger()).child({ component: 'bgp' });
     this.resyncMs = opts.resyncMs ?? 30000;
     this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 5000 };
+    this.global = opts.global;
+  }
+
+  /**
+   * New global AS / router id. gobgpd cannot change them on a running BGP instance: the
+   * next pass stops and starts BGP, which resets every session (the routers withdraw this
+   * node's routes and relearn them); a same-valued call changes nothing.
+   */
+  setGlobal(g: GlobalSpec): void {
+    const cur = this.global;
+    if (cur.asn === g.asn && cur.routerId === g.routerId && cur.listenPort === g.listenPort) return;
+    this.global = g;
+    this.changed();
+  }
+
+  currentGlobal(): GlobalSpec {
+    return this.global;
   }
 
   /** Starts the reconcile loop; returns at once (the first pass runs in the background). */
@@ -167,8 +194,16 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     for (const w of this.waiters.splice(0)) w.resolve(last);
   }
 
-  /** The whole desired peer set (replaces the previous one). */
-  setPeers(peers: readonly PeerSpec[]): void {
+  /**
+   * The whole desired peer set (replaces the previous one). `notes`: per peer address, a
+   * sentence `kst status` shows while the session is not Established (e.g. that it uses a
+   * TCP-MD5 password, whose mismatch the router answers with silence). `held`: peers to
+   * keep administratively down whatever BFD says, with the reason (e.g. their password
+   * could not be read: dialling without it would be a silent downgrade).
+   */
+  setPeers(peers: readonly PeerSpec[], opts: { notes?: ReadonlyMap<string, string>; held?: ReadonlyMap<string, string> } = {}): void {
+    this.notes = new Map([...(opts.notes ?? [])].map(([a, n]) => [canonicalIp(a), n]));
+    this.held = new Map([...(opts.held ?? [])].map(([a, n]) => [canonicalIp(a), n]));
     const next = new Map<string, PeerSpec>();
     for (const given of peers) {
       // gobgpd reports addresses canonically; compare like with like.
@@ -275,7 +310,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.log.debug(`peer report from the last known state: ${errText(e)}`);
       }
     }
-    return this.peerStates().map((p) => this.history.report(p));
+    return this.peerStates().map((p) => {
+      const r = this.history.report(p);
+      const note = p.state === 'established' ? undefined : this.notes.get(p.address);
+      return note ? { ...r, lastError: r.lastError ? `${r.lastError}; ${note}` : note } : r;
+    });
   }
 
   lastResult(): SyncResult | undefined {
@@ -384,7 +423,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
         continue;
       }
-      const admin = this.adminDown.get(address);
+      const bfdAdmin = this.adminDown.get(address);
+      const heldReason = this.held.get(address);
+      const admin = heldReason !== undefined ? { down: true, reason: heldReason } : bfdAdmin;
       const isDown = actual?.adminDown ?? false;
       if (!admin || admin.down === isDown) continue;
       try {
@@ -469,7 +510,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * Returns true when that happened.
    */
   private async ensureGlobal(): Promise<boolean> {
-    const g = this.opts.global;
+    const g = this.global;
     const running = await this.client.getBgp();
     if (running && running.asn === g.asn && running.routerId === g.routerId && running.listenPort === g.listenPort) {
       this.configuredOnce = true; // also adopts a gobgpd that outlived an agent restart
@@ -526,7 +567,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (!p.address) return;
     const prev = this.states.get(p.address);
     this.states.set(p.address, p);
-    const held = this.adminDown.get(p.address);
+    const heldReason = this.held.get(p.address);
+    const held = heldReason !== undefined ? { down: true, reason: heldReason } : this.adminDown.get(p.address);
     const why = reason ?? (p.adminDown && held?.down ? `administratively down${held.reason ? `: ${held.reason}` : ''}` : undefined);
     this.history.note(p, why);
     bgpMetrics.peerState.set({ peer: p.address }, bgpMetrics.sessionStateValue(p.state));

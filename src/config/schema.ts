@@ -15,9 +15,22 @@ export const bfdProfileSchema = z
 
 export const bgpPeerSchema = z
   .object({
+    name: z.string().optional().describe('Name of the peer (a lower-case DNS label), used by pools[].peers and the cmd.nu/tunnel-peers Service annotation; defaults to the address.'),
     address: z.string().describe('Peer (router) address, IPv4 or IPv6.'),
     asn: z.number().int().min(1).max(4294967295).describe('Peer AS number.'),
-    password: z.string().min(1).optional().describe('TCP-MD5 password.'),
+    nodeSelector: z.string().default('').describe('Label selector (as tunnelNodeSelector) of the nodes that dial this peer, e.g. "topology.kubernetes.io/zone=rack1" for a top-of-rack router; empty: every node. Like MetalLB BGPPeer nodeSelectors. A node that stops matching closes the session (docs/bgp.md).'),
+    localAsn: z.number().int().min(1).max(4294967295).optional().describe('This side\'s AS number towards this peer (MetalLB myASN), e.g. one ASN per rack; default bgp.asn. The node annotation cmd.nu/bgp-asn overrides it.'),
+    sourceAddress: z.string().optional().describe('Local address of the session (MetalLB sourceAddress); default: what the kernel picks. The node annotation cmd.nu/bgp-source-addresses overrides it per node.'),
+    password: z.string().optional().describe('Rejected: a password does not belong in a ConfigMap. Use passwordSecretRef or passwordFile.'),
+    passwordSecretRef: z
+      .object({
+        name: z.string().describe('Secret name, in the agent\'s own namespace.'),
+        key: z.string().default('password').describe('Key in the Secret\'s data.'),
+      })
+      .strict()
+      .optional()
+      .describe('TCP-MD5 password from a Secret in the agent\'s namespace, read through the API (RBAC: get on that Secret only).'),
+    passwordFile: z.string().optional().describe('TCP-MD5 password from a file (a mounted Secret volume); trailing newline ignored.'),
     holdTimeSeconds: z.number().int().min(3).max(65535).default(90).describe('BGP hold time.'),
     keepaliveSeconds: z.number().int().min(1).max(21845).default(30).describe('BGP keepalive interval.'),
     multihopTtl: z.number().int().min(1).max(255).optional().describe('eBGP multihop TTL; unset for directly connected peers.'),

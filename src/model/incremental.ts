@@ -12,6 +12,7 @@ import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKe
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
+import { nodeBgp, type NodeBgp } from './peers.js';
 import type { ModelSettings } from './settings.js';
 import type {
   Announcement,
@@ -125,6 +126,8 @@ export class IncrementalModel {
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
   private readonly storedKey: string;
+  /** This node's BGP sessions, kept while its Node object is the same value. */
+  private peerPlan: { readonly node: NodeInput | undefined; readonly plan: NodeBgp; readonly problems: readonly Problem[] } | undefined;
   /** The snapshot replaceAll() last applied; undefined after a direct set or delete call. */
   private inputs: ClusterSnapshot | undefined;
 
@@ -320,6 +323,13 @@ export class IncrementalModel {
       if (s?.annotations[this.storedKey] !== text) this.storedParses.delete(svc);
       else if (parsed.errors.length > 0) extraProblems.push(storedTableProblem(s, this.storedKey, parsed.errors));
     }
+    let bgp: NodeBgp | undefined;
+    if (settings.bgp.peers !== undefined) {
+      const me = this.nodes.get(this.nodeName);
+      if (this.peerPlan?.node !== me || !this.peerPlan) this.peerPlan = { node: me, ...nodeBgp(settings.bgp, this.nodeName, me) };
+      bgp = this.peerPlan.plan;
+      extraProblems.push(...this.peerPlan.problems);
+    }
     if (node.selectorError) {
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
     }
@@ -347,6 +357,7 @@ export class IncrementalModel {
       podSetups,
       problems: extraProblems.length === 0 ? this.sortedProblems.problems : sortProblems([...resolution.problems, ...extraProblems]),
       ...(node.available ? {} : { maintenance: node.reason }),
+      ...(bgp ? { bgp } : {}),
     };
   }
 

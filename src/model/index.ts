@@ -30,6 +30,8 @@ export type { ServiceVip, VipResolution } from './vips.js';
 export { collectEndpoints, toBackend } from './endpoints.js';
 export type { ServiceEndpoints } from './endpoints.js';
 export { nodeAvailability, EXCLUDE_FROM_LB_LABEL } from './node.js';
+export { nodeBgp, nodeBgpKey, NODE_BGP_ANNOTATIONS, NODE_BGP_ANNOTATION_PREFIX } from './peers.js';
+export type { NodeBgp, NodePeer, PeerSettings, BgpSettings, PasswordSource, PeerSecretRef } from './peers.js';
 export type { NodeAvailability } from './node.js';
 export { IncrementalModel, computeDesiredState, sortProblems } from './incremental.js';
 export type { IncrementalModelOptions, KernelLimitsInput } from './incremental.js';

@@ -2,6 +2,7 @@
 // so that the pure model does not import the config area: a validated `Config`
 // (src/config) is assignable to ModelSettings as it is.
 import { cidrContains, parseCidr } from './ip.js';
+import type { BgpSettings } from './peers.js';
 import type { Cidr, EncapMode, IpAddress } from './types.js';
 
 export interface PoolSettings {
@@ -23,7 +24,7 @@ export interface ModelSettings {
   readonly buckets: number;
   readonly hashSeed: number;
   readonly pools: readonly PoolSettings[];
-  readonly bgp: {
+  readonly bgp: BgpSettings & {
     readonly maintenanceTaint: string;
     /** Cordoned nodes withdraw too (off by default: see node.ts). */
     readonly withdrawWhenCordoned?: boolean;

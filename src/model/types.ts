@@ -3,6 +3,8 @@
 // bgp, bfd) consumes DesiredState and nothing else from Kubernetes.
 // All values are immutable; addresses are canonical text (see ip.ts).
 
+import type { NodeBgp } from './peers.js';
+
 export type IpFamily = 4 | 6;
 
 /** Canonical textual IP address (IPv6 compressed, lower case). Build with `parseIp`. */
@@ -62,6 +64,8 @@ export interface NodeInput {
   readonly ready: boolean;
   readonly unschedulable: boolean;
   readonly taintKeys: readonly string[];
+  /** Only the keys starting with NODE_BGP_ANNOTATION_PREFIX (peers.ts); absent = none. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface PodInput {
@@ -179,4 +183,6 @@ export interface DesiredState {
    * load-balancers label, NotReady, gone; cordoned only with bgp.withdrawWhenCordoned): it announces nothing but keeps forwarding, and BFD goes AdminDown.
    */
   readonly maintenance?: string;
+  /** The BGP sessions this node opens (peers.ts); absent when the settings list no peers field. */
+  readonly bgp?: NodeBgp;
 }
