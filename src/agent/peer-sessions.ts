@@ -33,6 +33,7 @@ export function describePasswordSource(s: PasswordSource): string {
 
 export class PeerSessions {
   private appliedKey: string | undefined;
+  private lastPlan: NodeBgp | undefined;
   private started = false;
 
   constructor(private readonly opts: PeerSessionsOptions) {}
@@ -76,9 +77,20 @@ export class PeerSessions {
       speaker.start();
     }
     await this.opts.setBfdPeers?.(peers);
-    log.info(`bgp: AS ${plan!.asn} router id ${routerId}; peers ${peers.map((p) => `${p.name} (${p.address} AS ${p.asn}, local AS ${p.localAsn}${p.sourceAddress ? `, from ${p.sourceAddress}` : ''})`).join(', ') || 'none'}`);
+    if (key !== this.appliedKey) log.info(`bgp: AS ${plan!.asn} router id ${routerId}; peers ${peers.map((p) => `${p.name} (${p.address} AS ${p.asn}, local AS ${p.localAsn}${p.sourceAddress ? `, from ${p.sourceAddress}` : ''})`).join(', ') || 'none'}`);
+    this.lastPlan = plan;
+    // A password that could not be read is retried with the agent's backoff (the step
+    // failed), until the Secret or file is there: the plan is not "applied" before.
+    if (held.size > 0) {
+      this.appliedKey = undefined;
+      throw new Error([...held.values()].join('; '));
+    }
     this.appliedKey = key;
-    if (held.size > 0) throw new Error([...held.values()].join('; '));
+  }
+
+  /** Re-reads the passwords of the last plan (a rotated Secret) and applies any change. */
+  async refresh(): Promise<void> {
+    if (this.appliedKey !== undefined) await this.set(this.lastPlan, true);
   }
 
   private async readPassword(s: PasswordSource): Promise<string> {

@@ -186,6 +186,12 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     }),
   );
 
+  // A rotated password Secret (or file) takes effect within a minute: re-read, and gobgpd's
+  // peer updated only if the password changed (the speaker diffs).
+  const passwordRefresh = peerSessions
+    ? setInterval(() => void peerSessions!.refresh().catch((err: unknown) => log.warn(`bgp: password refresh: ${err instanceof Error ? err.message : String(err)}`)), 60_000)
+    : undefined;
+  passwordRefresh?.unref();
   await server.start();
   dataplane.start();
   podnet.start();
@@ -206,6 +212,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     process.on('SIGINT', onSignal);
   });
 
+  if (passwordRefresh) clearInterval(passwordRefresh);
   await watcher.stop();
   await agent.shutdown();
   binding?.stop();

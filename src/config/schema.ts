@@ -77,8 +77,8 @@ export const configSchema = z
     bgp: z
       .object({
         enabled: z.boolean().default(true).describe('Announce VIPs over BGP (gobgpd sidecar).'),
-        asn: z.number().int().min(1).max(4294967295).default(64512).describe('Local AS number.'),
-        routerId: z.string().optional().describe('IPv4 router id; defaults to the node\'s first InternalIP (IPv4).'),
+        asn: z.number().int().min(1).max(4294967295).default(64512).describe('Local AS number. The node annotation cmd.nu/bgp-asn overrides it per node; bgp.peers[].localAsn per session.'),
+        routerId: z.string().optional().describe('IPv4 router id; defaults to the node\'s IPv4 address towards its first peer. The node annotation cmd.nu/bgp-router-id overrides it per node.'),
         listenPort: z.number().int().min(-1).max(65535).default(-1).describe('gobgpd listen port; -1 = outbound sessions only.'),
         grpcAddress: z.string().default('127.0.0.1:50051').describe('gobgpd gRPC API (loopback).'),
         peers: z.array(bgpPeerSchema).default([]).describe('BGP peers (the data-centre routers).'),

@@ -6,7 +6,7 @@
 //   node (gobgpd)  192.0.2.130/30, 2001:db8:82::2/64  <--veth-->  router (FRR, AS 65100)
 //                                                               192.0.2.129/30, 2001:db8:82::1/64
 import { FrrRouter, NetnsSet, waitFor } from '../../src/lab/index.js';
-import { silentLogger, createLogger } from '../../src/observe/index.js';
+import { silentLogger, createLogger, type Logger } from '../../src/observe/index.js';
 import { BgpSpeaker, GobgpClient, GobgpdProcess } from '../../src/bgp/index.js';
 import { localAddressTowards } from '../../src/bfd/index.js';
 import { nodeBgp, type BgpSettings, type NodeInput } from '../../src/model/index.js';
@@ -24,8 +24,8 @@ export interface NodePeersLab {
   readonly client: GobgpClient;
   readonly speaker: BgpSpeaker;
   readonly sessions: PeerSessions;
-  /** Applies the node plan for these labels/annotations, as the agent does on each desired state. */
-  apply(node: Partial<NodeInput>): Promise<void>;
+  /** Applies the node plan for these labels/annotations, as the agent does on each desired state (`force`: re-read passwords). */
+  apply(node: Partial<NodeInput>, force?: boolean): Promise<void>;
   /** FRR's view of one neighbor ("Established", "Active", ...). */
   neighborState(address: string): Promise<string>;
   destroy(): Promise<void>;
@@ -33,9 +33,9 @@ export interface NodePeersLab {
 
 const tag = process.env.KST_TEST_NETNS_TAG ?? 'h6';
 
-export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: string; readSecret?: (name: string, key: string) => Promise<string>; verbose?: boolean }): Promise<NodePeersLab> {
+export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: string; readSecret?: (name: string, key: string) => Promise<string>; verbose?: boolean; logger?: Logger }): Promise<NodePeersLab> {
   const netns = new NetnsSet();
-  const logger = opts.verbose ? createLogger('debug') : silentLogger();
+  const logger = opts.logger ?? (opts.verbose ? createLogger('debug') : silentLogger());
   let router: FrrRouter | undefined;
   let gobgpd: GobgpdProcess | undefined;
   let client: GobgpClient | undefined;
@@ -73,11 +73,11 @@ export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: s
       client,
       speaker,
       sessions,
-      async apply(over) {
+      async apply(over, force = false) {
         const node: NodeInput = { name: 'n1', labels: {}, internalIps: [], ready: true, unschedulable: false, taintKeys: [], ...over };
         const { plan, problems } = nodeBgp(opts.bgp, 'n1', node);
         if (problems.length) throw new Error(problems.map((p) => p.message).join('; '));
-        await sessions.set(plan);
+        await sessions.set(plan, force);
       },
       async neighborState(address) {
         const j = await r.vtyshJson<Record<string, { bgpState?: string }>>(`show bgp neighbors ${address} json`);
