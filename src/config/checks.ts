@@ -86,6 +86,10 @@ export function checkConfig(c: Config): ConfigIssue[] {
     const path = `pools[${i}]`;
     if (seenPool.has(pool.name)) add(`${path}.name`, `"${pool.name}" is already the name of pools[${seenPool.get(pool.name)}]`);
     else seenPool.set(pool.name, i);
+    if (pool.serviceSelector) {
+      const ss = parseSelector(pool.serviceSelector);
+      if (!ss.ok) add(`${path}.serviceSelector`, `"${pool.serviceSelector}": ${ss.error}`);
+    }
     pool.namespaces.forEach((ns, j) => {
       if (ns !== '*' && !DNS_LABEL.test(ns)) add(`${path}.namespaces[${j}]`, `"${ns}" is not a namespace name or "*"`);
     });

@@ -150,6 +150,8 @@ export function convertService(obj: unknown): Conversion<ServiceInput> {
     type,
     ...(loadBalancerClass !== undefined ? { loadBalancerClass } : {}),
     annotations: r.stringMap(meta.annotations, 'metadata.annotations'),
+    ...(meta.labels !== undefined ? { labels: r.stringMap(meta.labels, 'metadata.labels') } : {}),
+    ...(typeof spec.loadBalancerIP === 'string' && spec.loadBalancerIP !== '' ? { loadBalancerIP: spec.loadBalancerIP } : {}),
     loadBalancerSourceRanges: ranges,
     statusIngressIps,
     hasSelector: Object.keys(selector).length > 0,

@@ -30,6 +30,10 @@ export interface ServiceInput extends ServiceRef {
   readonly loadBalancerClass?: string;
   /** All annotations; the model reads the tunnel annotation key from config. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** metadata.labels (pools[].serviceSelector); absent = none. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** spec.loadBalancerIP (deprecated in Kubernetes, still used): a requested address. */
+  readonly loadBalancerIP?: string;
   readonly loadBalancerSourceRanges: readonly string[];
   /** IPs currently in status.loadBalancer.ingress (for LoadBalancer allocation). */
   readonly statusIngressIps: readonly string[];
