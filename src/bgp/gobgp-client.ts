@@ -336,6 +336,21 @@ export class GobgpClient {
   }
 
   /** Hard reset (new TCP session) unless `soft`. */
+  /** Replaces gobgpd's defined sets and policies in one call (gobgpd keeps its assignments). */
+  async setPolicies(p: { definedSets: readonly unknown[]; policies: readonly unknown[] }): Promise<void> {
+    await this.unary('SetPolicies', 'export policy', { defined_sets: p.definedSets, policies: p.policies, assignments: [] });
+  }
+
+  /** Sets one policy assignment (e.g. the global export policies and default action). */
+  async setPolicyAssignment(assignment: unknown): Promise<void> {
+    await this.unary('SetPolicyAssignment', 'policy assignment', { assignment });
+  }
+
+  /** Re-sends the Adj-RIB-Out through the current export policy (no session reset). */
+  async softResetOut(address: string): Promise<void> {
+    await this.unary('ResetPeer', `peer ${address}`, { address, communication: '', soft: true, direction: 'OUT' });
+  }
+
   async resetPeer(address: string, opts: { soft?: boolean; communication?: string } = {}): Promise<void> {
     await this.unary('ResetPeer', `peer ${address}`, { address, communication: opts.communication ?? '', soft: opts.soft ?? false, direction: 'BOTH' });
   }

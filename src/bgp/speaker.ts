@@ -14,6 +14,7 @@ import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
 import { bgpMetrics } from './metrics.js';
 import { PeerHistory } from './peer-report.js';
+import { exportPolicy } from './export-policy.js';
 
 export interface BgpSpeakerOptions {
   readonly client: GobgpClient;
@@ -50,6 +51,8 @@ interface DesiredRoute {
   readonly service?: ServiceRef;
   /** routeKey(route), computed once: diffs over 10,000 routes run on every change. */
   readonly key?: string;
+  /** The only peers that may receive it (export policy); absent: every peer. */
+  readonly peers?: readonly string[];
 }
 
 /** Maps an Announcement of the model onto the route gobgpd announces. */
@@ -130,6 +133,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * re-read 10,000 paths; it is dropped (and re-read) on the periodic resync, after any
    * error, and when gobgpd restarts.
    */
+  /** exportPolicy(...).key of what gobgpd runs; undefined: unknown (apply on the next pass). */
+  private policyKey: string | undefined;
+  /** Prefix -> the peer restriction it was last announced with ("" = every peer). */
+  private sentPeers = new Map<string, string>();
   private known: Map<string, { readonly route: HostRoute; readonly key: string }> | undefined;
   private knownAt = 0;
 
@@ -220,7 +227,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * announcements are logged with their Service and left out (they cannot succeed).
    */
   setAnnouncements(announcements: readonly Announcement[]): void {
-    this.setDesired(announcements.map((a) => ({ route: announcementToRoute(a), service: a.service })));
+    this.setDesired(announcements.map((a) => ({ route: announcementToRoute(a), service: a.service, ...(a.peers ? { peers: a.peers } : {}) })));
   }
 
   /** Same as setAnnouncements for callers that have routes rather than model output (benchmarks, tools). */
@@ -252,7 +259,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.log.warn(`${describe(d)} announced twice; using the first`, { vip: norm.route.prefix });
         continue;
       }
-      next.set(norm.route.prefix, { route: norm.route, service: d.service, key: norm.key });
+      next.set(norm.route.prefix, { route: norm.route, service: d.service, key: norm.key, ...(d.peers ? { peers: d.peers } : {}) });
     }
     this.normalized = cache;
     this.routes = next;
@@ -441,8 +448,47 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     // AddPath, which replaces the old path in gobgpd (implicit withdraw); only prefixes
     // no longer desired are withdrawn.
     const desired = this.routes;
+    // Export policy before the paths: a new restricted VIP must never reach the other peers.
+    const restrictions = new Map<string, readonly string[]>();
+    for (const d of desired.values()) if (d.peers) restrictions.set(d.route.prefix, d.peers);
+    const policy = exportPolicy(restrictions);
+    let policyChanged = false;
+    if (policy.key !== this.policyKey) {
+      try {
+        await this.client.setPolicies(policy);
+        if (this.policyKey === undefined) for (const a of policy.assignments) await this.client.setPolicyAssignment(a);
+        this.policyKey = policy.key;
+        policyChanged = true;
+        this.log.info(`export policy: ${restrictions.size} VIP(s) restricted to some peers`);
+      } catch (e) {
+        if (e instanceof GobgpError && e.unreachable) throw e;
+        // Without the policy, restricted VIPs would reach every peer: hold the paths back.
+        fail('SetPolicies', 'export policy', e, {});
+        return { ok: false, errors, restarted, announced: 0, added: 0, withdrawn: 0 };
+      }
+    }
     if (!this.known || Date.now() - this.knownAt >= this.resyncMs) await this.readRoutes();
     let { toAdd, toWithdraw } = this.diffRoutes(desired);
+    // gobgpd applies the export policy when a path is added, and neither its soft reset out
+    // nor an identical AddPath re-sent a path the old policy had held back (seen with gobgpd
+    // 3.10): a VIP whose peers changed is withdrawn and announced again. That costs the VIP
+    // one withdraw/announce on its other peers (the routers' other next hops carry it).
+    if (policyChanged) {
+      const adding = new Set(toAdd.map((d) => d.route.prefix));
+      for (const d of desired.values()) {
+        const k = (d.peers ?? []).join(',');
+        if (this.sentPeers.get(d.route.prefix) !== k && !adding.has(d.route.prefix) && this.sentPeers.has(d.route.prefix)) {
+          try {
+            await this.client.deletePath(d.route);
+            this.known?.delete(d.route.prefix);
+          } catch (e) {
+            fail('DeletePath', `re-announcing ${describe(d)} to its new peers`, e, { vip: d.route.prefix });
+          }
+          toAdd.push(d);
+        }
+      }
+    }
+    this.sentPeers = new Map([...desired.values()].map((d) => [d.route.prefix, (d.peers ?? []).join(',')]));
     let added = 0;
     let withdrawn = 0;
     const failedAdds = new Set<string>();
@@ -477,6 +523,19 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
           }
         }
         this.known = undefined;
+      }
+    }
+    // Paths already sent go through the new policy only when re-sent: soft reset out.
+    if (policyChanged) {
+      for (const p of this.peers.keys()) {
+        if (this.states.get(p)?.state !== 'established') continue;
+        try {
+          await this.client.softResetOut(p);
+          this.log.debug(`soft reset out of peer ${p} (export policy changed)`, { peer: p });
+        } catch (e) {
+          this.policyKey = undefined; // retried on the next pass
+          fail('ResetPeer', `soft reset out of peer ${p}`, e, { peer: p });
+        }
       }
     }
     if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
@@ -530,6 +589,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       throw e;
     }
     this.known = undefined;
+    this.policyKey = undefined; // gobgpd lost its routing policy too
     for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' }, 'gobgpd restarted without its state');
     this.configuredOnce = true;
     // Event streams opened before the restart are dead; open a new one.

@@ -86,6 +86,12 @@ export function checkConfig(c: Config): ConfigIssue[] {
     const path = `pools[${i}]`;
     if (seenPool.has(pool.name)) add(`${path}.name`, `"${pool.name}" is already the name of pools[${seenPool.get(pool.name)}]`);
     else seenPool.set(pool.name, i);
+    pool.peers.forEach((ref, j) => {
+      const ip = parseIp(ref);
+      if (!c.bgp.peers.some((p) => p.name === ref || (ip !== undefined && parseIp(p.address) === ip))) {
+        add(`${path}.peers[${j}]`, `"${ref}" is not the name or address of a bgp.peers entry (${c.bgp.peers.map((p) => p.name ?? p.address).join(', ') || 'none configured'})`);
+      }
+    });
     if (pool.serviceSelector) {
       const ss = parseSelector(pool.serviceSelector);
       if (!ss.ok) add(`${path}.serviceSelector`, `"${pool.serviceSelector}": ${ss.error}`);

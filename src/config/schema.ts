@@ -48,6 +48,7 @@ export const poolSchema = z
     communities: z.array(z.string().regex(/^\d+:\d+$/, 'ASN:value')).default([]).describe('BGP communities attached to announcements.'),
     largeCommunities: z.array(z.string().regex(/^\d+:\d+:\d+$/, 'ASN:value:value')).default([]).describe('BGP large communities.'),
     localPref: z.number().int().min(0).max(4294967295).optional().describe('BGP LOCAL_PREF (iBGP peers only).'),
+    peers: z.array(z.string()).default([]).describe('Names (or addresses) of bgp.peers that receive this pool\'s VIPs (MetalLB BGPAdvertisement peers); empty: every peer. A Service narrows it with the annotation <annotationKey>-peers and adds attributes with <annotationKey>-communities, -large-communities, -local-pref (docs/bgp.md).'),
   })
   .strict();
 

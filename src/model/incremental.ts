@@ -13,6 +13,7 @@ import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoin
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
 import { nodeBgp, type NodeBgp } from './peers.js';
+import { vipBgp } from './vip-bgp.js';
 import type { ModelSettings } from './settings.js';
 import type {
   Announcement,
@@ -450,6 +451,13 @@ export class IncrementalModel {
       announced = true;
       reason = mpls ? 'ready local endpoints' : 'ready endpoints';
     }
+    const attrs = vipBgp(settings.annotationKey, v.pool, this.services.get(serviceKey(v.service))?.annotations ?? {}, settings.bgp.peers ?? []);
+    if (!attrs.ok) {
+      // Never a half-applied set: the VIP is not announced until its BGP settings are valid.
+      announced = false;
+      reason = 'invalid BGP settings (see the Service\'s Events)';
+      problem = serviceProblem(v, 'InvalidBgpAttributes', `${v.vip} is not announced: ${attrs.error}`);
+    }
     const plan: VipPlan = { vip: v.vip, family: v.family, service: v.service, pool: v.pool.name, table, sourceRanges: v.sourceRanges, announced, announceReason: reason, ...(kernelMissing ? { kernelMissing } : {}) };
     let announcement: Announcement | undefined;
     if (problem && previous?.problem?.message === problem.message) problem = previous.problem;
@@ -459,9 +467,10 @@ export class IncrementalModel {
         prefix: hostPrefix(v.vip),
         vip: v.vip,
         family: v.family,
-        communities: v.pool.communities,
-        largeCommunities: v.pool.largeCommunities,
-        ...(v.pool.localPref !== undefined ? { localPref: v.pool.localPref } : {}),
+        communities: attrs.ok ? attrs.bgp.communities : [],
+        largeCommunities: attrs.ok ? attrs.bgp.largeCommunities : [],
+        ...(attrs.ok && attrs.bgp.localPref !== undefined ? { localPref: attrs.bgp.localPref } : {}),
+        ...(attrs.ok && attrs.bgp.peers ? { peers: attrs.bgp.peers } : {}),
         service: v.service,
       };
     }

@@ -12,6 +12,8 @@ export interface PoolSettings {
   /** Namespaces allowed to use the pool; "*" allows all. */
   readonly namespaces: readonly string[];
   readonly autoAssign: boolean;
+  /** Peer names or addresses that receive the pool's VIPs; empty/absent: every peer. */
+  readonly peers?: readonly string[];
   /** Label selector of the Services that may use the pool (as namespaces); empty/absent: all. */
   readonly serviceSelector?: string;
   readonly communities: readonly string[];

@@ -142,6 +142,8 @@ export interface Announcement {
   readonly largeCommunities: readonly string[];
   readonly localPref?: number;
   readonly service: ServiceRef;
+  /** The only peers (addresses) that may receive it (pools[].peers, the Service's peers annotation); absent: every peer. */
+  readonly peers?: readonly IpAddress[];
 }
 
 /** What the serving-node side must set up in one local pod's network namespace. */
