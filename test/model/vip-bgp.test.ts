@@ -3,6 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { computeDesiredState } from '../../src/model/index.js';
 import { cluster, ep, settings, slice, tunnelService } from './helpers.js';
+import { renderPlan } from '../../src/cli/commands/plan.js';
 
 const peers = [
   { name: 'tor-a', address: '192.0.2.1', asn: 65001, holdTimeSeconds: 9, keepaliveSeconds: 3 },
@@ -17,6 +18,11 @@ const state = (annotations: Record<string, string>, poolPeers?: string[]) =>
   computeDesiredState(cfg(poolPeers), { services: [tunnelService('web', '203.0.113.10', { annotations: { 'cmd.nu/tunnel': '203.0.113.10', ...annotations } })], endpointSlices: [slice('web', [ep('198.51.100.130', 'worker-1')])], nodes: cluster, localPods: [] }, 'tunnel-1');
 
 describe('per-VIP peers and attributes', () => {
+  test('kst plan shows each announcement\'s peers', () => {
+    expect(renderPlan(state({ 'cmd.nu/tunnel-peers': 'tor-b' }))).toMatch(/203\.0\.113\.10\/32 +default\/web +64512:100 +- +120 +192\.0\.2\.5/);
+    expect(renderPlan(state({}))).toMatch(/203\.0\.113\.10\/32 +default\/web +64512:100 +- +120 +\(every peer\)/);
+  });
+
   test('pool attributes, no restriction: every peer', () => {
     expect(state({}).announcements[0]).toMatchObject({ communities: ['64512:100'], largeCommunities: [], localPref: 120 });
     expect(state({}).announcements[0]!.peers).toBeUndefined();

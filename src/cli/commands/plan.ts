@@ -37,8 +37,15 @@ export function renderPlan(state: DesiredState): string {
   if (state.announcements.length > 0) {
     out.push(
       ...table(
-        ['PREFIX', 'SERVICE', 'COMMUNITIES', 'LARGE COMMUNITIES', 'LOCAL PREF'],
-        state.announcements.map((a) => [a.prefix, `${a.service.namespace}/${a.service.name}`, a.communities.join(' ') || '-', a.largeCommunities.join(' ') || '-', a.localPref?.toString() ?? '-']),
+        ['PREFIX', 'SERVICE', 'COMMUNITIES', 'LARGE COMMUNITIES', 'LOCAL PREF', 'PEERS'],
+        state.announcements.map((a) => [
+          a.prefix,
+          `${a.service.namespace}/${a.service.name}`,
+          a.communities.join(' ') || '-',
+          a.largeCommunities.join(' ') || '-',
+          a.localPref?.toString() ?? '-',
+          a.peers ? a.peers.join(' ') || '(none)' : '(every peer)',
+        ]),
       ).map((l) => `  ${l}`),
     );
   }
