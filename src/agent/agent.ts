@@ -14,7 +14,7 @@
 // retry succeeds; repeated failures drain the node). The converge itself runs on the same
 // loop primitive: coalesced, one at a time, with a periodic pass for timers' sake.
 import { compareIps } from '../model/index.js';
-import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, Problem, VipPlan } from '../model/index.js';
+import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, NodeBgp, Problem, VipPlan } from '../model/index.js';
 import type { Logger, EventSink } from '../observe/index.js';
 import { ReconcileLoop, type PassOutcome } from '../system/index.js';
 
@@ -44,6 +44,10 @@ export interface AgentParts {
     setAnnouncements(announcements: readonly Announcement[]): void;
     sync(): Promise<{ ok: boolean; errors: readonly string[] }>;
     withdrawAll(): Promise<unknown>;
+  };
+  /** This node's BGP sessions (peers, AS, router id): applied before any announcement. */
+  readonly peers?: {
+    set(plan: NodeBgp | undefined): Promise<void>;
   };
   /** LoadBalancer status write-back (its own loop retries); given only while this agent leads. */
   readonly loadBalancerStatus?: Adapter<LoadBalancerStatusInput>;
@@ -199,6 +203,18 @@ export class Agent {
     // (kube/table-writer.ts), so neither a slow API nor a failing data plane holds the other up.
     // Here, before any await, this.snapshot is still the snapshot `desired` came from.
     if (this.parts.writeBucketTables && this.snapshot && (this.parts.isLeader?.() ?? true)) this.parts.writeBucketTables(desired, this.snapshot);
+
+    // The sessions first: a peer that left this node's selection goes (the router drops
+    // what it learnt over it), a new one is up before the announcements below reach it.
+    // A failure (no router id yet, gobgpd away) is logged; the next pass tries again, and the
+    // speaker keeps the sessions it has.
+    if (this.parts.peers) {
+      try {
+        await this.parts.peers.set(desired.bgp);
+      } catch (err) {
+        log.error(`bgp peers not applied: ${err instanceof Error ? err.message : String(err)}`, { area: 'bgp' });
+      }
+    }
 
     const wanted = new Set(desired.announcements.map(announcementKey));
     // 1. Withdraw first: what is no longer wanted leaves the routers before its routes go.

@@ -3,16 +3,17 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
-import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
+import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, SecretReader, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
 import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
-import { bgpSpeakerFromConfig, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
+import { bgpSpeakerFromConfig, gracefulRestartSpec, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
 import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
 import { ReconcileLoop, startAll, stopAll, type Component, type LoopHealth, type PassOutcome } from '../system/index.js';
 import { Agent, type LoadBalancerStatusInput } from './agent.js';
 import { bfdReadiness, bgpReadiness, dataplaneReadiness, livenessOf } from './health.js';
 import { labPodScope } from './lab-scope.js';
+import { PeerSessions } from './peer-sessions.js';
 import { buildStatusReport, kubeReadiness, kubeReport } from './status.js';
 import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from '../kube/table-writer.js';
@@ -28,15 +29,6 @@ export interface RunAgentOptions {
   readonly kubeconfigPath?: string;
   /** Namespace of the leader-election Lease; default the pod's own (POD_NAMESPACE, kube/lease-identity.ts). */
   readonly leaseNamespace?: string;
-}
-
-/** First IPv4 address the kernel would use towards the peers: the default router id. */
-async function defaultRouterId(config: Config): Promise<string | undefined> {
-  for (const peer of config.bgp.peers) {
-    const local = await localAddressTowards(peer.address);
-    if (local && !local.includes(':')) return local;
-  }
-  return undefined;
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<number> {
@@ -76,20 +68,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   let gobgp: GobgpClient | undefined;
   let bfd: BfdSessionRunner | undefined;
   let binding: BfdBgpBinding | undefined;
+  let peerSessions: PeerSessions | undefined;
   if (config.bgp.enabled) {
-    const routerId = config.bgp.routerId ?? (await defaultRouterId(config));
-    if (!routerId) {
-      log.error('bgp.routerId is not set and no IPv4 address towards the peers was found: set bgp.routerId');
-      return 1;
-    }
-    ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId, logger: log }));
+    // AS, router id and peers are this node's (model/peers.ts): the speaker starts once the
+    // first desired state names them (PeerSessions).
+    ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: config.bgp.routerId ?? '0.0.0.0', logger: log }));
     const bgpSpeaker = speaker;
-
-    const locals = new Map<string, string | undefined>();
-    for (const p of config.bgp.peers) locals.set(p.address, await localAddressTowards(p.address));
-    const plan = bfdSessionsFor(config.bgp.peers, config.bfd.profiles, (peer) => locals.get(peer));
-    for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
-    if (plan.sessions.length > 0) {
+    const needsBfd = config.bgp.peers.some((p) => p.bfdProfile !== undefined);
+    if (needsBfd) {
       try {
         await ensureGtsm();
       } catch (err) {
@@ -107,13 +93,35 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
           enablePeer: async (address) => bgpSpeaker.setPeerAdminDown(address, false),
         },
         log,
-        { gatedPeers: plan.sessions.map((s) => s.peer) },
+        // The gated peers are this node's, set with its BFD sessions (PeerSessions below).
+        { gatedPeers: [] },
       );
       binding = bfdBgp;
       bgpSpeaker.on('peer', (p) => bfdBgp.bgpSessionState(p.address, p.state));
       binding.start();
-      await bfd.setSessions(plan.sessions);
     }
+    const secrets = new SecretReader({ kubeConfig, namespace: opts.leaseNamespace ?? leaseNamespace() });
+    const bfdRunner = bfd;
+    peerSessions = new PeerSessions({
+      speaker,
+      logger: log,
+      listenPort: config.bgp.listenPort,
+      peerDefaults: gracefulRestartSpec(config.bgp),
+      readSecret: (name, key) => secrets.read(name, key),
+      localAddressTowards: (peer) => localAddressTowards(peer),
+      ...(bfdRunner
+        ? {
+            setBfdPeers: async (peers) => {
+              const locals = new Map<string, string | undefined>();
+              for (const p of peers) locals.set(p.address, p.sourceAddress ?? (await localAddressTowards(p.address)));
+              const plan = bfdSessionsFor(peers, config.bfd.profiles, (peer) => locals.get(peer));
+              for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
+              binding?.setGatedPeers(plan.sessions.map((s) => s.peer));
+              await bfdRunner.setSessions(plan.sessions);
+            },
+          }
+        : {}),
+    });
   }
 
   // One writer of cluster-wide state (LoadBalancer status, stored bucket tables): the Lease
@@ -157,6 +165,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       podnet,
       ...(speaker ? { bgp: speaker } : {}),
       dataplane: { set: (d) => dataplane.set(d), onResult: (l) => dataplane.reconcileLoop.onResult(l) },
+      ...(peerSessions ? { peers: peerSessions } : {}),
       loadBalancerStatus: lbStatus,
       isLeader,
       ...(config.storedTables ? { writeBucketTables: (desired: DesiredState, snapshot: ClusterSnapshot) => tableWriter.offer(desired, snapshot.services) } : {}),
@@ -222,7 +231,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     { name: 'podnet', start: () => podnet.start(), stop: () => podnet.stop() },
     { name: 'dataplane', start: () => dataplane.start(), stop: () => dataplane.stop() },
     ...(gobgp ? [{ name: 'gobgp-client', stop: () => gobgp!.close() }] : []),
-    ...(speaker ? [{ name: 'bgp-speaker', start: () => speaker!.start(), stop: () => speaker!.stop() }] : []),
+    // Started by PeerSessions with the first desired state: its AS, router id and peers
+    // depend on this node's labels and annotations (model/peers.ts).
+    ...(speaker ? [{ name: 'bgp-speaker', stop: () => speaker!.stop() }] : []),
+    ...(peerSessions ? [passwordRefresh(peerSessions, log)] : []),
     ...(bfd ? [{ name: 'bfd', stop: () => bfd!.stop() }] : []),
     ...(binding ? [{ name: 'bfd-bgp-binding', stop: () => binding!.stop() }] : []),
     { name: 'leader-election', start: () => elector.start(), stop: () => elector.stop() },
@@ -259,4 +271,17 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const failed = stopped.filter((o) => !o.ok);
   log.info(`agent stopped (data path left in place)${failed.length ? `; ${failed.length} component(s) did not stop cleanly: ${failed.map((f) => f.name).join(', ')}` : ''}`);
   return 0;
+}
+
+/** A rotated password Secret (or file) takes effect within a minute: re-read; gobgpd's peer is updated only if it changed. */
+function passwordRefresh(peers: PeerSessions, log: Logger): Component {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    name: 'bgp-password-refresh',
+    start: () => {
+      timer = setInterval(() => void peers.refresh().catch((err: unknown) => log.warn(`bgp: password refresh: ${err instanceof Error ? err.message : String(err)}`)), 60_000);
+      timer.unref();
+    },
+    stop: () => clearInterval(timer),
+  };
 }

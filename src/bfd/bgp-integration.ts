@@ -122,6 +122,25 @@ export class BfdBgpBinding {
     g.timer.unref();
   }
 
+  /**
+   * The gated peers, when they change (per-node peers: model/peers.ts). A new one starts
+   * held AdminDown until its BGP session is Established; one that left loses its gate.
+   * Call before the BFD sessions are set, so a new session starts AdminDown.
+   */
+  setGatedPeers(peers: readonly string[]): void {
+    const next = new Set(peers.map((p) => canonicalAddress(p)));
+    for (const [peer, g] of this.gates) {
+      if (next.has(peer)) continue;
+      clearTimeout(g.timer);
+      this.gates.delete(peer);
+    }
+    for (const peer of next) {
+      if (this.gates.has(peer)) continue;
+      this.gates.set(peer, { established: false, open: false });
+      this.apply(peer);
+    }
+  }
+
   /** Resolves when every peer operation triggered so far has finished. */
   settled(): Promise<void> {
     return this.queue;

@@ -1,7 +1,14 @@
 // BFD sessions from the agent's configuration: one session per BGP peer that names a
 // profile under bfd.profiles. The local address is the one the kernel would use towards
 // the peer (single hop: the address on the shared link).
-import type { BgpPeerConfig, BfdProfileConfig } from '../config/index.js';
+import type { BfdProfileConfig } from '../config/index.js';
+
+/** What BFD needs of a BGP peer (a configured peer, or one session of a node's plan). */
+export interface BfdPeer {
+  readonly address: string;
+  readonly bfdProfile?: string;
+  readonly multihopTtl?: number;
+}
 import { runCommand, type CommandRunner } from '../system/index.js';
 import type { BfdSessionSpec } from './manager.js';
 
@@ -12,7 +19,7 @@ export interface BfdPlan {
 }
 
 export function bfdSessionsFor(
-  peers: readonly BgpPeerConfig[],
+  peers: readonly BfdPeer[],
   profiles: Readonly<Record<string, BfdProfileConfig>>,
   localAddress: (peer: string) => string | undefined,
 ): BfdPlan {

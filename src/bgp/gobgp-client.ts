@@ -27,6 +27,8 @@ export interface GlobalSpec {
 export interface PeerSpec {
   readonly address: string;
   readonly asn: number;
+  /** This side's AS on the session; unset: gobgpd's global AS. */
+  readonly localAsn?: number;
   readonly password?: string;
   readonly holdTimeSeconds: number;
   readonly keepaliveSeconds: number;
@@ -161,6 +163,7 @@ function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
   const transport = (p?.transport ?? {}) as Obj;
   const address = String(conf.neighbor_address || state.neighbor_address || '');
   const asn = Number(conf.peer_asn || state.peer_asn || 0);
+  const localAsn = Number(conf.local_asn || 0);
   const local = String(transport.local_address ?? '');
   const session = p ? parseSession(p, withAdvertised) : undefined;
   const gr = (p?.graceful_restart ?? {}) as Obj;
@@ -177,6 +180,7 @@ function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
     config: {
       address,
       asn,
+      ...(localAsn ? { localAsn } : {}),
       ...(conf.auth_password ? { password: String(conf.auth_password) } : {}),
       holdTimeSeconds: Number(timers.hold_time ?? 0),
       keepaliveSeconds: Number(timers.keepalive_interval ?? 0),
@@ -199,13 +203,15 @@ function parsePeer(p: Obj | undefined, withAdvertised = false): PeerStatus {
 export function samePeerConfig(actual: PeerSpec, desired: PeerSpec): boolean {
   const key = (p: PeerSpec, local: string): string => JSON.stringify([
     p.address.includes(':') ? new URL(`http://[${p.address}]/`).hostname : p.address,
-    p.asn, p.password ?? '', p.holdTimeSeconds, p.keepaliveSeconds, p.multihopTtl ?? 0,
+    p.asn, p.localAsn ?? 0, p.password ?? '', p.holdTimeSeconds, p.keepaliveSeconds, p.multihopTtl ?? 0,
     p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS, local, p.passive ?? false,
     [...(p.families ?? [p.address.includes(':') ? 6 : 4])].sort(),
     p.gracefulRestart?.restartTimeSeconds ?? 0,
   ]);
   const wantLocal = desired.localAddress ?? '';
-  return key(actual, wantLocal ? (actual.localAddress ?? '') : '') === key(desired, wantLocal);
+  // gobgpd reports the global AS as local_asn when none was set: only a wanted one compares.
+  const actualAs = desired.localAsn === undefined ? { ...actual, localAsn: undefined } : actual;
+  return key(actualAs, wantLocal ? (actual.localAddress ?? '') : '') === key(desired, wantLocal);
 }
 
 /** Checks a peer before gobgpd sees it (gobgpd would try DNS on a non-address). */
@@ -215,6 +221,7 @@ export function validatePeer(p: PeerSpec): void {
   };
   if (!isIP(p.address)) bad(`address "${p.address}" is not an IP address`);
   if (!Number.isInteger(p.asn) || p.asn < 1 || p.asn > 0xffffffff) bad(`ASN ${p.asn} is not 1..4294967295`);
+  if (p.localAsn !== undefined && (!Number.isInteger(p.localAsn) || p.localAsn < 1 || p.localAsn > 0xffffffff)) bad(`local ASN ${p.localAsn} is not 1..4294967295`);
   if (!Number.isInteger(p.holdTimeSeconds) || (p.holdTimeSeconds !== 0 && p.holdTimeSeconds < 3)) bad(`hold time ${p.holdTimeSeconds}s must be 0 or >= 3`);
   if (!Number.isInteger(p.keepaliveSeconds) || p.keepaliveSeconds < 0 || (p.holdTimeSeconds > 0 && p.keepaliveSeconds >= p.holdTimeSeconds)) {
     bad(`keepalive ${p.keepaliveSeconds}s must be below the hold time ${p.holdTimeSeconds}s`);
@@ -231,7 +238,7 @@ export function peerToApi(p: PeerSpec): Record<string, unknown> {
   const fams = p.families ?? [p.address.includes(':') ? 6 : 4];
   const gr = p.gracefulRestart;
   return {
-    conf: { neighbor_address: p.address, peer_asn: p.asn, auth_password: p.password ?? '' },
+    conf: { neighbor_address: p.address, peer_asn: p.asn, local_asn: p.localAsn ?? 0, auth_password: p.password ?? '' },
     timers: { config: { hold_time: p.holdTimeSeconds, keepalive_interval: p.keepaliveSeconds, connect_retry: p.connectRetrySeconds || DEFAULT_CONNECT_RETRY_SECONDS } },
     ebgp_multihop: p.multihopTtl ? { enabled: true, multihop_ttl: p.multihopTtl } : { enabled: false, multihop_ttl: 0 },
     transport: { local_address: p.localAddress ?? '', passive_mode: p.passive ?? false },
@@ -348,6 +355,21 @@ export class GobgpClient {
   }
 
   /** Hard reset (new TCP session) unless `soft`. */
+  /** Replaces gobgpd's defined sets and policies in one call (gobgpd keeps its assignments). */
+  async setPolicies(p: { definedSets: readonly unknown[]; policies: readonly unknown[] }): Promise<void> {
+    await this.unary('SetPolicies', 'export policy', { defined_sets: p.definedSets, policies: p.policies, assignments: [] });
+  }
+
+  /** Sets one policy assignment (e.g. the global export policies and default action). */
+  async setPolicyAssignment(assignment: unknown): Promise<void> {
+    await this.unary('SetPolicyAssignment', 'policy assignment', { assignment });
+  }
+
+  /** Re-sends the Adj-RIB-Out through the current export policy (no session reset). */
+  async softResetOut(address: string): Promise<void> {
+    await this.unary('ResetPeer', `peer ${address}`, { address, communication: '', soft: true, direction: 'OUT' });
+  }
+
   async resetPeer(address: string, opts: { soft?: boolean; communication?: string } = {}): Promise<void> {
     await this.unary('ResetPeer', `peer ${address}`, { address, communication: opts.communication ?? '', soft: opts.soft ?? false, direction: 'BOTH' });
   }

@@ -4,7 +4,7 @@ export type { GobgpClientOptions, GlobalSpec, PeerSpec, PeerStatus, PeerSessionS
 export { canonicalIp, normalizeRoute, routeKey, RouteError } from './paths.js';
 export { PeerHistory } from './peer-report.js';
 export type { HostRoute } from './paths.js';
-export { BgpSpeaker, announcementToRoute, peerSpecFromConfig, bgpSpeakerFromConfig } from './speaker.js';
+export { BgpSpeaker, announcementToRoute, peerSpecFromPlan, bgpSpeakerFromConfig, gracefulRestartSpec } from './speaker.js';
 export type { BgpSpeakerOptions, SyncResult, SpeakerEvents } from './speaker.js';
 export { withdrawAndWait } from './shutdown.js';
 export type { WithdrawAndWaitOptions } from './shutdown.js';

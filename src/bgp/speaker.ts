@@ -7,13 +7,15 @@
 // throws into the agent.
 import { EventEmitter } from 'node:events';
 import type { Announcement, ServiceRef } from '../model/types.js';
-import type { BgpPeerConfig, Config } from '../config/index.js';
+import type { NodePeer } from '../model/index.js';
+import type { Config } from '../config/index.js';
 import { silentLogger, type BgpPeerReport, type Logger } from '../observe/index.js';
 import { GobgpClient, GobgpError, samePeerConfig, type GlobalSpec, type PeerSpec, type PeerStatus } from './gobgp-client.js';
 import { canonicalIp, normalizeRoute, routeKey, type HostRoute } from './paths.js';
 import { bgpMetrics } from './metrics.js';
 import { PeerHistory } from './peer-report.js';
 import { ReconcileLoop, type BackoffOptions } from '../system/index.js';
+import { exportPolicy } from './export-policy.js';
 
 export interface BgpSpeakerOptions {
   readonly client: GobgpClient;
@@ -62,6 +64,8 @@ interface DesiredRoute {
   readonly service?: ServiceRef;
   /** routeKey(route), computed once: diffs over 10,000 routes run on every change. */
   readonly key?: string;
+  /** The only peers that may receive it (export policy); absent: every peer. */
+  readonly peers?: readonly string[];
 }
 
 /** Maps an Announcement of the model onto the route gobgpd announces. */
@@ -75,28 +79,37 @@ export function announcementToRoute(a: Announcement): HostRoute {
   };
 }
 
-/** Maps a configured peer onto gobgpd's peer settings. */
-export function peerSpecFromConfig(p: BgpPeerConfig, extra: Partial<PeerSpec> = {}): PeerSpec {
+/**
+ * Maps one session of the node's plan (model/peers.ts) onto gobgpd's peer settings; the
+ * password, resolved by the caller from the plan's Secret or file, is passed separately.
+ */
+export function peerSpecFromPlan(p: NodePeer, password?: string, extra: Partial<PeerSpec> = {}): PeerSpec {
   return {
     address: p.address,
     asn: p.asn,
+    localAsn: p.localAsn,
     holdTimeSeconds: p.holdTimeSeconds,
     keepaliveSeconds: p.keepaliveSeconds,
-    ...(p.password !== undefined ? { password: p.password } : {}),
+    ...(password !== undefined ? { password } : {}),
     ...(p.multihopTtl !== undefined ? { multihopTtl: p.multihopTtl } : {}),
+    ...(p.sourceAddress !== undefined ? { localAddress: p.sourceAddress } : {}),
     ...extra,
   };
 }
 
+/** The graceful-restart settings every peer gets (docs/bgp.md), or none. */
+export function gracefulRestartSpec(bgp: Config['bgp']): Partial<PeerSpec> {
+  return bgp.gracefulRestart.enabled ? { gracefulRestart: { restartTimeSeconds: bgp.gracefulRestart.restartTimeSeconds } } : {};
+}
+
 /**
  * The agent's wiring: a client for config.bgp.grpcAddress and a speaker with this node's
- * router id and the configured peers (not started).
+ * AS and router id (not started). It has no peers yet: which peers a node dials depends on
+ * its labels (model/peers.ts), so the agent sets them from each desired state.
  */
-export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
+export function bgpSpeakerFromConfig(bgp: Config['bgp'], opts: { routerId: string; asn?: number; logger?: Logger }): { client: GobgpClient; speaker: BgpSpeaker } {
   const client = new GobgpClient({ target: bgp.grpcAddress });
-  const speaker = new BgpSpeaker({ client, global: { asn: bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, waitForAnnouncements: true, ...(opts.logger ? { logger: opts.logger } : {}) });
-  const gr = bgp.gracefulRestart.enabled ? { gracefulRestart: { restartTimeSeconds: bgp.gracefulRestart.restartTimeSeconds } } : {};
-  speaker.setPeers(bgp.peers.map((p) => peerSpecFromConfig(p, gr)));
+  const speaker = new BgpSpeaker({ client, global: { asn: opts.asn ?? bgp.asn, routerId: opts.routerId, listenPort: bgp.listenPort }, waitForAnnouncements: true, ...(opts.logger ? { logger: opts.logger } : {}) });
   return { client, speaker };
 }
 
@@ -121,6 +134,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly loop: ReconcileLoop<void, SyncResult>;
 
   private peers = new Map<string, PeerSpec>();
+  /** gobgpd's global settings; a change (a node's ASN or router id annotation) restarts BGP. */
+  private global: GlobalSpec;
   private routes = new Map<string, DesiredRoute>();
   /** A set of routes was given (see BgpSpeakerOptions.waitForAnnouncements). */
   private routesGiven = false;
@@ -139,12 +154,19 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly peerEvents = new Map<string, number>();
   /** Peers held administratively down (BFD down, maintenance); absent = not managed here. */
   private readonly adminDown = new Map<string, { down: boolean; reason: string }>();
+  /** See setPeers. */
+  private notes = new Map<string, string>();
+  private held = new Map<string, string>();
   /**
    * The routes gobgpd has (prefix -> route), as of the last full ListPath plus what we
    * applied since. Changes are diffed against it, so one VIP change among 10,000 does not
    * re-read 10,000 paths; it is dropped (and re-read) on the periodic resync, after any
    * error, and when gobgpd restarts.
    */
+  /** exportPolicy(...).key of what gobgpd runs; undefined: unknown (apply on the next pass). */
+  private policyKey: string | undefined;
+  /** Prefix -> the peer restriction it was last announced with ("" = every peer). */
+  private sentPeers = new Map<string, string>();
   private known: Map<string, { readonly route: HostRoute; readonly key: string }> | undefined;
   private knownAt = 0;
 
@@ -167,6 +189,23 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       onListenerError: (e) => this.log.error(`a "synced" listener threw: ${errText(e)}`),
     });
     this.loop.onResult((r) => this.safeEmit('synced', r));
+    this.global = opts.global;
+  }
+
+  /**
+   * New global AS / router id. gobgpd cannot change them on a running BGP instance: the
+   * next pass stops and starts BGP, which resets every session (the routers withdraw this
+   * node's routes and relearn them); a same-valued call changes nothing.
+   */
+  setGlobal(g: GlobalSpec): void {
+    const cur = this.global;
+    if (cur.asn === g.asn && cur.routerId === g.routerId && cur.listenPort === g.listenPort) return;
+    this.global = g;
+    this.changed();
+  }
+
+  currentGlobal(): GlobalSpec {
+    return this.global;
   }
 
   /** The loop's health and results (health from progress; the agent listens). */
@@ -194,8 +233,16 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     await stopping;
   }
 
-  /** The whole desired peer set (replaces the previous one). */
-  setPeers(peers: readonly PeerSpec[]): void {
+  /**
+   * The whole desired peer set (replaces the previous one). `notes`: per peer address, a
+   * sentence `kst status` shows while the session is not Established (e.g. that it uses a
+   * TCP-MD5 password, whose mismatch the router answers with silence). `held`: peers to
+   * keep administratively down whatever BFD says, with the reason (e.g. their password
+   * could not be read: dialling without it would be a silent downgrade).
+   */
+  setPeers(peers: readonly PeerSpec[], opts: { notes?: ReadonlyMap<string, string>; held?: ReadonlyMap<string, string> } = {}): void {
+    this.notes = new Map([...(opts.notes ?? [])].map(([a, n]) => [canonicalIp(a), n]));
+    this.held = new Map([...(opts.held ?? [])].map(([a, n]) => [canonicalIp(a), n]));
     const next = new Map<string, PeerSpec>();
     for (const given of peers) {
       // gobgpd reports addresses canonically; compare like with like.
@@ -212,7 +259,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * announcements are logged with their Service and left out (they cannot succeed).
    */
   setAnnouncements(announcements: readonly Announcement[]): void {
-    this.setDesired(announcements.map((a) => ({ route: announcementToRoute(a), service: a.service })));
+    this.setDesired(announcements.map((a) => ({ route: announcementToRoute(a), service: a.service, ...(a.peers ? { peers: a.peers } : {}) })));
   }
 
   /** Same as setAnnouncements for callers that have routes rather than model output (benchmarks, tools). */
@@ -244,7 +291,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.log.warn(`${describe(d)} announced twice; using the first`, { vip: norm.route.prefix });
         continue;
       }
-      next.set(norm.route.prefix, { route: norm.route, service: d.service, key: norm.key });
+      next.set(norm.route.prefix, { route: norm.route, service: d.service, key: norm.key, ...(d.peers ? { peers: d.peers } : {}) });
     }
     this.normalized = cache;
     this.routes = next;
@@ -301,7 +348,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         this.log.debug(`peer report from the last known state: ${errText(e)}`);
       }
     }
-    return this.peerStates().map((p) => this.history.report(p));
+    return this.peerStates().map((p) => {
+      const r = this.history.report(p);
+      const note = p.state === 'established' ? undefined : this.notes.get(p.address);
+      return note ? { ...r, lastError: r.lastError ? `${r.lastError}; ${note}` : note } : r;
+    });
   }
 
   lastResult(): SyncResult | undefined {
@@ -368,8 +419,47 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     // attributes). A changed attribute is a new AddPath, which replaces the old path in
     // gobgpd (implicit withdraw); only prefixes no longer desired are withdrawn.
     const desired = this.routes;
+    // Export policy before the paths: a new restricted VIP must never reach the other peers.
+    const restrictions = new Map<string, readonly string[]>();
+    for (const d of desired.values()) if (d.peers) restrictions.set(d.route.prefix, d.peers);
+    const policy = exportPolicy(restrictions);
+    let policyChanged = false;
+    if (policy.key !== this.policyKey) {
+      try {
+        await this.client.setPolicies(policy);
+        if (this.policyKey === undefined) for (const a of policy.assignments) await this.client.setPolicyAssignment(a);
+        this.policyKey = policy.key;
+        policyChanged = true;
+        this.log.info(`export policy: ${restrictions.size} VIP(s) restricted to some peers`);
+      } catch (e) {
+        if (e instanceof GobgpError && e.unreachable) throw e;
+        // Without the policy, restricted VIPs would reach every peer: hold the paths back.
+        fail('SetPolicies', 'export policy', e, {});
+        return { ok: false, errors, restarted, announced: 0, added: 0, withdrawn: 0 };
+      }
+    }
     if (!this.known || Date.now() - this.knownAt >= this.resyncMs) await this.readRoutes();
     let { toAdd, toWithdraw } = this.diffRoutes(desired);
+    // gobgpd applies the export policy when a path is added, and neither its soft reset out
+    // nor an identical AddPath re-sent a path the old policy had held back (seen with gobgpd
+    // 3.10): a VIP whose peers changed is withdrawn and announced again. That costs the VIP
+    // one withdraw/announce on its other peers (the routers' other next hops carry it).
+    if (policyChanged) {
+      const adding = new Set(toAdd.map((d) => d.route.prefix));
+      for (const d of desired.values()) {
+        const k = (d.peers ?? []).join(',');
+        if (this.sentPeers.get(d.route.prefix) !== k && !adding.has(d.route.prefix) && this.sentPeers.has(d.route.prefix)) {
+          try {
+            await this.client.deletePath(d.route);
+            this.known?.delete(d.route.prefix);
+          } catch (e) {
+            fail('DeletePath', `re-announcing ${describe(d)} to its new peers`, e, { vip: d.route.prefix });
+          }
+          toAdd.push(d);
+        }
+      }
+    }
+    this.sentPeers = new Map([...desired.values()].map((d) => [d.route.prefix, (d.peers ?? []).join(',')]));
     let added = 0;
     let withdrawn = 0;
     const failedAdds = new Set<string>();
@@ -423,7 +513,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         if (!present) peersAdded = false;
         continue;
       }
-      const admin = this.adminDown.get(address);
+      const bfdAdmin = this.adminDown.get(address);
+      const heldReason = this.held.get(address);
+      const admin = heldReason !== undefined ? { down: true, reason: heldReason } : bfdAdmin;
       const isDown = actual?.adminDown ?? false;
       if (!admin || admin.down === isDown) continue;
       try {
@@ -438,6 +530,20 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     // Only the peers re-created right after the restart come back with the Restart State
     // bit (a peer whose AddPeer failed gets it on the retry).
     if (peersAdded) this.freshGobgpd = false;
+
+    // Paths already sent go through the new policy only when re-sent: soft reset out.
+    if (policyChanged) {
+      for (const p of this.peers.keys()) {
+        if (this.states.get(p)?.state !== 'established') continue;
+        try {
+          await this.client.softResetOut(p);
+          this.log.debug(`soft reset out of peer ${p} (export policy changed)`, { peer: p });
+        } catch (e) {
+          this.policyKey = undefined; // retried on the next pass
+          fail('ResetPeer', `soft reset out of peer ${p}`, e, { peer: p });
+        }
+      }
+    }
     if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
     if (withdrawn) bgpMetrics.updates.inc({ kind: 'withdraw' }, withdrawn);
     const counts = { 4: 0, 6: 0 };
@@ -469,7 +575,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
    * Returns true when that happened.
    */
   private async ensureGlobal(): Promise<boolean> {
-    const g = this.opts.global;
+    const g = this.global;
     const running = await this.client.getBgp();
     if (running && running.asn === g.asn && running.routerId === g.routerId && running.listenPort === g.listenPort) {
       this.configuredOnce = true; // also adopts a gobgpd that outlived an agent restart
@@ -490,6 +596,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     this.known = undefined;
     this.freshGobgpd = true;
+    this.policyKey = undefined; // gobgpd lost its routing policy too
     for (const a of this.states.keys()) this.notePeer({ ...this.states.get(a)!, state: 'unknown' }, 'gobgpd restarted without its state');
     this.configuredOnce = true;
     // Event streams opened before the restart are dead; open a new one.
@@ -526,7 +633,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (!p.address) return;
     const prev = this.states.get(p.address);
     this.states.set(p.address, p);
-    const held = this.adminDown.get(p.address);
+    const heldReason = this.held.get(p.address);
+    const held = heldReason !== undefined ? { down: true, reason: heldReason } : this.adminDown.get(p.address);
     const why = reason ?? (p.adminDown && held?.down ? `administratively down${held.reason ? `: ${held.reason}` : ''}` : undefined);
     this.history.note(p, why);
     bgpMetrics.peerState.set({ peer: p.address }, bgpMetrics.sessionStateValue(p.state));

@@ -45,6 +45,7 @@ export function checkConfig(c: Config): ConfigIssue[] {
     if (!DNS_LABEL.test(name)) add(`bfd.profiles.${name}`, `profile name "${name}" is not a lower-case DNS label`);
   }
   const peerAddrs = new Map<string, number>();
+  const peerNames = new Map<string, number>();
   c.bgp.peers.forEach((p, i) => {
     const path = `bgp.peers[${i}]`;
     const ip = parseIp(p.address);
@@ -56,6 +57,26 @@ export function checkConfig(c: Config): ConfigIssue[] {
       const known = Object.keys(c.bfd.profiles);
       add(`${path}.bfdProfile`, `"${p.bfdProfile}" is not a profile under bfd.profiles (${known.length ? `defined: ${known.join(', ')}` : 'none defined'})`);
     }
+    if (p.name !== undefined) {
+      if (!DNS_LABEL.test(p.name)) add(`${path}.name`, `"${p.name}" is not a lower-case DNS label`);
+      else if (peerNames.has(p.name)) add(`${path}.name`, `"${p.name}" is already the name of bgp.peers[${peerNames.get(p.name)}]`);
+      else peerNames.set(p.name, i);
+    }
+    const ps = parseSelector(p.nodeSelector);
+    if (!ps.ok) add(`${path}.nodeSelector`, `"${p.nodeSelector}": ${ps.error}`);
+    if (p.sourceAddress !== undefined) {
+      const src = parseIp(p.sourceAddress);
+      if (!src) add(`${path}.sourceAddress`, `"${p.sourceAddress}" is not an IPv4 or IPv6 address`);
+      else if (ip && ipFamily(src) !== ipFamily(ip)) add(`${path}.sourceAddress`, `${src} is IPv${ipFamily(src)} but the peer ${ip} is IPv${ipFamily(ip)}`);
+    }
+    // A password in the ConfigMap is readable by everyone who can read the ConfigMap, and
+    // ends up in backups and diffs: refused, with the two places it belongs instead.
+    if (p.password !== undefined) {
+      add(`${path}.password`, 'a password in the configuration is not accepted (a ConfigMap is no place for a secret): put it in a Secret in the agent\'s namespace and set passwordSecretRef: {name: SECRET, key: KEY}, or mount it and set passwordFile: PATH');
+    }
+    if (p.passwordSecretRef !== undefined && p.passwordFile !== undefined) add(`${path}.passwordFile`, 'set passwordSecretRef or passwordFile, not both');
+    if (p.passwordSecretRef !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(p.passwordSecretRef.name)) add(`${path}.passwordSecretRef.name`, `"${p.passwordSecretRef.name}" is not a Secret name (a DNS subdomain)`);
+    if (p.passwordSecretRef !== undefined && !/^[-._a-zA-Z0-9]{1,253}$/.test(p.passwordSecretRef.key)) add(`${path}.passwordSecretRef.key`, `"${p.passwordSecretRef.key}" is not a Secret data key ([-._a-zA-Z0-9]+)`);
     if (p.keepaliveSeconds * 3 > p.holdTimeSeconds) add(`${path}.keepaliveSeconds`, `${p.keepaliveSeconds}s is more than a third of holdTimeSeconds (${p.holdTimeSeconds}s)`);
   });
 
@@ -65,6 +86,16 @@ export function checkConfig(c: Config): ConfigIssue[] {
     const path = `pools[${i}]`;
     if (seenPool.has(pool.name)) add(`${path}.name`, `"${pool.name}" is already the name of pools[${seenPool.get(pool.name)}]`);
     else seenPool.set(pool.name, i);
+    pool.peers.forEach((ref, j) => {
+      const ip = parseIp(ref);
+      if (!c.bgp.peers.some((p) => p.name === ref || (ip !== undefined && parseIp(p.address) === ip))) {
+        add(`${path}.peers[${j}]`, `"${ref}" is not the name or address of a bgp.peers entry (${c.bgp.peers.map((p) => p.name ?? p.address).join(', ') || 'none configured'})`);
+      }
+    });
+    if (pool.serviceSelector) {
+      const ss = parseSelector(pool.serviceSelector);
+      if (!ss.ok) add(`${path}.serviceSelector`, `"${pool.serviceSelector}": ${ss.error}`);
+    }
     pool.namespaces.forEach((ns, j) => {
       if (ns !== '*' && !DNS_LABEL.test(ns)) add(`${path}.namespaces[${j}]`, `"${ns}" is not a namespace name or "*"`);
     });

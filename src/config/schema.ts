@@ -15,9 +15,22 @@ export const bfdProfileSchema = z
 
 export const bgpPeerSchema = z
   .object({
+    name: z.string().optional().describe('Name of the peer (a lower-case DNS label), used by pools[].peers and the cmd.nu/tunnel-peers Service annotation; defaults to the address.'),
     address: z.string().describe('Peer (router) address, IPv4 or IPv6.'),
     asn: z.number().int().min(1).max(4294967295).describe('Peer AS number.'),
-    password: z.string().min(1).optional().describe('TCP-MD5 password.'),
+    nodeSelector: z.string().default('').describe('Label selector (as tunnelNodeSelector) of the nodes that dial this peer, e.g. "topology.kubernetes.io/zone=rack1" for a top-of-rack router; empty: every node. Like MetalLB BGPPeer nodeSelectors. A node that stops matching closes the session (docs/bgp.md).'),
+    localAsn: z.number().int().min(1).max(4294967295).optional().describe('This side\'s AS number towards this peer (MetalLB myASN), e.g. one ASN per rack; default bgp.asn. The node annotation cmd.nu/bgp-asn overrides it.'),
+    sourceAddress: z.string().optional().describe('Local address of the session (MetalLB sourceAddress); default: what the kernel picks. The node annotation cmd.nu/bgp-source-addresses overrides it per node.'),
+    password: z.string().optional().describe('Rejected: a password does not belong in a ConfigMap. Use passwordSecretRef or passwordFile.'),
+    passwordSecretRef: z
+      .object({
+        name: z.string().describe('Secret name, in the agent\'s own namespace.'),
+        key: z.string().default('password').describe('Key in the Secret\'s data.'),
+      })
+      .strict()
+      .optional()
+      .describe('TCP-MD5 password from a Secret in the agent\'s namespace, read through the API (RBAC: get on that Secret only).'),
+    passwordFile: z.string().optional().describe('TCP-MD5 password from a file (a mounted Secret volume); trailing newline ignored.'),
     holdTimeSeconds: z.number().int().min(3).max(65535).default(90).describe('BGP hold time.'),
     keepaliveSeconds: z.number().int().min(1).max(21845).default(30).describe('BGP keepalive interval.'),
     multihopTtl: z.number().int().min(1).max(255).optional().describe('eBGP multihop TTL; unset for directly connected peers.'),
@@ -30,10 +43,12 @@ export const poolSchema = z
     name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case DNS label').describe('Pool name (used in status and Events).'),
     cidrs: z.array(z.string()).min(1).describe('Address ranges, IPv4 and/or IPv6 CIDRs.'),
     namespaces: z.array(z.string()).default(['*']).describe('Namespaces allowed to use this pool; "*" allows all.'),
-    autoAssign: z.boolean().default(false).describe('Allocate from this pool for LoadBalancer Services of our loadBalancerClass.'),
+    autoAssign: z.boolean().default(false).describe('Allocate from this pool for LoadBalancer Services of our loadBalancerClass. A Service can ask for a pool by name (annotation <annotationKey>-pool, e.g. cmd.nu/tunnel-pool) whether or not it auto-assigns.'),
+    serviceSelector: z.string().default('').describe('Label selector (as tunnelNodeSelector) of the Services that may use this pool, in addition to namespaces (Cilium LB IPAM serviceSelector); empty: every Service of an allowed namespace.'),
     communities: z.array(z.string().regex(/^\d+:\d+$/, 'ASN:value')).default([]).describe('BGP communities attached to announcements.'),
     largeCommunities: z.array(z.string().regex(/^\d+:\d+:\d+$/, 'ASN:value:value')).default([]).describe('BGP large communities.'),
     localPref: z.number().int().min(0).max(4294967295).optional().describe('BGP LOCAL_PREF (iBGP peers only).'),
+    peers: z.array(z.string()).default([]).describe('Names (or addresses) of bgp.peers that receive this pool\'s VIPs (MetalLB BGPAdvertisement peers); empty: every peer. A Service narrows it with the annotation <annotationKey>-peers and adds attributes with <annotationKey>-communities, -large-communities, -local-pref (docs/bgp.md).'),
   })
   .strict();
 
@@ -64,13 +79,14 @@ export const configSchema = z
     bgp: z
       .object({
         enabled: z.boolean().default(true).describe('Announce VIPs over BGP (gobgpd sidecar).'),
-        asn: z.number().int().min(1).max(4294967295).default(64512).describe('Local AS number.'),
-        routerId: z.string().optional().describe('IPv4 router id; defaults to the node\'s first InternalIP (IPv4).'),
+        asn: z.number().int().min(1).max(4294967295).default(64512).describe('Local AS number. The node annotation cmd.nu/bgp-asn overrides it per node; bgp.peers[].localAsn per session.'),
+        routerId: z.string().optional().describe('IPv4 router id; defaults to the node\'s IPv4 address towards its first peer. The node annotation cmd.nu/bgp-router-id overrides it per node.'),
         listenPort: z.number().int().min(-1).max(65535).default(-1).describe('gobgpd listen port; -1 = outbound sessions only.'),
         grpcAddress: z.string().default('127.0.0.1:50051').describe('gobgpd gRPC API (loopback).'),
         peers: z.array(bgpPeerSchema).default([]).describe('BGP peers (the data-centre routers).'),
         withdrawGraceSeconds: z.number().min(0).max(600).default(5).describe('After withdrawing (shutdown, maintenance), wait this long before tearing anything down.'),
-        maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint (or cordoned) withdraws its announcements.'),
+        maintenanceTaint: z.string().default('cmd.nu/tunnel-maintenance').describe('A node with this taint withdraws its announcements (so does a node with the label node.kubernetes.io/exclude-from-external-load-balancers, any value).'),
+        withdrawWhenCordoned: z.boolean().default(false).describe('A cordoned node (spec.unschedulable) withdraws its announcements too. Off by default, as in Kubernetes since 1.19 (kubernetes/kubernetes#90823): cordoning every node in a rolling upgrade must not take every ingress away. Use the maintenance taint or the exclude label to drain a node on purpose.'),
         gracefulRestart: z
           .object({
             enabled: z.boolean().default(true).describe('Advertise BGP graceful restart (RFC 4724): while gobgpd or the agent restarts (crash, SIGUSR2), the routers keep this node\'s routes as stale and the data path stays in the kernel (docs/bgp.md).'),
@@ -81,7 +97,7 @@ export const configSchema = z
           .describe('Graceful restart; a planned stop (SIGTERM, maintenance) still withdraws first.'),
       })
       .strict()
-      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', gracefulRestart: { enabled: true, restartTimeSeconds: 120 } }),
+      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', withdrawWhenCordoned: false, gracefulRestart: { enabled: true, restartTimeSeconds: 120 } }),
     bfd: z
       .object({
         profiles: z.record(z.string(), bfdProfileSchema).default({}).describe('Named BFD profiles, referenced by bgp.peers[].bfdProfile.'),

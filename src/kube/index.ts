@@ -21,3 +21,5 @@ export { loadKubeConfig, SERVICE_ACCOUNT_DIR } from './kubeconfig.js';
 export type { KubeConfigOrigin, KubeConfigSource } from './kubeconfig.js';
 export { convertEndpointSlice, convertNode, convertObjects, convertPod, convertService, describeIssue, objectConverters } from './objects.js';
 export type { Conversion, ConvertedObjects, KubernetesInputObject, ObjectIssue, ObjectKind } from './objects.js';
+export { SecretReader, SecretKeyError } from './secrets.js';
+export type { SecretReaderOptions } from './secrets.js';

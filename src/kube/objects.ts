@@ -5,7 +5,7 @@
 // Defaults follow the API: absent `ready` means ready, absent `serving` follows `ready`,
 // absent namespace means "default" (as kubectl applies YAML).
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
-import { ipFamily, parseIp } from '../model/index.js';
+import { ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
 import type { EndpointInput, EndpointSliceInput, IpAddress, NodeInput, PodInput, ServiceInput } from '../model/index.js';
 
 export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node' | 'Pod';
@@ -150,6 +150,8 @@ export function convertService(obj: unknown): Conversion<ServiceInput> {
     type,
     ...(loadBalancerClass !== undefined ? { loadBalancerClass } : {}),
     annotations: r.stringMap(meta.annotations, 'metadata.annotations'),
+    ...(meta.labels !== undefined ? { labels: r.stringMap(meta.labels, 'metadata.labels') } : {}),
+    ...(typeof spec.loadBalancerIP === 'string' && spec.loadBalancerIP !== '' ? { loadBalancerIP: spec.loadBalancerIP } : {}),
     loadBalancerSourceRanges: ranges,
     statusIngressIps,
     hasSelector: Object.keys(selector).length > 0,
@@ -238,6 +240,10 @@ export function convertNode(obj: unknown): Conversion<NodeInput> {
     unschedulable: r.bool(spec.unschedulable, 'spec.unschedulable') ?? false,
     taintKeys,
   };
+  // Only the BGP annotations: others (kubeadm's, the CSI driver's) change on their own and
+  // would make every such change a new NodeInput.
+  const annotations = Object.fromEntries(Object.entries(r.stringMap(meta.annotations, 'metadata.annotations')).filter(([k]) => k.startsWith(NODE_BGP_ANNOTATION_PREFIX)));
+  if (Object.keys(annotations).length > 0) return { value: { ...value, annotations }, issues: r.issues };
   return { value, issues: r.issues };
 }
 

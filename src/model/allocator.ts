@@ -13,13 +13,17 @@
 //   part) and IPv4 broadcast addresses of a range are never handed out.
 // - Deterministic: the same pools, requests and taken set give the same result.
 import { bigIntToIp, cidrRange, classifyIp, ipFamily } from './ip.js';
-import { poolAllowsNamespace, poolContaining, type Pool } from './settings.js';
+import { poolAllowsService, poolContaining, type Pool } from './settings.js';
 import type { IpAddress, IpFamily } from './types.js';
 
 export interface AllocationRequest {
   /** "namespace/name": identifies the result. */
   readonly key: string;
   readonly namespace: string;
+  /** The Service's labels (pools[].serviceSelector). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Allocate from this pool only (the pool annotation), autoAssign or not. */
+  readonly pool?: string;
   readonly families: readonly IpFamily[];
   /** Addresses the Service has now (status.loadBalancer.ingress). */
   readonly current: readonly IpAddress[];
@@ -37,9 +41,9 @@ export interface Allocation {
   readonly failures: readonly string[];
 }
 
-function keepable(pools: readonly Pool[], namespace: string, ip: IpAddress): Pool | undefined {
+function keepable(pools: readonly Pool[], req: AllocationRequest, ip: IpAddress): Pool | undefined {
   const pool = poolContaining(pools, ip);
-  return pool && poolAllowsNamespace(pool.settings, namespace) && classifyIp(ip) === 'unicast' ? pool : undefined;
+  return pool && poolAllowsService(pool.settings, req) && (req.pool === undefined || req.pool === pool.name) && classifyIp(ip) === 'unicast' ? pool : undefined;
 }
 
 function usable(n: bigint, range: ReturnType<typeof cidrRange>): boolean {
@@ -57,7 +61,7 @@ export function allocate(pools: readonly Pool[], requests: readonly AllocationRe
     for (const family of req.families) {
       for (const ip of req.current) {
         if (ipFamily(ip) !== family || used.has(ip)) continue;
-        const pool = keepable(pools, req.namespace, ip);
+        const pool = keepable(pools, req, ip);
         if (!pool) continue;
         used.add(ip);
         mine.push({ ip, pool: pool.name, kept: true });
@@ -75,9 +79,16 @@ export function allocate(pools: readonly Pool[], requests: readonly AllocationRe
     const failures: string[] = [];
     for (const family of req.families) {
       if (addresses.some((a) => ipFamily(a.ip) === family)) continue;
-      const candidates = pools.filter((p) => p.settings.autoAssign && poolAllowsNamespace(p.settings, req.namespace) && p.cidrs.some((c) => cidrRange(c).family === family));
+      // A requested pool is used whether or not it auto-assigns (MetalLB's address-pool annotation).
+      const candidates = pools.filter(
+        (p) => (req.pool !== undefined ? p.name === req.pool : p.settings.autoAssign) && poolAllowsService(p.settings, req) && p.cidrs.some((c) => cidrRange(c).family === family),
+      );
       if (candidates.length === 0) {
-        failures.push(`no autoAssign pool with IPv${family} addresses allows namespace "${req.namespace}"`);
+        failures.push(
+          req.pool !== undefined
+            ? `pool "${req.pool}" has no IPv${family} addresses for Service in namespace "${req.namespace}"`
+            : `no autoAssign pool with IPv${family} addresses allows namespace "${req.namespace}"${pools.some((p) => p.settings.serviceSelector) ? ' and the Service\'s labels' : ''}`,
+        );
         continue;
       }
       const found = firstFree(candidates, family, used, cursor);

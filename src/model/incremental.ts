@@ -13,6 +13,8 @@ import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKe
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
+import { nodeBgp, type NodeBgp } from './peers.js';
+import { vipBgp } from './vip-bgp.js';
 import type { ModelSettings } from './settings.js';
 import type {
   Announcement,
@@ -126,6 +128,8 @@ export class IncrementalModel {
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
   private readonly storedKey: string;
+  /** This node's BGP sessions, kept while its Node object is the same value. */
+  private peerPlan: { readonly node: NodeInput | undefined; readonly plan: NodeBgp; readonly problems: readonly Problem[] } | undefined;
   /** The snapshot replaceAll() last applied; undefined after a direct set or delete call. */
   private inputs: ClusterSnapshot | undefined;
 
@@ -321,6 +325,13 @@ export class IncrementalModel {
       if (s?.annotations[this.storedKey] !== text) this.storedParses.delete(svc);
       else if (parsed.errors.length > 0) extraProblems.push(storedTableProblem(s, this.storedKey, parsed.errors));
     }
+    let bgp: NodeBgp | undefined;
+    if (settings.bgp.peers !== undefined) {
+      const me = this.nodes.get(this.nodeName);
+      if (this.peerPlan?.node !== me || !this.peerPlan) this.peerPlan = { node: me, ...nodeBgp(settings.bgp, this.nodeName, me) };
+      bgp = this.peerPlan.plan;
+      extraProblems.push(...this.peerPlan.problems);
+    }
     if (node.selectorError) {
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'InvalidTunnelNodeSelector', message: `tunnelNodeSelector "${settings.tunnelNodeSelector}": ${node.selectorError}` });
     }
@@ -349,6 +360,7 @@ export class IncrementalModel {
       podSetups,
       problems: extraProblems.length === 0 ? this.sortedProblems.problems : sortProblems([...resolution.problems, ...extraProblems]),
       ...(node.available ? {} : { maintenance: node.reason }),
+      ...(bgp ? { bgp } : {}),
     };
   }
 
@@ -441,6 +453,13 @@ export class IncrementalModel {
       announced = true;
       reason = mpls ? 'ready local endpoints' : 'ready endpoints';
     }
+    const attrs = vipBgp(settings.annotationKey, v.pool, this.services.get(serviceKey(v.service))?.annotations ?? {}, settings.bgp.peers ?? []);
+    if (!attrs.ok) {
+      // Never a half-applied set: the VIP is not announced until its BGP settings are valid.
+      announced = false;
+      reason = 'invalid BGP settings (see the Service\'s Events)';
+      problem = serviceProblem(v, 'InvalidBgpAttributes', `${v.vip} is not announced: ${attrs.error}`);
+    }
     const plan: VipPlan = { vip: v.vip, family: v.family, service: v.service, pool: v.pool.name, table, sourceRanges: v.sourceRanges, announced, announceReason: reason, ...(kernelMissing ? { kernelMissing } : {}) };
     let announcement: Announcement | undefined;
     if (problem && previous?.problem?.message === problem.message) problem = previous.problem;
@@ -450,9 +469,10 @@ export class IncrementalModel {
         prefix: hostPrefix(v.vip),
         vip: v.vip,
         family: v.family,
-        communities: v.pool.communities,
-        largeCommunities: v.pool.largeCommunities,
-        ...(v.pool.localPref !== undefined ? { localPref: v.pool.localPref } : {}),
+        communities: attrs.ok ? attrs.bgp.communities : [],
+        largeCommunities: attrs.ok ? attrs.bgp.largeCommunities : [],
+        ...(attrs.ok && attrs.bgp.localPref !== undefined ? { localPref: attrs.bgp.localPref } : {}),
+        ...(attrs.ok && attrs.bgp.peers ? { peers: attrs.bgp.peers } : {}),
         service: v.service,
       };
     }

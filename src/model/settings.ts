@@ -2,6 +2,8 @@
 // so that the pure model does not import the config area: a validated `Config`
 // (src/config) is assignable to ModelSettings as it is.
 import { cidrContains, parseCidr } from './ip.js';
+import { parseSelector, selectorMatches } from './selector.js';
+import type { BgpSettings } from './peers.js';
 import type { Cidr, EncapMode, IpAddress } from './types.js';
 
 export interface PoolSettings {
@@ -10,6 +12,10 @@ export interface PoolSettings {
   /** Namespaces allowed to use the pool; "*" allows all. */
   readonly namespaces: readonly string[];
   readonly autoAssign: boolean;
+  /** Peer names or addresses that receive the pool's VIPs; empty/absent: every peer. */
+  readonly peers?: readonly string[];
+  /** Label selector of the Services that may use the pool (as namespaces); empty/absent: all. */
+  readonly serviceSelector?: string;
   readonly communities: readonly string[];
   readonly largeCommunities: readonly string[];
   readonly localPref?: number;
@@ -23,7 +29,11 @@ export interface ModelSettings {
   readonly buckets: number;
   readonly hashSeed: number;
   readonly pools: readonly PoolSettings[];
-  readonly bgp: { readonly maintenanceTaint: string };
+  readonly bgp: BgpSettings & {
+    readonly maintenanceTaint: string;
+    /** Cordoned nodes withdraw too (off by default: see node.ts). */
+    readonly withdrawWhenCordoned?: boolean;
+  };
 }
 
 /** A pool with its CIDRs parsed once; invalid CIDRs (reported by config validation) are skipped. */
@@ -43,6 +53,21 @@ export function preparePools(pools: readonly PoolSettings[]): Pool[] {
 
 export function poolAllowsNamespace(pool: PoolSettings, namespace: string): boolean {
   return pool.namespaces.includes('*') || pool.namespaces.includes(namespace);
+}
+
+/** The pool admits this Service: its namespace is allowed and its labels match serviceSelector. */
+export function poolAllowsService(pool: PoolSettings, s: { readonly namespace: string; readonly labels?: Readonly<Record<string, string>> }): boolean {
+  if (!poolAllowsNamespace(pool, s.namespace)) return false;
+  if (!pool.serviceSelector) return true;
+  const sel = parseSelector(pool.serviceSelector);
+  return sel.ok && selectorMatches(sel.selector, s.labels ?? {});
+}
+
+/** Why a pool does not admit a Service ("does not allow ...", after the pool's name), for Events; undefined when it does. */
+export function poolRefusal(pool: PoolSettings, s: { readonly namespace: string; readonly labels?: Readonly<Record<string, string>> }): string | undefined {
+  if (!poolAllowsNamespace(pool, s.namespace)) return `does not allow namespace "${s.namespace}" (allowed: ${pool.namespaces.join(', ')})`;
+  if (!poolAllowsService(pool, s)) return `admits only Services whose labels match "${pool.serviceSelector}"`;
+  return undefined;
 }
 
 /** The pool containing an address: the first in configuration order (config validation forbids overlaps). */

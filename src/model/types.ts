@@ -3,6 +3,8 @@
 // bgp, bfd) consumes DesiredState and nothing else from Kubernetes.
 // All values are immutable; addresses are canonical text (see ip.ts).
 
+import type { NodeBgp } from './peers.js';
+
 export type IpFamily = 4 | 6;
 
 /** Canonical textual IP address (IPv6 compressed, lower case). Build with `parseIp`. */
@@ -28,6 +30,10 @@ export interface ServiceInput extends ServiceRef {
   readonly loadBalancerClass?: string;
   /** All annotations; the model reads the tunnel annotation key from config. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** metadata.labels (pools[].serviceSelector); absent = none. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** spec.loadBalancerIP (deprecated in Kubernetes, still used): a requested address. */
+  readonly loadBalancerIP?: string;
   readonly loadBalancerSourceRanges: readonly string[];
   /** IPs currently in status.loadBalancer.ingress (for LoadBalancer allocation). */
   readonly statusIngressIps: readonly string[];
@@ -62,6 +68,8 @@ export interface NodeInput {
   readonly ready: boolean;
   readonly unschedulable: boolean;
   readonly taintKeys: readonly string[];
+  /** Only the keys starting with NODE_BGP_ANNOTATION_PREFIX (peers.ts); absent = none. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface PodInput {
@@ -134,6 +142,8 @@ export interface Announcement {
   readonly largeCommunities: readonly string[];
   readonly localPref?: number;
   readonly service: ServiceRef;
+  /** The only peers (addresses) that may receive it (pools[].peers, the Service's peers annotation); absent: every peer. */
+  readonly peers?: readonly IpAddress[];
 }
 
 /** What the serving-node side must set up in one local pod's network namespace. */
@@ -175,8 +185,10 @@ export interface DesiredState {
   readonly podSetups: readonly PodSetup[];
   readonly problems: readonly Problem[];
   /**
-   * Set while this node may not attract traffic (cordoned, maintenance taint, NotReady,
-   * gone): it announces nothing but keeps forwarding, and BFD goes AdminDown.
+   * Set while this node may not attract traffic (maintenance taint, exclude-from-external-
+   * load-balancers label, NotReady, gone; cordoned only with bgp.withdrawWhenCordoned): it announces nothing but keeps forwarding, and BFD goes AdminDown.
    */
   readonly maintenance?: string;
+  /** The BGP sessions this node opens (peers.ts); absent when the settings list no peers field. */
+  readonly bgp?: NodeBgp;
 }

@@ -3,7 +3,12 @@
 // (not endpoints or nodes), so it is recomputed only when a Service changes.
 import { allocate, type AllocationRequest } from './allocator.js';
 import { classifyIp, ipFamily, parseCidrDetailed, parseIp, sortIps } from './ip.js';
-import { poolAllowsNamespace, poolContaining, preparePools, type ModelSettings, type Pool, type PoolSettings } from './settings.js';
+import { poolAllowsService, poolContaining, poolRefusal, preparePools, type ModelSettings, type Pool, type PoolSettings } from './settings.js';
+
+/** The Service annotation that picks the pool to allocate from (MetalLB metallb.io/address-pool): "<annotationKey>-pool". */
+export function poolAnnotationKey(settings: { readonly annotationKey: string }): string {
+  return `${settings.annotationKey}-pool`;
+}
 import type { Cidr, IpAddress, IpFamily, Problem, ServiceInput, ServiceRef } from './types.js';
 
 export interface ServiceVip {
@@ -12,7 +17,8 @@ export interface ServiceVip {
   readonly service: ServiceRef;
   readonly pool: PoolSettings;
   readonly sourceRanges: readonly Cidr[];
-  readonly origin: 'annotation' | 'allocated';
+  /** annotation: the tunnel annotation; requested: spec.loadBalancerIP; allocated: from a pool. */
+  readonly origin: 'annotation' | 'requested' | 'allocated';
 }
 
 export interface VipResolution {
@@ -68,8 +74,7 @@ interface Claim {
 }
 
 /** The annotation's addresses that pass every per-address rule; problems for the rest. */
-function annotationClaims(settings: ModelSettings, pools: readonly Pool[], s: ServiceInput, value: string, problems: Problem[]): Claim[] {
-  const field = `metadata.annotations["${settings.annotationKey}"]`;
+function annotationClaims(settings: ModelSettings, pools: readonly Pool[], s: ServiceInput, value: string, problems: Problem[], field: string, requestedPool?: string): Claim[] {
   const entries = value.split(',').map((e) => e.trim());
   if (entries.every((e) => e === '')) {
     problems.push(problem(s, 'InvalidTunnelAddress', `${field} is empty; expected an IP address or a comma-separated list`));
@@ -94,8 +99,13 @@ function annotationClaims(settings: ModelSettings, pools: readonly Pool[], s: Se
       problems.push(problem(s, 'VipNotInPool', `${field}: ${vip} is outside every configured pool; pools: ${known}`));
       continue;
     }
-    if (!poolAllowsNamespace(pool.settings, s.namespace)) {
-      problems.push(problem(s, 'VipNamespaceNotAllowed', `${field}: ${vip} is in pool "${pool.name}", which does not allow namespace "${s.namespace}" (allowed: ${pool.settings.namespaces.join(', ')})`));
+    const refusal = poolRefusal(pool.settings, s);
+    if (refusal) {
+      problems.push(problem(s, 'VipNamespaceNotAllowed', `${field}: ${vip} is in pool "${pool.name}", which ${refusal}`));
+      continue;
+    }
+    if (requestedPool !== undefined && pool.name !== requestedPool) {
+      problems.push(problem(s, 'VipNotInRequestedPool', `${field}: ${vip} is in pool "${pool.name}", not in pool "${requestedPool}" that metadata.annotations["${poolAnnotationKey(settings)}"] asks for`));
       continue;
     }
     if (!claims.some((c) => c.vip === vip)) claims.push({ vip, pool });
@@ -148,9 +158,36 @@ export function resolveVips(settings: ModelSettings, services: readonly ServiceI
     const sr = sourceRanges(s, problems);
     if (!sr) continue;
     ranges.set(s, sr);
-    if (annotation !== undefined) {
-      for (const c of annotationClaims(settings, pools, s, annotation, problems)) claim(s, c, 'annotation', `metadata.annotations["${settings.annotationKey}"]`);
+    const poolKey = poolAnnotationKey(settings);
+    const requestedPool = s.annotations[poolKey]?.trim();
+    if (requestedPool !== undefined && !pools.some((p) => p.name === requestedPool)) {
+      // Fail closed: allocating from another pool than the one asked for is not what was asked.
+      problems.push(problem(s, 'UnknownPool', `metadata.annotations["${poolKey}"]: "${requestedPool}" is not a configured pool (pools: ${pools.map((p) => p.name).join(', ') || 'none'}); the Service gets no address`));
       if (lb) lbServices.set(serviceKey(s), s);
+      continue;
+    }
+    if (requestedPool !== undefined) {
+      const refusal = poolRefusal(pools.find((p) => p.name === requestedPool)!.settings, s);
+      if (refusal) {
+        problems.push(problem(s, 'VipNamespaceNotAllowed', `metadata.annotations["${poolKey}"]: pool "${requestedPool}" ${refusal}; the Service gets no address`));
+        if (lb) lbServices.set(serviceKey(s), s);
+        continue;
+      }
+    }
+    if (annotation !== undefined) {
+      const field = `metadata.annotations["${settings.annotationKey}"]`;
+      if (lb && s.loadBalancerIP !== undefined) {
+        problems.push(problem(s, 'ConflictingAddressRequest', `spec.loadBalancerIP (${s.loadBalancerIP}) is ignored: ${field} lists the Service's addresses`));
+      }
+      for (const c of annotationClaims(settings, pools, s, annotation, problems, field, requestedPool)) claim(s, c, 'annotation', field);
+      if (lb) lbServices.set(serviceKey(s), s);
+      continue;
+    }
+    if (s.loadBalancerIP !== undefined) {
+      // A requested address is validated like an annotated one, and never replaced by another.
+      const field = 'spec.loadBalancerIP';
+      for (const c of annotationClaims(settings, pools, s, s.loadBalancerIP, problems, field, requestedPool)) claim(s, c, 'requested', field);
+      lbServices.set(serviceKey(s), s);
       continue;
     }
     // LoadBalancer without annotation: keep current status addresses this Service still
@@ -162,13 +199,13 @@ export function resolveVips(settings: ModelSettings, services: readonly ServiceI
         const ip = parseIp(text);
         if (!ip || ipFamily(ip) !== family || owner.has(ip) || classifyIp(ip) !== 'unicast') continue;
         const pool = poolContaining(pools, ip);
-        if (!pool || !poolAllowsNamespace(pool.settings, s.namespace)) continue;
+        if (!pool || !poolAllowsService(pool.settings, s) || (requestedPool !== undefined && pool.name !== requestedPool)) continue;
         current.push(ip);
         owner.set(ip, s); // reserved in age order; allocate() keeps it
         break;
       }
     }
-    lbRequests.push({ key: serviceKey(s), namespace: s.namespace, families, current });
+    lbRequests.push({ key: serviceKey(s), namespace: s.namespace, ...(s.labels ? { labels: s.labels } : {}), ...(requestedPool !== undefined ? { pool: requestedPool } : {}), families, current });
     lbServices.set(serviceKey(s), s);
   }
 

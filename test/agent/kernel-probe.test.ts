@@ -163,16 +163,16 @@ describe('the model with kernel limits', () => {
     expect(plan.problems).toEqual([]);
   });
 
-  test('a cordoned tunnel node keeps forwarding, but is not handed the VIP its kernel cannot carry', () => {
+  test('a tunnel node in maintenance keeps forwarding, but is not handed the VIP its kernel cannot carry', () => {
     const model = new IncrementalModel(settings({ encapsulation: { mode: 'gre-lwt' } }), 'tunnel-1', { kernel: seg6Missing });
     model.replaceAll({
       services: [tunnelService('web', '2001:db8:1::10')],
       endpointSlices: [slice('web', [ep('2001:db8:9::11', 'worker-1')])],
-      nodes: [node('tunnel-1', { unschedulable: true }), node('worker-1')],
+      nodes: [node('tunnel-1', { taintKeys: ['cmd.nu/tunnel-maintenance'] }), node('worker-1')],
       localPods: [],
     });
     const d = model.desiredState();
-    expect(d.maintenance).toMatch(/cordoned/);
+    expect(d.maintenance).toMatch(/maintenance taint/);
     expect(d.vips[0]).toMatchObject({ announced: false, kernelMissing: seg6Missing.tunnelFamily[6] });
   });
 

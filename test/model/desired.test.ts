@@ -56,7 +56,7 @@ describe('tunnel modes', () => {
   });
 
   test.each([
-    ['cordoned', { unschedulable: true }, 'node tunnel-1 is cordoned (spec.unschedulable)'],
+    ['exclude-from-external-load-balancers label', { labels: { node: 'tunnel', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } }, 'node tunnel-1 has the label node.kubernetes.io/exclude-from-external-load-balancers'],
     ['maintenance taint', { taintKeys: ['cmd.nu/tunnel-maintenance'] }, 'node tunnel-1 has the maintenance taint cmd.nu/tunnel-maintenance'],
     ['NotReady', { ready: false }, 'node tunnel-1 is NotReady'],
   ])('node maintenance (%s) announces nothing and says why', (_what, over, reason) => {
@@ -66,6 +66,22 @@ describe('tunnel modes', () => {
     expect(s.vips[0]!.announced).toBe(false);
     expect(s.vips[0]!.announceReason).toBe(reason);
     expect(s.vips[0]!.table.buckets).toHaveLength(256); // tables stay: fail static while withdrawn
+  });
+
+  test('cordoning alone no longer withdraws (kubernetes#90823); bgp.withdrawWhenCordoned brings it back', () => {
+    const nodes = cluster.map((n) => (n.name === 'tunnel-1' ? node('tunnel-1', { unschedulable: true }) : n));
+    const s = computeDesiredState(settings(), snap({ nodes }), 'tunnel-1');
+    expect(s.maintenance).toBeUndefined();
+    expect(s.announcements.map((a) => a.vip)).toEqual(['203.0.113.10']);
+    const opted = computeDesiredState(settings({ bgp: { maintenanceTaint: 'cmd.nu/tunnel-maintenance', withdrawWhenCordoned: true } }), snap({ nodes }), 'tunnel-1');
+    expect(opted.announcements).toEqual([]);
+    expect(opted.maintenance).toBe('node tunnel-1 is cordoned (spec.unschedulable) and bgp.withdrawWhenCordoned is set');
+  });
+
+  test('the exclude label counts whatever its value; other labels do not', () => {
+    const withLabel = (labels: Record<string, string>) => computeDesiredState(settings(), snap({ nodes: cluster.map((n) => (n.name === 'tunnel-1' ? node('tunnel-1', { labels }) : n)) }), 'tunnel-1');
+    expect(withLabel({ node: 'tunnel', 'node.kubernetes.io/exclude-from-external-load-balancers': 'true' }).announcements).toEqual([]);
+    expect(withLabel({ node: 'tunnel', 'node.kubernetes.io/exclude-disruption': 'true' }).announcements).toHaveLength(1);
   });
 
   test('an unknown node announces nothing', () => {
@@ -145,9 +161,11 @@ describe('mpls mode', () => {
     expect(computeDesiredState(mpls, snap({ endpointSlices: [onlyDraining] }), 'worker-2').announcements).toEqual([]);
   });
 
-  test('a cordoned serving node withdraws', () => {
-    const nodes = cluster.map((n) => (n.name === 'worker-2' ? node('worker-2', { unschedulable: true }) : n));
-    expect(computeDesiredState(mpls, snap({ nodes }), 'worker-2').announcements).toEqual([]);
+  test('a serving node with the maintenance taint withdraws; a cordoned one keeps announcing', () => {
+    const tainted = cluster.map((n) => (n.name === 'worker-2' ? node('worker-2', { taintKeys: ['cmd.nu/tunnel-maintenance'] }) : n));
+    expect(computeDesiredState(mpls, snap({ nodes: tainted }), 'worker-2').announcements).toEqual([]);
+    const cordoned = cluster.map((n) => (n.name === 'worker-2' ? node('worker-2', { unschedulable: true }) : n));
+    expect(computeDesiredState(mpls, snap({ nodes: cordoned }), 'worker-2').announcements).not.toEqual([]);
   });
 });
 
@@ -193,7 +211,7 @@ describe('determinism and incremental updates', () => {
               model.deleteService(s.namespace, s.name);
               current = { ...current, services: current.services.filter((x) => x.name !== s.name) };
             } else if (op === 'cordon' || op === 'uncordon') {
-              const n = node('worker-1', { unschedulable: op === 'cordon' });
+              const n = node('worker-1', { taintKeys: op === 'cordon' ? ['cmd.nu/tunnel-maintenance'] : [] });
               model.setNode(n);
               current = { ...current, nodes: [...current.nodes.filter((x) => x.name !== 'worker-1'), n] };
             } else {

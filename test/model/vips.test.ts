@@ -137,6 +137,81 @@ describe('LoadBalancer allocation', () => {
   });
 });
 
+describe('requested addresses, pool by annotation, pools selecting Services by label', () => {
+  const lb = (name: string, over = {}) => service(name, { type: 'LoadBalancer', loadBalancerClass: 'cmd.nu/kube-service-tunnel', ...over });
+  const labelled = () =>
+    settings({
+      pools: [
+        ...settings().pools,
+        { name: 'edge', cidrs: ['198.51.100.0/29'], namespaces: ['*'], autoAssign: true, serviceSelector: 'tier=edge', communities: [], largeCommunities: [] },
+        { name: 'manual', cidrs: ['198.51.100.16/29'], namespaces: ['shop'], autoAssign: false, communities: [], largeCommunities: [] },
+      ],
+    });
+
+  test('spec.loadBalancerIP is the Service\'s address when it lies in a pool that admits the Service', () => {
+    const r = resolveVips(settings(), [lb('a', { loadBalancerIP: '203.0.113.133' })]);
+    expect(r.problems).toEqual([]);
+    expect(r.loadBalancerIngress.get('default/a')).toEqual(['203.0.113.133']);
+    expect(r.vips.map((v) => [v.vip, v.origin, v.pool.name])).toEqual([['203.0.113.133', 'requested', 'auto']]);
+  });
+
+  test('spec.loadBalancerIP outside the pools, in a pool that refuses the namespace, or taken: an Event, no other address instead', () => {
+    const r = resolveVips(settings(), [
+      lb('outside', { loadBalancerIP: '192.0.2.99' }),
+      lb('refused', { namespace: 'other', loadBalancerIP: '203.0.113.130' }),
+      lb('holder', { creationTimestamp: '2025-01-01T00:00:00Z', statusIngressIps: ['203.0.113.131'] }),
+      lb('late', { loadBalancerIP: '203.0.113.131' }),
+    ]);
+    expect(reasons(r).sort()).toEqual(['default/late VipConflict', 'default/outside VipNotInPool', 'other/refused VipNamespaceNotAllowed']);
+    expect(r.problems.find((p) => p.ref.name === 'outside')!.message).toContain('spec.loadBalancerIP: 192.0.2.99 is outside every configured pool');
+    expect(r.loadBalancerIngress.get('default/outside')).toEqual([]);
+    expect(r.loadBalancerIngress.get('default/late')).toEqual([]);
+    expect(r.loadBalancerIngress.get('default/holder')).toEqual(['203.0.113.131']);
+  });
+
+  test('the tunnel annotation and spec.loadBalancerIP both set: the annotation wins, with an Event', () => {
+    const r = resolveVips(settings(), [lb('a', { loadBalancerIP: '203.0.113.133', annotations: { 'cmd.nu/tunnel': '203.0.113.10' } })]);
+    expect(r.loadBalancerIngress.get('default/a')).toEqual(['203.0.113.10']);
+    expect(reasons(r)).toEqual(['default/a ConflictingAddressRequest']);
+  });
+
+  test('the pool annotation picks the pool, autoAssign or not; an unknown or refusing pool gives no address', () => {
+    const r = resolveVips(labelled(), [
+      lb('manual', { namespace: 'shop', annotations: { 'cmd.nu/tunnel-pool': 'manual' } }),
+      lb('typo', { annotations: { 'cmd.nu/tunnel-pool': 'manuel' } }),
+      lb('refused', { annotations: { 'cmd.nu/tunnel-pool': 'manual' } }),
+    ]);
+    expect(r.loadBalancerIngress.get('shop/manual')).toEqual(['198.51.100.17']);
+    expect(r.loadBalancerIngress.get('default/typo')).toEqual([]);
+    expect(r.loadBalancerIngress.get('default/refused')).toEqual([]);
+    expect(reasons(r).sort()).toEqual(['default/refused VipNamespaceNotAllowed', 'default/typo UnknownPool']);
+    expect(r.problems.find((p) => p.ref.name === 'typo')!.message).toContain('"manuel" is not a configured pool (pools: public, auto, edge, manual)');
+  });
+
+  test('a requested address must lie in the requested pool', () => {
+    const r = resolveVips(labelled(), [lb('a', { namespace: 'shop', loadBalancerIP: '203.0.113.130', annotations: { 'cmd.nu/tunnel-pool': 'manual' } })]);
+    expect(reasons(r)).toEqual(['shop/a VipNotInRequestedPool']);
+  });
+
+  test('a pool with a serviceSelector serves only Services whose labels match', () => {
+    const r = resolveVips(labelled(), [lb('edge', { labels: { tier: 'edge' }, annotations: { 'cmd.nu/tunnel-pool': 'edge' } }), lb('plain', { annotations: { 'cmd.nu/tunnel-pool': 'edge' } })]);
+    expect(r.loadBalancerIngress.get('default/edge')).toEqual(['198.51.100.1']);
+    expect(r.loadBalancerIngress.get('default/plain')).toEqual([]);
+    expect(r.problems.map((p) => p.message)).toEqual(['metadata.annotations["cmd.nu/tunnel-pool"]: pool "edge" admits only Services whose labels match "tier=edge"; the Service gets no address']);
+    const annotated = resolveVips(labelled(), [tunnelService('x', '198.51.100.2'), tunnelService('y', '198.51.100.3', { labels: { tier: 'edge' } })]);
+    expect(annotated.vips.map((v) => v.vip)).toEqual(['198.51.100.3']);
+    expect(reasons(annotated)).toEqual(['default/x VipNamespaceNotAllowed']);
+  });
+
+  test('autoAssign pools with a serviceSelector are skipped for Services that do not match', () => {
+    const only = settings({ pools: [{ name: 'edge', cidrs: ['198.51.100.0/29'], namespaces: ['*'], autoAssign: true, serviceSelector: 'tier=edge', communities: [], largeCommunities: [] }] });
+    const r = resolveVips(only, [lb('a', { labels: { tier: 'edge' } }), lb('b', { labels: { tier: 'core' } })]);
+    expect(r.loadBalancerIngress.get('default/a')).toEqual(['198.51.100.1']);
+    expect(r.loadBalancerIngress.get('default/b')).toEqual([]);
+    expect(r.problems[0]!.message).toContain("and the Service's labels");
+  });
+});
+
 describe('allocate (pure allocator)', () => {
   const pools = preparePools(settings().pools);
   const ip = (s: string) => parseIp(s)!;

@@ -1,7 +1,7 @@
 // `kst plan`: the desired state one node would program, computed offline from a config
 // file and Kubernetes YAML. Same input, same output, byte for byte, on every run.
 import { describeIssue } from '../../kube/objects.js';
-import { bucketShares, computeDesiredState, modeTraits, type DesiredState, type VipPlan } from '../../model/index.js';
+import { bucketShares, computeDesiredState, modeTraits, type DesiredState, type NodeBgp, type NodePeer, type VipPlan } from '../../model/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { describeProblem, loadOfflineConfig, readObjects, snapshotFor } from './validate.js';
@@ -32,12 +32,20 @@ export function renderPlan(state: DesiredState): string {
       state.vips.map((v) => [v.vip, `${v.service.namespace}/${v.service.name}`, v.pool, v.announced ? 'yes' : 'no', v.announceReason, backendsSummary(v)]),
     ).map((l) => `  ${l}`),
   );
+  if (state.bgp) out.push('', ...renderBgp(state.bgp));
   out.push('', `Announcements (${state.announcements.length}):`);
   if (state.announcements.length > 0) {
     out.push(
       ...table(
-        ['PREFIX', 'SERVICE', 'COMMUNITIES', 'LARGE COMMUNITIES', 'LOCAL PREF'],
-        state.announcements.map((a) => [a.prefix, `${a.service.namespace}/${a.service.name}`, a.communities.join(' ') || '-', a.largeCommunities.join(' ') || '-', a.localPref?.toString() ?? '-']),
+        ['PREFIX', 'SERVICE', 'COMMUNITIES', 'LARGE COMMUNITIES', 'LOCAL PREF', 'PEERS'],
+        state.announcements.map((a) => [
+          a.prefix,
+          `${a.service.namespace}/${a.service.name}`,
+          a.communities.join(' ') || '-',
+          a.largeCommunities.join(' ') || '-',
+          a.localPref?.toString() ?? '-',
+          a.peers ? a.peers.join(' ') || '(none)' : '(every peer)',
+        ]),
       ).map((l) => `  ${l}`),
     );
   }
@@ -50,6 +58,36 @@ export function renderPlan(state: DesiredState): string {
   return out.join('\n');
 }
 
+function passwordText(p: NodePeer): string {
+  if (!p.password) return '-';
+  return p.password.kind === 'secret' ? `secret ${p.password.name}/${p.password.key}` : `file ${p.password.path}`;
+}
+
+/** The sessions the node opens: what `show bgp summary` on the node would list, and with what. */
+export function renderBgp(b: NodeBgp): string[] {
+  const rid = b.routerId ?? '(the node\'s IPv4 address towards its first peer)';
+  return [
+    `BGP: AS ${b.asn} (from ${b.asnFrom}), router id ${rid}${b.routerId ? ` (from ${b.routerIdFrom})` : ''}`,
+    `Peers this node dials (${b.peers.length}):`,
+    ...(b.peers.length === 0
+      ? []
+      : table(
+          ['NAME', 'ADDRESS', 'PEER AS', 'LOCAL AS', 'SOURCE', 'HOLD/KEEPALIVE', 'BFD', 'PASSWORD', 'NODE SELECTOR'],
+          b.peers.map((p) => [
+            p.name,
+            p.address,
+            String(p.asn),
+            String(p.localAsn),
+            p.sourceAddress ?? '(kernel)',
+            `${p.holdTimeSeconds}/${p.keepaliveSeconds}s`,
+            p.bfdProfile ?? '-',
+            passwordText(p),
+            p.nodeSelector || '(every node)',
+          ]),
+        ).map((l) => `  ${l}`)),
+  ];
+}
+
 /** Indented JSON with number lists (bucket tables) on one line each. */
 export function planJson(state: DesiredState): string {
   return JSON.stringify(state, null, 2).replace(/\[\n\s+(-?\d+(?:,\n\s+-?\d+)*)\n\s+\]/g, (_m, list: string) => `[${list.split(/,\s+/).join(', ')}]`);
@@ -57,8 +95,9 @@ export function planJson(state: DesiredState): string {
 
 const HELP = `usage: kst plan --config FILE --objects DIR|FILE... [--node NAME] [--json] [--set path=value]...
 
-Prints the desired state one node would program, computed offline: which VIPs it
-announces and why (not), each VIP's bucket table (buckets per endpoint; the full
+Prints the desired state one node would program, computed offline: the BGP peers it
+dials (by each peer's nodeSelector) with their AS numbers, source address and password
+source, which VIPs it announces and why (not), each VIP's bucket table (buckets per endpoint; the full
 table with --json), and the pod set-ups on that node. The output depends only on the
 inputs: running it twice gives identical output.
 

@@ -56,6 +56,8 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, hasStatus: true, nameRule: 'subdomain', unconditionalUpdate: true, timeFields: [...CONDITION_TIMES, 'status.conditions[].lastProbeTime', 'status.startTime'] },
   { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true, hasStatus: true, nameRule: 'dns1035', unconditionalUpdate: true, timeFields: CONDITION_TIMES },
   { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, hasStatus: false, nameRule: 'legacy-event', unconditionalUpdate: true, createOnUpdate: true, timeFields: ['firstTimestamp', 'lastTimestamp'], microTimeFields: ['eventTime', 'series.lastObservedTime'] },
+  // Secrets: BGP passwords (bgp.peers[].passwordSecretRef), read by name only.
+  { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true },
   { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, hasStatus: false, nameRule: 'subdomain', unconditionalUpdate: true, timeFields: ['deprecatedFirstTimestamp', 'deprecatedLastTimestamp'], microTimeFields: ['eventTime', 'series.lastObservedTime'] },

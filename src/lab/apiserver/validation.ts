@@ -124,6 +124,26 @@ export function validateObject(type: ResourceType, obj: KubeObject): FieldError[
   }
   if (annotationBytes > TOTAL_ANNOTATION_SIZE_LIMIT) errs.push({ type: 'FieldValueTooLong', field: 'metadata.annotations', detail: `must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes` });
   if (type.nameRule === 'legacy-event') errs.push(...legacyEventErrors(obj));
+  if (type.kind === 'Secret' && type.group === '') errs.push(...secretErrors(obj));
+  return errs;
+}
+
+/**
+ * core/v1 Secrets (ValidateSecret): data keys are config-map keys, values base64 (the real
+ * server fails to decode anything else), at most 1 MiB in all.
+ */
+function secretErrors(obj: KubeObject): FieldError[] {
+  const errs: FieldError[] = [];
+  let total = 0;
+  for (const [key, value] of Object.entries((obj.data ?? {}) as Record<string, unknown>)) {
+    if (!/^[-._a-zA-Z0-9]+$/.test(key) || key.length > 253 || key === '.' || key === '..') {
+      errs.push({ type: 'FieldValueInvalid', field: `data[${key}]`, value: goQuote(key), detail: "a valid config key must consist of alphanumeric characters, '-', '_' or '.'" });
+    }
+    if (typeof value !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(value)) {
+      errs.push({ type: 'FieldValueInvalid', field: `data[${key}]`, value: '"(value)"', detail: 'illegal base64 data' });
+    } else total += Buffer.from(value, 'base64').length;
+  }
+  if (total > 1024 * 1024) errs.push({ type: 'FieldValueTooLong', field: 'data', detail: 'Too long: must have at most 1048576 bytes' });
   return errs;
 }
 
