@@ -9,6 +9,7 @@ import { renderNftElementDiff, renderNftTable, fullTableOperations, type HashPar
 import { NFT_TABLE } from './layout.js';
 import { xtApplyScript, xtRemoveScript, type XtFamilyState } from './xt.js';
 import { nexthopKey, type KernelState } from './state.js';
+import { nexthopAt } from './vip-routes.js';
 
 const familyOfAddress = (address: string): IpFamily => (address.includes(':') ? 6 : 4);
 
@@ -113,8 +114,8 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     const have = actual.routes.get(vip);
     if (have === want && recreated.size === 0) continue; // same planned object: unchanged
     for (const [table, route] of want) {
-      const h = have?.get(table);
-      if (h && h.nexthop === route.nexthop && !usesRecreated(h.nexthop)) continue;
+      const h = nexthopAt(have, table);
+      if (h === route.nexthop && !usesRecreated(h)) continue;
       const id = nhid.get(nexthopKey(route.family, route.nexthop));
       if (id === undefined) throw new Error(`no nexthop object planned for ${route.nexthop}`);
       batch[route.family].push(routeReplaceLine(route, id), vip);

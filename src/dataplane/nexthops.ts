@@ -5,6 +5,8 @@
 // objects"). One object per distinct target (family + canonical text); an object keeps
 // its id while routes use it, a new one takes the lowest free id of the project's range.
 import { NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN } from './layout.js';
+import type { IpFamily } from '../model/types.js';
+import { PackedVipRoutes } from './vip-routes.js';
 import { INLINE_SUFFIX, nexthopKey, type KernelState, type NexthopSpec, type VipRoutes } from './state.js';
 
 /**
@@ -47,7 +49,10 @@ function targetsOf(routes: VipRoutes): Targets {
   if (t) return t;
   const wanted = new Map<string, Omit<NexthopSpec, 'id'>>();
   const kept: number[] = [];
-  for (const r of routes.values()) {
+  // Packed routes know their few distinct texts: no pass over every route.
+  const texts: Iterable<{ readonly family: IpFamily; readonly nexthop: string }> =
+    routes instanceof PackedVipRoutes ? routes.nexthops().map((nexthop) => ({ family: routes.family, nexthop })) : routes.values();
+  for (const r of texts) {
     const nonCanonical = NON_CANONICAL.exec(r.nexthop);
     if (nonCanonical) kept.push(Number(nonCanonical[1]));
     else if (!r.nexthop.endsWith(INLINE_SUFFIX)) wanted.set(nexthopKey(r.family, r.nexthop), { family: r.family, spec: r.nexthop });

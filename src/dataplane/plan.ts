@@ -6,8 +6,9 @@ import { MARK_BASE, MARK_MASK, RULE_GROUP, RULE_GROUP_MASK, bucketMark, bucketTa
 import { NexthopTally, planNexthops, planNexthopsFor } from './nexthops.js';
 import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
-import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
+import { VipRoutesBuilder } from './vip-routes.js';
 
 export interface PlanParams {
   readonly tableBase: number;
@@ -297,7 +298,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
   const usableIdx = [...new Set(buckets)].sort((a, b) => a - b).filter((idx) => driver.usable(backends[idx]!, desired.node));
   if (usableIdx.length === 0) return NO_ROUTES;
   const usable = new Set(usableIdx);
-  const routes = new Map<number, RouteSpec>();
+  const routes = new VipRoutesBuilder(v.family, v.vip);
   const nexthops = new Map<number, string>();
   const endpoints = new Set<string>();
   try {
@@ -308,7 +309,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
       let nexthop = nexthops.get(target);
       if (nexthop === undefined) nexthops.set(target, (nexthop = driver.nexthop(address, v.family)));
       const table = bucketTable(params.tableBase, i);
-      routes.set(table, { family: v.family, table, dst: v.vip, nexthop });
+      routes.set(table, nexthop);
     }
   } catch (err) {
     return { problem: `VIP ${v.vip}: ${err instanceof Error ? err.message : String(err)}` };
@@ -323,7 +324,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
       // unreachable from here (mpls: its veth is gone): nothing can be pinned to it
     }
   }
-  return { routes, endpoints: [...endpoints], live };
+  return { routes: routes.build(), endpoints: [...endpoints], live };
 }
 
 /** Endpoints this plan's routes will need (for drivers that look them up first). */
