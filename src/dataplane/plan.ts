@@ -9,6 +9,7 @@ import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nf
 import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
 import { VipRoutesBuilder } from './vip-routes.js';
+import { planChange, type LastPlan } from './plan-change.js';
 
 export interface PlanParams {
   readonly tableBase: number;
@@ -36,6 +37,11 @@ export interface KernelPlan {
   /** VIP -> Service, to attribute a failed kernel operation to its Service. */
   readonly owners: ReadonlyMap<string, ServiceRef>;
   readonly hash: { readonly buckets: number; readonly seed: number; readonly markBase: number; readonly pin: boolean };
+  /**
+   * Set by an incremental plan (plan-change.ts): the only VIPs whose routes can differ from
+   * `previous`; the diff looks at these alone. Absent: any VIP may have changed.
+   */
+  readonly changedVips?: ReadonlySet<string>;
 }
 
 /**
@@ -47,6 +53,8 @@ export class RoutePlanCache {
   private readonly entries = new Map<string, { readonly vip: VipPlan; readonly node: string; readonly result: PlannedVip }>();
   /** Endpoints and nexthop targets of the VIPs planned last (planKernel keeps it current). */
   readonly tally = new NexthopTally();
+  /** The last plan and what it was made from: where an incremental plan starts (plan-change.ts). */
+  last?: LastPlan;
   constructor(
     readonly driver: EncapDriver,
     readonly params: PlanParams,
@@ -123,6 +131,15 @@ function sameTable(a: VipPlan, b: VipPlan): boolean {
  * starts on parity 0.
  */
 export function planKernel(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache, previous?: KernelState): KernelPlan {
+  // Only some VIPs' tables changed since the last plan, which the kernel holds: plan those.
+  const change = cache ? planChange(desired, cache, previous) : undefined;
+  if (change) return change;
+  const plan = planAll(desired, driver, params, cache, previous);
+  if (cache) cache.last = { desired, plan, endpoints: cache.tally.endpoints(), targetsVersion: cache.tally.targetsVersion };
+  return plan;
+}
+
+function planAll(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache, previous?: KernelState): KernelPlan {
   const B = desired.bucketCount;
   const routes = new Map<string, VipRoutes>();
   const held = new Set<string>();
