@@ -68,6 +68,7 @@ export function planChange(desired: DesiredState, cache: RoutePlanCache, previou
   let routes: Map<string, VipRoutes> | undefined;
   let elements: Map<string, ReadonlySet<string>> | undefined;
   const changed = new Set<string>();
+  const copied = new Map<string, Set<string>>();
   for (const v of vips) {
     const planned = cache.plan(v, desired);
     if ('problem' in planned) return undefined; // held VIPs: the full plan handles them
@@ -81,7 +82,9 @@ export function planChange(desired: DesiredState, cache: RoutePlanCache, previou
       vipRoutes = p.routes;
       if (p.parity !== was) {
         elements ??= new Map(previous.nft.elements);
-        const next = new Set(set ?? []);
+        // Each set is copied once per plan, however many of its VIPs flip.
+        let next = copied.get(setName);
+        if (!next) copied.set(setName, (next = new Set(set ?? [])));
         if (p.parity === 1) next.add(v.vip);
         else next.delete(v.vip);
         if (next.size > 0) elements.set(setName, next);

@@ -121,6 +121,8 @@ export class IncrementalModel {
   private view: View | undefined;
   /** Services whose endpoints changed since the last desiredState(). */
   private readonly dirty = new Set<string>();
+  /** Of those, Services whose stored tables annotation changed (and nothing else of them). */
+  private readonly storedChanged = new Set<string>();
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
@@ -177,8 +179,21 @@ export class IncrementalModel {
 
   setService(s: ServiceInput): void {
     this.inputs = undefined;
-    this.services.set(key(s.namespace, s.name), s);
-    this.resolution = undefined;
+    const k = key(s.namespace, s.name);
+    const old = this.services.get(k);
+    this.services.set(k, s);
+    // The leader writes each changed table back to its Service (stored tables), so every
+    // endpoint change comes back as a Service change. VIP resolution does not read that
+    // annotation: only the Service's own tables are looked at again, not every VIP.
+    if (old && this.onlyStoredTablesDiffer(old, s)) {
+      this.storedChanged.add(k);
+      this.dirty.add(k);
+    } else this.resolution = undefined;
+  }
+
+  private onlyStoredTablesDiffer(a: ServiceInput, b: ServiceInput): boolean {
+    const without = (x: ServiceInput) => JSON.stringify({ ...x, annotations: { ...x.annotations, [this.storedKey]: undefined } });
+    return a.annotations[this.storedKey] !== b.annotations[this.storedKey] && without(a) === without(b);
   }
 
   deleteService(namespace: string, name: string): void {
@@ -299,7 +314,7 @@ export class IncrementalModel {
           const v = resolution.vips[i]!;
           const eps = this.endpointsOf(svc);
           const old = view.entries[i]!;
-          if (old.eps === eps) continue;
+          if (old.eps === eps && !this.storedChanged.has(svc)) continue;
           plans ??= view.plans.slice();
           const entry = this.planVip(v, eps, node, nodeKey, old);
           view.entries[i] = entry;
@@ -313,6 +328,7 @@ export class IncrementalModel {
       if (plans) view = this.view = summaryChanged ? summarise(resolution, nodeKey, view.entries, plans, view.byService) : { ...view, plans };
     }
     this.dirty.clear();
+    this.storedChanged.clear();
 
     const extraProblems: Problem[] = [...view.vipProblems];
     for (const [svc, { text, parsed }] of this.storedParses) {
