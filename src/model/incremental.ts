@@ -148,7 +148,10 @@ export class IncrementalModel {
   replaceAll(snapshot: ClusterSnapshot): this {
     const last = this.inputs;
     const svc = last ? changedInputs(last.services, snapshot.services) : this.againstCurrent(snapshot.services, this.services, (s) => key(s.namespace, s.name));
-    for (const s of svc.removed) this.deleteService(s.namespace, s.name);
+    // A changed Service is removed and added: setService replaces it (and can tell what
+    // changed, see there), so only Services that are really gone are deleted.
+    const readded = new Set(svc.added.map((s) => key(s.namespace, s.name)));
+    for (const s of svc.removed) if (!readded.has(key(s.namespace, s.name))) this.deleteService(s.namespace, s.name);
     for (const s of svc.added) this.setService(s);
     const slices = last ? changedInputs(last.endpointSlices, snapshot.endpointSlices) : this.againstCurrent(snapshot.endpointSlices, this.slices, (s) => key(s.namespace, s.name));
     for (const s of slices.removed) this.deleteEndpointSlice(s.namespace, s.name);
