@@ -350,6 +350,11 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
       bgp: { enabled: false },
       dataplane: { tableBase: TABLE_BASE },
       api: { listen: '127.0.0.1:9742' },
+      // A list of 10,000 EndpointSlices (1M endpoints) from the in-repo API server, which
+      // copies and serialises it in the bench's own process, takes longer than the 30 s
+      // default on a loaded 2-core machine; aborted, it is retried from scratch, forever.
+      // A large cluster's agent needs the same setting (docs/configuration.md).
+      kube: { listTimeoutSeconds: 300 },
     }),
   );
   const next = rng(vips);

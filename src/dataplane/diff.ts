@@ -8,7 +8,8 @@ import { idsByKey } from './nexthops.js';
 import { renderNftElementDiff, renderNftTable, fullTableOperations, type HashParams } from './nft.js';
 import { NFT_TABLE } from './layout.js';
 import { xtApplyScript, xtRemoveScript, type XtFamilyState } from './xt.js';
-import { nexthopKey, type KernelState } from './state.js';
+import { nexthopKey, type KernelState, type VipRoutes } from './state.js';
+import { nexthopAt } from './vip-routes.js';
 
 const familyOfAddress = (address: string): IpFamily => (address.includes(':') ? 6 : 4);
 
@@ -56,7 +57,11 @@ class BatchBuilder {
   }
 }
 
-export function diffKernel(actual: KernelState, desired: KernelState, hash: HashParams, held: ReadonlySet<string> = new Set()): KernelChanges {
+/**
+ * `only`: the VIPs whose routes may differ (an incremental plan's changedVips); the routes
+ * of all others are known to be the same objects on both sides and are not looked at.
+ */
+export function diffKernel(actual: KernelState, desired: KernelState, hash: HashParams, held: ReadonlySet<string> = new Set(), only?: ReadonlySet<string>): KernelChanges {
   const batch = { 4: new BatchBuilder(), 6: new BatchBuilder() };
   const removals = new BatchBuilder();
   let operations = 0;
@@ -108,13 +113,15 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
     }
   }
   const nhid = idsByKey(desired.nexthops);
-  for (const [vip, want] of desired.routes) {
+  const pick = (routes: ReadonlyMap<string, VipRoutes>): Iterable<readonly [string, VipRoutes]> =>
+    only && recreated.size === 0 ? [...only].flatMap((vip) => (routes.has(vip) ? [[vip, routes.get(vip)!] as const] : [])) : routes;
+  for (const [vip, want] of pick(desired.routes)) {
     if (held.has(vip)) continue;
     const have = actual.routes.get(vip);
     if (have === want && recreated.size === 0) continue; // same planned object: unchanged
     for (const [table, route] of want) {
-      const h = have?.get(table);
-      if (h && h.nexthop === route.nexthop && !usesRecreated(h.nexthop)) continue;
+      const h = nexthopAt(have, table);
+      if (h === route.nexthop && !usesRecreated(h)) continue;
       const id = nhid.get(nexthopKey(route.family, route.nexthop));
       if (id === undefined) throw new Error(`no nexthop object planned for ${route.nexthop}`);
       batch[route.family].push(routeReplaceLine(route, id), vip);
@@ -134,7 +141,7 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
       operations += 1;
     }
   }
-  for (const [vip, have] of actual.routes) {
+  for (const [vip, have] of pick(actual.routes)) {
     if (held.has(vip)) continue;
     const want = desired.routes.get(vip);
     if (have === want) continue;

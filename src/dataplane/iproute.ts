@@ -3,6 +3,7 @@
 import type { IpFamily } from '../model/types.js';
 import { ROUTE_PROTOCOL, inNexthopRange, isOwnedLink, isOwnedMark, isOwnedTable } from './layout.js';
 import { describeLink, linkNeighbours, type JsonNeigh } from './links.js';
+import { VipRoutesBuilder } from './vip-routes.js';
 import { INLINE_SUFFIX, familyOf, ruleKey, ruleText, type LinkSpec, type NexthopSpec, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
 
 const hostLen = (f: IpFamily): number => (f === 4 ? 32 : 128);
@@ -47,7 +48,7 @@ export function fixEncapDst(json: string): string {
   return json.replace(/("encap":"[^"]*"[^{}]*?)"dst":/g, '$1"encap_dst":');
 }
 
-interface JsonRoute {
+export interface JsonRoute {
   dst?: string;
   nhid?: number;
   table?: string;
@@ -94,16 +95,22 @@ export function describeNexthop(r: JsonRoute): string {
 export function parseRoutes(json: string, family: IpFamily, tableBase: number, canonical: ReadonlyMap<number, string> = new Map()): RouteSpec[] {
   const out: RouteSpec[] = [];
   for (const r of JSON.parse(fixEncapDst(json || '[]')) as JsonRoute[]) {
-    const table = Number(r.table);
-    if (!r.dst || !Number.isInteger(table) || !isOwnedTable(tableBase, table)) continue;
-    const dst = r.dst.replace(/\/(32|128)$/, '');
-    if (familyOf(dst) !== family) continue;
-    // Texts no plan produces, so the diff replaces such routes with ones leading to the
-    // canonical object: an inline nexthop (older versions), a duplicate or foreign object.
-    const nexthop = r.nhid === undefined ? describeNexthop(r) + INLINE_SUFFIX : (canonical.get(r.nhid) ?? `nhid ${r.nhid}`);
-    out.push({ family, table, dst, nexthop });
+    const route = readRoute(r, family, tableBase, canonical);
+    if (route) out.push(route);
   }
   return out;
+}
+
+/** One route of `ip -json route` output (see parseRoutes); undefined: not one of ours. */
+export function readRoute(r: JsonRoute, family: IpFamily, tableBase: number, canonical: ReadonlyMap<number, string>): RouteSpec | undefined {
+  const table = Number(r.table);
+  if (!r.dst || !Number.isInteger(table) || !isOwnedTable(tableBase, table)) return undefined;
+  const dst = r.dst.replace(/\/(32|128)$/, '');
+  if (familyOf(dst) !== family) return undefined;
+  // Texts no plan produces, so the diff replaces such routes with ones leading to the
+  // canonical object: an inline nexthop (older versions), a duplicate or foreign object.
+  const nexthop = r.nhid === undefined ? describeNexthop(r) + INLINE_SUFFIX : (canonical.get(r.nhid) ?? `nhid ${r.nhid}`);
+  return { family, table, dst, nexthop };
 }
 
 export interface NexthopReadback {
@@ -175,14 +182,14 @@ export function parseLinks(json: string, neighJson = '[]'): LinkSpec[] {
   return out;
 }
 
-export function toRouteMap(routes: readonly RouteSpec[]): Map<string, VipRoutes> {
-  const out = new Map<string, Map<number, RouteSpec>>();
+export function toRouteMap(routes: Iterable<RouteSpec>): Map<string, VipRoutes> {
+  const byVip = new Map<string, VipRoutesBuilder>();
   for (const r of routes) {
-    let m = out.get(r.dst);
-    if (!m) out.set(r.dst, (m = new Map()));
-    m.set(r.table, r);
+    let b = byVip.get(r.dst);
+    if (!b) byVip.set(r.dst, (b = new VipRoutesBuilder(r.family, r.dst)));
+    b.add(r);
   }
-  return out;
+  return new Map([...byVip].map(([vip, b]) => [vip, b.build()]));
 }
 
 export function toRuleMap(rules: readonly RuleSpec[]): Map<string, RuleSpec> {

@@ -4,10 +4,11 @@
 import { runCommand, type CommandRunner } from '../system/index.js';
 import type { IpFamily } from '../model/types.js';
 import { NFT_TABLE, ROUTE_PROTOCOL } from './layout.js';
-import { parseLinks, parseNexthops, parseRoutes, parseRules, toRouteMap, toRuleMap } from './iproute.js';
+import { parseLinks, parseNexthops, parseRules, toRuleMap } from './iproute.js';
+import { RouteReadback } from './route-readback.js';
 import { canonicalTexts } from './nexthops.js';
 import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
-import type { KernelState, LinkSpec } from './state.js';
+import type { KernelState, LinkSpec, VipRoutes } from './state.js';
 import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
 import { IpBatchSession, type IpBatchResult } from './ip-session.js';
 import { NftSession } from './nft-session.js';
@@ -40,33 +41,44 @@ export class Kernel {
    * HMARK chains (that backend, and clean-up).
    */
   async read(tableBase: number, xt = false): Promise<KernelState> {
-    const proto = String(ROUTE_PROTOCOL);
-    const [links, nh4, nh6, neighs, r4, r6, rules4, rules6, nft] = await Promise.all([
+    const others = Promise.all([
       this.ip(['-json', '-details', 'link', 'show']),
-      this.ip(['-json', '-4', 'nexthop', 'show']),
-      this.ip(['-json', '-6', 'nexthop', 'show']),
       this.ip(['-json', 'neigh', 'show', 'nud', 'permanent']),
-      this.ip(['-json', '-4', 'route', 'show', 'table', 'all', 'proto', proto]),
-      this.ip(['-json', '-6', 'route', 'show', 'table', 'all', 'proto', proto]),
       this.ip(['-json', '-4', 'rule', 'show']),
       this.ip(['-json', '-6', 'rule', 'show']),
       this.nft(['-j', 'list', 'table', 'inet', NFT_TABLE], undefined, true),
     ]);
-    const [xt4, xt6] = xt ? await Promise.all([this.xtSave(4), this.xtSave(6)]) : [XT_ABSENT, XT_ABSENT];
-    const nftMissing = nft.code !== 0 && /No such file or directory/.test(nft.stderr);
-    if (nft.code !== 0 && !nftMissing) throw new Error(`nft list table inet ${NFT_TABLE}: ${nft.stderr.trim()}`);
+    // Nexthop objects first: routes are read straight into their packed form, which
+    // names each route's nexthop by the object's canonical text.
+    const [nh4, nh6] = await Promise.all([this.ip(['-json', '-4', 'nexthop', 'show']), this.ip(['-json', '-6', 'nexthop', 'show'])]);
     const nexthops = [parseNexthops(nh4.stdout, 4), parseNexthops(nh6.stdout, 6)];
     const owned = nexthops.flatMap((n) => n.owned);
     const canonical = canonicalTexts(owned);
+    const [routes4, routes6] = await Promise.all(([4, 6] as const).map((f) => this.readRoutes(f, tableBase, canonical)));
+    const [links, neighs, rules4, rules6, nft] = await others;
+    const [xt4, xt6] = xt ? await Promise.all([this.xtSave(4), this.xtSave(6)]) : [XT_ABSENT, XT_ABSENT];
+    const nftMissing = nft.code !== 0 && /No such file or directory/.test(nft.stderr);
+    if (nft.code !== 0 && !nftMissing) throw new Error(`nft list table inet ${NFT_TABLE}: ${nft.stderr.trim()}`);
     return {
       links: new Map(parseLinks(links.stdout, neighs.stdout).map((l): [string, LinkSpec] => [l.name, l])),
-      routes: toRouteMap([...parseRoutes(r4.stdout, 4, tableBase, canonical), ...parseRoutes(r6.stdout, 6, tableBase, canonical)]),
+      routes: new Map([...routes4!, ...routes6!]),
       nexthops: new Map(owned.map((n) => [n.id, n])),
       foreignNexthopIds: new Set(nexthops.flatMap((n) => n.foreign)),
       rules: toRuleMap([...parseRules(rules4.stdout, 4, tableBase), ...parseRules(rules6.stdout, 6, tableBase)]),
       nft: parseNftTable(nftMissing ? undefined : nft.stdout),
       xt: { v4: xt4, v6: xt6 },
     };
+  }
+
+  /** One family's owned routes, parsed as the text arrives (route-readback.ts). */
+  private async readRoutes(family: IpFamily, tableBase: number, canonical: ReadonlyMap<number, string>): Promise<Map<string, VipRoutes>> {
+    const readback = new RouteReadback(family, tableBase, canonical);
+    const ns = this.netns ? ['-n', this.netns] : [];
+    const args = [...ns, '-json', `-${family}`, 'route', 'show', 'table', 'all', 'proto', String(ROUTE_PROTOCOL)];
+    const r = await this.run('ip', args, { timeoutMs: TIMEOUT_MS, onStdout: (chunk) => readback.push(chunk) });
+    // A runner that collects stdout anyway (tests' fakes) hands it over here.
+    if (r.stdout) readback.push(r.stdout);
+    return readback.result();
   }
 
   private async xtSave(family: IpFamily): Promise<XtFamilyState> {

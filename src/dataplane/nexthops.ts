@@ -5,6 +5,8 @@
 // objects"). One object per distinct target (family + canonical text); an object keeps
 // its id while routes use it, a new one takes the lowest free id of the project's range.
 import { NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN } from './layout.js';
+import type { IpFamily } from '../model/types.js';
+import { PackedVipRoutes } from './vip-routes.js';
 import { INLINE_SUFFIX, nexthopKey, type KernelState, type NexthopSpec, type VipRoutes } from './state.js';
 
 /**
@@ -47,7 +49,10 @@ function targetsOf(routes: VipRoutes): Targets {
   if (t) return t;
   const wanted = new Map<string, Omit<NexthopSpec, 'id'>>();
   const kept: number[] = [];
-  for (const r of routes.values()) {
+  // Packed routes know their few distinct texts: no pass over every route.
+  const texts: Iterable<{ readonly family: IpFamily; readonly nexthop: string }> =
+    routes instanceof PackedVipRoutes ? routes.nexthops().map((nexthop) => ({ family: routes.family, nexthop })) : routes.values();
+  for (const r of texts) {
     const nonCanonical = NON_CANONICAL.exec(r.nexthop);
     if (nonCanonical) kept.push(Number(nonCanonical[1]));
     else if (!r.nexthop.endsWith(INLINE_SUFFIX)) wanted.set(nexthopKey(r.family, r.nexthop), { family: r.family, spec: r.nexthop });
@@ -133,6 +138,7 @@ export class NexthopTally {
   private sortedEndpoints?: string[];
   /** False when a route leads to an object by id only (a held VIP's readback): use planNexthops. */
   private nonCanonical = 0;
+  private version = 0;
 
   /** Sets the VIPs' current contributions; VIPs not in `current` are removed. */
   update(current: ReadonlyMap<string, { readonly endpoints: readonly string[]; readonly routes: VipRoutes }>): void {
@@ -149,6 +155,25 @@ export class NexthopTally {
       this.add(now);
       this.perVip.set(vip, now);
     }
+  }
+
+  /**
+   * Sets one VIP's contribution (undefined: it has none), as update() would with only that
+   * VIP changed: what an incremental plan (plan-change.ts) uses.
+   */
+  set(vip: string, now: { readonly endpoints: readonly string[]; readonly routes: VipRoutes } | undefined): void {
+    const was = this.perVip.get(vip);
+    if (was && now?.endpoints === was.endpoints && now.routes === was.routes) return;
+    if (was) this.remove(was);
+    if (now) {
+      this.add(now);
+      this.perVip.set(vip, now);
+    } else this.perVip.delete(vip);
+  }
+
+  /** Changes whenever a nexthop target is first needed or no longer needed. */
+  get targetsVersion(): number {
+    return this.version;
   }
 
   get complete(): boolean {
@@ -175,7 +200,10 @@ export class NexthopTally {
     for (const [key, target] of t.wanted) {
       const have = this.targetCounts.get(key);
       if (have) have.count += 1;
-      else this.targetCounts.set(key, { count: 1, target });
+      else {
+        this.targetCounts.set(key, { count: 1, target });
+        this.version += 1;
+      }
     }
   }
 
@@ -192,7 +220,10 @@ export class NexthopTally {
     this.nonCanonical -= t.kept.length;
     for (const key of t.wanted.keys()) {
       const have = this.targetCounts.get(key);
-      if (have && --have.count === 0) this.targetCounts.delete(key);
+      if (have && --have.count === 0) {
+        this.targetCounts.delete(key);
+        this.version += 1;
+      }
     }
   }
 }

@@ -203,8 +203,10 @@ export function renderNftElementDiff(actual: NftState, desired: NftState): NftDi
   const t = `inet ${NFT_TABLE}`;
   // Filter first, sort only the (usually tiny) difference: the sets hold every VIP.
   const missing = (from: ReadonlySet<string>, other: ReadonlySet<string>): string[] => sorted([...from].filter((e) => !other.has(e)));
-  const addCounters = missing(desired.counters, actual.counters);
-  const delCounters = missing(actual.counters, desired.counters);
+  // The same set object on both sides (an incremental plan reuses them) has no difference.
+  const sameCounters = desired.counters === actual.counters;
+  const addCounters = sameCounters ? [] : missing(desired.counters, actual.counters);
+  const delCounters = sameCounters ? [] : missing(actual.counters, desired.counters);
   const lines: string[] = addCounters.map((c) => `add counter ${t} ${c}`);
   let operations = addCounters.length + delCounters.length;
   const dels: string[] = [];
@@ -213,6 +215,7 @@ export function renderNftElementDiff(actual: NftState, desired: NftState): NftDi
   for (const name of allSetNames(true)) {
     const want = desired.elements.get(name) ?? new Set<string>();
     const have = actual.elements.get(name) ?? new Set<string>();
+    if (want === have) continue;
     const del = missing(have, want);
     const add = missing(want, have);
     // Deletes first: an interval set refuses a new range that overlaps an old one.

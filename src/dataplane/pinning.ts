@@ -4,9 +4,10 @@
 // into the inactive parity, which then becomes active, so the previous generation stays
 // routable for the flows pinned to it until the VIP's next change overwrites it.
 import { bucketTable, type Parity } from './layout.js';
-import type { KernelState, RouteSpec, VipRoutes } from './state.js';
+import type { KernelState, VipRoutes } from './state.js';
 import { INLINE_SUFFIX, familyOf, sameTarget } from './state.js';
 import { nftSets } from './nft.js';
+import { nexthopAt, VipRoutesBuilder } from './vip-routes.js';
 
 export interface PinnedVip {
   readonly routes: VipRoutes;
@@ -28,10 +29,15 @@ export function activeParities(state: KernelState | undefined): (vip: string) =>
  * gone can be rewritten in place: its flows are lost whichever generation they stay on.
  * Without `live`, every endpoint counts as alive.
  */
-function leadsToLive(route: RouteSpec, live: ReadonlySet<string> | undefined): boolean {
+function leadsToLive(nexthop: string, live: ReadonlySet<string> | undefined): boolean {
   if (!live) return true;
-  const target = route.nexthop.endsWith(INLINE_SUFFIX) ? route.nexthop.slice(0, -INLINE_SUFFIX.length) : route.nexthop;
+  const target = nexthop.endsWith(INLINE_SUFFIX) ? nexthop.slice(0, -INLINE_SUFFIX.length) : nexthop;
   return live.has(target) || /^nhid \d+$/.test(target); // an unknown object: assume alive
+}
+
+function routesLike(fresh: VipRoutes): VipRoutesBuilder {
+  const first = fresh.values().next().value!;
+  return new VipRoutesBuilder(first.family, first.dst);
 }
 
 /**
@@ -48,33 +54,30 @@ export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, ha
   const at = (p: Parity, i: number): number => bucketTable(tableBase, i, p);
   let conflict = false;
   for (let i = 0; i < buckets && !conflict; i++) {
-    const want = fresh.get(at(0, i));
-    const h = have?.get(at(haveParity, i));
-    if (h && (!want || !sameTarget(h, want)) && leadsToLive(h, live)) conflict = true;
+    const want = nexthopAt(fresh, at(0, i));
+    const h = nexthopAt(have, at(haveParity, i));
+    if (h !== undefined && (want === undefined || !sameTarget({ nexthop: h }, { nexthop: want })) && leadsToLive(h, live)) conflict = true;
   }
   const parity: Parity = conflict ? (haveParity === 0 ? 1 : 0) : haveParity;
   const other: Parity = parity === 0 ? 1 : 0;
-  const routes = new Map<number, RouteSpec>();
+  const routes = routesLike(fresh);
   let same = have !== undefined;
   for (let i = 0; i < buckets; i++) {
-    const want = fresh.get(at(0, i));
-    if (!want) continue;
+    const want = nexthopAt(fresh, at(0, i));
+    if (want === undefined) continue;
     const table = at(parity, i);
-    const h = have?.get(table);
-    if (h && h.nexthop === want.nexthop) routes.set(table, h);
-    else {
-      routes.set(table, parity === 0 ? want : { ...want, table });
-      same = false;
-    }
+    if (nexthopAt(have, table) !== want) same = false;
+    routes.set(table, want);
   }
   // The other parity keeps the previous generation for flows pinned to it (only within
   // the current bucket range: after a change of B no mark points above it).
   if (have) {
     for (let i = 0; i < buckets; i++) {
-      const h = have.get(at(other, i));
-      if (h) routes.set(h.table, h);
+      const table = at(other, i);
+      const h = nexthopAt(have, table);
+      if (h !== undefined) routes.set(table, h);
     }
   }
   if (same && routes.size === have!.size) return { routes: have!, parity };
-  return { routes, parity };
+  return { routes: routes.build(), parity };
 }

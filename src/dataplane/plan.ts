@@ -6,8 +6,10 @@ import { MARK_BASE, MARK_MASK, RULE_GROUP, RULE_GROUP_MASK, bucketMark, bucketTa
 import { NexthopTally, planNexthops, planNexthopsFor } from './nexthops.js';
 import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
-import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RouteSpec, type RuleSpec, type VipRoutes } from './state.js';
+import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
+import { VipRoutesBuilder } from './vip-routes.js';
+import { planChange, type LastPlan } from './plan-change.js';
 
 export interface PlanParams {
   readonly tableBase: number;
@@ -35,6 +37,11 @@ export interface KernelPlan {
   /** VIP -> Service, to attribute a failed kernel operation to its Service. */
   readonly owners: ReadonlyMap<string, ServiceRef>;
   readonly hash: { readonly buckets: number; readonly seed: number; readonly markBase: number; readonly pin: boolean };
+  /**
+   * Set by an incremental plan (plan-change.ts): the only VIPs whose routes can differ from
+   * `previous`; the diff looks at these alone. Absent: any VIP may have changed.
+   */
+  readonly changedVips?: ReadonlySet<string>;
 }
 
 /**
@@ -46,6 +53,8 @@ export class RoutePlanCache {
   private readonly entries = new Map<string, { readonly vip: VipPlan; readonly node: string; readonly result: PlannedVip }>();
   /** Endpoints and nexthop targets of the VIPs planned last (planKernel keeps it current). */
   readonly tally = new NexthopTally();
+  /** The last plan and what it was made from: where an incremental plan starts (plan-change.ts). */
+  last?: LastPlan;
   constructor(
     readonly driver: EncapDriver,
     readonly params: PlanParams,
@@ -122,6 +131,15 @@ function sameTable(a: VipPlan, b: VipPlan): boolean {
  * starts on parity 0.
  */
 export function planKernel(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache, previous?: KernelState): KernelPlan {
+  // Only some VIPs' tables changed since the last plan, which the kernel holds: plan those.
+  const change = cache ? planChange(desired, cache, previous) : undefined;
+  if (change) return change;
+  const plan = planAll(desired, driver, params, cache, previous);
+  if (cache) cache.last = { desired, plan, endpoints: cache.tally.endpoints(), targetsVersion: cache.tally.targetsVersion };
+  return plan;
+}
+
+function planAll(desired: DesiredState, driver: EncapDriver, params: PlanParams, cache?: RoutePlanCache, previous?: KernelState): KernelPlan {
   const B = desired.bucketCount;
   const routes = new Map<string, VipRoutes>();
   const held = new Set<string>();
@@ -297,7 +315,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
   const usableIdx = [...new Set(buckets)].sort((a, b) => a - b).filter((idx) => driver.usable(backends[idx]!, desired.node));
   if (usableIdx.length === 0) return NO_ROUTES;
   const usable = new Set(usableIdx);
-  const routes = new Map<number, RouteSpec>();
+  const routes = new VipRoutesBuilder(v.family, v.vip);
   const nexthops = new Map<number, string>();
   const endpoints = new Set<string>();
   try {
@@ -308,7 +326,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
       let nexthop = nexthops.get(target);
       if (nexthop === undefined) nexthops.set(target, (nexthop = driver.nexthop(address, v.family)));
       const table = bucketTable(params.tableBase, i);
-      routes.set(table, { family: v.family, table, dst: v.vip, nexthop });
+      routes.set(table, nexthop);
     }
   } catch (err) {
     return { problem: `VIP ${v.vip}: ${err instanceof Error ? err.message : String(err)}` };
@@ -323,7 +341,7 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
       // unreachable from here (mpls: its veth is gone): nothing can be pinned to it
     }
   }
-  return { routes, endpoints: [...endpoints], live };
+  return { routes: routes.build(), endpoints: [...endpoints], live };
 }
 
 /** Endpoints this plan's routes will need (for drivers that look them up first). */

@@ -91,7 +91,7 @@ export const INLINE_SUFFIX = ' (inline)';
  * True when a route read back forwards where `want` does: the same text, or the same
  * nexthop written inline (rewriting that by nhid changes no packet's path).
  */
-export function sameTarget(have: RouteSpec, want: RouteSpec): boolean {
+export function sameTarget(have: Pick<RouteSpec, 'nexthop'>, want: Pick<RouteSpec, 'nexthop'>): boolean {
   return have.nexthop === want.nexthop || have.nexthop === want.nexthop + INLINE_SUFFIX;
 }
 

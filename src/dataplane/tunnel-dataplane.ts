@@ -173,8 +173,9 @@ export class TunnelDataplane {
     // Read first: with pinning the plan builds on what the kernel holds (active parities).
     const actual = full || !this.lastApplied ? await this.kernel.read(this.opts.config.dataplane.tableBase, this.opts.flowHash === 'iptables-legacy') : this.lastApplied;
     const plan = planKernel(desired, cache.driver, cache.params, cache, actual);
-    cache.prune(new Set(desired.vips.map((v) => v.vip)));
-    const changes = diffKernel(actual, plan.state, plan.hash, plan.held);
+    // An incremental plan (changedVips) had the same VIPs as the last one: nothing to forget.
+    if (!plan.changedVips) cache.prune(new Set(desired.vips.map((v) => v.vip)));
+    const changes = diffKernel(actual, plan.state, plan.hash, plan.held, plan.changedVips);
     const errors = await this.apply(changes, plan);
     const durationMs = performance.now() - started;
     this.operations += changes.operations;

@@ -6,6 +6,11 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterSnapshot, EndpointSliceInput, NodeInput, PodInput, ServiceInput } from '../model/types.js';
 import { objectConverters } from './objects.js';
 
+/** Where an ingested object (SnapshotBuilder.ingest) keeps its converted value. */
+const CONVERTED = Symbol('converted');
+type ConvertedObject = KubernetesObject & { readonly [CONVERTED]: unknown };
+export type KindName = 'Service' | 'EndpointSlice' | 'Node' | 'Pod';
+
 /** Per-object conversion; undefined drops an object the model must not see. */
 export interface ObjectConverters {
   service(obj: unknown): ServiceInput | undefined;
@@ -62,6 +67,36 @@ export class SnapshotBuilder {
     private readonly onError: ConversionErrorHandler = () => {},
   ) {}
 
+  /**
+   * What a feed keeps of an object (FeedSource.transform): its identity and its converted
+   * value, nothing else. build() takes these as it takes raw objects. Conversion happens
+   * once per object version either way; here it happens on arrival, so the raw object
+   * (typed by the client, ~1 kB per endpoint) is garbage at once.
+   */
+  ingest(kind: KindName, obj: KubernetesObject): KubernetesObject {
+    const convert = this.converterOf(kind);
+    const shell: ConvertedObject = {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace, resourceVersion: obj.metadata?.resourceVersion, uid: obj.metadata?.uid },
+      [CONVERTED]: this.convertOne(kind, obj, convert),
+    };
+    return shell;
+  }
+
+  private converterOf(kind: KindName): (plain: unknown) => unknown {
+    switch (kind) {
+      case 'Service':
+        return (o) => this.converters.service(o);
+      case 'EndpointSlice':
+        return (o) => this.converters.endpointSlice(o);
+      case 'Node':
+        return (o) => this.converters.node(o);
+      case 'Pod':
+        return (o) => this.converters.pod(o);
+    }
+  }
+
   build(objects: ClusterObjects): ClusterSnapshot {
     return {
       services: this.convertAll('Service', objects.services, (o) => this.converters.service(o)),
@@ -78,7 +113,7 @@ export class SnapshotBuilder {
       const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
       let cached = this.memo.get(obj);
       if (!cached) {
-        cached = { value: this.convertOne(kind, obj, convert) };
+        cached = { value: CONVERTED in obj ? (obj as ConvertedObject)[CONVERTED] : this.convertOne(kind, obj, convert) };
         const old = before.get(key);
         if (old !== undefined && cached.value !== undefined && JSON.stringify(old) === JSON.stringify(cached.value)) cached.value = old;
         this.memo.set(obj, cached);

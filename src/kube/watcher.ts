@@ -10,13 +10,13 @@
 // readiness, one Node Event per episode), never acted on.
 // No snapshot is emitted before every feed has listed once: a partial view (services
 // without their endpoints) would withdraw working announcements.
-import { VersionApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { VersionApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterSnapshot } from '../model/types.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 import { Feed, type FeedName, type FeedSource, type FeedTimings } from './feed.js';
 import { describeIssue, objectConverters } from './objects.js';
-import { SnapshotBuilder, sameSnapshot, type ObjectConverters } from './snapshot.js';
+import { SnapshotBuilder, sameSnapshot, type KindName, type ObjectConverters } from './snapshot.js';
 import { abortSignalOptions } from './deadline.js';
 import { clusterSources } from './sources.js';
 
@@ -157,7 +157,17 @@ export class ClusterWatcher {
       watchTimeoutSeconds: this.options.watchTimeoutSeconds ?? WATCH_DEFAULTS.watchTimeoutSeconds,
       backoff: this.options.backoff ?? { initialMs: 500, maxMs: 30000 },
     };
-    const sources = this.options.sources ?? clusterSources(this.options.kubeConfig, this.options.nodeName);
+    // The feeds keep each object's converted value only (SnapshotBuilder.ingest).
+    const kinds: Record<FeedName, KindName> = { services: 'Service', endpointslices: 'EndpointSlice', nodes: 'Node', pods: 'Pod' };
+    const sources = (this.options.sources ?? clusterSources(this.options.kubeConfig, this.options.nodeName)).map(
+      (s): FeedSource => ({
+        name: s.name,
+        path: s.path,
+        ...(s.fieldSelector !== undefined ? { fieldSelector: s.fieldSelector } : {}),
+        list: (signal) => s.list(signal),
+        transform: (obj: KubernetesObject) => this.builder.ingest(kinds[s.name], s.transform ? s.transform(obj) : obj),
+      }),
+    );
     const listener = {
       changed: () => this.schedule(),
       recovered: (feed: Feed) => this.logger.info(`${feed.name}: watching again`),

@@ -124,6 +124,8 @@ export class IncrementalModel {
   private view: View | undefined;
   /** Services whose endpoints changed since the last desiredState(). */
   private readonly dirty = new Set<string>();
+  /** Of those, Services whose stored tables annotation changed (and nothing else of them). */
+  private readonly storedChanged = new Set<string>();
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
@@ -151,7 +153,10 @@ export class IncrementalModel {
   replaceAll(snapshot: ClusterSnapshot): this {
     const last = this.inputs;
     const svc = last ? changedInputs(last.services, snapshot.services) : this.againstCurrent(snapshot.services, this.services, (s) => key(s.namespace, s.name));
-    for (const s of svc.removed) this.deleteService(s.namespace, s.name);
+    // A changed Service is removed and added: setService replaces it (and can tell what
+    // changed, see there), so only Services that are really gone are deleted.
+    const readded = new Set(svc.added.map((s) => key(s.namespace, s.name)));
+    for (const s of svc.removed) if (!readded.has(key(s.namespace, s.name))) this.deleteService(s.namespace, s.name);
     for (const s of svc.added) this.setService(s);
     const slices = last ? changedInputs(last.endpointSlices, snapshot.endpointSlices) : this.againstCurrent(snapshot.endpointSlices, this.slices, (s) => key(s.namespace, s.name));
     for (const s of slices.removed) this.deleteEndpointSlice(s.namespace, s.name);
@@ -182,8 +187,21 @@ export class IncrementalModel {
 
   setService(s: ServiceInput): void {
     this.inputs = undefined;
-    this.services.set(key(s.namespace, s.name), s);
-    this.resolution = undefined;
+    const k = key(s.namespace, s.name);
+    const old = this.services.get(k);
+    this.services.set(k, s);
+    // The leader writes each changed table back to its Service (stored tables), so every
+    // endpoint change comes back as a Service change. VIP resolution does not read that
+    // annotation: only the Service's own tables are looked at again, not every VIP.
+    if (old && this.onlyStoredTablesDiffer(old, s)) {
+      this.storedChanged.add(k);
+      this.dirty.add(k);
+    } else this.resolution = undefined;
+  }
+
+  private onlyStoredTablesDiffer(a: ServiceInput, b: ServiceInput): boolean {
+    const without = (x: ServiceInput) => JSON.stringify({ ...x, annotations: { ...x.annotations, [this.storedKey]: undefined } });
+    return a.annotations[this.storedKey] !== b.annotations[this.storedKey] && without(a) === without(b);
   }
 
   deleteService(namespace: string, name: string): void {
@@ -304,7 +322,7 @@ export class IncrementalModel {
           const v = resolution.vips[i]!;
           const eps = this.endpointsOf(svc);
           const old = view.entries[i]!;
-          if (old.eps === eps) continue;
+          if (old.eps === eps && !this.storedChanged.has(svc)) continue;
           plans ??= view.plans.slice();
           const entry = this.planVip(v, eps, node, nodeKey, old);
           view.entries[i] = entry;
@@ -318,6 +336,7 @@ export class IncrementalModel {
       if (plans) view = this.view = summaryChanged ? summarise(resolution, nodeKey, view.entries, plans, view.byService) : { ...view, plans };
     }
     this.dirty.clear();
+    this.storedChanged.clear();
 
     const extraProblems: Problem[] = [...view.vipProblems];
     for (const [svc, { text, parsed }] of this.storedParses) {

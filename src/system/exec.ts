@@ -15,6 +15,12 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Do not throw on a non-zero exit; the caller inspects `code`. */
   readonly allowFailure?: boolean;
+  /**
+   * Hands stdout to this callback chunk by chunk instead of collecting it (RunResult.stdout
+   * is then empty): for outputs too large to hold as one string (a readback of millions of
+   * routes is hundreds of MB of text, near V8's string length limit).
+   */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -49,7 +55,8 @@ export const runCommand: CommandRunner = (file, args, opts = {}) => {
     const timer = opts.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
       : undefined;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const onStdout = opts.onStdout;
+    child.stdout.setEncoding('utf8').on('data', onStdout ? (d: string) => onStdout(d) : (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err) => {
       if (timer) clearTimeout(timer);

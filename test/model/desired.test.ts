@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { bucketShares, computeDesiredState, IncrementalModel, type ClusterSnapshot, type IpAddress } from '../../src/model/index.js';
+import { bucketShares, computeDesiredState, formatStoredTables, IncrementalModel, storedTablesKey, toStoredTable, type ClusterSnapshot, type IpAddress } from '../../src/model/index.js';
 import { cluster, ep, node, pod, service, settings, slice, tunnelService } from './helpers.js';
 
 const web = tunnelService('web', '203.0.113.10');
@@ -193,7 +193,7 @@ describe('determinism and incremental updates', () => {
     const base = many(12);
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.constantFrom('ready', 'drain', 'delete-slice', 'delete-service', 'cordon', 'uncordon', 'add-pod')), { maxLength: 25 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.constantFrom('ready', 'drain', 'delete-slice', 'delete-service', 'cordon', 'uncordon', 'add-pod', 'store', 'store-other')), { maxLength: 25 }),
         (ops) => {
           const model = new IncrementalModel(settings(), 'worker-1').replaceAll(base);
           let current: ClusterSnapshot = { ...base };
@@ -210,6 +210,18 @@ describe('determinism and incremental updates', () => {
             } else if (op === 'delete-service') {
               model.deleteService(s.namespace, s.name);
               current = { ...current, services: current.services.filter((x) => x.name !== s.name) };
+            } else if (op === 'store' || op === 'store-other') {
+              // The leader writes a table back (stored tables): only that annotation changes.
+              // 'store-other': another VIP's table, so the stored one differs from the computed.
+              const svc = current.services.find((x) => x.name === s.name);
+              const vips = model.desiredState().vips;
+              const own = vips.find((v) => v.service.name === s.name);
+              const from = op === 'store' ? own : vips[(vips.indexOf(own!) + 1) % vips.length];
+              if (!svc || !own || !from || from.table.buckets.length === 0) continue;
+              const key = storedTablesKey(settings().annotationKey);
+              const changed = { ...svc, annotations: { ...svc.annotations, [key]: formatStoredTables(new Map([[own.vip, toStoredTable(from.table)]])) } };
+              model.setService(changed);
+              current = { ...current, services: current.services.map((x) => (x.name === s.name ? changed : x)) };
             } else if (op === 'cordon' || op === 'uncordon') {
               const n = node('worker-1', { taintKeys: op === 'cordon' ? ['cmd.nu/tunnel-maintenance'] : [] });
               model.setNode(n);

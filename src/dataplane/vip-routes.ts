@@ -1,0 +1,152 @@
+// One VIP's bucket routes in a compact form. A tunnel node with 10,000 VIPs holds 2.56M
+// bucket routes per table generation, twice (the plan and what the kernel has); as Maps of
+// route objects that was over a gigabyte of heap. Every route of a VIP has the same
+// destination and family and leads to one of a few nexthop texts, so a VIP's routes are
+// two typed arrays (table, index of the nexthop text) and the list of its distinct texts:
+// about 6 bytes a route. Route objects are made on demand (get, iteration); the diff and
+// pinning compare them by value, never by identity.
+import type { IpFamily } from '../model/types.js';
+import type { RouteSpec, VipRoutes } from './state.js';
+
+export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
+  /** Sorted ascending. */
+  private readonly tables: Int32Array;
+  /** Index into `targets` per table. */
+  private readonly slots: Uint16Array;
+  /** The distinct nexthop texts (shared strings). */
+  private readonly targets: readonly string[];
+
+  constructor(
+    readonly family: IpFamily,
+    readonly dst: string,
+    entries: ReadonlyMap<number, string>,
+  ) {
+    const tables = Int32Array.from(entries.keys()).sort();
+    const index = new Map<string, number>();
+    const targets: string[] = [];
+    const slots = new Uint16Array(tables.length);
+    for (let i = 0; i < tables.length; i++) {
+      const text = entries.get(tables[i]!)!;
+      let k = index.get(text);
+      if (k === undefined) {
+        k = targets.length;
+        if (k > 0xffff) throw new Error(`VIP ${dst}: more than 65,536 distinct nexthops`);
+        index.set(text, k);
+        targets.push(text);
+      }
+      slots[i] = k;
+    }
+    this.tables = tables;
+    this.slots = slots;
+    this.targets = targets;
+  }
+
+  get size(): number {
+    return this.tables.length;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'PackedVipRoutes';
+  }
+
+  private indexOf(table: number): number {
+    let lo = 0;
+    let hi = this.tables.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const t = this.tables[mid]!;
+      if (t === table) return mid;
+      if (t < table) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  has(table: number): boolean {
+    return this.indexOf(table) >= 0;
+  }
+
+  /** The nexthop text of one table's route, without making a route object. */
+  nexthopOf(table: number): string | undefined {
+    const i = this.indexOf(table);
+    return i < 0 ? undefined : this.targets[this.slots[i]!];
+  }
+
+  get(table: number): RouteSpec | undefined {
+    const i = this.indexOf(table);
+    return i < 0 ? undefined : this.at(i);
+  }
+
+  /** The distinct nexthop texts these routes lead to. */
+  nexthops(): readonly string[] {
+    return this.targets;
+  }
+
+  private at(i: number): RouteSpec {
+    return { family: this.family, table: this.tables[i]!, dst: this.dst, nexthop: this.targets[this.slots[i]!]! };
+  }
+
+  forEach(fn: (value: RouteSpec, key: number, map: ReadonlyMap<number, RouteSpec>) => void, thisArg?: unknown): void {
+    for (let i = 0; i < this.tables.length; i++) fn.call(thisArg, this.at(i), this.tables[i]!, this);
+  }
+
+  *entries(): MapIterator<[number, RouteSpec]> {
+    for (let i = 0; i < this.tables.length; i++) yield [this.tables[i]!, this.at(i)];
+  }
+
+  *keys(): MapIterator<number> {
+    for (let i = 0; i < this.tables.length; i++) yield this.tables[i]!;
+  }
+
+  *values(): MapIterator<RouteSpec> {
+    for (let i = 0; i < this.tables.length; i++) yield this.at(i);
+  }
+
+  [Symbol.iterator](): MapIterator<[number, RouteSpec]> {
+    return this.entries();
+  }
+}
+
+/**
+ * Collects one VIP's routes (table -> nexthop text) and packs them. Routes of another
+ * destination or family than the first are refused: they belong to another VIP.
+ */
+export class VipRoutesBuilder {
+  private readonly entries = new Map<number, string>();
+  constructor(
+    readonly family: IpFamily,
+    readonly dst: string,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  set(table: number, nexthop: string): this {
+    this.entries.set(table, nexthop);
+    return this;
+  }
+
+  add(route: RouteSpec): this {
+    if (route.dst !== this.dst || route.family !== this.family) throw new Error(`route to ${route.dst} (IPv${route.family}) added to the routes of ${this.dst}`);
+    return this.set(route.table, route.nexthop);
+  }
+
+  build(): PackedVipRoutes {
+    return new PackedVipRoutes(this.family, this.dst, this.entries);
+  }
+}
+
+/** The nexthop text of one table's route in any VipRoutes (packed: without an allocation). */
+export function nexthopAt(routes: VipRoutes | undefined, table: number): string | undefined {
+  if (routes === undefined) return undefined;
+  return routes instanceof PackedVipRoutes ? routes.nexthopOf(table) : routes.get(table)?.nexthop;
+}
+
+/** A VipRoutes as a packed one (route maps made by hand, e.g. in tests, stay usable). */
+export function packRoutes(routes: VipRoutes): VipRoutes {
+  if (routes instanceof PackedVipRoutes || routes.size === 0) return routes;
+  let b: VipRoutesBuilder | undefined;
+  for (const r of routes.values()) (b ??= new VipRoutesBuilder(r.family, r.dst)).add(r);
+  return b!.build();
+}
