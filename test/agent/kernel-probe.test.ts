@@ -230,7 +230,7 @@ interface ScenarioResult {
   const set = new NetnsSet();
   let netns = '';
   beforeAll(async () => {
-    netns = await set.create('h2kp');
+    netns = await set.create('kkprb');
   });
   afterAll(() => set.destroy());
 

@@ -42,8 +42,8 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
   };
 
   beforeAll(async () => {
-    routerNs = await ns.create('h8birdr');
-    nodeNs = await ns.create('h8birdn');
+    routerNs = await ns.create('kbirdr');
+    nodeNs = await ns.create('kbirdn');
     const { aIf } = await ns.link(routerNs, nodeNs, { aAddrs: [`${R4}/29`], bAddrs: [`${N4}/29`] });
     birdConf = (bfdMode: 'on' | 'graceful'): string => [
       `router id ${R4};`,

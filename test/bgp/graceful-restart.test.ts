@@ -65,8 +65,8 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
   const established = async (): Promise<boolean> => (await frrNeighbor()).bgpState === 'Established';
 
   beforeAll(async () => {
-    routerNs = await ns.create('h8grr');
-    nodeNs = await ns.create('h8grn');
+    routerNs = await ns.create('kgrr');
+    nodeNs = await ns.create('kgrn');
     await ns.link(routerNs, nodeNs, { aAddrs: [`${R4}/29`], bAddrs: [`${N4}/29`] });
     router = new FrrRouter({
       netns: routerNs,

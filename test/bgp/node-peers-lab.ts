@@ -31,7 +31,7 @@ export interface NodePeersLab {
   destroy(): Promise<void>;
 }
 
-const tag = process.env.KST_TEST_NETNS_TAG ?? 'h6';
+const tag = process.env.KST_TEST_NETNS_TAG ?? 'knp';
 
 export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: string; readSecret?: (name: string, key: string) => Promise<string>; verbose?: boolean; logger?: Logger }): Promise<NodePeersLab> {
   const netns = new NetnsSet();

@@ -17,7 +17,7 @@ const sets = new NetnsSet();
 let ns: string;
 
 beforeAll(async () => {
-  ns = await sets.create('h4kdk');
+  ns = await sets.create('kclk');
 });
 afterAll(() => sets.destroy());
 
@@ -77,7 +77,7 @@ async function projectObjects(netns: string): Promise<string[]> {
 test('kst cleanup on a tunnel node and a serving node leaves nothing of the project in the node or any pod namespace', async () => {
   const config = testConfig();
   // Tunnel node: the data plane and BFD's TTL table.
-  const tunnel = await sets.create('h4tun');
+  const tunnel = await sets.create('kcltun');
   const dp = new TunnelDataplane({ config, netns: tunnel });
   dp.start();
   expect(await dp.set(desiredState({ bucketCount: 8, vips: [{ vip: '203.0.113.10', backends: ['192.0.2.11', '192.0.2.12'] }, { vip: '2001:db8::10', backends: ['2001:db8:1::11'] }] }))).toMatchObject({ ok: true });
@@ -86,9 +86,9 @@ test('kst cleanup on a tunnel node and a serving node leaves nothing of the proj
 
   // Serving node: two pods; one set up by PodNetworks (vxlan-lwt), one with an mpls-mode
   // leftover (a VIP on lo with the project's label) from an agent that is gone.
-  const serving = await sets.create('h4srv');
-  const podA = await sets.create('h4poda');
-  const podB = await sets.create('h4podb');
+  const serving = await sets.create('kclsrv');
+  const podA = await sets.create('kclpoda');
+  const podB = await sets.create('kclpodb');
   await sets.link(podA, serving, { aIf: 'eth0', aAddrs: ['192.0.2.50/24'], bAddrs: ['192.0.2.1/24'] });
   await sets.link(podB, serving, { aIf: 'eth0', aAddrs: ['192.0.2.51/24'] });
   await runCommand('ip', ['-n', podB, 'addr', 'add', '203.0.113.11/32', 'dev', 'lo', 'label', 'lo:kst']);
@@ -106,10 +106,10 @@ test('kst cleanup on a tunnel node and a serving node leaves nothing of the proj
   expect(await projectObjects(podB)).toEqual([expect.stringMatching(/^address .*203\.0\.113\.11\/32.*lo:kst/)]);
   const podForeign = (await runCommand('ip', ['-n', podA, '-j', 'addr', 'show', 'dev', 'eth0'])).stdout;
 
-  const t = await quietly(() => main(['cleanup', '--netns', tunnel, '--pod-netns-prefix', 'h4pod-none']));
+  const t = await quietly(() => main(['cleanup', '--netns', tunnel, '--pod-netns-prefix', 'kclpod-none']));
   expect(t).toMatchObject({ code: 0 });
   expect(t.out).toMatch(/dataplane: removed \d+ data-plane objects/);
-  const sv = await quietly(() => main(['cleanup', '--netns', serving, '--pod-netns-prefix', 'h4pod']));
+  const sv = await quietly(() => main(['cleanup', '--netns', serving, '--pod-netns-prefix', 'kclpod']));
   expect(sv.code).toBe(0);
   expect(sv.out).toMatch(/podnet: removed \d+ pod-side objects in 2 pod namespace\(s\)/);
 
