@@ -118,6 +118,9 @@ export async function runScenarios(lab: PodLab, scenarios: readonly ModeScenario
   return out;
 }
 
+/** Started: its set() runs on the reconcile loop, which waits for start(). */
 export function podNetworksFor(mine: ReadonlySet<number>, events?: MemoryEventSink): PodNetworks {
-  return new PodNetworks({ encap: { mode: 'gre', ...ENCAP }, ...(events ? { events } : {}), finder: new NamespaceFinder({ accept: (c) => mine.has(c.inode) }) });
+  const nets = new PodNetworks({ encap: { mode: 'gre', ...ENCAP }, ...(events ? { events } : {}), finder: new NamespaceFinder({ accept: (c) => mine.has(c.inode) }) });
+  nets.start();
+  return nets;
 }
