@@ -236,13 +236,14 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     // a relist can bring the change. Unchanged objects keep their identity downstream.
     proxy!.stall();
     server.apply(endpointSlice('web-1', 'web', ['198.51.100.11', '198.51.100.12']));
-    await waitFor(() => snapshots.at(-1)?.endpointSlices[0]?.endpoints.length === 2, 5000, 20);
+    // Relists come every 300 ms; 20 s is room for a loaded CI machine (order of magnitude).
+    await waitFor(() => snapshots.at(-1)?.endpointSlices[0]?.endpoints.length === 2, 20000, 20);
     expect(snapshots).toHaveLength(2);
     const healed = snapshots[1]!;
     expect(healed.services[0]).toBe(first.services[0]);
     expect(healed.services[1]).toBe(first.services[1]);
     expect(healed.nodes[0]).toBe(first.nodes[0]);
-  }, 30000);
+  }, 60000);
 
   it('a resourceVersion that goes backwards (API server replaced by one with a fresh store) leads to a relist and the view converges', async () => {
     const { server, watcher, snapshots, lines } = await setUp({ bookmarkIntervalMs: 200 }, { inactivityTimeoutMs: 2000, relistIntervalMs: 0 }, false);
