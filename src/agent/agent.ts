@@ -153,6 +153,11 @@ export class Agent {
    * stale: graceful restart) and the data path stays; the next agent adopts both.
    */
   async stopForRestart(): Promise<void> {
+    await this.stopConverging();
+  }
+
+  /** No more passes, timers or listeners; what is announced and programmed stays. */
+  private async stopConverging(): Promise<void> {
     this.stopping = true;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
@@ -165,11 +170,7 @@ export class Agent {
    * BFD goes AdminDown. The kernel state stays.
    */
   async shutdown(): Promise<void> {
-    this.stopping = true;
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
-    for (const off of this.unsubscribe.splice(0)) off();
-    await this.loop.stop();
+    await this.stopConverging();
     const log = this.parts.logger;
     if (this.parts.bgp) {
       log.info('shutdown: withdrawing all announcements');
