@@ -104,7 +104,7 @@ test('kst cleanup on a tunnel node and a serving node leaves nothing of the proj
   expect(await projectObjects(tunnel)).toContainEqual(expect.stringMatching(/^nft .*kube_service_tunnel_bfd/));
   expect(await projectObjects(podA)).toContainEqual(expect.stringMatching(/^link kst/));
   expect(await projectObjects(podB)).toEqual([expect.stringMatching(/^address .*203\.0\.113\.11\/32.*lo:kst/)]);
-  const podForeign = (await runCommand('ip', ['-n', podA, '-j', 'addr', 'show', 'dev', 'eth0'])).stdout;
+  const podForeign = await podInterface(podA);
 
   const t = await quietly(() => main(['cleanup', '--netns', tunnel, '--pod-netns-prefix', 'kclpod-none']));
   expect(t).toMatchObject({ code: 0 });
@@ -115,5 +115,11 @@ test('kst cleanup on a tunnel node and a serving node leaves nothing of the proj
 
   for (const n of [tunnel, serving, podA, podB]) expect({ netns: n, left: await projectObjects(n) }).toEqual({ netns: n, left: [] });
   // What is not ours stays: the pod's own interface and address.
-  expect((await runCommand('ip', ['-n', podA, '-j', 'addr', 'show', 'dev', 'eth0'])).stdout).toBe(podForeign);
+  expect(await podInterface(podA)).toEqual(podForeign);
 }, 120_000);
+
+/** The pod's own interface: name, state and addresses (not DAD's passing `tentative` flag). */
+async function podInterface(netns: string): Promise<unknown> {
+  const links = JSON.parse((await runCommand('ip', ['-n', netns, '-j', 'addr', 'show', 'dev', 'eth0'])).stdout) as Array<{ ifname: string; operstate: string; address: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
+  return links.map((l) => ({ ifname: l.ifname, operstate: l.operstate, address: l.address, addresses: l.addr_info.map((a) => `${a.family} ${a.local}/${a.prefixlen}`) }));
+}
