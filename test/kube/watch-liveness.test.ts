@@ -216,7 +216,9 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
   }, 30000);
 
   it('a periodic relist that finds nothing new emits no snapshot; one that finds what a wedged watch missed heals it by diff', async () => {
-    const { server, proxy, watcher, snapshots } = await setUp({ bookmarkIntervalMs: 600_000 }, { inactivityTimeoutMs: 600_000, relistIntervalMs: 300 });
+    // requestTimeoutMs: stall() also wedges idle keep-alive connections, and a relist that
+    // reuses one hangs until its deadline (30 s by default), then the next relist heals.
+    const { server, proxy, watcher, snapshots } = await setUp({ bookmarkIntervalMs: 600_000 }, { inactivityTimeoutMs: 600_000, relistIntervalMs: 300, requestTimeoutMs: 2000 });
     server.apply(node(NODE));
     server.apply(service('web', { vip: '203.0.113.20' }));
     server.apply(service('other', { vip: '203.0.113.21' }));
@@ -236,7 +238,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     // a relist can bring the change. Unchanged objects keep their identity downstream.
     proxy!.stall();
     server.apply(endpointSlice('web-1', 'web', ['198.51.100.11', '198.51.100.12']));
-    // Relists come every 300 ms; 20 s is room for a loaded CI machine (order of magnitude).
+    // Relists come every 300 ms, a wedged one is cut after 2 s; 20 s is room for a loaded machine.
     await waitFor(() => snapshots.at(-1)?.endpointSlices[0]?.endpoints.length === 2, 20000, 20);
     expect(snapshots).toHaveLength(2);
     const healed = snapshots[1]!;
