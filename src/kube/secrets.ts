@@ -39,13 +39,13 @@ export class SecretReader {
     } catch (err) {
       throw new SecretKeyError(`${where}: ${describeKubeError(err)}`);
     }
+    // Only `data`: a real server merges a written `stringData` into it and never returns it.
     const encoded = secret.data?.[key];
-    const plain = secret.stringData?.[key];
-    if (encoded === undefined && plain === undefined) {
+    if (encoded === undefined) {
       const keys = Object.keys(secret.data ?? {});
       throw new SecretKeyError(`${where}: no such key (keys: ${keys.length ? keys.join(', ') : 'none'})`);
     }
-    const value = plain ?? Buffer.from(encoded!, 'base64').toString('utf8');
+    const value = Buffer.from(encoded, 'base64').toString('utf8');
     const trimmed = value.replace(/\r?\n$/, '');
     if (trimmed === '') throw new SecretKeyError(`${where}: the value is empty`);
     return trimmed;

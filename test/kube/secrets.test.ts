@@ -23,6 +23,17 @@ describe('SecretReader', () => {
     expect(gone).not.toContain('s3cret');
   });
 
+  it('stringData is write-only: merged into data (its keys win), never returned, and its keys validated', async () => {
+    const api = server.kubeConfig().makeApiClient(CoreV1Api);
+    const made = await api.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'mixed' }, data: { a: b64('old'), b: b64('kept') }, stringData: { a: 'new\n' } } });
+    expect(made.stringData).toBeUndefined();
+    expect(made.data).toEqual({ a: b64('new\n'), b: b64('kept') });
+    const reader = new SecretReader({ kubeConfig: server.kubeConfig(), namespace: NS });
+    expect(await reader.read('mixed', 'a')).toBe('new');
+    const bad = await api.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'bad-string-key' }, stringData: { 'a/b': 'x' } } }).then(() => 'created', (e: { code?: number }) => e.code);
+    expect(bad).toBe(422);
+  });
+
   it('the server refuses a Secret whose data is not base64, or whose key is not a config key (422)', async () => {
     const api = server.kubeConfig().makeApiClient(CoreV1Api);
     const bad = (data: Record<string, string>) => api.createNamespacedSecret({ namespace: NS, body: { metadata: { name: `bad-${Object.keys(data)[0]!.length}` }, data } }).then(() => 'created', (e: { code?: number }) => e.code);

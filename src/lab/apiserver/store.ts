@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApiError, alreadyExists, apiVersionOf, conflict, invalid, notFound, resourceKey, type KubeObject, type ResourceType } from './resources.js';
 import type { JournalEntry, StoreSnapshot } from './state-file.js';
-import { assertValid, decodeTimes } from './validation.js';
+import { assertValid, convertSecretStringData, decodeTimes } from './validation.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -115,6 +115,7 @@ export class ObjectStore {
   create(type: ResourceType, input: KubeObject, namespace?: string): KubeObject {
     const obj = structuredClone(input);
     decodeTimes(type, obj);
+    convertSecretStringData(type, obj);
     const meta = (obj.metadata ??= {});
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`;
     if (!meta.name) throw invalid(type.group, type.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' }]);
@@ -149,6 +150,7 @@ export class ObjectStore {
   update(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string, conditional = false): KubeObject {
     input = structuredClone(input);
     decodeTimes(type, input);
+    convertSecretStringData(type, input);
     const meta = input.metadata ?? {};
     const name = meta.name ?? '';
     const key = objectKey(ns(type, namespace ?? meta.namespace), name);

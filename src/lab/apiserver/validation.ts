@@ -204,6 +204,20 @@ function decodeField(holder: Record<string, unknown>, key: string, layout: GoLay
  * Parses every Time and MicroTime field of `obj` in place, re-rendered as the server stores
  * them. A field that does not parse is a 400, with the message the real server gives.
  */
+/**
+ * core/v1 Secrets: `stringData` is write-only. The real server merges it into `data`
+ * (base64, its keys winning over `data`'s) while converting the request, and never
+ * stores or returns it; validation then sees only `data`.
+ */
+export function convertSecretStringData(type: ResourceType, obj: KubeObject): void {
+  if (type.kind !== 'Secret' || type.group !== '' || obj.stringData === undefined) return;
+  const plain = (obj.stringData ?? {}) as Record<string, unknown>;
+  const data = { ...((obj.data ?? {}) as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(plain)) data[key] = Buffer.from(typeof value === 'string' ? value : '', 'utf8').toString('base64');
+  obj.data = data;
+  delete obj.stringData;
+}
+
 export function decodeTimes(type: ResourceType, obj: KubeObject): void {
   try {
     for (const path of ['metadata.creationTimestamp', 'metadata.deletionTimestamp', ...(type.timeFields ?? [])]) forEachAt(obj, path, (h, k) => decodeField(h, k, RFC3339));
