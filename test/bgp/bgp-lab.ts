@@ -89,10 +89,9 @@ export async function createBgpLab(nodeCount: number, opts: { verbose?: boolean;
     await netns.destroy();
   };
   try {
-    const tag = process.env.KST_TEST_NETNS_TAG ?? 'kst';
-    const routerNs = await netns.create(`${tag}br`);
+    const routerNs = await netns.create('kstbr');
     for (let i = 1; i <= nodeCount; i++) {
-      const ns = await netns.create(`${tag}bn`);
+      const ns = await netns.create('kstbn');
       const a = nodeAddrs(i);
       await netns.link(routerNs, ns, { aAddrs: [`${a.r4}/30`, `${a.r6}/64`], bAddrs: [`${a.v4}/30`, `${a.v6}/64`] });
       const gobgpd = new GobgpdProcess({ netns: ns });

@@ -1,5 +1,5 @@
-// One FRR router and one gobgpd "node" in namespaces named after the helper that runs
-// them (KST_TEST_NETNS_TAG, default "h6"), for the per-node peer, per-VIP peer and password
+// One FRR router and one gobgpd "node" in namespaces of their own (names from NetnsSet,
+// which adds NETNS_TAG when set), for the per-node peer, per-VIP peer and password
 // tests. The node's sessions come from the model's plan through the agent's PeerSessions,
 // as in the agent.
 //
@@ -31,8 +31,6 @@ export interface NodePeersLab {
   destroy(): Promise<void>;
 }
 
-const tag = process.env.KST_TEST_NETNS_TAG ?? 'knp';
-
 export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: string; readSecret?: (name: string, key: string) => Promise<string>; verbose?: boolean; logger?: Logger }): Promise<NodePeersLab> {
   const netns = new NetnsSet();
   const logger = opts.logger ?? (opts.verbose ? createLogger('debug') : silentLogger());
@@ -48,8 +46,8 @@ export async function createNodePeersLab(opts: { bgp: BgpSettings; routerBgpd: s
     await netns.destroy();
   };
   try {
-    const routerNs = await netns.create(`${tag}r`);
-    const nodeNs = await netns.create(`${tag}n`);
+    const routerNs = await netns.create('knpr');
+    const nodeNs = await netns.create('knpn');
     await netns.link(routerNs, nodeNs, { aAddrs: [`${ROUTER.v4}/30`, `${ROUTER.v6}/64`], bAddrs: [`${NODE.v4}/30`, `${NODE.v6}/64`] });
     router = new FrrRouter({ netns: routerNs, bgpdConf: opts.routerBgpd, withBfd: false });
     await router.start();
