@@ -8,6 +8,7 @@
 // computeDesiredState() is this class used once, so both paths share one implementation.
 // A Service's stored tables (stored-table.ts, issue 7) are where its VIPs' tables start from.
 import { buildBucketTable } from './maglev.js';
+import { changedInputs } from './changed-inputs.js';
 import { modeTraits } from './mode-traits.js';
 import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
@@ -506,20 +507,6 @@ export class IncrementalModel {
     for (const p of this.pods.values()) if (p.podIps.includes(e.address)) return p;
     return undefined;
   }
-}
-
-/**
- * Objects of `after` that are not in `before` (by identity) and objects of `before` no
- * longer in `after`. A changed object is both: its old value removed, its new one added,
- * so callers apply removals first. Without `before`, everything is added.
- */
-function changedInputs<T>(before: readonly T[] | undefined, after: readonly T[]): { readonly added: readonly T[]; readonly removed: readonly T[] } {
-  if (before === after) return { added: [], removed: [] };
-  if (!before) return { added: after, removed: [] };
-  const gone = new Set(before);
-  const added: T[] = [];
-  for (const x of after) if (!gone.delete(x)) added.push(x);
-  return { added, removed: [...gone] };
 }
 
 function serviceProblem(v: ServiceVip, reason: string, message: string): Problem {
