@@ -5,9 +5,11 @@
 // Targets (issue #2): full < 2 s, heap < 500 MB, single change < 5 ms.
 // Endpoints are drawn from a fixed set of pods (--pods, default 5,000) as in a real cluster,
 // where many Services select the same pods: each VIP gets `--endpoints` distinct ones.
-// Options: --vips N --endpoints N --pods N --changes N --plan-changes N (the data-plane
+// Options: --vips N --endpoints N --pods N --changes N --warmup N (uncounted changes
+// first, default 50) --plan-changes N (the data-plane
 // part, default --changes; 0 skips it, as at 10k where one full plan takes minutes).
 import { availableParallelism, loadavg } from 'node:os';
+import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { computeDesiredState, IncrementalModel, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type ModelSettings, type ServiceInput } from '../src/model/index.js';
 import { settings as testSettings } from '../test/model/helpers.js';
@@ -16,11 +18,12 @@ import { createDriver, diffKernel, planKernel } from '../src/dataplane/index.js'
 import { RoutePlanCache } from '../src/dataplane/plan.js';
 import { emptyKernelState } from '../src/dataplane/state.js';
 
-const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, changes: { type: 'string' }, 'plan-changes': { type: 'string' } } });
+const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, changes: { type: 'string' }, warmup: { type: 'string' }, 'plan-changes': { type: 'string' } } });
 const VIPS = Number(values.vips ?? 10000);
 const ENDPOINTS = Number(values.endpoints ?? 100);
 const PODS = Number(values.pods ?? 5000);
 const CHANGES = Number(values.changes ?? 200);
+const WARMUP = Number(values.warmup ?? 50);
 const PLAN_CHANGES = Number(values['plan-changes'] ?? CHANGES);
 if (ENDPOINTS > PODS) throw new Error(`--endpoints ${ENDPOINTS} needs at least as many --pods (${PODS})`);
 const WORKERS = 50;
@@ -146,7 +149,16 @@ const heapModel = heapMb();
 const slices = [...snapshot.endpointSlices];
 const changeMs: number[] = [];
 const changeCpuMs: number[] = [];
-for (let c = 0; c < CHANGES; c++) {
+// Which samples a garbage collection ran in (p99 causes): GC entries are delivered later,
+// so sample intervals are kept and matched afterwards.
+const gcEntries: PerformanceEntry[] = [];
+const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
+gcObserver.observe({ entryTypes: ['gc'] });
+const sampleSpans: [number, number][] = [];
+// The first WARMUP changes are not counted: the agent runs in its compiled steady state,
+// and the first calls of each path include compiling it (on other threads, which the
+// process's CPU time counts too).
+for (let c = -WARMUP; c < CHANGES; c++) {
   const i = next() % VIPS;
   const j = next() % ENDPOINTS;
   const s = slices[i]!;
@@ -156,11 +168,24 @@ for (let c = 0; c < CHANGES; c++) {
   // The agent's own path: every snapshot goes through replaceAll (a new array in which
   // only the changed slice is a new value, as kube/snapshot.ts builds them).
   const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
+  const start = performance.now();
   const [out, ms] = time(() => model.replaceAll(nextSnapshot).desiredState());
+  sampleSpans.push([start, performance.now()]);
   if (out.vips.length !== VIPS) throw new Error('incremental result lost VIPs');
+  if (c < 0) {
+    sampleSpans.pop();
+    continue;
+  }
   changeMs.push(ms);
   changeCpuMs.push(lastCpuMs);
 }
+await new Promise((resolve) => setImmediate(resolve)); // deliver the GC entries
+gcObserver.disconnect();
+const gcMsIn = sampleSpans.map(([a, b]) => gcEntries.filter((g) => g.startTime < b && g.startTime + g.duration > a).reduce((t, g) => t + g.duration, 0));
+const samplesWithGc = gcMsIn.filter((g) => g > 0).length;
+const slowest = changeMs.map((ms, k) => ({ ms, gc: gcMsIn[k]! })).sort((a, b) => b.ms - a.ms);
+const worstWithoutGc = slowest.find((x) => x.gc === 0)?.ms ?? 0;
+
 // The data plane's part of the same path (issue 12): the tunnel node's kernel plan and
 // diff for each change, after a full plan of every VIP (its heap is the planned routes).
 function planPart(): { planFullMs: number; heapPlan: number; planChangeMs: number[]; planIncremental: number } {
@@ -217,11 +242,15 @@ const result = {
   heapWithIncrementalModelMb: +heapModel.toFixed(1),
   incrementalFirstMs: +modelFirstMs.toFixed(1),
   changes: CHANGES,
+  warmupChanges: WARMUP,
   changeMedianMs: +median(changeMs).toFixed(3),
   changeP99Ms: +pct(changeMs, 0.99).toFixed(3),
   changeMaxMs: +Math.max(...changeMs).toFixed(3),
   changeCpuMedianMs: +median(changeCpuMs).toFixed(3),
   changeCpuP99Ms: +pct(changeCpuMs, 0.99).toFixed(3),
+  changeSamplesWithGc: samplesWithGc,
+  changeGcMsMedianWhenGc: samplesWithGc > 0 ? +median(gcMsIn.filter((g) => g > 0)).toFixed(3) : 0,
+  changeMaxWithoutGcMs: +worstWithoutGc.toFixed(3),
   incrementalEqualsFull: sameResult,
   // Model + data plane: replaceAll + desiredState + planKernel + diffKernel per change.
   // null when skipped (--plan-changes 0).
@@ -248,6 +277,7 @@ const rows: [string, string, string][] = [
   ['heap: total used after gc', `${result.heapTotalMb} MB`, '< 500 MB'],
   ['single endpoint change, median', `${result.changeMedianMs} ms (CPU ${result.changeCpuMedianMs} ms)`, ''],
   [`single endpoint change, p99 of ${CHANGES}`, `${result.changeP99Ms} ms (CPU ${result.changeCpuP99Ms} ms)`, '< 5 ms'],
+  ['changes with a GC in them (GC ms, median) / slowest without GC', `${result.changeSamplesWithGc} of ${CHANGES} (${result.changeGcMsMedianWhenGc} ms) / ${result.changeMaxWithoutGcMs} ms`, ''],
   ['incremental result == full recomputation', String(sameResult), 'true'],
   ...((planned
     ? [
