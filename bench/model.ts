@@ -6,24 +6,26 @@
 // Endpoints are drawn from a fixed set of pods (--pods, default 5,000) as in a real cluster,
 // where many Services select the same pods: each VIP gets `--endpoints` distinct ones.
 // Options: --vips N --endpoints N --pods N --changes N --warmup N (uncounted changes
-// first, default 50) --plan-changes N (the data-plane
+// first, default 50) --stored-tables (Services carry the leader's stored tables, and each
+// change is followed by the writer's echo, timed apart) --plan-changes N (the data-plane
 // part, default --changes; 0 skips it, as at 10k where one full plan takes minutes).
 import { availableParallelism, loadavg } from 'node:os';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { computeDesiredState, IncrementalModel, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type ModelSettings, type ServiceInput } from '../src/model/index.js';
+import { computeDesiredState, formatStoredTables, IncrementalModel, storedTablesKey, toStoredTable, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type DesiredState, type ModelSettings, type ServiceInput } from '../src/model/index.js';
 import { settings as testSettings } from '../test/model/helpers.js';
 import { configSchema } from '../src/config/schema.js';
 import { createDriver, diffKernel, planKernel } from '../src/dataplane/index.js';
 import { RoutePlanCache } from '../src/dataplane/plan.js';
 import { emptyKernelState } from '../src/dataplane/state.js';
 
-const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, changes: { type: 'string' }, warmup: { type: 'string' }, 'plan-changes': { type: 'string' } } });
+const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, changes: { type: 'string' }, warmup: { type: 'string' }, 'stored-tables': { type: 'boolean' }, 'plan-changes': { type: 'string' } } });
 const VIPS = Number(values.vips ?? 10000);
 const ENDPOINTS = Number(values.endpoints ?? 100);
 const PODS = Number(values.pods ?? 5000);
 const CHANGES = Number(values.changes ?? 200);
 const WARMUP = Number(values.warmup ?? 50);
+const STORED = values['stored-tables'] === true;
 const PLAN_CHANGES = Number(values['plan-changes'] ?? CHANGES);
 if (ENDPOINTS > PODS) throw new Error(`--endpoints ${ENDPOINTS} needs at least as many --pods (${PODS})`);
 const WORKERS = 50;
@@ -121,8 +123,22 @@ function time<T>(fn: () => T): [T, number] {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
+/**
+ * The Services with the stored-tables annotation the leader writes (docs/stored-tables.md),
+ * as a cluster that has run for a while has them: every node starts its tables from them.
+ */
+function withStoredTables(base: ClusterSnapshot): ClusterSnapshot {
+  const state = computeDesiredState(settings, base, 'tunnel-1');
+  return { ...base, services: base.services.map((svc, i) => storeTable(svc, state.vips[i]!)) };
+}
+function storeTable(svc: ServiceInput, plan: DesiredState['vips'][number]): ServiceInput {
+  if (plan.service.name !== svc.name) throw new Error(`VIP order: ${plan.service.name} is not ${svc.name}`);
+  return { ...svc, annotations: { ...svc.annotations, [STORED_KEY]: formatStoredTables(new Map([[plan.vip, toStoredTable(plan.table)]])) } };
+}
+const STORED_KEY = storedTablesKey(settings.annotationKey);
+
 const heapBase = heapMb();
-const snapshot = buildSnapshot();
+const snapshot = STORED ? withStoredTables(buildSnapshot()) : buildSnapshot();
 const heapInputs = heapMb();
 
 // Floor: read and order every VIP's endpoint addresses.
@@ -155,6 +171,9 @@ const gcEntries: PerformanceEntry[] = [];
 const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
 gcObserver.observe({ entryTypes: ['gc'] });
 const sampleSpans: [number, number][] = [];
+const services = [...snapshot.services];
+const storeEchoMs: number[] = [];
+const storeEchoCpuMs: number[] = [];
 // The first WARMUP changes are not counted: the agent runs in its compiled steady state,
 // and the first calls of each path include compiling it (on other threads, which the
 // process's CPU time counts too).
@@ -167,7 +186,7 @@ for (let c = -WARMUP; c < CHANGES; c++) {
   slices[i] = changed;
   // The agent's own path: every snapshot goes through replaceAll (a new array in which
   // only the changed slice is a new value, as kube/snapshot.ts builds them).
-  const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
+  const nextSnapshot = { ...snapshot, services: STORED ? services.slice() : snapshot.services, endpointSlices: slices.slice() };
   const start = performance.now();
   const [out, ms] = time(() => model.replaceAll(nextSnapshot).desiredState());
   sampleSpans.push([start, performance.now()]);
@@ -178,6 +197,14 @@ for (let c = -WARMUP; c < CHANGES; c++) {
   }
   changeMs.push(ms);
   changeCpuMs.push(lastCpuMs);
+  if (STORED) {
+    // The leader writes the changed table back: the same Service, its annotation changed.
+    services[i] = storeTable(services[i]!, out.vips[i]!);
+    const echo = { ...nextSnapshot, services: services.slice() };
+    const [, echoMs] = time(() => model.replaceAll(echo).desiredState());
+    storeEchoMs.push(echoMs);
+    storeEchoCpuMs.push(lastCpuMs);
+  }
 }
 await new Promise((resolve) => setImmediate(resolve)); // deliver the GC entries
 gcObserver.disconnect();
@@ -205,7 +232,7 @@ function planPart(): { planFullMs: number; heapPlan: number; planChangeMs: numbe
     const s = slices[i]!;
     const e = s.endpoints[j]!;
     slices[i] = { ...s, endpoints: s.endpoints.map((x, k) => (k === j ? { ...e, ready: e.terminating, terminating: !e.terminating } : x)) };
-    const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
+    const nextSnapshot = { ...snapshot, services, endpointSlices: slices.slice() };
     const [plan, ms] = time(() => {
       const p = planKernel(model.replaceAll(nextSnapshot).desiredState(), driver, params, cache, kernel);
       diffKernel(kernel, p.state, p.hash, p.held, p.changedVips);
@@ -220,7 +247,7 @@ function planPart(): { planFullMs: number; heapPlan: number; planChangeMs: numbe
 const planned = PLAN_CHANGES > 0 ? planPart() : undefined;
 
 // The incremental result must equal a full recomputation of the same inputs.
-const final = computeDesiredState(settings, { ...snapshot, endpointSlices: slices }, 'tunnel-1');
+const final = computeDesiredState(settings, { ...snapshot, services, endpointSlices: slices }, 'tunnel-1');
 const incr = model.desiredState();
 const sameResult = JSON.stringify(final.vips) === JSON.stringify(incr.vips) && JSON.stringify(final.announcements) === JSON.stringify(incr.announcements);
 
@@ -248,6 +275,10 @@ const result = {
   changeMaxMs: +Math.max(...changeMs).toFixed(3),
   changeCpuMedianMs: +median(changeCpuMs).toFixed(3),
   changeCpuP99Ms: +pct(changeCpuMs, 0.99).toFixed(3),
+  storedTables: STORED,
+  storeEchoMedianMs: STORED ? +median(storeEchoMs).toFixed(3) : null,
+  storeEchoP99Ms: STORED ? +pct(storeEchoMs, 0.99).toFixed(3) : null,
+  storeEchoCpuP99Ms: STORED ? +pct(storeEchoCpuMs, 0.99).toFixed(3) : null,
   changeSamplesWithGc: samplesWithGc,
   changeGcMsMedianWhenGc: samplesWithGc > 0 ? +median(gcMsIn.filter((g) => g > 0)).toFixed(3) : 0,
   changeMaxWithoutGcMs: +worstWithoutGc.toFixed(3),
@@ -277,6 +308,7 @@ const rows: [string, string, string][] = [
   ['heap: total used after gc', `${result.heapTotalMb} MB`, '< 500 MB'],
   ['single endpoint change, median', `${result.changeMedianMs} ms (CPU ${result.changeCpuMedianMs} ms)`, ''],
   [`single endpoint change, p99 of ${CHANGES}`, `${result.changeP99Ms} ms (CPU ${result.changeCpuP99Ms} ms)`, '< 5 ms'],
+  ...((STORED ? [['the writer\'s echo (annotation change), median / p99', `${result.storeEchoMedianMs} / ${result.storeEchoP99Ms} ms (CPU p99 ${result.storeEchoCpuP99Ms} ms)`, '']] : []) as [string, string, string][]),
   ['changes with a GC in them (GC ms, median) / slowest without GC', `${result.changeSamplesWithGc} of ${CHANGES} (${result.changeGcMsMedianWhenGc} ms) / ${result.changeMaxWithoutGcMs} ms`, ''],
   ['incremental result == full recomputation', String(sameResult), 'true'],
   ...((planned
