@@ -3,20 +3,31 @@
 // recomputed incrementally. The floor is reading and ordering every VIP's endpoints
 // (what any implementation must do at least), measured in the same run.
 // Targets (issue #2): full < 2 s, heap < 500 MB, single change < 5 ms.
-// Options: --vips N --endpoints N --changes N
+// Endpoints are drawn from a fixed set of pods (--pods, default 5,000) as in a real cluster,
+// where many Services select the same pods: each VIP gets `--endpoints` distinct ones.
+// Options: --vips N --endpoints N --pods N --changes N --warmup N (uncounted changes
+// first, default 50) --stored-tables (Services carry the leader's stored tables, and each
+// change is followed by the writer's echo, timed apart) --plan-changes N (the data-plane
+// part, default --changes; 0 skips it, as at 10k where one full plan takes minutes).
 import { availableParallelism, loadavg } from 'node:os';
+import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { computeDesiredState, IncrementalModel, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type ModelSettings, type ServiceInput } from '../src/model/index.js';
+import { computeDesiredState, formatStoredTables, IncrementalModel, storedTablesKey, toStoredTable, type ClusterSnapshot, type EndpointSliceInput, type IpAddress, type DesiredState, type ModelSettings, type ServiceInput } from '../src/model/index.js';
 import { settings as testSettings } from '../test/model/helpers.js';
 import { configSchema } from '../src/config/schema.js';
 import { createDriver, diffKernel, planKernel } from '../src/dataplane/index.js';
 import { RoutePlanCache } from '../src/dataplane/plan.js';
 import { emptyKernelState } from '../src/dataplane/state.js';
 
-const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, changes: { type: 'string' } } });
+const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, changes: { type: 'string' }, warmup: { type: 'string' }, 'stored-tables': { type: 'boolean' }, 'plan-changes': { type: 'string' } } });
 const VIPS = Number(values.vips ?? 10000);
 const ENDPOINTS = Number(values.endpoints ?? 100);
+const PODS = Number(values.pods ?? 5000);
 const CHANGES = Number(values.changes ?? 200);
+const WARMUP = Number(values.warmup ?? 50);
+const STORED = values['stored-tables'] === true;
+const PLAN_CHANGES = Number(values['plan-changes'] ?? CHANGES);
+if (ENDPOINTS > PODS) throw new Error(`--endpoints ${ENDPOINTS} needs at least as many --pods (${PODS})`);
 const WORKERS = 50;
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -33,7 +44,29 @@ const settings: ModelSettings = testSettings({
 
 const v4 = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 
+// Deterministic pseudo-random numbers (the same inputs on every run).
+let rnd = 12345;
+const next = () => (rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0);
+
+// Pod p is 10.0.x.y on worker p % WORKERS. Its address text is one string shared by every
+// slice listing it (a feed that parses JSON holds one string per listing: more input heap,
+// the same model work).
+const podAddress = Array.from({ length: PODS }, (_, p) => v4(0x0a000000 + p + 1) as IpAddress);
+const workerName = Array.from({ length: WORKERS }, (_, k) => `worker-${k}`);
+
+/** `ENDPOINTS` distinct pods for one VIP (a partial Fisher-Yates shuffle of all pods). */
+function pickPods(pool: Int32Array): Int32Array {
+  for (let j = 0; j < ENDPOINTS; j++) {
+    const k = j + (next() % (PODS - j));
+    const t = pool[j]!;
+    pool[j] = pool[k]!;
+    pool[k] = t;
+  }
+  return pool.slice(0, ENDPOINTS);
+}
+
 function buildSnapshot(): ClusterSnapshot {
+  const pool = Int32Array.from({ length: PODS }, (_, p) => p);
   const services: ServiceInput[] = [];
   const endpointSlices: EndpointSliceInput[] = [];
   for (let i = 0; i < VIPS; i++) {
@@ -54,9 +87,9 @@ function buildSnapshot(): ClusterSnapshot {
       name: `${name}-slice`,
       serviceName: name,
       addressType: 'IPv4',
-      endpoints: Array.from({ length: ENDPOINTS }, (_, j) => ({
-        address: v4(0x0a000000 + i * ENDPOINTS + j + 1) as IpAddress, // 10.0.0.1 ... distinct pods
-        nodeName: `worker-${(i + j) % WORKERS}`,
+      endpoints: Array.from(pickPods(pool), (p) => ({
+        address: podAddress[p]!,
+        nodeName: workerName[p % WORKERS]!,
         ready: true,
         serving: true,
         terminating: false,
@@ -90,8 +123,22 @@ function time<T>(fn: () => T): [T, number] {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
+/**
+ * The Services with the stored-tables annotation the leader writes (docs/stored-tables.md),
+ * as a cluster that has run for a while has them: every node starts its tables from them.
+ */
+function withStoredTables(base: ClusterSnapshot): ClusterSnapshot {
+  const state = computeDesiredState(settings, base, 'tunnel-1');
+  return { ...base, services: base.services.map((svc, i) => storeTable(svc, state.vips[i]!)) };
+}
+function storeTable(svc: ServiceInput, plan: DesiredState['vips'][number]): ServiceInput {
+  if (plan.service.name !== svc.name) throw new Error(`VIP order: ${plan.service.name} is not ${svc.name}`);
+  return { ...svc, annotations: { ...svc.annotations, [STORED_KEY]: formatStoredTables(new Map([[plan.vip, toStoredTable(plan.table)]])) } };
+}
+const STORED_KEY = storedTablesKey(settings.annotationKey);
+
 const heapBase = heapMb();
-const snapshot = buildSnapshot();
+const snapshot = STORED ? withStoredTables(buildSnapshot()) : buildSnapshot();
 const heapInputs = heapMb();
 
 // Floor: read and order every VIP's endpoint addresses.
@@ -115,12 +162,22 @@ const fullWarmMs = median(warm);
 const model = new IncrementalModel(settings, 'tunnel-1').replaceAll(snapshot);
 const [, modelFirstMs] = time(() => model.desiredState());
 const heapModel = heapMb();
-let rnd = 12345;
-const next = () => (rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0);
 const slices = [...snapshot.endpointSlices];
 const changeMs: number[] = [];
 const changeCpuMs: number[] = [];
-for (let c = 0; c < CHANGES; c++) {
+// Which samples a garbage collection ran in (p99 causes): GC entries are delivered later,
+// so sample intervals are kept and matched afterwards.
+const gcEntries: PerformanceEntry[] = [];
+const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
+gcObserver.observe({ entryTypes: ['gc'] });
+const sampleSpans: [number, number][] = [];
+const services = [...snapshot.services];
+const storeEchoMs: number[] = [];
+const storeEchoCpuMs: number[] = [];
+// The first WARMUP changes are not counted: the agent runs in its compiled steady state,
+// and the first calls of each path include compiling it (on other threads, which the
+// process's CPU time counts too).
+for (let c = -WARMUP; c < CHANGES; c++) {
   const i = next() % VIPS;
   const j = next() % ENDPOINTS;
   const s = slices[i]!;
@@ -129,43 +186,68 @@ for (let c = 0; c < CHANGES; c++) {
   slices[i] = changed;
   // The agent's own path: every snapshot goes through replaceAll (a new array in which
   // only the changed slice is a new value, as kube/snapshot.ts builds them).
-  const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
+  const nextSnapshot = { ...snapshot, services: STORED ? services.slice() : snapshot.services, endpointSlices: slices.slice() };
+  const start = performance.now();
   const [out, ms] = time(() => model.replaceAll(nextSnapshot).desiredState());
+  sampleSpans.push([start, performance.now()]);
   if (out.vips.length !== VIPS) throw new Error('incremental result lost VIPs');
+  if (c < 0) {
+    sampleSpans.pop();
+    continue;
+  }
   changeMs.push(ms);
   changeCpuMs.push(lastCpuMs);
+  if (STORED) {
+    // The leader writes the changed table back: the same Service, its annotation changed.
+    services[i] = storeTable(services[i]!, out.vips[i]!);
+    const echo = { ...nextSnapshot, services: services.slice() };
+    const [, echoMs] = time(() => model.replaceAll(echo).desiredState());
+    storeEchoMs.push(echoMs);
+    storeEchoCpuMs.push(lastCpuMs);
+  }
 }
+await new Promise((resolve) => setTimeout(resolve, 100)); // GC entries arrive on a later turn of the event loop
+gcObserver.disconnect();
+const gcMsIn = sampleSpans.map(([a, b]) => gcEntries.filter((g) => g.startTime < b && g.startTime + g.duration > a).reduce((t, g) => t + g.duration, 0));
+const samplesWithGc = gcMsIn.filter((g) => g > 0).length;
+const slowest = changeMs.map((ms, k) => ({ ms, gc: gcMsIn[k]! })).sort((a, b) => b.ms - a.ms);
+const worstWithoutGc = slowest.find((x) => x.gc === 0)?.ms ?? 0;
+
 // The data plane's part of the same path (issue 12): the tunnel node's kernel plan and
 // diff for each change, after a full plan of every VIP (its heap is the planned routes).
-const config = configSchema.parse({ encapsulation: { mode: 'vxlan-lwt' } });
-const params = { tableBase: config.dataplane.tableBase, rulePriority: config.dataplane.rulePriority, pinEstablishedFlows: config.dataplane.pinEstablishedFlows };
-const driver = createDriver('vxlan-lwt', config.encapsulation, () => Promise.resolve(undefined));
-const cache = new RoutePlanCache(driver, params);
-const heapBeforePlan = heapMb();
-const [firstPlan, planFullMs] = time(() => planKernel(model.desiredState(), driver, params, cache, emptyKernelState()));
-let kernel = firstPlan.state;
-const heapPlan = heapMb() - heapBeforePlan;
-const planChangeMs: number[] = [];
-let planIncremental = 0;
-for (let c = 0; c < CHANGES; c++) {
-  const i = next() % VIPS;
-  const j = next() % ENDPOINTS;
-  const s = slices[i]!;
-  const e = s.endpoints[j]!;
-  slices[i] = { ...s, endpoints: s.endpoints.map((x, k) => (k === j ? { ...e, ready: e.terminating, terminating: !e.terminating } : x)) };
-  const nextSnapshot = { ...snapshot, endpointSlices: slices.slice() };
-  const [plan, ms] = time(() => {
-    const p = planKernel(model.replaceAll(nextSnapshot).desiredState(), driver, params, cache, kernel);
-    diffKernel(kernel, p.state, p.hash, p.held, p.changedVips);
-    return p;
-  });
-  if (plan.changedVips) planIncremental += 1;
-  kernel = plan.state;
-  planChangeMs.push(ms);
+function planPart(): { planFullMs: number; heapPlan: number; planChangeMs: number[]; planIncremental: number } {
+  const config = configSchema.parse({ encapsulation: { mode: 'vxlan-lwt' } });
+  const params = { tableBase: config.dataplane.tableBase, rulePriority: config.dataplane.rulePriority, pinEstablishedFlows: config.dataplane.pinEstablishedFlows };
+  const driver = createDriver('vxlan-lwt', config.encapsulation, () => Promise.resolve(undefined));
+  const cache = new RoutePlanCache(driver, params);
+  const heapBeforePlan = heapMb();
+  const [firstPlan, planFullMs] = time(() => planKernel(model.desiredState(), driver, params, cache, emptyKernelState()));
+  let kernel = firstPlan.state;
+  const heapPlan = heapMb() - heapBeforePlan;
+  const planChangeMs: number[] = [];
+  let planIncremental = 0;
+  for (let c = 0; c < PLAN_CHANGES; c++) {
+    const i = next() % VIPS;
+    const j = next() % ENDPOINTS;
+    const s = slices[i]!;
+    const e = s.endpoints[j]!;
+    slices[i] = { ...s, endpoints: s.endpoints.map((x, k) => (k === j ? { ...e, ready: e.terminating, terminating: !e.terminating } : x)) };
+    const nextSnapshot = { ...snapshot, services, endpointSlices: slices.slice() };
+    const [plan, ms] = time(() => {
+      const p = planKernel(model.replaceAll(nextSnapshot).desiredState(), driver, params, cache, kernel);
+      diffKernel(kernel, p.state, p.hash, p.held, p.changedVips);
+      return p;
+    });
+    if (plan.changedVips) planIncremental += 1;
+    kernel = plan.state;
+    planChangeMs.push(ms);
+  }
+  return { planFullMs, heapPlan, planChangeMs, planIncremental };
 }
+const planned = PLAN_CHANGES > 0 ? planPart() : undefined;
 
 // The incremental result must equal a full recomputation of the same inputs.
-const final = computeDesiredState(settings, { ...snapshot, endpointSlices: slices }, 'tunnel-1');
+const final = computeDesiredState(settings, { ...snapshot, services, endpointSlices: slices }, 'tunnel-1');
 const incr = model.desiredState();
 const sameResult = JSON.stringify(final.vips) === JSON.stringify(incr.vips) && JSON.stringify(final.announcements) === JSON.stringify(incr.announcements);
 
@@ -187,18 +269,27 @@ const result = {
   heapWithIncrementalModelMb: +heapModel.toFixed(1),
   incrementalFirstMs: +modelFirstMs.toFixed(1),
   changes: CHANGES,
+  warmupChanges: WARMUP,
   changeMedianMs: +median(changeMs).toFixed(3),
   changeP99Ms: +pct(changeMs, 0.99).toFixed(3),
   changeMaxMs: +Math.max(...changeMs).toFixed(3),
   changeCpuMedianMs: +median(changeCpuMs).toFixed(3),
   changeCpuP99Ms: +pct(changeCpuMs, 0.99).toFixed(3),
+  storedTables: STORED,
+  storeEchoMedianMs: STORED ? +median(storeEchoMs).toFixed(3) : null,
+  storeEchoP99Ms: STORED ? +pct(storeEchoMs, 0.99).toFixed(3) : null,
+  storeEchoCpuP99Ms: STORED ? +pct(storeEchoCpuMs, 0.99).toFixed(3) : null,
+  changeSamplesWithGc: samplesWithGc,
+  changeGcMsMedianWhenGc: samplesWithGc > 0 ? +median(gcMsIn.filter((g) => g > 0)).toFixed(3) : 0,
+  changeMaxWithoutGcMs: +worstWithoutGc.toFixed(3),
   incrementalEqualsFull: sameResult,
   // Model + data plane: replaceAll + desiredState + planKernel + diffKernel per change.
-  planFullMs: +planFullMs.toFixed(1),
-  heapPlanMb: +heapPlan.toFixed(1),
-  changeToKernelPlanMedianMs: +median(planChangeMs).toFixed(3),
-  changeToKernelPlanP99Ms: +pct(planChangeMs, 0.99).toFixed(3),
-  changeToKernelPlanIncremental: planIncremental,
+  // null when skipped (--plan-changes 0).
+  planFullMs: planned ? +planned.planFullMs.toFixed(1) : null,
+  heapPlanMb: planned ? +planned.heapPlan.toFixed(1) : null,
+  changeToKernelPlanMedianMs: planned ? +median(planned.planChangeMs).toFixed(3) : null,
+  changeToKernelPlanP99Ms: planned ? +pct(planned.planChangeMs, 0.99).toFixed(3) : null,
+  changeToKernelPlanIncremental: planned ? planned.planIncremental : null,
   gcExposed: gc !== undefined,
   // Wall time on a shared, loaded machine measures the queue for a core as much as the
   // code; both verdicts are reported.
@@ -217,9 +308,15 @@ const rows: [string, string, string][] = [
   ['heap: total used after gc', `${result.heapTotalMb} MB`, '< 500 MB'],
   ['single endpoint change, median', `${result.changeMedianMs} ms (CPU ${result.changeCpuMedianMs} ms)`, ''],
   [`single endpoint change, p99 of ${CHANGES}`, `${result.changeP99Ms} ms (CPU ${result.changeCpuP99Ms} ms)`, '< 5 ms'],
+  ...((STORED ? [['the writer\'s echo (annotation change), median / p99', `${result.storeEchoMedianMs} / ${result.storeEchoP99Ms} ms (CPU p99 ${result.storeEchoCpuP99Ms} ms)`, '']] : []) as [string, string, string][]),
+  ['changes with a GC in them (GC ms, median) / slowest without GC', `${result.changeSamplesWithGc} of ${CHANGES} (${result.changeGcMsMedianWhenGc} ms) / ${result.changeMaxWithoutGcMs} ms`, ''],
   ['incremental result == full recomputation', String(sameResult), 'true'],
-  ['data plane: full plan of every VIP', `${result.planFullMs} ms, heap ${result.heapPlanMb} MB (${VIPS * settings.buckets} routes)`, ''],
-  [`model + kernel plan + diff per change, median / p99 (${planIncremental} of ${CHANGES} incremental)`, `${result.changeToKernelPlanMedianMs} / ${result.changeToKernelPlanP99Ms} ms`, ''],
+  ...((planned
+    ? [
+        ['data plane: full plan of every VIP', `${result.planFullMs} ms, heap ${result.heapPlanMb} MB (${VIPS * settings.buckets} routes)`, ''],
+        [`model + kernel plan + diff per change, median / p99 (${planned.planIncremental} of ${PLAN_CHANGES} incremental)`, `${result.changeToKernelPlanMedianMs} / ${result.changeToKernelPlanP99Ms} ms`, ''],
+      ]
+    : [['data plane part', 'skipped (--plan-changes 0)', '']]) as [string, string, string][]),
 ];
 const w0 = Math.max(...rows.map((r) => r[0].length));
 const w1 = Math.max(...rows.map((r) => r[1].length));

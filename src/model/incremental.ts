@@ -8,6 +8,7 @@
 // computeDesiredState() is this class used once, so both paths share one implementation.
 // A Service's stored tables (stored-table.ts, issue 7) are where its VIPs' tables start from.
 import { buildBucketTable } from './maglev.js';
+import { changedInputs } from './changed-inputs.js';
 import { modeTraits } from './mode-traits.js';
 import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
@@ -129,6 +130,8 @@ export class IncrementalModel {
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
   /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
+  /** Services whose parse in storedParses has errors: desiredState() reports these, without a look at every Service. */
+  private readonly storedErrors = new Set<string>();
   private readonly storedKey: string;
   /** This node's BGP sessions, kept while its Node object is the same value. */
   private peerPlan: { readonly node: NodeInput | undefined; readonly plan: NodeBgp; readonly problems: readonly Problem[] } | undefined;
@@ -190,6 +193,7 @@ export class IncrementalModel {
     const k = key(s.namespace, s.name);
     const old = this.services.get(k);
     this.services.set(k, s);
+    if (old && old.annotations[this.storedKey] !== s.annotations[this.storedKey]) this.forgetStoredParse(k);
     // The leader writes each changed table back to its Service (stored tables), so every
     // endpoint change comes back as a Service change. VIP resolution does not read that
     // annotation: only the Service's own tables are looked at again, not every VIP.
@@ -206,7 +210,14 @@ export class IncrementalModel {
 
   deleteService(namespace: string, name: string): void {
     this.inputs = undefined;
+    this.forgetStoredParse(key(namespace, name));
     if (this.services.delete(key(namespace, name))) this.resolution = undefined;
+  }
+
+  /** The annotation text changed or its Service went: parsed again when next needed. */
+  private forgetStoredParse(svcKey: string): void {
+    this.storedParses.delete(svcKey);
+    this.storedErrors.delete(svcKey);
   }
 
   setEndpointSlice(s: EndpointSliceInput): void {
@@ -282,11 +293,15 @@ export class IncrementalModel {
     if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return NO_STORED_TABLES;
     const text = this.services.get(svcKey)?.annotations[this.storedKey];
     if (text === undefined) {
-      this.storedParses.delete(svcKey);
+      this.forgetStoredParse(svcKey);
       return NO_STORED_TABLES;
     }
     let cached = this.storedParses.get(svcKey);
-    if (cached?.text !== text) this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text) }));
+    if (cached?.text !== text) {
+      this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text) }));
+      if (cached.parsed.errors.length > 0) this.storedErrors.add(svcKey);
+      else this.storedErrors.delete(svcKey);
+    }
     return cached.parsed;
   }
 
@@ -339,10 +354,13 @@ export class IncrementalModel {
     this.storedChanged.clear();
 
     const extraProblems: Problem[] = [...view.vipProblems];
-    for (const [svc, { text, parsed }] of this.storedParses) {
+    // Only Services whose stored tables had errors (setService and deleteService forget a
+    // parse whose text is gone), not every Service with stored tables.
+    for (const svc of this.storedErrors) {
       const s = this.services.get(svc);
-      if (s?.annotations[this.storedKey] !== text) this.storedParses.delete(svc);
-      else if (parsed.errors.length > 0) extraProblems.push(storedTableProblem(s, this.storedKey, parsed.errors));
+      const cached = this.storedParses.get(svc);
+      if (!s || !cached || s.annotations[this.storedKey] !== cached.text) this.forgetStoredParse(svc);
+      else extraProblems.push(storedTableProblem(s, this.storedKey, cached.parsed.errors));
     }
     let bgp: NodeBgp | undefined;
     if (settings.bgp.peers !== undefined) {
@@ -506,20 +524,6 @@ export class IncrementalModel {
     for (const p of this.pods.values()) if (p.podIps.includes(e.address)) return p;
     return undefined;
   }
-}
-
-/**
- * Objects of `after` that are not in `before` (by identity) and objects of `before` no
- * longer in `after`. A changed object is both: its old value removed, its new one added,
- * so callers apply removals first. Without `before`, everything is added.
- */
-function changedInputs<T>(before: readonly T[] | undefined, after: readonly T[]): { readonly added: readonly T[]; readonly removed: readonly T[] } {
-  if (before === after) return { added: [], removed: [] };
-  if (!before) return { added: after, removed: [] };
-  const gone = new Set(before);
-  const added: T[] = [];
-  for (const x of after) if (!gone.delete(x)) added.push(x);
-  return { added, removed: [...gone] };
 }
 
 function serviceProblem(v: ServiceVip, reason: string, message: string): Problem {

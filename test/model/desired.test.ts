@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { bucketShares, computeDesiredState, formatStoredTables, IncrementalModel, storedTablesKey, toStoredTable, type ClusterSnapshot, type IpAddress } from '../../src/model/index.js';
+import { bucketShares, computeDesiredState, formatStoredTables, IncrementalModel, STORED_TABLE_REASON, storedTablesKey, toStoredTable, type ClusterSnapshot, type IpAddress } from '../../src/model/index.js';
 import { cluster, ep, node, pod, service, settings, slice, tunnelService } from './helpers.js';
 
 const web = tunnelService('web', '203.0.113.10');
@@ -193,7 +193,7 @@ describe('determinism and incremental updates', () => {
     const base = many(12);
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.constantFrom('ready', 'drain', 'delete-slice', 'delete-service', 'cordon', 'uncordon', 'add-pod', 'store', 'store-other')), { maxLength: 25 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.constantFrom('ready', 'drain', 'delete-slice', 'delete-service', 'cordon', 'uncordon', 'add-pod', 'store', 'store-other', 'store-bad')), { maxLength: 25 }),
         (ops) => {
           const model = new IncrementalModel(settings(), 'worker-1').replaceAll(base);
           let current: ClusterSnapshot = { ...base };
@@ -210,6 +210,13 @@ describe('determinism and incremental updates', () => {
             } else if (op === 'delete-service') {
               model.deleteService(s.namespace, s.name);
               current = { ...current, services: current.services.filter((x) => x.name !== s.name) };
+            } else if (op === 'store-bad') {
+              // An unreadable annotation: a Problem while it is there (tracked per Service, not found by a scan).
+              const svc = current.services.find((x) => x.name === s.name);
+              if (!svc) continue;
+              const changed = { ...svc, annotations: { ...svc.annotations, [storedTablesKey(settings().annotationKey)]: `{"v":1,"tables":{"${i}":1}}` } };
+              model.setService(changed);
+              current = { ...current, services: current.services.map((x) => (x.name === s.name ? changed : x)) };
             } else if (op === 'store' || op === 'store-other') {
               // The leader writes a table back (stored tables): only that annotation changes.
               // 'store-other': another VIP's table, so the stored one differs from the computed.
@@ -231,7 +238,11 @@ describe('determinism and incremental updates', () => {
               model.setPod(p);
               current = { ...current, localPods: [...current.localPods.filter((x) => x.name !== p.name), p] };
             }
-            expect(model.desiredState()).toEqual(computeDesiredState(settings(), current, 'worker-1'));
+            const got = model.desiredState();
+            expect(got).toEqual(computeDesiredState(settings(), current, 'worker-1'));
+            // Independently of the model: every Service with a VIP and an unreadable annotation is reported.
+            const bad = current.services.filter((x) => x.annotations[storedTablesKey(settings().annotationKey)]?.includes('":1}}') && got.vips.some((v) => v.service.name === x.name));
+            expect(got.problems.filter((p) => p.reason === STORED_TABLE_REASON).map((p) => p.ref.name).sort()).toEqual(bad.map((x) => x.name).sort());
           }
         },
       ),
