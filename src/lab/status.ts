@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { runCommand, type CommandRunner } from '../system/index.js';
 import { alive } from './daemon.js';
 import { labNamespaces } from './down.js';
-import { labPaths, readState } from './state.js';
-import { buildTopology, host, type HostRole } from './topology.js';
+import { labPaths, readState, runningTopology, torDir } from './state.js';
+import { host, type HostRole, type TopologyKind } from './topology.js';
 
 export interface HostStatus {
   readonly name: string;
@@ -33,6 +33,9 @@ export interface LabStatus {
   readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string; container?: string }>;
   /** Who runs agents and pods: host processes or podman (`kst lab up --runtime podman`). */
   readonly runtime: 'process' | 'podman';
+  readonly topology: TopologyKind;
+  /** The racks lab: each rack's top-of-rack router and the command that shows its own view. */
+  readonly tors?: Array<{ rack: string; name: string; impl: 'frr' | 'bird'; asn: number; netns: string; inspect: string }>;
 }
 
 /** The router's BGP (both families) and BFD session states by peer address, from vtysh. */
@@ -58,8 +61,8 @@ export async function routerPeers(netns: string, vtyDir: string, run: CommandRun
 }
 
 export async function labStatus(prefix: string, run: CommandRunner = runCommand): Promise<LabStatus> {
-  const topo = buildTopology({ prefix });
   const paths = labPaths(prefix);
+  const topo = runningTopology(prefix, paths);
   const state = readState(paths);
   const present = new Set(await labNamespaces(prefix, run));
   // With --runtime podman a pod's namespace is its container's, named only /proc/PID/ns/net.
@@ -88,6 +91,15 @@ export async function labStatus(prefix: string, run: CommandRunner = runCommand)
     agentConfig: paths.agentConfig,
     processes: (state?.processes ?? []).map((p) => ({ ...p, alive: alive(p.pid) })),
     runtime: state?.runtime ?? 'process',
+    topology: topo.kind,
+    ...(topo.racks ? {
+      tors: topo.racks.map((r) => {
+        const netns = host(topo, r.tor).netns;
+        const dir = torDir(paths, r.tor, r.torImpl);
+        const inspect = r.torImpl === 'bird' ? `ip netns exec ${netns} birdc -s ${dir}/bird.ctl show protocols` : `ip netns exec ${netns} vtysh --vty_socket ${dir} -c 'show bgp summary'`;
+        return { rack: r.zone, name: r.tor, impl: r.torImpl, asn: r.torAsn, netns, inspect };
+      }),
+    } : {}),
   };
 }
 
@@ -102,7 +114,8 @@ export function renderStatus(s: LabStatus): string {
   }
   lines.push('');
   for (const v of s.vips) lines.push(`VIP ${v.address}  service ${v.service}  ports ${v.ports.join(',')}`);
-  lines.push(`router: AS ${s.router.asn} in ${s.router.netns}; vtysh --vty_socket ${s.router.frrVtyDir}  (ip netns exec ${s.router.netns} vtysh ...)`);
+  for (const t of s.tors ?? []) lines.push(`${t.rack}: ${t.name} (${t.impl === 'bird' ? 'BIRD 2' : 'FRR'}, AS ${t.asn}): ${t.inspect}`);
+  lines.push(`${s.topology === 'racks' ? 'spine' : 'router'}: AS ${s.router.asn} in ${s.router.netns}; vtysh --vty_socket ${s.router.frrVtyDir}  (ip netns exec ${s.router.netns} vtysh ...)`);
   const peers = Object.keys({ ...s.router.bgpPeers, ...s.router.bfdPeers });
   for (const p of peers) lines.push(`  peer ${p.padEnd(15)} bgp ${s.router.bgpPeers[p] ?? '-'}  bfd ${s.router.bfdPeers[p] ?? '-'}`);
   lines.push(`API server: ${s.apiServer.url} (in ${s.apiServer.netns}); kubeconfig ${s.apiServer.kubeconfig}`);
