@@ -6,7 +6,10 @@
 //     traffic in and hand it back to the spine);
 //   - tor-1 (FRR) and tor-2 (BIRD 2): eBGP with BFD to their rack's tunnel node, one
 //     session per family as in the default lab, and the VIPs passed on to the spine.
-// BFD (100 ms x 3) runs on every ToR session, towards the node and towards the spine.
+// BFD runs on every ToR session: 100 ms x 3 towards the node (as in the default lab), and
+// 300 ms x 3 on the fabric links between ToR and spine, where a flap of a 300 ms detection
+// time under the lab machine's load (seen once in minutes at a load average of 28) would
+// take a whole rack out of the spine's ECMP set for a BGP reconnect.
 import { BFD, BFD_PROFILE, type RouterConfig } from './router-config.js';
 import { host, primaryIp, primaryIp6, type LabRack, type LabTopology } from './topology.js';
 
@@ -21,22 +24,28 @@ function racksOf(topo: LabTopology): readonly LabRack[] {
   return topo.racks;
 }
 
-const bfdProfile = (): string => [
+/** The BFD profile of the ToR-spine links. */
+export const FABRIC_BFD_PROFILE = 'lab-fabric';
+export const FABRIC_BFD = { intervalMs: 300, multiplier: 3 } as const;
+
+const bfdProfiles = (): string => [
   'bfd',
-  ` profile ${BFD_PROFILE}`,
-  `  transmit-interval ${BFD.intervalMs}`,
-  `  receive-interval ${BFD.intervalMs}`,
-  `  detect-multiplier ${BFD.multiplier}`,
-  ' exit',
+  ...([[BFD_PROFILE, BFD], [FABRIC_BFD_PROFILE, FABRIC_BFD]] as const).flatMap(([name, t]) => [
+    ` profile ${name}`,
+    `  transmit-interval ${t.intervalMs}`,
+    `  receive-interval ${t.intervalMs}`,
+    `  detect-multiplier ${t.multiplier}`,
+    ' exit',
+  ]),
   'exit',
   '',
 ].join('\n');
 
-const sessionLines = (peer: string, asn: number): string[] => [
+const sessionLines = (peer: string, asn: number, profile: string): string[] => [
   ` neighbor ${peer} remote-as ${asn}`,
   ` neighbor ${peer} timers 3 9`,
   ` neighbor ${peer} timers connect 2`,
-  ` neighbor ${peer} bfd profile ${BFD_PROFILE}`,
+  ` neighbor ${peer} bfd profile ${profile}`,
 ];
 
 export function spineConfig(topo: LabTopology): RouterConfig {
@@ -47,7 +56,7 @@ export function spineConfig(topo: LabTopology): RouterConfig {
     ' no bgp default ipv4-unicast',
     // Each rack's path has different ASNs ([64601 64701], [64602 64702]): equal length, so ECMP.
     ' bgp bestpath as-path multipath-relax',
-    ...racks.flatMap((r) => [...sessionLines(r.uplink.tor, r.torAsn), ...sessionLines(r.uplink.tor6, r.torAsn)]),
+    ...racks.flatMap((r) => [...sessionLines(r.uplink.tor, r.torAsn, FABRIC_BFD_PROFILE), ...sessionLines(r.uplink.tor6, r.torAsn, FABRIC_BFD_PROFILE)]),
     ' address-family ipv4 unicast',
     '  maximum-paths 8',
     ...racks.flatMap((r) => [`  neighbor ${r.uplink.tor} activate`, `  neighbor ${r.uplink.tor} route-map FROM-RACK in`, `  neighbor ${r.uplink.tor} route-map TO-RACK out`]),
@@ -68,14 +77,14 @@ export function spineConfig(topo: LabTopology): RouterConfig {
     'exit',
     '',
   ];
-  return { bgpdConf: bgpd.join('\n'), bfddConf: bfdProfile() };
+  return { bgpdConf: bgpd.join('\n'), bfddConf: bfdProfiles() };
 }
 
 /** An FRR top-of-rack router: its rack's tunnel nodes below, the spine above. */
 export function torFrrConfig(topo: LabTopology, rack: LabRack): RouterConfig {
   const { v4, v6 } = rackTunnels(topo, rack);
   const node = (p: string): string[] => [
-    ...sessionLines(p, rack.nodeAsn),
+    ...sessionLines(p, rack.nodeAsn, BFD_PROFILE),
     // As the default lab's router (router-config.ts): our BFD clears the C bit.
     ` neighbor ${p} bfd check-control-plane-failure`,
   ];
@@ -85,8 +94,8 @@ export function torFrrConfig(topo: LabTopology, rack: LabRack): RouterConfig {
     ' no bgp ebgp-requires-policy',
     ' no bgp default ipv4-unicast',
     ...[...v4, ...v6].flatMap(node),
-    ...sessionLines(rack.uplink.spine, topo.router.asn),
-    ...sessionLines(rack.uplink.spine6, topo.router.asn),
+    ...sessionLines(rack.uplink.spine, topo.router.asn, FABRIC_BFD_PROFILE),
+    ...sessionLines(rack.uplink.spine6, topo.router.asn, FABRIC_BFD_PROFILE),
     ' address-family ipv4 unicast',
     ...[...v4, rack.uplink.spine].map((p) => `  neighbor ${p} activate`),
     ' exit-address-family',
@@ -96,7 +105,7 @@ export function torFrrConfig(topo: LabTopology, rack: LabRack): RouterConfig {
     'exit',
     '',
   ];
-  return { bgpdConf: bgpd.join('\n'), bfddConf: bfdProfile() };
+  return { bgpdConf: bgpd.join('\n'), bfddConf: bfdProfiles() };
 }
 
 /** BIRD symbol for a peer: letters, digits and "_" only. */
@@ -112,7 +121,11 @@ export function torBirdConfig(topo: LabTopology, rack: LabRack): string {
     // Into the kernel: the VIPs (BIRD leaves the lab's static routes alone).
     'protocol kernel { ipv4 { import none; export all; }; merge paths on; }',
     'protocol kernel { ipv6 { import none; export all; }; merge paths on; }',
-    `protocol bfd { interface "*" { min rx interval ${BFD.intervalMs} ms; min tx interval ${BFD.intervalMs} ms; multiplier ${BFD.multiplier}; }; }`,
+    // BFD timers by interface: the rack network (the nodes) and the uplink to the spine.
+    'protocol bfd {',
+    `  interface "br-rack" { min rx interval ${BFD.intervalMs} ms; min tx interval ${BFD.intervalMs} ms; multiplier ${BFD.multiplier}; };`,
+    `  interface "up-spine" { min rx interval ${FABRIC_BFD.intervalMs} ms; min tx interval ${FABRIC_BFD.intervalMs} ms; multiplier ${FABRIC_BFD.multiplier}; };`,
+    '}',
     'template bgp lab_session {',
     '  hold time 9; keepalive time 3; connect retry time 1;',
     // BIRD waits 60-300 s before reconnecting after an error; a BFD-driven shutdown is one.

@@ -81,6 +81,9 @@ describe('racks topology', () => {
       expect(c.bgpdConf).toContain(` neighbor ${r.uplink.tor} remote-as ${r.torAsn}`);
       expect(c.bgpdConf).toContain(`  neighbor ${r.uplink.tor6} route-map TO-RACK out`);
     }
+    // BFD profiles: 100 ms x 3 towards the nodes, 300 ms x 3 on the fabric links.
+    expect(c.bfddConf).toMatch(/profile lab-fast\n {2}transmit-interval 100\n/);
+    expect(c.bfddConf).toMatch(/profile lab-fabric\n {2}transmit-interval 300\n/);
     golden('racks-spine-bgpd.conf', c.bgpdConf);
   });
 

@@ -62,7 +62,8 @@ describe('kst lab up --topology racks (FRR and BIRD ToRs, a spine, real agents)'
 
   it('comes up routed: each ToR over its own tunnel node, the spine over both racks', () => {
     expect(upOut).toMatch(/tor-1 \(FRR, AS 64601\), tor-2 \(BIRD 2, AS 64602\)/);
-    expect(upOut).toMatch(/VIPs routed over every tunnel node/);
+    expect(upOut).toMatch(/each ToR has every VIP over its own tunnel node and the spine over every rack/);
+    expect(upOut).toMatch(/VIPs routed over every rack/);
   });
 
   it('each ToR learns the VIP only from its own rack\'s tunnel node (vtysh, birdc, FIB)', async () => {

@@ -126,7 +126,7 @@ export const command: Command = {
           if (!r.alreadyUp) {
             say(r.routed && !r.routed.ok
               ? `built in ${took}, but the VIPs are not routed over every tunnel node yet (see above); \`kst lab status\` shows the sessions`
-              : `up in ${took}${r.routed ? ', VIPs routed over every tunnel node' : ''}; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
+              : `up in ${took}${r.routed ? `, VIPs routed over every ${parsed.topology === 'racks' ? 'rack' : 'tunnel node'}` : ''}; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
           }
           // A lab without its agents is usable (--no-agents), but say so in the exit code when they were asked for.
           if (parsed.agents && !r.state.agents.running) return 3;
