@@ -4,8 +4,8 @@
 // In the racks lab: each ToR over its own rack's tunnel node, and the spine over both ToRs.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRunner } from '../system/index.js';
-import { routerPeers } from './status.js';
-import { host, hostsByRole, primaryIp, primaryIp6, type LabTopology } from './topology.js';
+import { routerPeers, torPeers } from './status.js';
+import { host, hostsByRole, primaryIp, primaryIp6, type LabRack, type LabTopology } from './topology.js';
 
 /** One VIP and the next hops one router (by host name; absent: the topology's router) must have for it. */
 export interface VipRouteWant {
@@ -80,7 +80,7 @@ export interface RoutedResult {
  * Polls the router's kernel table until every VIP is there over every tunnel node, or
  * `timeoutMs` passes; then names the missing next hops and the router's session states.
  */
-export async function waitVipsRouted(topo: LabTopology, run: CommandRunner, opts: { timeoutMs: number; frrDir: string; intervalMs?: number }): Promise<RoutedResult> {
+export async function waitVipsRouted(topo: LabTopology, run: CommandRunner, opts: { timeoutMs: number; frrDir: string; intervalMs?: number; torDir?: (rack: LabRack) => string }): Promise<RoutedResult> {
   const netns = host(topo, topo.router.host).netns;
   const want = wantedVipRoutes(topo);
   const t0 = Date.now();
@@ -92,6 +92,13 @@ export async function waitVipsRouted(topo: LabTopology, run: CommandRunner, opts
     if (gaps.length === 0) return { ok: true, elapsedMs, waitingFor: '' };
     if (elapsedMs >= opts.timeoutMs) {
       const peers = await routerPeers(netns, opts.frrDir, run);
+      // In the racks lab a ToR's missing next hop is its tunnel node: ask that ToR (vtysh or birdc).
+      for (const r of topo.racks ?? []) {
+        if (!opts.torDir || !gaps.some((g) => g.router === r.tor)) continue;
+        const p = await torPeers(host(topo, r.tor).netns, opts.torDir(r), r.torImpl, run);
+        Object.assign(peers.bgp, p.bgp);
+        Object.assign(peers.bfd, p.bfd);
+      }
       const missing = [...new Set(gaps.flatMap((g) => g.missing))];
       const sessions = missing.map((m) => `${m}: BGP ${peers.bgp[m] ?? 'not configured'}, BFD ${peers.bfd[m] ?? '-'}`).join('; ');
       return {

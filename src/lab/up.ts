@@ -147,7 +147,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
       if (state.agents.running) {
         // Up means routed: the router has every VIP over every tunnel node, so a client's
         // first packet is answered. Else say plainly what is still missing.
-        routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir });
+        routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir, torDir: (r) => torDir(paths, r.tor, r.torImpl) });
         const where = topo.racks ? 'each ToR has every VIP over its own tunnel node and the spine over every rack' : 'the router has every VIP over every tunnel node';
         progress(routed.ok ? `routes: ${where}, ${((Date.now() - agentsAt) / 1000).toFixed(1)} s after the agents were started` : `routes: NOT complete: ${routed.waitingFor}`);
       }

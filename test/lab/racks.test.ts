@@ -125,6 +125,19 @@ describe('kst lab up --topology racks (FRR and BIRD ToRs, a spine, real agents)'
     expect(Object.fromEntries(birdPeers.map((p) => [p, state(p)]))).toEqual(Object.fromEntries(birdPeers.map((p) => [p, 'Up'])));
   });
 
+  it('`kst lab status` shows each ToR\'s own sessions, read through vtysh and birdc', () => {
+    const st = kst(['lab', 'status', '--json']);
+    expect(st.code).toBe(0);
+    const tors = (JSON.parse(st.out) as { tors: Array<{ name: string; bgpPeers: Record<string, string>; bfdPeers: Record<string, string> }> }).tors;
+    for (const [r, t] of [[rack1, tunnelOf(rack1)], [rack2, tunnelOf(rack2)]] as const) {
+      const tor = tors.find((x) => x.name === r.tor)!;
+      for (const p of [primaryIp(t), primaryIp6(t)!, r.uplink.spine, r.uplink.spine6]) {
+        expect([p, tor.bgpPeers[p]]).toEqual([p, 'Established']);
+        expect([p, tor.bfdPeers[p]?.toLowerCase()]).toEqual([p, 'up']);
+      }
+    }
+  });
+
   it('a tunnel node\'s cable pulled at the BIRD ToR: BFD takes rack 2 out of the spine\'s ECMP, the client is still answered', async () => {
     const tunnel2 = tunnelOf(rack2);
     const port = topo.links.find((l) => l.a.host === rack2.tor && l.b.host === tunnel2.name)!.a.ifname;
