@@ -11,14 +11,14 @@ const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
   up [--no-agents] [--set KEY=VALUE]... [--runtime process|podman] [--topology default|racks]
                      build the lab (root); with the agents it returns once the router has every VIP over
                      every tunnel node (exit 3: agents could not start, 4: VIPs not routed within 60 s);
-                     --topology racks: two racks, each with its own top-of-rack router and ASN (FRR and
-                     BIRD 2), a tunnel node and a worker, and a spine with ECMP over them (docs/lab.md);
-                     demo, drill, status and down read the topology from the running lab
                      without agents: the network, router, API server and pods only;
                      --set changes the agents' generated config, e.g. --set storedTables=false
                      --set dataplane.pinEstablishedFlows=false
                      --runtime podman: agents, gobgpd and echo pods as containers of the image
                      (bash scripts/build-image.sh), from deploy/base's DaemonSet (docs/lab.md)
+                     --topology racks: two racks, each with its own top-of-rack router and ASN (FRR and
+                     BIRD 2), a tunnel node and a worker, and a spine with ECMP over them (docs/lab.md);
+                     demo, drill, status and down read the topology from the running lab
   down               remove everything the lab made, also after a crash
   status [--json]    hosts, roles, namespaces, addresses, VIPs, router vty directory, API server, PIDs
   demo [--json]      show the VIP answering, source preserved, load spread, failover, draining
