@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { parse, stringify } from 'yaml';
 import { BFD, BFD_PROFILE } from './router-config.js';
+import { ZONE_LABEL } from './racks-topology.js';
 import { labUid } from './seed.js';
 import type { LabTopology } from './topology.js';
 
@@ -57,13 +58,25 @@ function baseConfig(topo: LabTopology): Record<string, unknown> {
       asn: topo.nodeAsn,
       grpcAddress: '127.0.0.1:50051',
       // A session per family: each carries its own family's VIPs with a next hop of that family.
-      peers: [topo.router.address, topo.router.address6].map((address) => ({ address, asn: topo.router.asn, holdTimeSeconds: 9, keepaliveSeconds: 3, bfdProfile: BFD_PROFILE })),
+      peers: topo.racks ? rackPeers(topo) : [topo.router.address, topo.router.address6].map((address) => ({ address, asn: topo.router.asn, holdTimeSeconds: 9, keepaliveSeconds: 3, bfdProfile: BFD_PROFILE })),
       withdrawGraceSeconds: 1,
     },
     bfd: { profiles: { [BFD_PROFILE]: { minTxMs: BFD.intervalMs, minRxMs: BFD.intervalMs, multiplier: BFD.multiplier } } },
     // Inside each node's namespace: loopback there is that node's own.
     api: { listen: '127.0.0.1:9742' },
   };
+}
+
+/**
+ * The racks lab: each ToR is a peer of its own rack's tunnel nodes only, chosen by the
+ * peer's nodeSelector (MetalLB BGPPeer nodeSelectors); the node's ASN comes from its
+ * `cmd.nu/bgp-asn` annotation (seed.ts), one per rack.
+ */
+function rackPeers(topo: LabTopology): Record<string, unknown>[] {
+  return (topo.racks ?? []).flatMap((r) => [[r.torAddress, 'v4'], [r.torAddress6, 'v6']].map(([address, family]) => ({
+    name: `${r.tor}-${family}`, address, asn: r.torAsn, nodeSelector: `${ZONE_LABEL}=${r.zone},node=tunnel`,
+    holdTimeSeconds: 9, keepaliveSeconds: 3, bfdProfile: BFD_PROFILE,
+  })));
 }
 
 export function agentConfigYaml(topo: LabTopology, overrides: readonly ConfigOverride[] = []): string {

@@ -1,7 +1,8 @@
 // The lab's control surface for the CLI (`kst lab up|down|status|demo|drill`). A separate face
 // from index.ts because index.ts also exports the API server, whose Kubernetes client
 // import costs about 1.5 s of start-up that `kst lab status` should not pay.
-export { DEFAULT_PREFIX, validatePrefix } from './topology.js';
+export { DEFAULT_PREFIX, TOPOLOGY_KINDS, validatePrefix } from './topology.js';
+export type { TopologyKind } from './topology.js';
 export { labUp, LabError } from './up.js';
 export { labDown } from './down.js';
 export { labStatus, renderStatus } from './status.js';

@@ -8,9 +8,10 @@ import { runCommand, type CommandRunner } from '../system/index.js';
 import { waitFor } from './frr.js';
 import type { FlowsReport } from './probe.js';
 import { endpointSliceName } from './seed.js';
-import { labPaths, readState } from './state.js';
-import { buildTopology, host, hostsByRole, primaryIp, primaryIp6 } from './topology.js';
-import { flows, perPodText, probe, routerNs, routerPortOf, StepFailed, stream, streamFigures, vipNextHops, type Ctx } from './traffic.js';
+import { routerWantedHops } from './routed.js';
+import { labPaths, readState, runningTopology } from './state.js';
+import { host, hostsByRole, primaryIp, primaryIp6 } from './topology.js';
+import { flows, perPodText, probe, setCable, StepFailed, stream, streamFigures, vipNextHops, type Ctx } from './traffic.js';
 
 export interface DemoStep {
   readonly name: string;
@@ -50,14 +51,16 @@ async function podsAnswer(ctx: Ctx): Promise<[string, Record<string, unknown>]> 
 
 async function vipAnnounced(ctx: Ctx, agentsNote: string | undefined): Promise<[string, Record<string, unknown>]> {
   if (agentsNote) throw new StepFailed(`the agents are not running (${agentsNote}); \`kst lab down\` then \`kst lab up\` (without --no-agents) starts them`);
-  const want = hostsByRole(ctx.topo, 'tunnel-node').length;
+  // Over every tunnel node, or in the racks lab over every rack's ToR.
+  const want = routerWantedHops(ctx.topo, ctx.vip).length;
+  const over = ctx.topo.racks ? 'racks' : 'tunnel nodes';
   let hops: string[] = [];
   try {
     await waitFor(async () => (hops = await vipNextHops(ctx)).length >= want, 30000, 250);
   } catch {
-    throw new StepFailed(`the router has ${hops.length ? `next hops ${hops.join(', ')}` : 'no route'} for ${ctx.vip} after 30 s (want ${want} tunnel nodes); see \`kst lab status\` and the agents' logs`);
+    throw new StepFailed(`the router has ${hops.length ? `next hops ${hops.join(', ')}` : 'no route'} for ${ctx.vip} after 30 s (want ${want} ${over}); see \`kst lab status\` and the agents' logs`);
   }
-  return [`router routes ${ctx.vip} over ${hops.length} tunnel nodes (ECMP): ${hops.join(', ')}`, { nextHops: hops }];
+  return [`${ctx.topo.router.host} routes ${ctx.vip} over ${hops.length} ${over} (ECMP): ${hops.join(', ')}`, { nextHops: hops }];
 }
 
 async function vipAnswers(ctx: Ctx): Promise<[string, Record<string, unknown>]> {
@@ -126,20 +129,19 @@ async function tunnelFailover(ctx: Ctx): Promise<[string, Record<string, unknown
   const sourcePort = 20000 + (Math.floor(Date.now() / 1000) % 600) * 16;
   const streaming = stream(ctx, { flows: 16, intervalMs: 10, durationMs, sourcePort });
   await sleep(failAtMs);
-  // A node dropping off the network: its cable is pulled at the router's port, so the
-  // router notices only through BFD. (Setting the node's own eth0 down instead would make
-  // its kernel delete its static routes, which a real node keeps.)
-  const port = routerPortOf(ctx, victim.name);
-  await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'down']);
+  // A node dropping off the network: its cable is pulled at the router's port (in the racks
+  // lab, its ToR's), so the router notices only through BFD. (Setting the node's own eth0
+  // down instead would make its kernel delete its static routes, which a real node keeps.)
+  await setCable(ctx, victim.name, 'down');
   let report: Awaited<typeof streaming>;
   try {
     report = await streaming;
   } finally {
-    await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'up']);
+    await setCable(ctx, victim.name, 'up');
   }
   // Back to normal before the next step: the node's sessions come back and it is a next hop again.
   const rejoinStart = Date.now();
-  const want = hostsByRole(ctx.topo, 'tunnel-node').length;
+  const want = routerWantedHops(ctx.topo, ctx.vip).length;
   const rejoined = await waitFor(async () => (await vipNextHops(ctx)).length >= want, 30000, 250).then(() => true, () => false);
   const rejoinMs = Date.now() - rejoinStart;
   const f = streamFigures(report);
@@ -200,7 +202,7 @@ async function endpointDrained(ctx: Ctx, n: number): Promise<[string, Record<str
 
 export async function labDemo(opts: DemoOptions): Promise<DemoReport> {
   const progress = opts.progress ?? (() => undefined);
-  const topo = buildTopology({ prefix: opts.prefix });
+  const topo = runningTopology(opts.prefix);
   const state = readState(labPaths(opts.prefix));
   if (!state?.complete) throw new Error(`lab "${opts.prefix}" is not up: run \`kst lab up\` first`);
   const vip = topo.vips[0]!.address;

@@ -6,8 +6,8 @@ import { rmSync } from 'node:fs';
 import { runCommand, type CommandRunner } from '../system/index.js';
 import { alive, netnsInodes, netnsOfPid, pidsInNamespaces, stopPids } from './daemon.js';
 import { stopContainerLab } from './runtime/container-lab.js';
-import { labPaths, readState } from './state.js';
-import { buildTopology, validatePrefix } from './topology.js';
+import { labPaths, readState, runningTopology } from './state.js';
+import { validatePrefix } from './topology.js';
 
 export interface DownReport {
   readonly namespaces: string[];
@@ -26,8 +26,8 @@ export async function labNamespaces(prefix: string, run: CommandRunner = runComm
 }
 
 export async function labDown(prefix: string, progress: (line: string) => void = () => undefined, run: CommandRunner = runCommand): Promise<DownReport> {
-  const topo = buildTopology({ prefix });
   const paths = labPaths(prefix);
+  const topo = runningTopology(prefix, paths);
   const state = readState(paths);
   // Containers first, stopped as the kubelet stops them; then any process left in the lab's namespaces.
   const removedObjects = await stopContainerLab(prefix, state?.pods ?? [], progress, run);

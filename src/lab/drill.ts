@@ -12,9 +12,10 @@ import { alive, startDaemon } from './daemon.js';
 import { Podman } from './runtime/podman.js';
 import { rollingUpdate } from './runtime/rollout.js';
 import { waitFor } from './frr.js';
-import { labPaths, readState, writeState, type LabPaths, type LabState } from './state.js';
-import { buildTopology, hostsByRole, kubeNodes, type LabTopology } from './topology.js';
-import { routerNs, routerPortOf, StepFailed, stream, streamFigures, vipNextHops, type Ctx, type StreamFigures } from './traffic.js';
+import { labPaths, readState, runningTopology, writeState, type LabPaths, type LabState } from './state.js';
+import { routerWantedHops } from './routed.js';
+import { hostsByRole, kubeNodes, type LabTopology } from './topology.js';
+import { setCable, StepFailed, stream, streamFigures, vipNextHops, type Ctx, type StreamFigures } from './traffic.js';
 
 export interface DrillResult {
   readonly name: string;
@@ -188,10 +189,9 @@ function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeco
     {
       key: 'flap', name: `${t2.name} link flaps (${flapMs / 1000} s)`, durationMs: flapMs,
       act: async () => {
-        const port = routerPortOf(ctx, t2.name);
-        await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'down']);
+        await setCable(ctx, t2.name, 'down');
         await sleep(flapMs);
-        await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', port, 'up']);
+        await setCable(ctx, t2.name, 'up');
       },
     },
     // Container mode only: the DaemonSet's RollingUpdate, one node at a time (runtime/rollout.ts).
@@ -203,8 +203,8 @@ function disruptions(topo: LabTopology, ctx: Ctx, paths: LabPaths, apiOutageSeco
 }
 
 async function runDrill(ctx: Ctx, d: Disruption, progress: (line: string) => void): Promise<DrillResult> {
-  const want = hostsByRole(ctx.topo, 'tunnel-node').length;
-  // Each drill starts from a whole system: the VIP over every tunnel node.
+  // Each drill starts from a whole system: the VIP over every tunnel node (racks: every ToR).
+  const want = routerWantedHops(ctx.topo, ctx.vip).length;
   const whole = await waitFor(async () => (await vipNextHops(ctx)).length >= want, 45000, 250).then(() => true, () => false);
   if (!whole) throw new StepFailed(`the router did not have ${ctx.vip} over all ${want} tunnel nodes within 45 s before the drill (see \`kst lab status\`)`);
   const before = await fingerprint(ctx);
@@ -240,7 +240,7 @@ async function runDrill(ctx: Ctx, d: Disruption, progress: (line: string) => voi
 
 export async function labDrill(opts: DrillOptions): Promise<DrillReport> {
   const progress = opts.progress ?? (() => undefined);
-  const topo = buildTopology({ prefix: opts.prefix });
+  const topo = runningTopology(opts.prefix);
   const paths = labPaths(opts.prefix);
   const state = readState(paths);
   if (!state?.complete) throw new Error(`lab "${opts.prefix}" is not up: run \`kst lab up\` first`);

@@ -248,6 +248,8 @@ export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
   const paths = labPaths(opts.prefix);
   const state = readState(paths);
   if (!state?.complete) throw new Error(`lab "${opts.prefix}" is not up: run \`kst lab up\` first`);
+  // Its scenarios pull cables and read next hops at the default lab's single router.
+  if (state.topology && state.topology !== 'default') throw new Error(`lab "${opts.prefix}" runs the ${state.topology} topology; the flow drills need the default one (\`kst lab up\` without --topology)`);
   if (!state.agents.running) throw new Error(`the flow drills need the agents, and they are not running: ${state.agents.note}`);
   const vip = topo.vips[0]!.address;
   const ctx: Ctx = { topo, run: opts.run ?? runCommand, vip, target: `${vip}:${topo.echoPort}` };

@@ -30,7 +30,10 @@ function nodeObject(h: LabHost): SeedObject {
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name: h.name, uid: labUid('Node', '', h.name), labels: { ...(h.labels ?? {}) }, creationTimestamp: CREATED },
+    metadata: {
+      name: h.name, uid: labUid('Node', '', h.name), labels: { ...(h.labels ?? {}) },
+      ...(h.annotations ? { annotations: { ...h.annotations } } : {}), creationTimestamp: CREATED,
+    },
     spec: h.podCidr ? { podCIDR: h.podCidr, podCIDRs: [h.podCidr, ...(h.podCidr6 ? [h.podCidr6] : [])] } : {},
     status: {
       addresses: [{ type: 'InternalIP', address: primaryIp(h) }, ...(ip6 ? [{ type: 'InternalIP', address: ip6 }] : []), { type: 'Hostname', address: h.name }],
@@ -80,6 +83,8 @@ export function seedObjects(topo: LabTopology): SeedObject[] {
       },
       spec: {
         type: 'ClusterIP',
+        // The racks lab says in the Service what its two VIPs mean: one Service, both families.
+        ...(topo.kind === 'racks' && vip.address6 ? { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] } : {}),
         selector: { app: 'echo' },
         ports: vip.ports.flatMap((port) => [
           { name: `tcp-${port}`, protocol: 'TCP', port, targetPort: port },

@@ -4,6 +4,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabPod } from './runtime/podman.js';
+import { buildLabTopology } from './racks-topology.js';
+import type { LabTopology, TopologyKind } from './topology.js';
 
 export const STATE_ROOT = '/run/kst-lab';
 
@@ -35,6 +37,8 @@ export interface LabState {
   readonly runtime?: 'process' | 'podman';
   /** The pods podman runs, with what stopping each as the kubelet does needs. */
   readonly pods?: readonly LabPod[];
+  /** Which topology `up` built (`--topology`); absent: the default one. */
+  readonly topology?: TopologyKind;
 }
 
 export interface LabPaths {
@@ -75,4 +79,14 @@ export function writeState(paths: LabPaths, state: LabState): void {
   const tmp = `${paths.stateFile}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, paths.stateFile);
+}
+
+/** Where a racks lab's ToR router keeps its files (FRR's vty sockets, BIRD's control socket and log). */
+export function torDir(paths: LabPaths, tor: string, impl: 'frr' | 'bird'): string {
+  return join(paths.dir, `${impl}-${tor}`);
+}
+
+/** The topology of the lab running under this prefix (the default one when there is none). */
+export function runningTopology(prefix: string, paths: LabPaths = labPaths(prefix)): LabTopology {
+  return buildLabTopology(prefix, readState(paths)?.topology ?? 'default');
 }

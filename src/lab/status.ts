@@ -1,11 +1,12 @@
 // `kst lab status`: the running lab as data (for `--json` and scripts) and as a table.
 // The topology says what should exist; the state file and the kernel say what does.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCommand, type CommandRunner } from '../system/index.js';
 import { alive } from './daemon.js';
 import { labNamespaces } from './down.js';
-import { labPaths, readState } from './state.js';
-import { buildTopology, host, type HostRole } from './topology.js';
+import { labPaths, readState, runningTopology, torDir } from './state.js';
+import { host, type HostRole, type TopologyKind } from './topology.js';
 
 export interface HostStatus {
   readonly name: string;
@@ -33,6 +34,9 @@ export interface LabStatus {
   readonly processes: Array<{ kind: string; host: string; netns: string; pid: number; alive: boolean; logFile?: string; container?: string }>;
   /** Who runs agents and pods: host processes or podman (`kst lab up --runtime podman`). */
   readonly runtime: 'process' | 'podman';
+  readonly topology: TopologyKind;
+  /** The racks lab: each rack's top-of-rack router and the command that shows its own view. */
+  readonly tors?: Array<{ rack: string; name: string; impl: 'frr' | 'bird'; asn: number; netns: string; inspect: string; bgpPeers: Record<string, string>; bfdPeers: Record<string, string> }>;
 }
 
 /** The router's BGP (both families) and BFD session states by peer address, from vtysh. */
@@ -57,9 +61,51 @@ export async function routerPeers(netns: string, vtyDir: string, run: CommandRun
   return { bgp, bfd };
 }
 
+/**
+ * BIRD's BGP and BFD session states by neighbour address, from `birdc show protocols all`
+ * (one block per protocol, with its "Neighbor address:") and `birdc show bfd sessions`.
+ */
+export async function birdPeers(netns: string, socket: string, run: CommandRunner): Promise<{ bgp: Record<string, string>; bfd: Record<string, string> }> {
+  const bgp: Record<string, string> = {};
+  const bfd: Record<string, string> = {};
+  if (!existsSync(socket)) return { bgp, bfd };
+  const birdc = async (...cmd: string[]): Promise<string> => (await run('birdc', ['-s', socket, ...cmd], { netns, timeoutMs: 5000, allowFailure: true })).stdout;
+  return { bgp: parseBirdProtocols(await birdc('show', 'protocols', 'all')), bfd: parseBirdBfd(await birdc('show', 'bfd', 'sessions')) };
+}
+
+/** Pure: neighbour address -> BGP state ("Established", "Active"...) from `show protocols all`. */
+export function parseBirdProtocols(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let state: string | undefined;
+  for (const line of text.split('\n')) {
+    // A protocol's header line: name, protocol, table, up/down, since, info (BGP: its state).
+    const head = /^(\S+)\s+BGP\s+\S+\s+(up|down|start|stop)\s+\S+(?:\s+(\S+))?/.exec(line);
+    if (head) state = head[3] ?? head[2];
+    else if (/^\S/.test(line)) state = undefined;
+    const addr = /^\s+Neighbor address:\s+(\S+)/.exec(line);
+    if (addr && state) out[addr[1]!] = state;
+  }
+  return out;
+}
+
+/** Pure: peer address -> BFD state ("Up", "Down", "Init") from `show bfd sessions`. */
+export function parseBirdBfd(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 3 && /^[0-9a-f.:]+$/i.test(f[0]!) && f[0]!.match(/[.:]/) && /^(Up|Down|Init|AdminDown)$/.test(f[2]!)) out[f[0]!] = f[2]!;
+  }
+  return out;
+}
+
+/** A racks lab ToR's sessions, from its own tool: vtysh (FRR) or birdc (BIRD). */
+export async function torPeers(netns: string, dir: string, impl: 'frr' | 'bird', run: CommandRunner): Promise<{ bgp: Record<string, string>; bfd: Record<string, string> }> {
+  return impl === 'bird' ? birdPeers(netns, join(dir, 'bird.ctl'), run) : routerPeers(netns, dir, run);
+}
+
 export async function labStatus(prefix: string, run: CommandRunner = runCommand): Promise<LabStatus> {
-  const topo = buildTopology({ prefix });
   const paths = labPaths(prefix);
+  const topo = runningTopology(prefix, paths);
   const state = readState(paths);
   const present = new Set(await labNamespaces(prefix, run));
   // With --runtime podman a pod's namespace is its container's, named only /proc/PID/ns/net.
@@ -88,6 +134,16 @@ export async function labStatus(prefix: string, run: CommandRunner = runCommand)
     agentConfig: paths.agentConfig,
     processes: (state?.processes ?? []).map((p) => ({ ...p, alive: alive(p.pid) })),
     runtime: state?.runtime ?? 'process',
+    topology: topo.kind,
+    ...(topo.racks ? {
+      tors: await Promise.all(topo.racks.map(async (r) => {
+        const netns = host(topo, r.tor).netns;
+        const dir = torDir(paths, r.tor, r.torImpl);
+        const inspect = r.torImpl === 'bird' ? `ip netns exec ${netns} birdc -s ${dir}/bird.ctl show protocols` : `ip netns exec ${netns} vtysh --vty_socket ${dir} -c 'show bgp summary'`;
+        const p = up ? await torPeers(netns, dir, r.torImpl, run) : { bgp: {}, bfd: {} };
+        return { rack: r.zone, name: r.tor, impl: r.torImpl, asn: r.torAsn, netns, inspect, bgpPeers: p.bgp, bfdPeers: p.bfd };
+      })),
+    } : {}),
   };
 }
 
@@ -102,7 +158,11 @@ export function renderStatus(s: LabStatus): string {
   }
   lines.push('');
   for (const v of s.vips) lines.push(`VIP ${v.address}  service ${v.service}  ports ${v.ports.join(',')}`);
-  lines.push(`router: AS ${s.router.asn} in ${s.router.netns}; vtysh --vty_socket ${s.router.frrVtyDir}  (ip netns exec ${s.router.netns} vtysh ...)`);
+  for (const t of s.tors ?? []) {
+    lines.push(`${t.rack}: ${t.name} (${t.impl === 'bird' ? 'BIRD 2' : 'FRR'}, AS ${t.asn}): ${t.inspect}`);
+    for (const p of Object.keys({ ...t.bgpPeers, ...t.bfdPeers })) lines.push(`  peer ${p.padEnd(15)} bgp ${t.bgpPeers[p] ?? '-'}  bfd ${t.bfdPeers[p] ?? '-'}`);
+  }
+  lines.push(`${s.topology === 'racks' ? 'spine' : 'router'}: AS ${s.router.asn} in ${s.router.netns}; vtysh --vty_socket ${s.router.frrVtyDir}  (ip netns exec ${s.router.netns} vtysh ...)`);
   const peers = Object.keys({ ...s.router.bgpPeers, ...s.router.bfdPeers });
   for (const p of peers) lines.push(`  peer ${p.padEnd(15)} bgp ${s.router.bgpPeers[p] ?? '-'}  bfd ${s.router.bfdPeers[p] ?? '-'}`);
   lines.push(`API server: ${s.apiServer.url} (in ${s.apiServer.netns}); kubeconfig ${s.apiServer.kubeconfig}`);

@@ -19,7 +19,8 @@
 // Every address comes from the documentation ranges. Interface names inside the lab never
 // start with the project's link prefix ("kst"): the agent owns those and may delete them.
 
-export type HostRole = 'router' | 'client' | 'apiserver' | 'tunnel-node' | 'serving-node' | 'pod';
+/** `router`: the router the client is behind (the spine in the racks topology); `tor-router`: a rack's top-of-rack router. */
+export type HostRole = 'router' | 'tor-router' | 'client' | 'apiserver' | 'tunnel-node' | 'serving-node' | 'pod';
 
 export interface LabAddress {
   readonly ifname: string;
@@ -47,6 +48,8 @@ export interface LabHost {
   readonly node?: string;
   /** Nodes: Kubernetes labels. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Nodes: Kubernetes annotations (the racks topology's per-node `cmd.nu/bgp-asn`). */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Serving nodes: the pod CIDR (host-gw style, like flannel or Calico without overlay). */
   readonly podCidr?: string;
   /** Serving nodes: the IPv6 pod CIDR (dual-stack). */
@@ -74,8 +77,36 @@ export interface LabVip {
   readonly ports: readonly number[];
 }
 
+/** Which lab: `default` (one router, one node network) or `racks` (racks-topology.ts). */
+export type TopologyKind = 'default' | 'racks';
+export const TOPOLOGY_KINDS: readonly TopologyKind[] = ['default', 'racks'];
+
+/** One rack of the racks topology: its top-of-rack router and the nodes behind it. */
+export interface LabRack {
+  /** The rack's zone label value (`topology.kubernetes.io/zone`), e.g. "rack-1". */
+  readonly zone: string;
+  /** The ToR router's host name and which implementation runs it. */
+  readonly tor: string;
+  readonly torImpl: 'frr' | 'bird';
+  readonly torAsn: number;
+  /** The ToR's addresses on the rack network: the rack's nodes dial these. */
+  readonly torAddress: string;
+  readonly torAddress6: string;
+  /** The ToR's and the spine's ends of their point-to-point link. */
+  readonly uplink: { readonly tor: string; readonly tor6: string; readonly spine: string; readonly spine6: string };
+  /** The AS number of this rack's nodes (their `cmd.nu/bgp-asn` annotation). */
+  readonly nodeAsn: number;
+  readonly subnet: string;
+  readonly subnet6: string;
+  /** The rack's nodes, by name. */
+  readonly nodes: readonly string[];
+}
+
 export interface LabTopology {
   readonly prefix: string;
+  readonly kind: TopologyKind;
+  /** The racks topology only: its racks, in order. */
+  readonly racks?: readonly LabRack[];
   readonly hosts: readonly LabHost[];
   readonly bridges: readonly LabBridge[];
   readonly links: readonly LabLink[];
@@ -209,6 +240,7 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
   const apiPort = 6443;
   return {
     prefix,
+    kind: 'default',
     hosts,
     bridges: [{ host: 'router', ifname: 'br-nodes' }],
     links,

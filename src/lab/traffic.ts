@@ -32,6 +32,18 @@ export function routerPortOf(ctx: Ctx, hostName: string): string {
   return link.a.ifname;
 }
 
+/**
+ * The cable between a host and the router it hangs off (the lab's router, or in the racks
+ * lab its rack's ToR), pulled or plugged at the router's end: the host's kernel keeps its
+ * routes, and the router notices only through BFD, as when a real cable fails.
+ */
+export async function setCable(ctx: Ctx, hostName: string, state: 'up' | 'down'): Promise<string> {
+  const link = ctx.topo.links.find((l) => l.b.host === hostName && ['router', 'tor-router'].includes(host(ctx.topo, l.a.host).role));
+  if (!link) throw new StepFailed(`no router has a link to ${hostName}`);
+  await ctx.run('ip', ['-n', host(ctx.topo, link.a.host).netns, 'link', 'set', link.a.ifname, state]);
+  return link.a.host;
+}
+
 export async function flows(ctx: Ctx, count: number, proto: 'tcp' | 'udp' = 'tcp', target = ctx.target): Promise<FlowsReport> {
   return probe<FlowsReport>(ctx, clientNs(ctx), ['flows', '--target', target, '--count', String(count), '--proto', proto, '--timeout', '2000']);
 }

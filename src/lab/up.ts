@@ -12,15 +12,18 @@ import { labDown, labNamespaces } from './down.js';
 import { containerPreflight, startEchoPods, startNodePods, type LabRuntime } from './runtime/container-lab.js';
 import { Podman } from './runtime/podman.js';
 import { withoutPods } from './runtime/pod-wiring.js';
+import { BirdRouter } from './bird.js';
 import { FrrRouter, waitFor } from './frr.js';
 import { networkPlan } from './network-plan.js';
 import { distFile, repoRoot, tail } from './paths.js';
 import { preflight } from './preflight.js';
-import { routerConfig } from './router-config.js';
+import { spineConfig, torBirdConfig, torFrrConfig } from './racks-router-config.js';
+import { buildLabTopology } from './racks-topology.js';
+import { routerConfig, type RouterConfig } from './router-config.js';
 import { waitVipsRouted, type RoutedResult } from './routed.js';
 import { seedYaml } from './seed.js';
-import { labPaths, readState, writeState, type LabPaths, type LabProcess, type LabState } from './state.js';
-import { buildTopology, host, hostsByRole, kubeNodes, type LabTopology } from './topology.js';
+import { labPaths, readState, torDir, writeState, type LabPaths, type LabProcess, type LabState } from './state.js';
+import { host, hostsByRole, kubeNodes, type LabTopology, type TopologyKind } from './topology.js';
 
 export interface UpOptions {
   readonly prefix: string;
@@ -36,6 +39,8 @@ export interface UpOptions {
   readonly routedTimeoutMs?: number;
   /** Host processes (default) or podman containers from deploy/base's DaemonSet (runtime/container-lab.ts). */
   readonly runtime?: LabRuntime;
+  /** `default` (one router) or `racks` (two racks with their own ToR, and a spine: racks-topology.ts). */
+  readonly topology?: TopologyKind;
 }
 
 export interface UpResult {
@@ -55,17 +60,20 @@ export class LabError extends Error {
 export async function labUp(opts: UpOptions): Promise<UpResult> {
   const progress = opts.progress ?? (() => undefined);
   const run = opts.run ?? runCommand;
-  const topo = buildTopology({ prefix: opts.prefix });
+  const kind = opts.topology ?? 'default';
+  const topo = buildLabTopology(opts.prefix, kind);
   const paths = labPaths(opts.prefix);
   const root = repoRoot();
 
   const present = await labNamespaces(opts.prefix, run);
   const previous = readState(paths);
-  if (previous?.complete && topo.hosts.every((h) => present.includes(h.netns))) {
+  if (previous?.complete && (previous.topology ?? 'default') === kind && topo.hosts.every((h) => present.includes(h.netns))) {
     progress(`lab "${opts.prefix}" is already up (since ${previous.startedAt}); \`kst lab down\` removes it`);
     return { alreadyUp: true, state: previous };
   }
   const containers = opts.runtime === 'podman';
+  // The container runtime wires pods to the default topology's single router network.
+  if (containers && kind !== 'default') throw new LabError(`--runtime podman builds the default topology only; use --topology ${kind} with the process runtime`);
   const problems = [...await preflight(root, `${opts.prefix}preflight`, run), ...(containers ? await containerPreflight(new Podman(run)) : [])];
   if (problems.length) {
     throw new LabError(`cannot build the lab:\n${problems.map((p) => `  - ${p.what}: ${p.fix}`).join('\n')}`);
@@ -78,6 +86,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
   let state: LabState = {
     prefix: opts.prefix, startedAt: new Date().toISOString(), frrDir: paths.frrDir, processes: [],
     agents: { running: false, note: 'not started yet' }, complete: false, runtime: containers ? 'podman' : 'process',
+    ...(kind !== 'default' ? { topology: kind } : {}),
   };
   let routed: RoutedResult | undefined;
   const record = (p: LabProcess): void => {
@@ -90,7 +99,8 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     // The cluster the agents see is the YAML under deploy/examples/lab/ (edit it to try
     // other Services); a test keeps it in step with the topology's real addresses.
     const seed = join(root, 'deploy/examples/lab/cluster.yaml');
-    writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), existsSync(seed) ? readFileSync(seed, 'utf8') : seedYaml(topo));
+    // The racks lab's cluster is generated: its Nodes carry rack labels and ASN annotations.
+    writeFileSync(join(paths.seedDir, 'lab-cluster.yaml'), kind === 'default' && existsSync(seed) ? readFileSync(seed, 'utf8') : seedYaml(topo));
     writeFileSync(paths.agentConfig, agentConfigYaml(topo, opts.configOverrides ?? []));
 
     // With a container runtime the pods' namespaces are the runtime's: wired when each pod starts.
@@ -98,8 +108,13 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     progress(`network: ${network.hosts.length} namespaces, ${network.links.length} links`);
     for (const step of networkPlan(network)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
 
-    progress('router: FRR zebra, bfdd, bgpd');
-    await startRouter(topo, paths, run, record);
+    if (topo.racks) {
+      progress(`routers: spine (FRR), ${topo.racks.map((r) => `${r.tor} (${r.torImpl === 'bird' ? 'BIRD 2' : 'FRR'}, AS ${r.torAsn})`).join(', ')}`);
+      await startRackRouters(topo, paths, run, record);
+    } else {
+      progress('router: FRR zebra, bfdd, bgpd');
+      await startRouter(topo, paths, run, record);
+    }
 
     progress(`API server: ${topo.apiServer.url}`);
     await startApiServer(topo, paths, record);
@@ -132,8 +147,9 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
       if (state.agents.running) {
         // Up means routed: the router has every VIP over every tunnel node, so a client's
         // first packet is answered. Else say plainly what is still missing.
-        routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir });
-        progress(routed.ok ? `routes: the router has every VIP over every tunnel node, ${((Date.now() - agentsAt) / 1000).toFixed(1)} s after the agents were started` : `routes: NOT complete: ${routed.waitingFor}`);
+        routed = await waitVipsRouted(topo, run, { timeoutMs: opts.routedTimeoutMs ?? 60000, frrDir: paths.frrDir, torDir: (r) => torDir(paths, r.tor, r.torImpl) });
+        const where = topo.racks ? 'each ToR has every VIP over its own tunnel node and the spine over every rack' : 'the router has every VIP over every tunnel node';
+        progress(routed.ok ? `routes: ${where}, ${((Date.now() - agentsAt) / 1000).toFixed(1)} s after the agents were started` : `routes: NOT complete: ${routed.waitingFor}`);
       }
     } else {
       state = { ...state, agents: { running: false, note: 'not started (--no-agents)' } };
@@ -150,15 +166,38 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
 }
 
 async function startRouter(topo: LabTopology, paths: LabPaths, run: CommandRunner, record: (p: LabProcess) => void): Promise<void> {
-  const r = host(topo, topo.router.host);
-  const conf = routerConfig(topo);
-  const frr = new FrrRouter({ netns: r.netns, bgpdConf: conf.bgpdConf, bfddConf: conf.bfddConf, dir: paths.frrDir }, run);
+  await startFrr(topo, topo.router.host, routerConfig(topo), paths.frrDir, run, record);
+}
+
+/** The spine (FRR, in the lab's usual FRR directory, so `lab status` reads it) and each rack's ToR. */
+async function startRackRouters(topo: LabTopology, paths: LabPaths, run: CommandRunner, record: (p: LabProcess) => void): Promise<void> {
+  await startFrr(topo, topo.router.host, spineConfig(topo), paths.frrDir, run, record);
+  for (const rack of topo.racks ?? []) {
+    const dir = torDir(paths, rack.tor, rack.torImpl);
+    if (rack.torImpl === 'frr') {
+      await startFrr(topo, rack.tor, torFrrConfig(topo, rack), dir, run, record);
+      continue;
+    }
+    const h = host(topo, rack.tor);
+    const bird = new BirdRouter({ netns: h.netns, conf: torBirdConfig(topo, rack), dir }, run);
+    await bird.start().catch((err: unknown) => {
+      throw new LabError(`BIRD did not start in ${h.netns}: ${err instanceof Error ? err.message : String(err)}\n${bird.logs()}`);
+    });
+    const pid = bird.pid();
+    if (!pid) throw new LabError(`BIRD in ${h.netns} wrote no pid file:\n${bird.logs()}`);
+    record({ kind: 'bird', host: h.name, netns: h.netns, pid, logFile: join(dir, 'bird.log') });
+  }
+}
+
+async function startFrr(topo: LabTopology, hostName: string, conf: RouterConfig, dir: string, run: CommandRunner, record: (p: LabProcess) => void): Promise<void> {
+  const r = host(topo, hostName);
+  const frr = new FrrRouter({ netns: r.netns, bgpdConf: conf.bgpdConf, bfddConf: conf.bfddConf, dir }, run);
   await frr.start();
   for (const d of ['zebra', 'bfdd', 'bgpd']) {
     await waitFor(() => frr.pid(d) !== undefined, 5000).catch(() => {
       throw new LabError(`FRR ${d} did not start in ${r.netns}:\n${frr.logs()}`);
     });
-    record({ kind: `frr-${d}`, host: r.name, netns: r.netns, pid: frr.pid(d)!, logFile: join(paths.frrDir, `${d}.log`) });
+    record({ kind: `frr-${d}`, host: r.name, netns: r.netns, pid: frr.pid(d)!, logFile: join(dir, `${d}.log`) });
   }
 }
 

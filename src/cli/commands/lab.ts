@@ -1,14 +1,14 @@
 // `kst lab up|down|status|demo`: a whole cluster's network in namespaces on this machine
 // (docs/lab.md). One lab per prefix; the prefix defaults to "kstlab-" and can be changed
 // with --prefix or KST_LAB_PREFIX (the tests use their own so they never meet a human's lab).
-import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, validatePrefix } from '../../lab/control.js';
-import type { ConfigOverride, DrillKey } from '../../lab/control.js';
+import { DEFAULT_PREFIX, DRILL_KEYS, LabError, labDemo, labDown, labDrill, labStatus, labUp, parseOverride, renderDemo, renderDrill, renderStatus, TOPOLOGY_KINDS, validatePrefix } from '../../lab/control.js';
+import type { ConfigOverride, DrillKey, TopologyKind } from '../../lab/control.js';
 import { RUNTIMES, type LabRuntime } from '../../lab/runtime/container-lab.js';
 import type { Command } from '../command.js';
 
 const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
 
-  up [--no-agents] [--set KEY=VALUE]... [--runtime process|podman]
+  up [--no-agents] [--set KEY=VALUE]... [--runtime process|podman] [--topology default|racks]
                      build the lab (root); with the agents it returns once the router has every VIP over
                      every tunnel node (exit 3: agents could not start, 4: VIPs not routed within 60 s);
                      without agents: the network, router, API server and pods only;
@@ -16,6 +16,9 @@ const USAGE = `usage: kst lab <up|down|status|demo|drill> [options]
                      --set dataplane.pinEstablishedFlows=false
                      --runtime podman: agents, gobgpd and echo pods as containers of the image
                      (bash scripts/build-image.sh), from deploy/base's DaemonSet (docs/lab.md)
+                     --topology racks: two racks, each with its own top-of-rack router and ASN (FRR and
+                     BIRD 2), a tunnel node and a worker, and a spine with ECMP over them (docs/lab.md);
+                     demo, drill, status and down read the topology from the running lab
   down               remove everything the lab made, also after a crash
   status [--json]    hosts, roles, namespaces, addresses, VIPs, router vty directory, API server, PIDs
   demo [--json]      show the VIP answering, source preserved, load spread, failover, draining
@@ -36,6 +39,7 @@ interface LabArgs {
   readonly only?: DrillKey[];
   readonly overrides: ConfigOverride[];
   readonly runtime: LabRuntime;
+  readonly topology: TopologyKind;
 }
 
 function parse(args: string[]): LabArgs | string {
@@ -47,6 +51,7 @@ function parse(args: string[]): LabArgs | string {
   let only: DrillKey[] | undefined;
   const overrides: ConfigOverride[] = [];
   let runtime: LabRuntime = 'process';
+  let topology: TopologyKind = 'default';
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     if (a === '--json') json = true;
@@ -56,6 +61,11 @@ function parse(args: string[]): LabArgs | string {
       const r = rest[++i] ?? '';
       if (!(RUNTIMES as readonly string[]).includes(r)) return `--runtime takes ${RUNTIMES.join(' or ')}`;
       runtime = r as LabRuntime;
+    }
+    else if (a === '--topology') {
+      const t = rest[++i] ?? '';
+      if (!(TOPOLOGY_KINDS as readonly string[]).includes(t)) return `--topology takes ${TOPOLOGY_KINDS.join(' or ')}`;
+      topology = t as TopologyKind;
     }
     else if (a === '--set') {
       try {
@@ -83,7 +93,8 @@ function parse(args: string[]): LabArgs | string {
   }
   if (overrides.length && sub !== 'up') return '--set applies to `kst lab up` only';
   if (runtime !== 'process' && sub !== 'up') return '--runtime applies to `kst lab up` only (the others read it from the running lab)';
-  return { sub, prefix, json, agents, apiOutageSeconds, overrides, runtime, ...(only ? { only } : {}) };
+  if (topology !== 'default' && sub !== 'up') return '--topology applies to `kst lab up` only (the others read it from the running lab)';
+  return { sub, prefix, json, agents, apiOutageSeconds, overrides, runtime, topology, ...(only ? { only } : {}) };
 }
 
 const say = (line: string): void => console.log(`lab: ${line}`);
@@ -109,13 +120,13 @@ export const command: Command = {
       switch (sub) {
         case 'up': {
           const t0 = Date.now();
-          const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, runtime: parsed.runtime, progress: say });
+          const r = await labUp({ prefix, agents: parsed.agents, configOverrides: parsed.overrides, runtime: parsed.runtime, topology: parsed.topology, progress: say });
           // Measured when labUp returns: with the agents, that is once the VIPs are routed (or the wait gave up).
           const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
           if (!r.alreadyUp) {
             say(r.routed && !r.routed.ok
               ? `built in ${took}, but the VIPs are not routed over every tunnel node yet (see above); \`kst lab status\` shows the sessions`
-              : `up in ${took}${r.routed ? ', VIPs routed over every tunnel node' : ''}; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
+              : `up in ${took}${r.routed ? `, VIPs routed over every ${parsed.topology === 'racks' ? 'rack' : 'tunnel node'}` : ''}; \`kst lab status\` shows it, \`kst lab demo\` exercises it`);
           }
           // A lab without its agents is usable (--no-agents), but say so in the exit code when they were asked for.
           if (parsed.agents && !r.state.agents.running) return 3;
