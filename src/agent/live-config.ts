@@ -78,7 +78,7 @@ export class LiveConfig {
 
   /** Loads the file again and applies or rejects the new version; returns what happened. */
   reload(): ReloadResult {
-    const { logger: log, events, nodeRef } = this.opts;
+    const { events, nodeRef } = this.opts;
     let next: Config;
     try {
       next = (this.opts.load ?? loadConfig)({ ...this.opts.sources, resolveNodeName: true });
