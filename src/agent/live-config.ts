@@ -76,8 +76,12 @@ export class LiveConfig {
     return { generation: this.generation, hash: this.hash, ...(file ? { file } : {}), ...(this.last ? { lastReload: this.last } : {}) };
   }
 
-  /** Loads the file again and applies or rejects the new version; returns what happened. */
-  reload(): ReloadResult {
+  /**
+   * Loads the file again and applies or rejects the new version; returns what happened.
+   * `quiet`: an unchanged result is not counted or logged (the check when the watch starts,
+   * which closes the gap between the load at start and the watcher's first read).
+   */
+  reload(opts: { readonly quiet?: boolean } = {}): ReloadResult {
     const { events, nodeRef } = this.opts;
     let next: Config;
     try {
@@ -87,6 +91,7 @@ export class LiveConfig {
       return this.done('invalid', `new configuration rejected, generation ${this.generation} (${this.hash}) stays in force: ${message}`, () => events.warning(nodeRef, 'InvalidConfig', `${message} (the running configuration stays)`));
     }
     const change = classifyConfigChange(this.running, next, this.opts.running);
+    if (change.kind === 'unchanged' && opts.quiet) return 'unchanged';
     if (change.kind === 'unchanged') return this.done('unchanged', `configuration file changed, same configuration (${this.hash})`);
     if (change.kind === 'needs-restart') {
       return this.done('needs_restart', `new configuration not applied, generation ${this.generation} (${this.hash}) stays in force: ${change.why}; restart the agent to use it`, () =>

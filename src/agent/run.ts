@@ -281,7 +281,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     // for a restart in place (SIGUSR2), leaves announcements and BFD as they are.
     { name: 'agent', stop: () => (restartInPlace ? agent.stopForRestart() : agent.shutdown()), stopDeadlineMs: (config.bgp.withdrawGraceSeconds + 20) * 1000 },
     { name: 'cluster-watcher', start: () => watcher.start(), stop: () => watcher.stop() },
-    ...(configWatch ? [{ name: 'config-watch', start: () => configWatch.start(), stop: () => configWatch.stop() }] : []),
+    ...(configWatch ? [configWatchComponent(configWatch, liveConfig)] : []),
   ];
   try {
     await startAll(components, log);
@@ -309,6 +309,19 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const failed = stopped.filter((o) => !o.ok);
   log.info(`agent stopped (data path left in place)${failed.length ? `; ${failed.length} component(s) did not stop cleanly: ${failed.map((f) => f.name).join(', ')}` : ''}`);
   return 0;
+}
+
+/** Last to start, first to stop: a new version is applied only to a running agent. */
+function configWatchComponent(watch: ConfigFileWatcher, live: LiveConfig): Component {
+  return {
+    name: 'config-watch',
+    start: async () => {
+      await watch.start();
+      // A version written between the load at start and the watcher's first read.
+      live.reload({ quiet: true });
+    },
+    stop: () => watch.stop(),
+  };
 }
 
 /** A rotated password Secret (or file) takes effect within a minute: re-read; gobgpd's peer is updated only if it changed. */

@@ -11,6 +11,8 @@ import { MemoryEventSink, metricsRegistry, silentLogger } from '../../src/observ
 import { IncrementalModel } from '../../src/model/index.js';
 import { Agent } from '../../src/agent/agent.js';
 import { cluster, ep, settings, slice, tunnelService } from '../model/helpers.js';
+import { emptyStatusReport, parseStatusReport } from '../../src/observe/index.js';
+import { renderStatus } from '../../src/cli/commands/status.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kst-live-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,5 +144,19 @@ describe('the agent converges on a configuration applied live', () => {
   test('the model refuses a change of what shapes its tables (config/change.ts keeps those for a restart)', () => {
     const model = new IncrementalModel(cfg([]), 'tunnel-1');
     expect(() => model.setSettings({ ...cfg([]), buckets: 128 })).toThrow(/buckets cannot change/);
+  });
+});
+
+describe('kst status', () => {
+  test('shows the generation, hash and last reload, through the JSON an agent sends', () => {
+    const s = setup(good([]));
+    s.write(good(['64512:1']));
+    s.live.reload();
+    const body: unknown = JSON.parse(JSON.stringify({ ...emptyStatusReport('tunnel-1'), config: s.live.report() }));
+    const report = parseStatusReport(body);
+    const text = renderStatus(report, new Date(Date.parse(report.config!.lastReload!.at) + 5000));
+    expect(text).toContain(`config: generation 2, hash ${s.live.report().hash}, from ${s.file}`);
+    expect(text).toMatch(/config: last reload ok \(5s ago\): configuration generation 2 \([0-9a-f]{12}\) applied live: pools/);
+    expect(() => parseStatusReport({ ...emptyStatusReport(), config: { generation: 1, hash: 'x', lastReload: { result: 'maybe', at: '', message: '' } } })).toThrow(/config.lastReload.result/);
   });
 });
