@@ -39,7 +39,9 @@ describe('a config change applied live on the lab', () => {
     const v4Peers = ((agentConfig(topo) as { bgp: { peers: Array<{ address: string }> } }).bgp.peers).filter((p) => !p.address.includes(':'));
     const up = await labUp({ prefix, configOverrides: [parseOverride(`bgp.peers=${JSON.stringify(v4Peers)}`)] });
     expect(up.state.agents).toMatchObject({ running: true });
-    const before = await routerPeers(routerNs, paths.frrDir, runCommand);
+    // vtysh may not answer within its 5 s on a loaded machine: read until it does.
+    let before = await routerPeers(routerNs, paths.frrDir, runCommand);
+    for (let i = 0; i < 10 && Object.keys(before.bgp).length < 2 * tunnels.length; i++) before = await routerPeers(routerNs, paths.frrDir, runCommand);
     const v6 = Object.keys(before.bgp).filter((a) => a.includes(':'));
     expect(v6.length).toBe(tunnels.length); // FRR has the neighbours (router-config.ts) ...
     expect(v6.map((a) => before.bgp[a])).not.toContain('Established'); // ... the agents do not dial them yet
