@@ -230,7 +230,7 @@ async function scenarioLiveConfig(env: Env): Promise<Omit<ScenarioResult, 'key' 
   await sleep(2000);
   const c = count(await held(env, 'live-config'));
   const peers = ch.addedPeers.length ? `peers ${ch.addedPeers.join(', ')} added and ` : '';
-  return { ...c, detail: `config file renamed over with ${peers}community ${ch.community} on the pool: the router had the community on every path ${ch.communityMs} ms later${ch.addedPeers.length ? `, every session Established ${ch.routerSawItMs} ms later` : ''}; agents (pids ${ch.agentPids.join(', ')}) not restarted` };
+  return { ...c, detail: `config file renamed over with ${peers}community ${ch.community} on the pool: the router had the community on every path ${ch.communityMs} ms later${ch.addedPeers.length ? `, every session Established ${ch.routerSawItMs} ms later` : ''}; sessions there before that went down meanwhile: ${ch.resetSessions.join(', ') || 'none'}; agents (pids ${ch.agentPids.join(', ')}) not restarted` };
 }
 
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {

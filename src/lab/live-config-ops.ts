@@ -23,6 +23,12 @@ export interface LiveConfigChange {
   readonly communityMs: number;
   /** From the rename until every session of the router was Established (the added ones too). */
   readonly routerSawItMs: number;
+  /**
+   * Router sessions Established before the change that went down meanwhile (their uptime is
+   * shorter than the time since the change). The change does not concern them; on a loaded
+   * machine a 300 ms BFD detection can still drop one.
+   */
+  readonly resetSessions: readonly string[];
   /** Agent processes on the tunnel nodes, the same before and after. */
   readonly agentPids: readonly number[];
 }
@@ -38,8 +44,24 @@ function freshCommunity(have: readonly string[]): string {
   for (let n = 7001; ; n++) if (!have.includes(`64512:${n}`)) return `64512:${n}`;
 }
 
+/** The router's Established sessions and their uptime (ms), both families. */
+async function sessionUptimes(ctx: Ctx, paths: LabPaths): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const family of ['ipv4', 'ipv6']) {
+    const r = await ctx.run('vtysh', ['--vty_socket', paths.frrDir, '-c', `show bgp ${family} unicast summary json`], { netns: routerNs(ctx), allowFailure: true, timeoutMs: 5000 });
+    try {
+      const peers = (JSON.parse(r.stdout) as { peers?: Record<string, { state?: string; peerUptimeMsec?: number }> }).peers ?? {};
+      for (const [ip, p] of Object.entries(peers)) if (p.state === 'Established' && p.peerUptimeMsec !== undefined) out.set(ip, p.peerUptimeMsec);
+    } catch {
+      // no answer: nothing known for this family
+    }
+  }
+  return out;
+}
+
 export async function changeConfigLive(ctx: Ctx, paths: LabPaths, timeoutMs = 30000): Promise<LiveConfigChange> {
   const before = agentPids(ctx, paths);
+  const upBefore = await sessionUptimes(ctx, paths);
   const raw = parse(readFileSync(paths.agentConfig, 'utf8')) as RawConfig;
   const pool = raw.pools?.[0];
   if (!pool) throw new StepFailed('the lab config has no pool');
@@ -77,10 +99,12 @@ export async function changeConfigLive(ctx: Ctx, paths: LabPaths, timeoutMs = 30
   while (Date.now() - t0 < timeoutMs && (last = await seen()) !== undefined) await sleep(100);
   if (last !== undefined) throw new StepFailed(`the router did not see the live config change within ${timeoutMs} ms: ${last}`);
   const routerSawItMs = Date.now() - t0;
+  const upAfter = await sessionUptimes(ctx, paths);
+  const resetSessions = [...upBefore.keys()].filter((ip) => (upAfter.get(ip) ?? 0) < Date.now() - t0);
 
   const after = agentPids(ctx, paths);
   for (const [node, pid] of before) {
     if (after.get(node) !== pid || !alive(pid)) throw new StepFailed(`the agent on ${node} restarted (pid ${pid} -> ${after.get(node) ?? 'none'}); a live change must not restart it`);
   }
-  return { community, addedPeers: added.map((p) => p.address), communityMs: communityMs ?? routerSawItMs, routerSawItMs, agentPids: [...before.values()] };
+  return { community, addedPeers: added.map((p) => p.address), communityMs: communityMs ?? routerSawItMs, routerSawItMs, resetSessions, agentPids: [...before.values()] };
 }
