@@ -14,7 +14,7 @@
 // retry succeeds; repeated failures drain the node). The converge itself runs on the same
 // loop primitive: coalesced, one at a time, with a periodic pass for timers' sake.
 import { compareIps } from '../model/index.js';
-import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, NodeBgp, Problem, VipPlan } from '../model/index.js';
+import type { ClusterSnapshot, DesiredState, Announcement, IncrementalModel, IpAddress, ModelSettings, NodeBgp, Problem, VipPlan } from '../model/index.js';
 import type { Logger, EventSink } from '../observe/index.js';
 import { ReconcileLoop, type PassOutcome } from '../system/index.js';
 
@@ -134,6 +134,19 @@ export class Agent {
     if (this.stopping) return;
     this.snapshot = snapshot;
     this.parts.model.replaceAll(snapshot);
+    this.desired = this.parts.model.desiredState();
+    void this.loop.set(this.desired);
+  }
+
+  /**
+   * A configuration applied live (live-config.ts): the model resolves pools, peers and
+   * attributes again and the node converges on the result like on any change (withdraw
+   * first, then program, then announce), without a restart.
+   */
+  applySettings(settings: ModelSettings): void {
+    if (this.stopping) return;
+    this.parts.model.setSettings(settings);
+    if (!this.snapshot) return; // the first snapshot converges with the new settings
     this.desired = this.parts.model.desiredState();
     void this.loop.set(this.desired);
   }

@@ -1,6 +1,6 @@
 // Builds the real parts from the configuration and runs the agent until a signal.
 import { hostname } from 'node:os';
-import type { Config } from '../config/index.js';
+import { ConfigFileWatcher, type Config, type ConfigSources } from '../config/index.js';
 import { IncrementalModel } from '../model/index.js';
 import type { ClusterSnapshot, DesiredState, IpAddress } from '../model/index.js';
 import { ClusterWatcher, KubeEventSink, LeaderElector, LoadBalancerStatusWriter, SecretReader, leaseIdentity, leaseNamespace, loadKubeConfig } from '../kube/index.js';
@@ -19,6 +19,7 @@ import { registerAgentMetrics } from './metrics.js';
 import { BucketTableWriter } from '../kube/table-writer.js';
 import { probeFlowHash, reportFlowHash } from '../dataplane/flow-hash-probe.js';
 import { probeAndAssess, registerKernelMetrics, reportKernel } from './kernel-report.js';
+import { LiveConfig } from './live-config.js';
 
 /** Events closer than this become one snapshot (see the watcher's construction). */
 const WATCH_BURST_MS = 5;
@@ -29,6 +30,8 @@ export interface RunAgentOptions {
   readonly kubeconfigPath?: string;
   /** Namespace of the leader-election Lease; default the pod's own (POD_NAMESPACE, kube/lease-identity.ts). */
   readonly leaseNamespace?: string;
+  /** How `config` was loaded: the file is watched and reloaded from the same sources (live-config.ts). */
+  readonly sources?: ConfigSources;
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<number> {
@@ -69,12 +72,15 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   let bfd: BfdSessionRunner | undefined;
   let binding: BfdBgpBinding | undefined;
   let peerSessions: PeerSessions | undefined;
+  let needsBfd = false;
+  // The BFD profiles in force: a live config change replaces them (live-config.ts).
+  let bfdProfiles = config.bfd.profiles;
   if (config.bgp.enabled) {
     // AS, router id and peers are this node's (model/peers.ts): the speaker starts once the
     // first desired state names them (PeerSessions).
     ({ client: gobgp, speaker } = bgpSpeakerFromConfig(config.bgp, { routerId: config.bgp.routerId ?? '0.0.0.0', logger: log }));
     const bgpSpeaker = speaker;
-    const needsBfd = config.bgp.peers.some((p) => p.bfdProfile !== undefined);
+    needsBfd = config.bgp.peers.some((p) => p.bfdProfile !== undefined);
     if (needsBfd) {
       try {
         await ensureGtsm();
@@ -114,7 +120,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
             setBfdPeers: async (peers) => {
               const locals = new Map<string, string | undefined>();
               for (const p of peers) locals.set(p.address, p.sourceAddress ?? (await localAddressTowards(p.address)));
-              const plan = bfdSessionsFor(peers, config.bfd.profiles, (peer) => locals.get(peer));
+              const plan = bfdSessionsFor(peers, bfdProfiles, (peer) => locals.get(peer));
               for (const problem of plan.problems) log.warn(`bfd: ${problem}`);
               binding?.setGatedPeers(plan.sessions.map((s) => s.peer));
               await bfdRunner.setSessions(plan.sessions);
@@ -219,8 +225,39 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       ...(speaker ? { speaker } : {}),
       ...(bfd ? { bfd } : {}),
       loops,
+      config: () => liveConfig.report(),
     }),
   );
+
+  // Live configuration: the file (a mounted ConfigMap) is watched; a valid new version whose
+  // changes are all live is applied whole, anything else is rejected with an Event and the
+  // running config stays (live-config.ts, config/change.ts).
+  const configFile = opts.sources?.file ?? opts.sources?.env?.KST_CONFIG;
+  const liveConfig = new LiveConfig({
+    initial: config,
+    sources: opts.sources ?? {},
+    running: { bfd: needsBfd },
+    events,
+    nodeRef: { kind: 'Node', name: nodeName },
+    logger: log,
+    apply: (next, change) => {
+      log.level = next.logLevel;
+      bfdProfiles = next.bfd.profiles;
+      agent.applySettings(next);
+      // Same peers, new BFD timers: the plan did not change, so PeerSessions re-applies it.
+      if (change.changed.includes('bfd.profiles') && peerSessions) {
+        const sessions = peerSessions;
+        void agent.idle().then(() => sessions.refresh()).catch((err: unknown) => log.warn(`bfd: new profiles not applied: ${err instanceof Error ? err.message : String(err)}`));
+      }
+    },
+  });
+  const configWatch = configFile
+    ? new ConfigFileWatcher({
+        file: configFile,
+        onChange: () => liveConfig.reload(),
+        onError: (err) => log.warn(`config: cannot read ${configFile}: ${err.message}; the running configuration stays`, { area: 'config' }),
+      })
+    : undefined;
 
   // The composition root: started in this order, stopped in reverse, each stop guarded,
   // bounded and logged by name (system/lifecycle.ts). The data path stays in the kernel on
@@ -244,6 +281,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
     // for a restart in place (SIGUSR2), leaves announcements and BFD as they are.
     { name: 'agent', stop: () => (restartInPlace ? agent.stopForRestart() : agent.shutdown()), stopDeadlineMs: (config.bgp.withdrawGraceSeconds + 20) * 1000 },
     { name: 'cluster-watcher', start: () => watcher.start(), stop: () => watcher.stop() },
+    ...(configWatch ? [configWatchComponent(configWatch, liveConfig)] : []),
   ];
   try {
     await startAll(components, log);
@@ -271,6 +309,19 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const failed = stopped.filter((o) => !o.ok);
   log.info(`agent stopped (data path left in place)${failed.length ? `; ${failed.length} component(s) did not stop cleanly: ${failed.map((f) => f.name).join(', ')}` : ''}`);
   return 0;
+}
+
+/** Last to start, first to stop: a new version is applied only to a running agent. */
+function configWatchComponent(watch: ConfigFileWatcher, live: LiveConfig): Component {
+  return {
+    name: 'config-watch',
+    start: async () => {
+      await watch.start();
+      // A version written between the load at start and the watcher's first read.
+      live.reload({ quiet: true });
+    },
+    stop: () => watch.stop(),
+  };
 }
 
 /** A rotated password Secret (or file) takes effect within a minute: re-read; gobgpd's peer is updated only if it changed. */

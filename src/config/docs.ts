@@ -2,6 +2,7 @@
 // test/config/docs.test.ts fails when the checked-in file is stale).
 import { defOf, describeType, envFieldMap, objectShape, screamingSnake, unwrap } from './introspect.js';
 import { ENV_PREFIX, RESERVED_ENV, RESERVED_ENV_PREFIXES } from './load.js';
+import { LIVE_FIELDS } from './change.js';
 import { configSchema } from './schema.js';
 import type { z } from 'zod';
 
@@ -75,6 +76,9 @@ export function renderConfigDocs(): string {
     'label selector (`key=value`, `key!=value`, `key`, `!key`, comma-separated); `bgp.routerId` is IPv4;',
     'community values are in range. `kst validate --config FILE` checks a file offline.',
     '',
+    ...LIVE_SECTION(),
+    '## Fields',
+    '',
     'In lists, `[]` stands for every element; in maps, `<name>` for every key.',
     '',
     '| field | type | default | environment | description |',
@@ -83,4 +87,45 @@ export function renderConfigDocs(): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** The hand-written part about reloads; the list of live fields comes from config/change.ts. */
+function LIVE_SECTION(): string[] {
+  return [
+    '## Changing the configuration live',
+    '',
+    'The agent watches its config file and applies a new version without a restart where it can.',
+    'On a cluster the file is a ConfigMap mounted as a volume: the kubelet replaces it by writing a new',
+    '`..<timestamp>` directory and renaming a `..data` symlink over the old one (within its sync period,',
+    'about a minute), so the agent watches the directory, not the file; it also re-reads the file every',
+    '60 s in case a notification was missed. An editor\'s rename-over and a plain rewrite work too.',
+    'A ConfigMap mounted with `subPath` is never updated by the kubelet: mount the whole volume.',
+    '',
+    'When the content changes (300 ms after the last write), the new version is loaded exactly as at',
+    'start (same file, `KST_*` environment and `--set` flags, same validation as `kst validate`) and',
+    'compared with the running one. It is applied whole or not at all:',
+    '',
+    `- **applied live** when every change is in one of: ${LIVE_FIELDS.map((f) => `\`${f}\``).join(', ')}.`,
+    '  The node converges on it as on any cluster change (withdraw first, program, then announce): an',
+    '  added peer is dialled, a removed one closed (the router drops what it learnt over it), a changed',
+    '  pool attribute (communities, large communities, LOCAL_PREF, peers) reaches the routers as an',
+    '  UPDATE on the sessions that stay; connections through the VIPs are not disturbed. Changing',
+    '  `bgp.asn` or `bgp.routerId` restarts gobgpd\'s BGP instance, so every session of the node resets.',
+    '  Normal Event `ConfigApplied` on the Node; the generation goes up by one.',
+    '- **needs a restart** when any other field changes (encapsulation, buckets, hash seed, the gobgpd',
+    '  socket, listen ports, graceful restart, `api`, `dataplane`, `kube`...), or when the first peer with',
+    '  a `bfdProfile` appears on an agent that started without BFD: rejected, live fields included;',
+    '  Warning Event `ConfigNeedsRestart` on the Node naming the fields. The agent keeps running the old',
+    '  version; restart it (roll the DaemonSet) to use the new one.',
+    '- **invalid**: rejected; Warning Event `InvalidConfig` on the Node with the loader\'s errors (a',
+    '  password field\'s value is never repeated) and a log line. The running version stays, but fix the',
+    '  file: an agent that restarts refuses an invalid file and does not start.',
+    '- **unchanged** (comments, key order, only other keys of the ConfigMap): nothing happens.',
+    '',
+    '`kst status` shows `config: generation N, hash H` and the last reload\'s result. Metrics:',
+    '`kst_config_reload_total{result="ok|invalid|unchanged|needs_restart"}`, `kst_config_generation`, and',
+    '`kst_config_info{hash}` (1): `count(count by (hash) (kst_config_info)) > 1` finds nodes running',
+    'different versions.',
+    '',
+  ];
 }

@@ -4,3 +4,7 @@ export { loadConfig, parseConfig, readConfigFile, applyOverrides, ConfigError, E
 export type { ConfigSources, ConfigResult, ConfigIssue } from './load.js';
 export { checkConfig } from './checks.js';
 export { renderConfigDocs } from './docs.js';
+export { classifyConfigChange, configHash, LIVE_FIELDS } from './change.js';
+export type { ConfigChange, RunningParts } from './change.js';
+export { ConfigFileWatcher } from './file-watch.js';
+export type { ConfigFileWatcherOptions } from './file-watch.js';

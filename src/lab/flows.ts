@@ -12,13 +12,14 @@ import {
   addSparePod, DRAINING, FlowClient, killTunnelNode, reachable, removeEndpoint, restartAgent, setEndpointConditions, settled,
 } from './flow-ops.js';
 import { crashGobgpd, FibWatch, refreshed, restartAllNodes, tunnelNodeHops, upgradeNode, type FibGaps } from './restart-ops.js';
+import { changeConfigLive } from './live-config-ops.js';
 import { labPaths, readState } from './state.js';
 import { buildTopology, hostsByRole } from './topology.js';
 import type { Ctx } from './traffic.js';
 
 // The graceful-restart drills (gobgpd-crash, upgrade, restart-all) come before the kill,
 // which leaves the lab damaged.
-export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'kill'] as const;
+export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'live-config', 'kill'] as const;
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioResult {
@@ -223,6 +224,15 @@ async function scenarioRestartAll(env: Env): Promise<Omit<ScenarioResult, 'key' 
   return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent and gobgpd of every tunnel node SIGKILLed at once and restarted; fresh paths from all at the router after ${(backMs / 1000).toFixed(1)} s; ${gapText(gaps)}` };
 }
 
+async function scenarioLiveConfig(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'live-config');
+  const ch = await changeConfigLive(env.ctx, env.paths);
+  await sleep(2000);
+  const c = count(await held(env, 'live-config'));
+  const peers = ch.addedPeers.length ? `peers ${ch.addedPeers.join(', ')} added and ` : '';
+  return { ...c, detail: `config file renamed over with ${peers}community ${ch.community} on the pool: the router had the community on every path ${ch.communityMs} ms later${ch.addedPeers.length ? `, every session Established ${ch.routerSawItMs} ms later` : ''}; sessions there before that went down meanwhile: ${ch.resetSessions.join(', ') || 'none'}; agents (pids ${ch.agentPids.join(', ')}) not restarted` };
+}
+
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
   await hold(env, 'kill');
   const victim = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!.name;
@@ -240,6 +250,7 @@ const NAMES: Record<ScenarioKey, string> = {
   'gobgpd-crash': '(5) gobgpd crash (graceful restart)',
   upgrade: '(6) upgrade node by node (graceful restart)',
   'restart-all': '(7) restart every node at once (graceful restart)',
+  'live-config': '(8) config change applied live (peer, communities)',
 };
 
 export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
@@ -266,6 +277,7 @@ export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
     'gobgpd-crash': () => scenarioGobgpdCrash(env),
     upgrade: () => scenarioUpgrade(env),
     'restart-all': () => scenarioRestartAll(env),
+    'live-config': () => scenarioLiveConfig(env),
     kill: () => scenarioKill(env),
   };
   const scenarios: ScenarioResult[] = [];

@@ -139,11 +139,29 @@ export class IncrementalModel {
   private inputs: ClusterSnapshot | undefined;
 
   constructor(
-    private readonly settings: ModelSettings,
+    private settings: ModelSettings,
     readonly nodeName: string,
     private readonly options: IncrementalModelOptions = {},
   ) {
     this.storedKey = storedTablesKey(settings.annotationKey);
+  }
+
+  /**
+   * A new configuration applied live (agent/live-config.ts): pools, peers, selectors and
+   * attributes are resolved again on the next desiredState(). The fields that shape the
+   * tables (annotationKey, buckets, hashSeed, mode) never change here: a change to them
+   * needs a restart (config/change.ts), so cached bucket tables stay valid.
+   */
+  setSettings(settings: ModelSettings): void {
+    for (const f of ['annotationKey', 'buckets', 'hashSeed'] as const) {
+      if (settings[f] !== this.settings[f]) throw new Error(`model: ${f} cannot change while running`);
+    }
+    if (settings.encapsulation.mode !== this.settings.encapsulation.mode) throw new Error('model: encapsulation.mode cannot change while running');
+    this.settings = settings;
+    this.resolution = undefined;
+    this.view = undefined;
+    this.peerPlan = undefined;
+    this.sortedProblems = undefined;
   }
 
   /**

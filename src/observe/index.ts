@@ -20,5 +20,6 @@ export type {
   BfdCountersReport,
   ReconcileReport,
   KubeReport,
+  ConfigReport,
   KubeFeedReport,
 } from './status.js';

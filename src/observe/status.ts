@@ -137,6 +137,17 @@ export interface KubeReport {
   readonly feeds: readonly KubeFeedReport[];
 }
 
+/** The running configuration (live reloads: docs/configuration.md). */
+export interface ConfigReport {
+  /** 1 at start, +1 per version applied live. */
+  readonly generation: number;
+  /** Fingerprint of the running configuration (also the label of kst_config_info). */
+  readonly hash: string;
+  readonly file?: string;
+  /** The last time the file changed: what became of that version. */
+  readonly lastReload?: { readonly result: 'ok' | 'invalid' | 'unchanged' | 'needs_restart'; readonly at: string; readonly message: string };
+}
+
 export interface StatusReport {
   /** The node the agent runs on. */
   readonly node?: string;
@@ -152,6 +163,8 @@ export interface StatusReport {
   readonly reconcile: readonly ReconcileReport[];
   /** Absent from older agents. */
   readonly kube?: KubeReport;
+  /** Absent from older agents. */
+  readonly config?: ConfigReport;
 }
 
 export function emptyStatusReport(node?: string): StatusReport {
@@ -240,6 +253,14 @@ const statusReportSchema = z.object({
           lastError: z.string().optional(),
         }),
       ),
+    })
+    .optional(),
+  config: z
+    .object({
+      generation: count,
+      hash: z.string(),
+      file: z.string().optional(),
+      lastReload: z.object({ result: z.enum(['ok', 'invalid', 'unchanged', 'needs_restart']), at: z.string(), message: z.string() }).optional(),
     })
     .optional(),
 });

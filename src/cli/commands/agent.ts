@@ -8,6 +8,8 @@ const HELP = `usage: kst agent --config FILE [--kubeconfig FILE] [--set path=val
 Runs the node agent: watches the cluster, programs this node's data plane and pod
 namespaces, and announces VIPs through the gobgpd sidecar. SIGTERM withdraws the
 announcements, waits bgp.withdrawGraceSeconds, and exits leaving the data path in place.
+The config file is watched: a valid new version is applied live where it can be (pools,
+peers, attributes), otherwise rejected with an Event; docs/configuration.md.
 
   --config FILE      configuration (also KST_CONFIG); see docs/configuration.md
   --kubeconfig FILE  default: in-cluster, then KUBECONFIG, then ~/.kube/config
@@ -20,8 +22,10 @@ export const command: Command = {
     if ('exit' in parsed) return parsed.exit;
     const { values } = parsed;
     let config;
+    // Kept for live reloads: a new version of the file is loaded with the same env and flags.
+    const sources = { ...(values.config ? { file: values.config } : {}), env: process.env, set: values.set ?? [] };
     try {
-      config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, set: values.set ?? [], resolveNodeName: true });
+      config = loadConfig({ ...sources, resolveNodeName: true });
     } catch (err) {
       if (err instanceof ConfigError) {
         console.error(`kst agent: ${err.message}`);
@@ -31,7 +35,7 @@ export const command: Command = {
     }
     const logger = createLogger(config.logLevel);
     const { runAgent } = await import('../../agent/index.js');
-    const code = await runAgent({ config, logger, ...(values.kubeconfig ? { kubeconfigPath: values.kubeconfig } : {}) });
+    const code = await runAgent({ config, logger, sources, ...(values.kubeconfig ? { kubeconfigPath: values.kubeconfig } : {}) });
     // gRPC channels and informer sockets may linger after a graceful stop; the work is done.
     process.exit(code);
   },

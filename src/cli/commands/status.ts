@@ -107,6 +107,11 @@ export function renderStatus(report: StatusReport, now: Date = new Date()): stri
   out.push(head.filter(Boolean).join(', '));
   if (report.flowHash) out.push(`flow hash: ${report.flowHash.backend} (${oneLine(report.flowHash.reason)})`);
   if (report.kernel) out.push(...renderKernel(report.kernel));
+  if (report.config) {
+    const c = report.config;
+    out.push(`config: generation ${c.generation}, hash ${c.hash}${c.file ? `, from ${c.file}` : ''}`);
+    if (c.lastReload) out.push(`config: last reload ${c.lastReload.result} (${ago(c.lastReload.at, now)}): ${oneLine(c.lastReload.message)}`);
+  }
   out.push('');
 
   out.push(`VIPs (${report.vips.length})`);
