@@ -33,8 +33,14 @@ const target: Record<PathName, string> = { plain: PLAIN, encap: ENCAP, tunnel: V
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** The 999 VIPs beside SCALED_VIP: only installed, never sent to (as in parts (a) and (b)). */
-const otherVip = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+/**
+ * The 999 VIPs beside SCALED_VIP: only installed, never sent to (as in parts (a) and (b)).
+ * The first 233 share SCALED_VIP's /24 (203.0.113.21-253), so the measured VIP sits among
+ * its neighbours in every bucket table's trie, as a VIP of a pool does, and not alone on a
+ * branch of its own (the cheapest lookup a table can have).
+ */
+const NEIGHBOURS = 233;
+const otherVip = (i: number): string => (i <= NEIGHBOURS ? `203.0.113.${20 + i}` : `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
 
 export interface PacketRate {
   readonly pps: number;
@@ -260,7 +266,7 @@ export interface PathFigures {
   /** Per path, one value per alternation. */
   readonly stream: Record<PathName, number[]>;
   /** `marked`: the tunnel with its mark kept through the encapsulation (before issue 16). */
-  readonly pps: Record<'encap' | 'tunnel' | 'marked', PacketRate[]>;
+  readonly pps: Record<'encap' | 'tunnel' | 'scaled' | 'marked', PacketRate[]>;
   readonly connRate: Record<'encap' | 'tunnel', ConnectionRate[]>;
 }
 
@@ -271,10 +277,14 @@ export interface PathFigures {
 export async function measurePaths(rounds: number, log: (s: string) => void = () => {}): Promise<PathFigures> {
   const bench = await buildPathBench();
   try {
-    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
+    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], scaled: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
+    // Each round starts at the next path (plain, encap, tunnel, scaled, then encap first...),
+    // so no path always follows the same one: a fixed order let the one-VIP and the
+    // 1,000-VIP node meet the machine's load in the same phase of every round.
+    const rotate = <T>(xs: readonly T[], i: number): T[] => [...xs.slice(i % xs.length), ...xs.slice(0, i % xs.length)];
     for (let i = 0; i < rounds; i++) {
-      for (const p of ['plain', 'encap', 'tunnel', 'scaled'] as const) out.stream[p].push(await bench.stream(p));
-      for (const p of ['encap', 'tunnel'] as const) out.pps[p].push(await bench.pps(p));
+      for (const p of rotate(['plain', 'encap', 'tunnel', 'scaled'] as const, i)) out.stream[p].push(await bench.stream(p));
+      for (const p of rotate(['encap', 'tunnel', 'scaled'] as const, i)) out.pps[p].push(await bench.pps(p));
       await bench.keepMark(true);
       try {
         out.pps.marked.push(await bench.pps('tunnel'));
@@ -282,7 +292,7 @@ export async function measurePaths(rounds: number, log: (s: string) => void = ()
         await bench.keepMark(false);
       }
       for (const p of ['encap', 'tunnel'] as const) out.connRate[p].push(await bench.connRate(p));
-      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s (us CPU each) ${(['encap', 'tunnel'] as const).map((p) => `${p} ${Math.round(out.connRate[p][i]!.perSecond)} (${(out.connRate[p][i]!.cpuPerConnection * 1e6).toFixed(0)})`).join(' ')}`);
+      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'scaled', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s (us CPU each) ${(['encap', 'tunnel'] as const).map((p) => `${p} ${Math.round(out.connRate[p][i]!.perSecond)} (${(out.connRate[p][i]!.cpuPerConnection * 1e6).toFixed(0)})`).join(' ')}`);
     }
     return out;
   } finally {

@@ -199,7 +199,7 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
       return xtRemoveScript(have);
     }
     operations += want.rules;
-    return xtApplyScript(want, have.jump ?? false);
+    return xtApplyScript(want, have);
   };
   const xtScripts = { v4: xtScript(actual.xt.v4, desired.xt.v4), v6: xtScript(actual.xt.v6, desired.xt.v6) };
   return { ipBatches, nftScript, nftElementsOnly, xtScripts, operations };

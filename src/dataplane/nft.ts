@@ -92,6 +92,13 @@ function chains(p: HashParams): ChainDef[] {
         ...filter,
         `${fragment} ${hash(`${a} saddr . ${a} daddr`)} goto ${GENERATION_CHAIN}${f}`,
         `meta l4proto != { tcp, udp, sctp } ${hash(`${a} saddr . ${a} daddr`)} goto ${GENERATION_CHAIN}${f}`,
+        // A TCP SYN (without ACK) starts a new connection: a pin left by an earlier one on
+        // the same 5-tuple (pins outlive their connection by up to the idle timeout) would
+        // send it to the generation that connection had, which after two table changes is
+        // a newer table than the active one. Dropping the entry makes the SYN a first
+        // packet: it hashes into the active parity and pins anew. (`update` alone keeps an
+        // existing entry's mark; the map's `delete` takes a value, which it ignores.)
+        `tcp flags & (syn | ack) == syn delete @${PIN_MAP}${f} { ${keys[f]} : meta mark }`,
         `meta mark set ${keys[f]} map @${PIN_MAP}${f} update @${PIN_MAP}${f} { ${keys[f]} : meta mark } accept`,
         hash(`${a} saddr . ${a} daddr . meta l4proto . th sport . th dport`),
         parity,

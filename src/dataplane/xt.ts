@@ -3,16 +3,19 @@
 // tables as the nft path; HMARK itself hashes fragments on addresses only. Its hash is not
 // nft's jhash: every tunnel node of a cluster must use the same backend.
 //
-// Owned objects: mangle chains KST-PREROUTING and KST-HASH (IPv4 and IPv6) and one jump
-// from PREROUTING, each rule tagged `-m comment --comment kst:<fingerprint>`. Readback
+// Owned objects: mangle chains KST-PREROUTING, KST-HASH and KST-POSTROUTING (IPv4 and
+// IPv6), one jump from PREROUTING and one from POSTROUTING, each rule tagged `-m comment --comment kst:<fingerprint>`. Readback
 // compares those fingerprints, so the exact `iptables-save` spelling of HMARK never matters.
 import { createHash } from 'node:crypto';
 import type { IpFamily } from '../model/types.js';
-import { hex } from './layout.js';
+import { MARK_MASK, hex } from './layout.js';
 import type { HashParams } from './layout.js';
 
 export const XT_CHAIN = 'KST-PREROUTING';
 export const XT_HASH_CHAIN = 'KST-HASH';
+/** Clears a VIP packet's mark after routing (as the nft backend's postrouting chain). */
+export const XT_POST_CHAIN = 'KST-POSTROUTING';
+const OWN_CHAINS = [XT_CHAIN, XT_HASH_CHAIN, XT_POST_CHAIN] as const;
 
 export interface XtVip {
   readonly vip: string;
@@ -26,8 +29,9 @@ export interface XtFamilyState {
   readonly fingerprint: string | undefined;
   readonly script: string;
   readonly rules: number;
-  /** Readback only: the jump from PREROUTING and our chains exist. */
+  /** Readback only: the jumps from PREROUTING and POSTROUTING, and our chains, exist. */
   readonly jump?: boolean;
+  readonly postJump?: boolean;
   readonly chains?: boolean;
 }
 
@@ -53,6 +57,10 @@ export function xtFamily(vips: readonly XtVip[], p: HashParams, family: IpFamily
     }
   }
   rules.push(`-A ${XT_HASH_CHAIN} -j HMARK --hmark-tuple src,dst,proto,sport,dport --hmark-mod ${p.buckets} --hmark-offset ${hex(p.markBase)} --hmark-rnd ${hex(p.seed)}`);
+  // The mark has chosen the bucket table; a metadata tunnel device (GRE external) would
+  // route the outer packet with it, bypassing its cached route (docs/dataplane.md, "Cost
+  // per packet"). Mangle POSTROUTING runs after routing and before the device.
+  rules.push(`-A ${XT_POST_CHAIN} -m mark --mark ${hex(p.markBase & MARK_MASK)}/${hex(MARK_MASK)} -j MARK --set-mark 0x0`);
   const tagged = rules.map((r) => {
     const [head, target] = r.split(' -j ') as [string, string];
     return { line: `${head} -m comment --comment ${tag(r)} -j ${target}`, fp: tag(r), chain: head.split(' ')[1]! };
@@ -62,6 +70,7 @@ export function xtFamily(vips: readonly XtVip[], p: HashParams, family: IpFamily
     '*mangle',
     `:${XT_CHAIN} - [0:0]`,
     `:${XT_HASH_CHAIN} - [0:0]`,
+    `:${XT_POST_CHAIN} - [0:0]`,
     ...tagged.map((t) => t.line),
     'COMMIT',
     '',
@@ -71,7 +80,7 @@ export function xtFamily(vips: readonly XtVip[], p: HashParams, family: IpFamily
 
 /** iptables-save lists chains in its own order: compare chain by chain, rules in order. */
 function fingerprintOf(jump: boolean, rules: readonly { chain: string; fp: string }[]): string {
-  const byChain = [XT_CHAIN, XT_HASH_CHAIN].map((c) => `${c}:${rules.filter((r) => r.chain === c).map((r) => r.fp).join(',')}`);
+  const byChain = OWN_CHAINS.map((c) => `${c}:${rules.filter((r) => r.chain === c).map((r) => r.fp).join(',')}`);
   return `jump=${jump} ${byChain.join(' ')}`;
 }
 
@@ -84,29 +93,35 @@ export function parseXtSave(text: string): XtFamilyState {
   const start = all.indexOf('*mangle');
   const end = start < 0 ? -1 : all.indexOf('COMMIT', start);
   const lines = start < 0 ? [] : all.slice(start, end < 0 ? undefined : end);
-  const chains = lines.some((l) => l.startsWith(`:${XT_CHAIN} `) || l.startsWith(`:${XT_HASH_CHAIN} `));
+  const chains = lines.some((l) => OWN_CHAINS.some((c) => l.startsWith(`:${c} `)));
   const jump = lines.some((l) => l.startsWith('-A PREROUTING') && l.includes(`-j ${XT_CHAIN}`));
-  if (!chains && !jump) return { ...XT_ABSENT, jump, chains };
+  const postJump = lines.some((l) => l.startsWith('-A POSTROUTING') && l.includes(`-j ${XT_POST_CHAIN}`));
+  if (!chains && !jump && !postJump) return { ...XT_ABSENT, jump, postJump, chains };
   const rules: { chain: string; fp: string }[] = [];
   for (const l of lines) {
-    const m = /^-A (KST-PREROUTING|KST-HASH) /.exec(l);
+    const m = /^-A (KST-PREROUTING|KST-HASH|KST-POSTROUTING) /.exec(l);
     if (!m) continue;
     rules.push({ chain: m[1]!, fp: /--comment "?(kst:[0-9a-f]+)"?/.exec(l)?.[1] ?? '(none)' });
   }
-  return { fingerprint: fingerprintOf(jump, rules), script: '', rules: rules.length, jump, chains };
+  // A version before KST-POSTROUTING reads back as stale (no post jump), and is completed.
+  return { fingerprint: fingerprintOf(jump && postJump, rules), script: '', rules: rules.length, jump, postJump, chains };
 }
 
-/** Restore input that makes the chains current: they are redeclared (flushed) and refilled. */
-export function xtApplyScript(desired: XtFamilyState, actualJump: boolean): string {
-  if (actualJump) return desired.script;
-  return desired.script.replace('COMMIT', `-I PREROUTING 1 -j ${XT_CHAIN}\nCOMMIT`);
+/**
+ * Restore input that makes the chains current: they are redeclared (flushed) and refilled,
+ * and a missing jump is added.
+ */
+export function xtApplyScript(desired: XtFamilyState, actual: Pick<XtFamilyState, 'jump' | 'postJump'>): string {
+  const jumps = [...(actual.jump ? [] : [`-I PREROUTING 1 -j ${XT_CHAIN}`]), ...(actual.postJump ? [] : [`-A POSTROUTING -j ${XT_POST_CHAIN}`])];
+  return jumps.length ? desired.script.replace('COMMIT', `${jumps.join('\n')}\nCOMMIT`) : desired.script;
 }
 
 /** Restore input that removes our chains and the jump (only what exists). */
 export function xtRemoveScript(actual: XtFamilyState): string {
   const lines = ['*mangle'];
   if (actual.jump) lines.push(`-D PREROUTING -j ${XT_CHAIN}`);
-  if (actual.chains) lines.push(`:${XT_CHAIN} - [0:0]`, `:${XT_HASH_CHAIN} - [0:0]`, `-X ${XT_CHAIN}`, `-X ${XT_HASH_CHAIN}`);
+  if (actual.postJump) lines.push(`-D POSTROUTING -j ${XT_POST_CHAIN}`);
+  if (actual.chains) lines.push(...OWN_CHAINS.map((c) => `:${c} - [0:0]`), ...OWN_CHAINS.map((c) => `-X ${c}`));
   lines.push('COMMIT', '');
   return lines.join('\n');
 }

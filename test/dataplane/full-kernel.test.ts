@@ -41,7 +41,7 @@ const results = new Map<string, CaseResult>();
 let output = '';
 if (!skip) {
   // ip6_gre: the gre case's pods are IPv6-only, so their kst-gre is an ip6gre link.
-  const r = await runInGuest([process.execPath, SCENARIO, ...IPV4_CASES, ...IPV6_CASES], { timeoutMs: 480_000, modules: ['bridge', 'xt_comment', 'xt_HMARK', 'ip6_gre'] });
+  const r = await runInGuest([process.execPath, SCENARIO, ...IPV4_CASES, ...IPV6_CASES], { timeoutMs: 480_000, modules: ['bridge', 'xt_comment', 'xt_HMARK', 'xt_mark', 'ip6_gre'] });
   output = r.output;
   for (const m of output.matchAll(/^RESULT (\S+) (.*)$/gm)) results.set(m[1]!, JSON.parse(m[2]!) as CaseResult);
   const perCase = [...results].map(([name, c]) => `${name} ${c.ms ?? '?'} ms`).join(', ');

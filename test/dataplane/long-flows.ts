@@ -113,3 +113,35 @@ export async function openFlows(netns: string, vip: string, port: number, first:
     },
   };
 }
+
+const ONE_SHOT = `
+const net = require('node:net');
+const [vip, port, first, count] = process.argv.slice(1).map((x, i) => (i ? Number(x) : x));
+const out = new Array(count).fill('silent');
+let left = count;
+const finish = () => { if (--left === 0) console.log(JSON.stringify(out)); };
+for (let i = 0; i < count; i++) {
+  const s = net.connect({ host: vip, port, localPort: first + i }, () => s.write('x'));
+  const timer = setTimeout(() => { s.destroy(); finish(); }, 4000);
+  // An abortive close (RST): no TIME_WAIT on the client, so the same source port can
+  // connect again at once, as a client reusing a 5-tuple does.
+  s.once('data', (d) => { out[i] = String(d).trim(); clearTimeout(timer); s.resetAndDestroy(); finish(); });
+  s.once('error', (e) => { out[i] = e.code; clearTimeout(timer); s.destroy(); finish(); });
+}
+`;
+
+/**
+ * One short TCP connection per source port first..first+count-1 to vip:port from `netns`:
+ * connect, one message, the answer, then a reset. Returns, per port, the pod that
+ * answered ('silent' or an error code otherwise).
+ */
+export async function connectOnce(netns: string, vip: string, port: number, first: number, count: number): Promise<string[]> {
+  const child = nsNode(netns, ONE_SHOT, [vip, port, first, count]);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`one-shot client exited ${code}: ${err.trim()}`);
+  return JSON.parse(out) as string[];
+}

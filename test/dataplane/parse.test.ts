@@ -8,7 +8,7 @@ import { parseBatchErrors } from '../../src/dataplane/kernel.js';
 import { parseVipCounters, vipCounterName } from '../../src/dataplane/nft.js';
 import { minimalRanges, planKernel } from '../../src/dataplane/plan.js';
 import { createDriver } from '../../src/dataplane/index.js';
-import { parseXtSave, xtFamily } from '../../src/dataplane/xt.js';
+import { parseXtSave, xtApplyScript, xtFamily } from '../../src/dataplane/xt.js';
 import { desiredState, planParams, testConfig } from './fixtures.js';
 
 describe('readback parsing', () => {
@@ -80,8 +80,14 @@ describe('readback parsing', () => {
   test('xtables readback compares fingerprints whatever order iptables-save prints the chains in', () => {
     const want = xtFamily([{ vip: '203.0.113.10', allowed: [], restricted: false }], { buckets: 16, seed: 1, markBase: 0x4b530000 }, 4);
     const rules = want.script.split('\n').filter((l) => l.startsWith('-A'));
-    const save = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':KST-HASH - [0:0]', ':KST-PREROUTING - [0:0]', '-A PREROUTING -j KST-PREROUTING', ...rules.reverse(), 'COMMIT'].join('\n');
+    const save = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':KST-HASH - [0:0]', ':KST-POSTROUTING - [0:0]', ':KST-PREROUTING - [0:0]', '-A PREROUTING -j KST-PREROUTING', '-A POSTROUTING -j KST-POSTROUTING', ...rules.reverse(), 'COMMIT'].join('\n');
     expect(parseXtSave(save).fingerprint).toBe(want.fingerprint);
+    // Without the POSTROUTING jump (a version before it): stale, and the apply adds only that jump.
+    const old = parseXtSave(save.replace('-A POSTROUTING -j KST-POSTROUTING\n', ''));
+    expect(old.fingerprint).not.toBe(want.fingerprint);
+    const apply = xtApplyScript(want, old);
+    expect(apply).toContain('-A POSTROUTING -j KST-POSTROUTING');
+    expect(apply).not.toContain('-I PREROUTING');
   });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { TunnelDataplane } from '../../src/dataplane/index.js';
 import { desiredState, testConfig } from './fixtures.js';
 import { buildFabric, pod4, pod6, setupVxlanPod, type Fabric } from './topology.js';
-import { openFlows, startNamedServer, type FlowClient, type Proc } from './long-flows.js';
+import { connectOnce, openFlows, startNamedServer, type FlowClient, type Proc } from './long-flows.js';
 import { recordKernelSuite } from '../support/kernel-report.js';
 
 // Host kernel (or the QEMU guest under `npm run test:guest`): a row of the "what ran where" table.
@@ -97,6 +97,26 @@ describe('connection pinning (vxlan-lwt)', () => {
     old.stop();
     fresh.stop();
     await dp2.cleanup();
+  }, 120_000);
+
+  test('pinning on: a new TCP connection on a 5-tuple whose pin outlived its connection follows the active table', async () => {
+    const dp = dataplane(true);
+    expect(await dp.set(state(before))).toMatchObject({ ok: true });
+    // Each connection is pinned by its first packet, then closed; its pin stays (idle timeout).
+    const first = { 4: await connectOnce(f.client, VIP, PORT, 46000, FLOWS), 6: await connectOnce(f.client, VIP6, PORT, 46000, FLOWS) };
+    for (const r of Object.values(first)) expect(new Set(r)).toEqual(new Set(['pod0', 'pod1']));
+    // A new generation (buckets move away from live pods): the old pins point at the
+    // previous one. A SYN starts a new pin, so the same 5-tuples now follow the new table:
+    // the moved buckets' flows reach pod2, the others stay where they were. Without the
+    // re-pin every connection would reach its old pod (P(no moved bucket in 32) < 1e-4).
+    expect(await dp.set(state(after))).toMatchObject({ ok: true, full: false });
+    for (const [family, vip] of [[4, VIP], [6, VIP6]] as const) {
+      const again = await connectOnce(f.client, vip, PORT, 46000, FLOWS);
+      const moved = again.filter((p, i) => p !== first[family][i]);
+      expect(moved.length).toBeGreaterThan(0);
+      expect(new Set(moved)).toEqual(new Set(['pod2']));
+    }
+    await dp.cleanup();
   }, 120_000);
 
   test('pinning off: flows in moved buckets go to the new pod, TCP is reset there', async () => {

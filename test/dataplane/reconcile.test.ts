@@ -217,8 +217,22 @@ describe('reconcile', () => {
     const save = (await runCommand('iptables-legacy-save', [], { netns: ns })).stdout;
     expect(save).toMatch(/-A KST-HASH .*-j HMARK/);
     expect(save).toMatch(/-A KST-PREROUTING -s 198\.51\.100\.0\/24 -d 203\.0\.113\.99\/32 .*-j KST-HASH/);
+    // The mark is cleared after routing, as with nft (docs/dataplane.md, "Cost per packet").
+    expect(save).toMatch(/-A POSTROUTING -j KST-POSTROUTING/);
+    expect(save).toMatch(/-A KST-POSTROUTING -m mark --mark 0x4b530000\/0xffffe000 .*-j MARK --set-xmark 0x0\/0xffffffff/);
     expect((await runCommand('nft', ['list', 'tables'], { netns: ns })).stdout).not.toContain('kube_service_tunnel');
+    // A node programmed before KST-POSTROUTING existed: the chains are completed, the
+    // PREROUTING jump is not doubled.
+    for (const cmd of [['-D', 'POSTROUTING', '-j', 'KST-POSTROUTING'], ['-F', 'KST-POSTROUTING'], ['-X', 'KST-POSTROUTING']]) {
+      await runCommand('iptables-legacy', ['-t', 'mangle', ...cmd], { netns: ns });
+    }
+    expect(await dp.resync()).toMatchObject({ ok: true, full: true });
+    const upgraded = (await runCommand('iptables-legacy-save', ['-t', 'mangle'], { netns: ns })).stdout;
+    expect(upgraded.match(/-A PREROUTING -j KST-PREROUTING/g)).toHaveLength(1);
+    expect(upgraded.match(/-A POSTROUTING -j KST-POSTROUTING/g)).toHaveLength(1);
+    expect(await dp.resync()).toMatchObject({ ok: true, operations: 0 });
     await dp.cleanup();
+    expect((await runCommand('iptables-legacy-save', [], { netns: ns })).stdout).not.toMatch(/KST-/);
     const after = await dp.kernel.read(TABLE_BASE, true);
     expect(after.xt.v4.fingerprint).toBeUndefined();
     expect(after.xt.v6.fingerprint).toBeUndefined();

@@ -146,4 +146,36 @@ describe('vxlan-lwt end to end', () => {
     expect(withCt.size).toBe(30);
     expect(new Set([...withCt.values()].map((v) => v.pod))).toEqual(pods);
   });
+
+  test('xtables HMARK backend: the outer VXLAN packets leave the tunnel node without the VIP mark', async () => {
+    // A metadata tunnel device routes its outer packet with the packet's mark and may use
+    // its cached route only for unmarked packets; KST-POSTROUTING clears our mark once
+    // routing has used it. The test's own counters in mangle OUTPUT (which the outer packet
+    // passes before POSTROUTING) count outer packets, and those that still carry our mark.
+    await dp.cleanup();
+    const xt = new TunnelDataplane({ config: testConfig({ pin: false }), netns: f.tunnel, flowHash: 'iptables-legacy' });
+    xt.start();
+    try {
+      expect(await xt.set(desiredState({ bucketCount: B, vips: [vip4(weighted)] }))).toMatchObject({ ok: true });
+      const ipt = (...args: string[]) => runCommand('iptables-legacy', ['-t', 'mangle', ...args], { netns: f.tunnel });
+      await ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '4789', '-m', 'comment', '--comment', 'kst-test-outer');
+      await ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '4789', '-m', 'mark', '--mark', '0x4b530000/0xffffe000', '-m', 'comment', '--comment', 'kst-test-marked');
+      const count = async (): Promise<{ outer: number; marked: number }> => {
+        const out = (await ipt('-L', 'OUTPUT', '-v', '-x', '-n')).stdout.split('\n');
+        const of = (name: string): number => Number(out.find((l) => l.includes(name))?.trim().split(/\s+/)[0] ?? NaN);
+        return { outer: of('kst-test-outer'), marked: of('kst-test-marked') };
+      };
+      expect((await udpFlows(f.client, VIP, PORT, 34000, 50)).size).toBe(50);
+      const cleared = await count();
+      expect(cleared.outer).toBeGreaterThanOrEqual(50);
+      expect(cleared.marked).toBe(0);
+      // Without the chain (as before), the same flows leave marked: the counter can fail.
+      await ipt('-D', 'POSTROUTING', '-j', 'KST-POSTROUTING');
+      expect((await udpFlows(f.client, VIP, PORT, 34100, 50)).size).toBe(50);
+      expect((await count()).marked).toBeGreaterThanOrEqual(50);
+    } finally {
+      await xt.cleanup();
+      await xt.stop();
+    }
+  });
 });
