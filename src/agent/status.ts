@@ -3,7 +3,7 @@
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
 import type { ClusterWatcherStatus } from '../kube/index.js';
-import type { BgpPeerReport, FlowHashReport, KernelReport, KubeReport, ReadinessResult, ReconcileReport, StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, FlowHashReport, KernelReport, KubeReport, MemoryReport, ReadinessResult, ReconcileReport, StatusReport, VipReport } from '../observe/index.js';
 import type { LoopHealth } from '../system/index.js';
 import type { Agent } from './agent.js';
 
@@ -20,6 +20,8 @@ export interface StatusSources {
   readonly kube?: () => KubeReport;
   /** The reconcile loops (dataplane, podnet, bgp, ...): their last pass is "last reconcile". */
   readonly loops?: () => readonly LoopHealth[];
+  /** The process's RSS and each thread's heap, read at report time (observe/memory.ts). */
+  readonly memory?: () => MemoryReport;
 }
 
 /** One row of "Last reconcile" per loop that has run a pass. */
@@ -107,6 +109,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     bfdSessions: bfdStatusReport(bfd),
     reconcile: reconcileReports(src.loops?.() ?? []),
     ...(src.kube ? { kube: src.kube() } : {}),
+    ...(src.memory ? { memory: src.memory() } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
 // so they use plain JSON values (strings, numbers, ISO timestamps) and nothing from other
 // areas (observe sits below bgp and bfd and imports neither).
 import { z } from 'zod';
+import type { MemoryReport } from './memory.js';
 
 export interface VipReport {
   readonly vip: string;
@@ -152,6 +153,8 @@ export interface StatusReport {
   readonly reconcile: readonly ReconcileReport[];
   /** Absent from older agents. */
   readonly kube?: KubeReport;
+  /** Resident set and each thread's heap (observe/memory.ts); absent from older agents. */
+  readonly memory?: MemoryReport;
 }
 
 export function emptyStatusReport(node?: string): StatusReport {
@@ -239,6 +242,14 @@ const statusReportSchema = z.object({
           lastListAt: z.string().optional(),
           lastError: z.string().optional(),
         }),
+      ),
+    })
+    .optional(),
+  memory: z
+    .object({
+      rssBytes: count,
+      threads: z.array(
+        z.object({ thread: z.string(), heapUsedBytes: count, heapTotalBytes: count, externalBytes: count, arrayBuffersBytes: count }),
       ),
     })
     .optional(),
