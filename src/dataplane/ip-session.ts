@@ -43,7 +43,7 @@ export class IpBatchSession extends CommandSession {
 
   protected override frame(batch: string, seq: number): string {
     const first = this.written + 1;
-    this.written += batch.split('\n').length + 1;
+    this.written += lineCount(batch) + 1;
     this.spans.set(seq, [first, this.written]);
     return `${batch}\n${MARKER}\n`;
   }
@@ -61,6 +61,14 @@ export class IpBatchSession extends CommandSession {
     const report = own.replace(/^Command failed -:(\d+)$/gm, (_, n: string) => `Command failed -:${Number(n) - first + 1}`);
     return { report, consumed: at + tag.length };
   }
+}
+
+/** Lines in `text` (one more than its newlines), counted without splitting: a first full
+ * batch is hundreds of thousands of lines, and split() made a string of each only to count. */
+export function lineCount(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
+  return n;
 }
 
 /** Pairs each "Command failed -:N" with the message printed just before it. */
