@@ -29,7 +29,8 @@
 // BENCH_QUICK=1: 5 s black-outs, 20 s limits, 200 and 1,000 VIPs, 10 samples (for tries).
 // KST_BENCH_PREFIX: namespace name prefix (default "kstbench-"). For tries only:
 // BENCH_KUBE_FAULTS=0 skips (1) (its figures null), BENCH_KUBE_SIZES=200,1000 and
-// BENCH_KUBE_SAMPLES=N change (2); BENCH_AGENT_NODE_ARGS="--cpu-prof ..." profiles the agent.
+// BENCH_KUBE_SAMPLES=N change (2); BENCH_AGENT_NODE_ARGS="--cpu-prof ..." profiles the agent;
+// BENCH_AGENT_NODE_OPTIONS replaces the agent's V8 settings (default: the DaemonSet's).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +44,7 @@ import { loadConfig } from '../src/config/index.js';
 import { ClusterWatcher, LeaderElector, SnapshotBuilder } from '../src/kube/index.js';
 import { FaultProxy, LabApiServer, type KubeObject } from '../src/lab/index.js';
 import { computeDesiredState, storedTablesKey, type ClusterSnapshot } from '../src/model/index.js';
+import { AGENT_NODE_OPTIONS } from '../src/system/index.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const BLACKOUT_MS = QUICK ? 5_000 : 60_000;
@@ -307,6 +309,16 @@ class RouteProbe {
   }
 }
 
+/**
+ * The DaemonSet's V8 settings (system/node-options.ts). Its heap cap is sized for its
+ * 512 MiB limit; larger clusters raise both (docs/troubleshooting.md), so above 1,000 VIPs
+ * the agent runs without the cap. BENCH_AGENT_NODE_OPTIONS replaces them (comparisons).
+ */
+function agentNodeOptions(vips: number): string {
+  if (process.env.BENCH_AGENT_NODE_OPTIONS !== undefined) return process.env.BENCH_AGENT_NODE_OPTIONS;
+  return vips <= 1000 ? AGENT_NODE_OPTIONS : AGENT_NODE_OPTIONS.replace(/ ?--max-old-space-size=\d+/, '');
+}
+
 function routeCount(table: number): number {
   const r = spawnSync('ip', ['route', 'show', 'table', String(table), 'proto', '245'], { encoding: 'utf8', maxBuffer: 1 << 30 });
   return r.stdout.split('\n').filter(Boolean).length;
@@ -392,7 +404,7 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
   const agent = spawn(process.execPath, [...nodeArgs, main, 'agent', '--config', config, '--kubeconfig', kubeconfig], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // No pod namespace of this machine is ours to look at.
-    env: { ...env, NODE_NAME: NODE, POD_NAMESPACE: LEASE_NS, KST_LAB_NETNS_PREFIX: `kstbench-none-${process.pid}-` },
+    env: { ...env, NODE_NAME: NODE, POD_NAMESPACE: LEASE_NS, KST_LAB_NETNS_PREFIX: `kstbench-none-${process.pid}-`, NODE_OPTIONS: agentNodeOptions(vips) },
   });
   const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
   const probe = new RouteProbe();

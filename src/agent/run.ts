@@ -8,7 +8,7 @@ import { TunnelDataplane } from '../dataplane/index.js';
 import { NamespaceFinder, PodNetworks } from '../podnet/index.js';
 import { bgpSpeakerFromConfig, gracefulRestartSpec, type BgpSpeaker, type GobgpClient } from '../bgp/index.js';
 import { BfdBgpBinding, ThreadedBfdManager, bfdSessionsFor, ensureGtsm, localAddressTowards, type BfdSessionRunner } from '../bfd/index.js';
-import { ObserveServer, collectProcessMetrics, type Logger } from '../observe/index.js';
+import { ObserveServer, collectProcessMetrics, memoryReport, registerMemoryMetrics, type Logger, type ThreadMemoryReport } from '../observe/index.js';
 import { ReconcileLoop, startAll, stopAll, type Component, type LoopHealth, type PassOutcome } from '../system/index.js';
 import { Agent, type LoadBalancerStatusInput } from './agent.js';
 import { bfdReadiness, bgpReadiness, dataplaneReadiness, livenessOf } from './health.js';
@@ -70,6 +70,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   let speaker: BgpSpeaker | undefined;
   let gobgp: GobgpClient | undefined;
   let bfd: BfdSessionRunner | undefined;
+  let bfdThread: ThreadedBfdManager | undefined;
   let binding: BfdBgpBinding | undefined;
   let peerSessions: PeerSessions | undefined;
   let needsBfd = false;
@@ -88,7 +89,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
         log.warn(`bfd: could not install the TTL-255 filter (RFC 5881): ${err instanceof Error ? err.message : String(err)}`);
       }
       // On a worker thread: a busy main thread (resync, relist, GC) cannot delay BFD (docs/bfd.md).
-      bfd = new ThreadedBfdManager({ logger: log });
+      bfd = bfdThread = new ThreadedBfdManager({ logger: log });
       // Declarative on the speaker, so a peer held down by BFD stays down across a gobgpd restart.
       // Gated: each session answers only while its BGP session is Established, so FRR never
       // sees it Up before it re-registers the session on Established (docs/bfd.md).
@@ -215,6 +216,12 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const announces = () => agent.current()?.isTunnelNode === true || (agent.current()?.announcements.length ?? 0) > 0;
   if (speaker) server.addReadinessCheck('bgp', () => bgpReadiness(speaker!.lastResult(), speaker!.peerStates(), announces()));
   if (bfd) server.addReadinessCheck('bfd', () => bfdReadiness(bfd!.status(), announces()));
+  // Each thread's heap apart: the BFD worker is an isolate of its own (docs/troubleshooting.md, "Memory").
+  const workerMemory = (): ThreadMemoryReport[] => {
+    const m = bfdThread?.memory();
+    return m ? [{ thread: 'bfd', ...m }] : [];
+  };
+  registerMemoryMetrics(workerMemory);
   server.setStatusProvider(() =>
     buildStatusReport({
       nodeName,
@@ -226,6 +233,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       ...(bfd ? { bfd } : {}),
       loops,
       config: () => liveConfig.report(),
+      memory: () => memoryReport(workerMemory()),
     }),
   );
 

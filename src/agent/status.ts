@@ -3,7 +3,7 @@
 import { canonicalIp, type BgpSpeaker } from '../bgp/index.js';
 import { bfdStatusReport, type BfdSessionRunner } from '../bfd/index.js';
 import type { ClusterWatcherStatus } from '../kube/index.js';
-import type { BgpPeerReport, ConfigReport, FlowHashReport, KernelReport, KubeReport, ReadinessResult, ReconcileReport, StatusReport, VipReport } from '../observe/index.js';
+import type { BgpPeerReport, ConfigReport, FlowHashReport, KernelReport, KubeReport, MemoryReport, ReadinessResult, ReconcileReport, StatusReport, VipReport } from '../observe/index.js';
 import type { LoopHealth } from '../system/index.js';
 import type { Agent } from './agent.js';
 
@@ -22,6 +22,8 @@ export interface StatusSources {
   readonly loops?: () => readonly LoopHealth[];
   /** The running configuration's generation and last reload (live-config.ts). */
   readonly config?: () => ConfigReport;
+  /** The process's RSS and each thread's heap, read at report time (observe/memory.ts). */
+  readonly memory?: () => MemoryReport;
 }
 
 /** One row of "Last reconcile" per loop that has run a pass. */
@@ -110,6 +112,7 @@ export async function buildStatusReport(src: StatusSources): Promise<StatusRepor
     reconcile: reconcileReports(src.loops?.() ?? []),
     ...(src.kube ? { kube: src.kube() } : {}),
     ...(src.config ? { config: src.config() } : {}),
+    ...(src.memory ? { memory: src.memory() } : {}),
   };
 }
 

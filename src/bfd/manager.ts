@@ -2,10 +2,10 @@
 // running sessions, the pure state machine (session.ts) decides, this class only turns its
 // actions into datagrams and timers, counts, and reports state changes.
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../observe/index.js';
-import { silentLogger } from '../observe/index.js';
+// Nothing here imports a logger or metrics library: this module is loaded on the BFD
+// worker thread too, where each library costs memory again (telemetry.ts).
 import { BfdState, decodeControlPacket, diagName, encodeControlPacket, stateNames, type BfdStateName, type DropReason } from './codec.js';
-import { bfdMetrics, type BfdMetrics } from './metrics.js';
+import { noMetrics, quietLog, type BfdLog, type BfdMetricSink } from './telemetry.js';
 import { createSession, detectionTimeUs, startActions, step, txIntervalUs, type Session, type SessionAction, type SessionEvent, type SessionTimers } from './session.js';
 import { canonicalAddress, ControlReceiver, ControlSender, type ReceivedDatagram } from './transport.js';
 
@@ -63,8 +63,10 @@ export interface BfdSessionStatus {
 }
 
 export interface BfdManagerOptions {
-  readonly logger?: Logger;
-  readonly metrics?: BfdMetrics;
+  /** Default: silent. The agent's winston logger fits. */
+  readonly logger?: BfdLog;
+  /** Default: nothing is counted; `bfdMetrics()` (metrics.ts) counts in the agent's registry. */
+  readonly metrics?: BfdMetricSink;
   /** Source of jitter, discriminators and source ports; injectable for reproducible runs. */
   readonly random?: () => number;
   readonly now?: () => number;
@@ -115,8 +117,8 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
   private readonly adminDownPeers = new Set<string>();
   private allAdminDown = false;
   private retryTimer?: NodeJS.Timeout;
-  private readonly log: Logger;
-  private readonly metrics: BfdMetrics;
+  private readonly log: BfdLog;
+  private readonly metrics: BfdMetricSink;
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly retryMs: number;
@@ -126,8 +128,8 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
 
   constructor(opts: BfdManagerOptions = {}) {
     super();
-    this.log = (opts.logger ?? silentLogger()).child({ component: 'bfd' });
-    this.metrics = opts.metrics ?? bfdMetrics();
+    this.log = (opts.logger ?? quietLog).child({ component: 'bfd' });
+    this.metrics = opts.metrics ?? noMetrics;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
     this.retryMs = opts.retryMs ?? 5000;

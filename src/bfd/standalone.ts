@@ -12,6 +12,7 @@
 //         {"event":"workerError","message","at":ms}
 import { createInterface } from 'node:readline';
 import { BfdManager, type BfdSessionRunner, type BfdSessionSpec } from './manager.js';
+import { bfdMetrics } from './metrics.js';
 import { ThreadedBfdManager } from './threaded-manager.js';
 
 type Command =
@@ -28,7 +29,7 @@ function emit(obj: object): void {
 }
 
 const threaded = process.argv.includes('--threaded') ? new ThreadedBfdManager() : undefined;
-const manager: BfdSessionRunner = threaded ?? new BfdManager();
+const manager: BfdSessionRunner = threaded ?? new BfdManager({ metrics: bfdMetrics() });
 manager.on('state', (ev) => emit({ event: 'state', ...ev, at: Date.now() }));
 manager.on('error', (err) => emit({ event: 'workerError', message: err.message, at: Date.now() }));
 

@@ -12,7 +12,7 @@ import type { BfdEvents, BfdSessionRunner, BfdSessionSpec, BfdSessionStatus } fr
 import { bfdMetrics, type BfdMetrics } from './metrics.js';
 import { builtScript } from './script.js';
 import { canonicalAddress } from './transport.js';
-import type { FromWorker, MetricValues, WorkerCommand, WorkerOptions, WorkerSnapshot } from './worker-messages.js';
+import type { FromWorker, MetricValues, WorkerCommand, WorkerMemory, WorkerOptions, WorkerSnapshot } from './worker-messages.js';
 
 export interface ThreadedBfdManagerOptions {
   readonly logger?: Logger;
@@ -49,6 +49,7 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
   private sessions: BfdSessionStatus[] = [];
   private unmatched: Readonly<Partial<Record<DropReason, number>>> = {};
   private reportedAt = Date.now();
+  private workerMemory?: WorkerMemory;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private nextId = 1;
   /** Counter values last seen from the current worker, to add only the increase. */
@@ -96,6 +97,11 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
     return this.sessions.map((s) => (s.uptimeMs !== undefined ? { ...s, uptimeMs: s.uptimeMs + age } : s));
   }
 
+  /** The BFD thread's own heap as it last reported it (every snapshot interval); undefined before its first report or while it restarts. */
+  memory(): WorkerMemory | undefined {
+    return this.workerMemory;
+  }
+
   unmatchedDrops(): Readonly<Partial<Record<DropReason, number>>> {
     return { ...this.unmatched };
   }
@@ -129,6 +135,7 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
     for (const peer of this.gaugePeers) this.metrics.sessionState.remove({ peer });
     this.gaugePeers.clear();
     this.sessions = [];
+    this.workerMemory = undefined;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -217,6 +224,7 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
   private onCrash(generation: number, err: Error): void {
     if (generation !== this.generation || this.stopped || !this.worker) return;
     this.worker = undefined;
+    this.workerMemory = undefined;
     this.quickCrashes = Date.now() - this.startedAt < STABLE_MS ? this.quickCrashes + 1 : 1;
     this.log.error('BFD worker crashed; restarting it with the last desired sessions', { error: err.message, restartInMs: this.restartDelayMs() });
     this.reportError(err);
@@ -252,6 +260,7 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
     this.unmatched = s.unmatched;
     this.reportedAt = Date.now();
     if (s.metrics) this.mirrorMetrics(s.metrics);
+    if (s.memory) this.workerMemory = s.memory;
   }
 
   /** The worker's registry into ours: gauges as they are, counters by their increase. */

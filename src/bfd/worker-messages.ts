@@ -32,6 +32,16 @@ export interface WorkerSnapshot {
   readonly unmatched: Readonly<Partial<Record<DropReason, number>>>;
   /** Absent when only the sessions are reported (state events, synchronously). */
   readonly metrics?: readonly MetricValues[];
+  /** The worker's own heap (its isolate), with the metrics; bytes. */
+  readonly memory?: WorkerMemory;
+}
+
+/** process.memoryUsage() on the worker: the heap figures are its isolate's, not the process's. */
+export interface WorkerMemory {
+  readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
+  readonly externalBytes: number;
+  readonly arrayBuffersBytes: number;
 }
 
 export type FromWorker =

@@ -7,6 +7,9 @@
 // and how the batch's errors read.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
+/** One batch: a text, or its lines (joined with newlines). */
+export type Batch = string | readonly string[];
+
 interface Pending {
   readonly seq: number;
   readonly resolve: (stderr: string | Error) => void;
@@ -35,8 +38,12 @@ export abstract class CommandSession {
     if (child) child.stdin.end();
   }
 
-  /** What to write for one batch, its marker last. `seq` numbers the batches of a process. */
-  protected abstract frame(batch: string, seq: number): string;
+  /**
+   * What to write for one batch, its marker last, in as many pieces as the subclass likes
+   * (a tunnel node's first batch is hundreds of thousands of lines: written in pieces, it is
+   * never one string). `seq` numbers the batches of a process.
+   */
+  protected abstract frame(batch: Batch, seq: number): Iterable<string>;
   /**
    * Looks for the marker of batch `seq` in the stderr received so far: undefined while it
    * has not arrived; else the batch's own report (without the marker's) and how many
@@ -51,13 +58,13 @@ export abstract class CommandSession {
    * produced (empty: every command succeeded), or an Error when the process died or
    * overran `timeoutMs` (it is then replaced by the next batch). Never rejects.
    */
-  protected send(batch: string, timeoutMs: number): Promise<string | Error> {
+  protected send(batch: Batch, timeoutMs: number): Promise<string | Error> {
     const run = this.queue.then(() => this.run(batch, timeoutMs));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private run(batch: string, timeoutMs: number): Promise<string | Error> {
+  private run(batch: Batch, timeoutMs: number): Promise<string | Error> {
     const child = this.child ?? this.start();
     return new Promise((resolve) => {
       this.seq += 1;
@@ -66,7 +73,7 @@ export abstract class CommandSession {
         child.kill('SIGKILL');
       }, timeoutMs);
       this.pending = { seq: this.seq, resolve, timer };
-      child.stdin.write(this.frame(batch, this.seq));
+      for (const piece of this.frame(batch, this.seq)) child.stdin.write(piece);
     });
   }
 

@@ -1,9 +1,11 @@
 // Batches for one long-lived `ip -force -batch -` (see command-session.ts). ip numbers
 // its input lines and reports each failed one as "Command failed -:N" after the error;
 // the marker, `nexthop show id 0`, always fails (0 is never a valid nexthop id).
-import { CommandSession } from './command-session.js';
+import { CommandSession, type Batch } from './command-session.js';
 
 const MARKER = 'nexthop show id 0';
+/** Lines per piece written to ip's stdin. */
+const PIECE_LINES = 4096;
 
 export interface FailedLine {
   /** 1-based line in the batch. */
@@ -30,7 +32,7 @@ export class IpBatchSession extends CommandSession {
 
   /** Applies one batch; every line is tried (-force). Never rejects. */
   async apply(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
-    const r = await this.send(lines.join('\n'), timeoutMs);
+    const r = await this.send(lines, timeoutMs);
     if (r instanceof Error) return { ok: false, failed: [], stderr: r.message };
     const failed = parseBatchErrors(r);
     return failed.length ? { ok: false, failed, stderr: r.trim() } : { ok: true, failed: [], stderr: '' };
@@ -41,11 +43,15 @@ export class IpBatchSession extends CommandSession {
     this.spans.clear();
   }
 
-  protected override frame(batch: string, seq: number): string {
+  protected override *frame(batch: Batch, seq: number): Iterable<string> {
+    const lines = typeof batch === 'string' ? [batch] : batch;
     const first = this.written + 1;
-    this.written += batch.split('\n').length + 1;
+    // A line holding a newline is two to ip: count what ip counts.
+    for (const line of lines) this.written += lineCount(line);
+    this.written += 1; // the marker
     this.spans.set(seq, [first, this.written]);
-    return `${batch}\n${MARKER}\n`;
+    for (let i = 0; i < lines.length; i += PIECE_LINES) yield `${lines.slice(i, i + PIECE_LINES).join('\n')}\n`;
+    yield `${MARKER}\n`;
   }
 
   /** The batch's report, its "Command failed" lines renumbered from 1; the marker's cut off. */
@@ -61,6 +67,14 @@ export class IpBatchSession extends CommandSession {
     const report = own.replace(/^Command failed -:(\d+)$/gm, (_, n: string) => `Command failed -:${Number(n) - first + 1}`);
     return { report, consumed: at + tag.length };
   }
+}
+
+/** Lines in `text` (one more than its newlines), counted without splitting: a first full
+ * batch is hundreds of thousands of lines, and split() made a string of each only to count. */
+export function lineCount(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
+  return n;
 }
 
 /** Pairs each "Command failed -:N" with the message printed just before it. */

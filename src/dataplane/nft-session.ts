@@ -2,7 +2,7 @@
 // input line as one transaction, so a script's commands go on one line joined by "; ":
 // all or nothing, as with `nft -f`. The marker, a bare word `kstmarker_N`, is a syntax
 // error nft echoes back (then a caret line), whatever the ruleset holds.
-import { CommandSession } from './command-session.js';
+import { CommandSession, type Batch } from './command-session.js';
 
 export class NftSession extends CommandSession {
   constructor(netns?: string) {
@@ -21,8 +21,9 @@ export class NftSession extends CommandSession {
     if (r.trim()) throw new Error(`nft: ${r.trim()}`);
   }
 
-  protected override frame(batch: string, seq: number): string {
-    return `${batch}\nkstmarker_${seq}\n`;
+  protected override frame(batch: Batch, seq: number): Iterable<string> {
+    // apply() sends one line: a script is one transaction.
+    return [`${typeof batch === 'string' ? batch : batch.join('; ')}\nkstmarker_${seq}\n`];
   }
 
   protected override findMarker(stderr: string, seq: number): { report: string; consumed: number } | undefined {

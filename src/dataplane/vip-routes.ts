@@ -6,7 +6,15 @@
 // about 6 bytes a route. Route objects are made on demand (get, iteration); the diff and
 // pinning compare them by value, never by identity.
 import type { IpFamily } from '../model/types.js';
+import { TextPool } from '../system/index.js';
 import type { RouteSpec, VipRoutes } from './state.js';
+
+/**
+ * Every VIP's routes lead to nexthop texts of the same pods: one copy of each across all
+ * VIPs, the plan's and the read-back's (system/intern.ts). Distinct texts are about one per
+ * pod and encapsulation; the bound only keeps a pathological cluster from growing it.
+ */
+const nexthopTexts = new TextPool(200_000);
 
 export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
   /** Sorted ascending. */
@@ -32,7 +40,7 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
         k = targets.length;
         if (k > 0xffff) throw new Error(`VIP ${dst}: more than 65,536 distinct nexthops`);
         index.set(text, k);
-        targets.push(text);
+        targets.push(nexthopTexts.intern(text));
       }
       slots[i] = k;
     }

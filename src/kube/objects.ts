@@ -7,6 +7,13 @@
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
 import type { EndpointInput, EndpointSliceInput, IpAddress, NodeInput, PodInput, ServiceInput } from '../model/index.js';
+import { TextPool } from '../system/index.js';
+
+/**
+ * A pod's address is listed in every EndpointSlice that selects it, a node's name in every
+ * endpoint on it: one copy of each (system/intern.ts). Bounded far above a cluster's pods.
+ */
+const repeatedTexts = new TextPool(500_000);
 
 export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node' | 'Pod';
 
@@ -89,7 +96,7 @@ class Reader {
     if (s === undefined) return undefined;
     const ip = parseIp(s);
     if (!ip) this.issue(field, `"${s}" is not an IP address`);
-    return ip;
+    return ip && repeatedTexts.intern(ip);
   }
 
   ips(values: unknown[], field: string): IpAddress[] {
@@ -189,7 +196,8 @@ export function convertEndpointSlice(obj: unknown): Conversion<EndpointSliceInpu
     const ready = r.bool(c.ready, `${field}.conditions.ready`) ?? true;
     const serving = r.bool(c.serving, `${field}.conditions.serving`) ?? ready;
     const terminating = r.bool(c.terminating, `${field}.conditions.terminating`) ?? false;
-    const nodeName = r.string(ep.nodeName, `${field}.nodeName`);
+    const listedNode = r.string(ep.nodeName, `${field}.nodeName`);
+    const nodeName = listedNode === undefined ? undefined : repeatedTexts.intern(listedNode);
     const target = r.object(ep.targetRef, `${field}.targetRef`);
     const pod =
       target.kind === 'Pod' && typeof target.name === 'string'

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { parse, stringify } from 'yaml';
 import { BFD, BFD_PROFILE } from './router-config.js';
 import { ZONE_LABEL } from './racks-topology.js';
+import { AGENT_NODE_OPTIONS } from '../system/index.js';
 import { labUid } from './seed.js';
 import type { LabTopology } from './topology.js';
 
@@ -102,5 +103,7 @@ export function agentEnv(topo: LabTopology, nodeName: string, kubeconfig: string
     POD_UID: labUid('Pod', LAB_AGENT_NAMESPACE, pod),
     KUBECONFIG: kubeconfig,
     KST_LAB_NETNS_PREFIX: topo.prefix,
+    // The DaemonSet's V8 heap settings (system/node-options.ts).
+    NODE_OPTIONS: AGENT_NODE_OPTIONS,
   };
 }

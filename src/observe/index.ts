@@ -6,6 +6,8 @@ export type { EventSink, ObjectRef, RecordedEvent } from './events.js';
 export { ObserveServer, parseListenAddress } from './server.js';
 export type { ObserveServerOptions, ReadinessCheck, ReadinessResult, StatusProvider, ListenAddress } from './server.js';
 export { emptyStatusReport, parseStatusReport } from './status.js';
+export { memoryReport, registerMemoryMetrics, threadMemory } from './memory.js';
+export type { MemoryReport, ThreadMemoryReport } from './memory.js';
 export type {
   StatusReport,
   FlowHashReport,

@@ -4,6 +4,7 @@
 // so they use plain JSON values (strings, numbers, ISO timestamps) and nothing from other
 // areas (observe sits below bgp and bfd and imports neither).
 import { z } from 'zod';
+import type { MemoryReport } from './memory.js';
 
 export interface VipReport {
   readonly vip: string;
@@ -165,6 +166,8 @@ export interface StatusReport {
   readonly kube?: KubeReport;
   /** Absent from older agents. */
   readonly config?: ConfigReport;
+  /** Resident set and each thread's heap (observe/memory.ts); absent from older agents. */
+  readonly memory?: MemoryReport;
 }
 
 export function emptyStatusReport(node?: string): StatusReport {
@@ -261,6 +264,14 @@ const statusReportSchema = z.object({
       hash: z.string(),
       file: z.string().optional(),
       lastReload: z.object({ result: z.enum(['ok', 'invalid', 'unchanged', 'needs_restart']), at: z.string(), message: z.string() }).optional(),
+    })
+    .optional(),
+  memory: z
+    .object({
+      rssBytes: count,
+      threads: z.array(
+        z.object({ thread: z.string(), heapUsedBytes: count, heapTotalBytes: count, externalBytes: count, arrayBuffersBytes: count }),
+      ),
     })
     .optional(),
 });

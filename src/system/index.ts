@@ -9,3 +9,5 @@ export { ReconcileLoop } from './reconcile-loop.js';
 export type { LivenessBasis, LoopHealth, PassContext, PassOutcome, ReconcileLoopOptions } from './reconcile-loop.js';
 export { startAll, stopAll } from './lifecycle.js';
 export type { Component, StopOutcome } from './lifecycle.js';
+export { TextPool } from './intern.js';
+export { AGENT_NODE_OPTIONS } from './node-options.js';

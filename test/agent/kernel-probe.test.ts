@@ -262,6 +262,15 @@ interface ScenarioResult {
     expect(r.report.vips).toEqual([expect.objectContaining({ vip: '203.0.113.40', announced: true })]);
     expect(r.events.filter((e) => e.reason === 'KernelFeatureMissing')).toEqual([]);
     expect(r.report.reconcile.find((x) => x.area === 'dataplane')).toMatchObject({ lastResult: 'ok' });
+    // Issue 15: the agent reports where its memory is, the process's RSS and the main heap.
+    const memory = r.report.memory;
+    expect(memory?.threads.map((t) => t.thread)).toEqual(['main']); // BGP off: no BFD thread
+    const main = memory!.threads[0]!;
+    expect(main.heapUsedBytes).toBeGreaterThan(2 ** 20);
+    expect(main.heapUsedBytes).toBeLessThanOrEqual(main.heapTotalBytes);
+    expect(main.externalBytes).toBeGreaterThan(0);
+    expect(memory!.rssBytes).toBeGreaterThan(main.heapUsedBytes);
+    expect(r.text).toMatch(/^memory: RSS \d+\.\d MB; main heap \d+\.\d MB of \d+\.\d MB, external \d+\.\d MB$/m);
   }, 120_000);
 });
 

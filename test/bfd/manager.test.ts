@@ -2,7 +2,7 @@
 // counter, metric and BGP-binding layers around the state machine, without namespaces.
 import { afterEach, describe, expect, it } from '@jest/globals';
 import dgram from 'node:dgram';
-import { BfdBgpBinding, BfdManager, bfdStatusReport, BfdState, encodeControlPacket, type BfdStateEvent, type PeerControl } from '../../src/bfd/index.js';
+import { BfdBgpBinding, BfdManager, bfdMetrics, bfdStatusReport, BfdState, encodeControlPacket, type BfdStateEvent, type PeerControl } from '../../src/bfd/index.js';
 import { waitFor } from '../../src/lab/index.js';
 import { metricsRegistry, parseStatusReport } from '../../src/observe/index.js';
 
@@ -13,7 +13,8 @@ const fast = { minTxMs: 30, minRxMs: 30, multiplier: 3 };
 
 const managers: BfdManager[] = [];
 function manager(): BfdManager {
-  const m = new BfdManager({ retryMs: 200 });
+  // The agent's registry: an in-thread manager counts nowhere unless told (telemetry.ts).
+  const m = new BfdManager({ retryMs: 200, metrics: bfdMetrics() });
   managers.push(m);
   return m;
 }

@@ -5,6 +5,7 @@ import { vxlanLink } from '../../src/dataplane/links.js';
 import { ruleText } from '../../src/dataplane/state.js';
 import { canonicalTexts } from '../../src/dataplane/nexthops.js';
 import { parseBatchErrors } from '../../src/dataplane/kernel.js';
+import { lineCount } from '../../src/dataplane/ip-session.js';
 import { parseVipCounters, vipCounterName } from '../../src/dataplane/nft.js';
 import { minimalRanges, planKernel } from '../../src/dataplane/plan.js';
 import { createDriver } from '../../src/dataplane/index.js';
@@ -147,5 +148,11 @@ describe('policy rules', () => {
       '3002 fwmark 0x4b530001 lookup 4936449',
       '3003 nop',
     ]);
+  });
+});
+
+describe('lineCount (ip -batch line numbering)', () => {
+  test('counts lines as split would, without making them', () => {
+    for (const text of ['', 'a', 'a\nb', 'a\n', '\n\n', 'route add x\nroute add y\nnexthop show id 0']) expect(lineCount(text)).toBe(text.split('\n').length);
   });
 });

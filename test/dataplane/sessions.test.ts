@@ -47,6 +47,19 @@ describe('IpBatchSession', () => {
     expect(await routes()).not.toContain('192.0.2.2');
   });
 
+  test('a batch of many pieces (10,000 lines, written 4,096 at a time): failures keep their line, the next batch its numbering', async () => {
+    // 198.51.100.0/24 as host routes in table 101, 40 times over: 10,000 lines.
+    const lines = Array.from({ length: 10_000 }, (_, i) => `route replace 198.51.100.${i % 250}/32 dev lo table 101 metric ${Math.floor(i / 250)}`);
+    lines[4095] = 'route add 198.51.100.1/32 dev kst-nosuch table 101';
+    lines[9000] = 'route add 198.51.100.2/32 dev kst-nosuch table 101';
+    const r = await session.apply(lines, 60_000);
+    expect(r.failed.map((f) => f.line)).toEqual([4096, 9001]);
+    const count = (await runCommand('ip', ['-n', ns, 'route', 'show', 'table', '101'])).stdout.trim().split('\n').length;
+    expect(count).toBe(9_998);
+    const next = await session.apply(['route add 198.51.100.1/32 dev lo table 101 metric 0', 'route flush table 101'], 10_000);
+    expect(next.failed).toEqual([{ line: 1, message: expect.stringMatching(/File exists/) }]);
+  }, 90_000);
+
   test('the same process takes the next batches, in order, also when they are queued at once', async () => {
     const pid = session.pid!;
     const results = await Promise.all([

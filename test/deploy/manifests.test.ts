@@ -113,6 +113,24 @@ describe('deploy/base manifests', () => {
     expect(role.metadata.namespace).toBe(LAB_AGENT_NAMESPACE);
   });
 
+  it("run the agent with V8 heap settings that fit its memory limit, the same in the lab and the bench (system/node-options.ts)", async () => {
+    const ds = byKind('DaemonSet')[0] as unknown as {
+      spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }>; resources?: { limits?: { memory?: string } } }> } } };
+    };
+    const agent = ds.spec.template.spec.containers.find((c) => c.name === 'agent')!;
+    const { AGENT_NODE_OPTIONS } = await import('../../src/system/index.js');
+    expect(agent.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(AGENT_NODE_OPTIONS);
+    // The heap cap leaves room below the container's limit for what is not the JavaScript heap.
+    const capMb = Number(/--max-old-space-size=(\d+)/.exec(AGENT_NODE_OPTIONS)?.[1]);
+    const limitMi = Number(/^(\d+)Mi$/.exec(agent.resources?.limits?.memory ?? '')?.[1]);
+    expect(capMb).toBeGreaterThan(0);
+    expect(limitMi - capMb).toBeGreaterThanOrEqual(100);
+    const { agentEnv, buildTopology, kubeNodes } = await import('../../src/lab/index.js');
+    const topo = buildTopology();
+    for (const n of kubeNodes(topo)) expect(agentEnv(topo, n.name, '/tmp/kubeconfig').NODE_OPTIONS).toBe(AGENT_NODE_OPTIONS);
+    expect(readFileSync(join(root, 'bench/kube.ts'), 'utf8')).toContain('AGENT_NODE_OPTIONS');
+  });
+
   it('the ConfigMap holds a configuration the agent accepts', async () => {
     const { parseConfig } = await import('../../src/config/index.js');
     const { parse } = await import('yaml');

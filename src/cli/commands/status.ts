@@ -1,7 +1,7 @@
 // `kst status`: asks a running agent (its api.listen endpoint) for GET /status and prints
 // its flow-hash backend, the VIPs, BGP peers, BFD sessions, Kubernetes feeds and last reconcile runs as
 // tables, or the JSON.
-import { parseListenAddress, parseStatusReport, type KernelReport, type StatusReport } from '../../observe/index.js';
+import { parseListenAddress, parseStatusReport, type KernelReport, type MemoryReport, type StatusReport } from '../../observe/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { renderBgpPeers } from '../bgp-peers.js';
@@ -100,6 +100,14 @@ export function renderKernel(kernel: KernelReport): string[] {
   return out;
 }
 
+const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+
+/** One line: the process's RSS, then each thread's heap (used of total) and external memory. */
+export function renderMemory(memory: MemoryReport): string {
+  const threads = memory.threads.map((t) => `${t.thread} heap ${mb(t.heapUsedBytes)} of ${mb(t.heapTotalBytes)}, external ${mb(t.externalBytes)}`);
+  return `memory: RSS ${mb(memory.rssBytes)}${threads.length ? `; ${threads.join('; ')}` : ''}`;
+}
+
 /** The report as readable tables; `now` gives "12s ago" for the reconcile runs. */
 export function renderStatus(report: StatusReport, now: Date = new Date()): string {
   const out: string[] = [];
@@ -112,6 +120,7 @@ export function renderStatus(report: StatusReport, now: Date = new Date()): stri
     out.push(`config: generation ${c.generation}, hash ${c.hash}${c.file ? `, from ${c.file}` : ''}`);
     if (c.lastReload) out.push(`config: last reload ${c.lastReload.result} (${ago(c.lastReload.at, now)}): ${oneLine(c.lastReload.message)}`);
   }
+  if (report.memory) out.push(renderMemory(report.memory));
   out.push('');
 
   out.push(`VIPs (${report.vips.length})`);
