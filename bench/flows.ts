@@ -7,7 +7,8 @@
 // an endpoint, removing one gracefully (30 s grace), restarting every tunnel node's
 // agent one by one, and the graceful-restart drills (issue 14: gobgpd SIGKILLed and
 // restarted; agent and gobgpd restarted together node by node; all of them at once), for
-// which it also reports fibGapMs (router FIB polled every ~20 ms). FLOWS_SCENARIOS picks
+// which it also reports fibGapMs (router FIB polled every ~20 ms); for the kill, deadHopGoneMs
+// (when the dead node's next hop left the router's FIB; null: not by the count). FLOWS_SCENARIOS picks
 // scenarios, FLOWS_PREFIX the lab prefix, FLOWS_RUNTIME=podman runs the lab in container
 // mode. Needs root and a build (`npm run build`). Prints a table, then one JSON line with
 // every count.
