@@ -7,7 +7,8 @@
 // an endpoint, removing one gracefully (30 s grace), restarting every tunnel node's
 // agent one by one, and the graceful-restart drills (issue 14: gobgpd SIGKILLed and
 // restarted; agent and gobgpd restarted together node by node; all of them at once), for
-// which it also reports fibGapMs (router FIB polled every ~20 ms). FLOWS_SCENARIOS picks
+// which it also reports fibGapMs (router FIB polled every ~20 ms); for the kill, deadHopGoneMs
+// (when the dead node's next hop left the router's FIB; null: not by the count). FLOWS_SCENARIOS picks
 // scenarios, FLOWS_PREFIX the lab prefix, FLOWS_RUNTIME=podman runs the lab in container
 // mode. Needs root and a build (`npm run build`). Prints a table, then one JSON line with
 // every count.
@@ -26,8 +27,8 @@ const FEATURES = [
   { name: 'on', overrides: [] as string[] },
   { name: 'tables', overrides: ['dataplane.pinEstablishedFlows=false'] },
   { name: 'off', overrides: ['storedTables=false', 'dataplane.pinEstablishedFlows=false'] },
-  // Graceful restart (off by default, docs/bgp.md): the restart drills (5)-(7) need it; "on" is their control.
-  { name: 'gr', overrides: ['bgp.gracefulRestart.enabled=true'] },
+  // Graceful restart is on by default (docs/bgp.md); "nogr" is the control for the restart drills (5)-(7), opt-in.
+  { name: 'nogr', overrides: ['bgp.gracefulRestart.enabled=false'], optIn: true },
 ].filter((f) => (process.env.FLOWS_FEATURES ? process.env.FLOWS_FEATURES.split(',').includes(f.name) : !('optIn' in f)));
 
 function row(features: string, s: ScenarioResult): string[] {
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   console.log(`hitless failover and draining: ${CONNECTIONS} long-lived TCP connections per scenario, a line every 100 ms, grace ${GRACE_SECONDS} s`);
-  console.log('features: on = storedTables + dataplane.pinEstablishedFlows (the defaults); tables = storedTables only; off = neither; gr = the defaults plus bgp.gracefulRestart');
+  console.log('features: on = the defaults (storedTables, dataplane.pinEstablishedFlows, bgp.gracefulRestart); tables = storedTables only; off = neither; nogr = the defaults without graceful restart');
   console.log(`target: the added pod (2), the drained pod (3); NEW TO TARGET = new connections after the event that reached it`);
   console.log(`${runs[0]?.report?.definition ?? ''}\n`);
   console.log(fmt(head));
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
       ...(s.onTarget !== undefined ? { onTarget: s.onTarget, onTargetSurvived: s.onTargetSurvived } : {}),
       ...(s.newConnections !== undefined ? { newConnections: s.newConnections, newToTarget: s.newToTarget } : {}),
       ...(s.fibGapMs !== undefined ? { fibGapMs: s.fibGapMs, fibSampleMaxMs: s.fibSampleMaxMs } : {}),
+      ...(s.key === 'kill' ? { deadHopGoneMs: s.deadHopGoneMs ?? null } : {}),
       ...(s.error ? { error: s.error } : {}),
     }])),
   }]));

@@ -89,15 +89,15 @@ export const configSchema = z
         withdrawWhenCordoned: z.boolean().default(false).describe('A cordoned node (spec.unschedulable) withdraws its announcements too. Off by default, as in Kubernetes since 1.19 (kubernetes/kubernetes#90823): cordoning every node in a rolling upgrade must not take every ingress away. Use the maintenance taint or the exclude label to drain a node on purpose.'),
         gracefulRestart: z
           .object({
-            enabled: z.boolean().default(false).describe('Advertise BGP graceful restart (RFC 4724): while gobgpd or the agent restarts (crash, SIGUSR2), the routers keep this node\'s routes as stale and the data path stays in the kernel. Off by default: with the router set to ignore our BFD during a restart (FRR check-control-plane-failure), a tunnel node that dies is found later; measured in docs/bgp.md.'),
+            enabled: z.boolean().default(true).describe('Advertise BGP graceful restart (RFC 4724): while gobgpd or the agent restarts (crash, SIGUSR2), the routers keep this node\'s routes as stale and the data path stays in the kernel. Needs no exception on the router: a BFD Down while the session is up still withdraws at once (a dead node), and a restart closes the session before BFD can notice; the one case it does not cover is in docs/bgp.md.'),
             restartTimeSeconds: z.number().int().min(1).max(4095).default(120).describe('How long a router keeps this node\'s routes after its BGP session drops without a NOTIFICATION, waiting for gobgpd to return.'),
           })
           .strict()
-          .default({ enabled: false, restartTimeSeconds: 120 })
+          .default({ enabled: true, restartTimeSeconds: 120 })
           .describe('Graceful restart; a planned stop (SIGTERM, maintenance) still withdraws first.'),
       })
       .strict()
-      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', withdrawWhenCordoned: false, gracefulRestart: { enabled: false, restartTimeSeconds: 120 } }),
+      .default({ enabled: true, asn: 64512, listenPort: -1, grpcAddress: '127.0.0.1:50051', peers: [], withdrawGraceSeconds: 5, maintenanceTaint: 'cmd.nu/tunnel-maintenance', withdrawWhenCordoned: false, gracefulRestart: { enabled: true, restartTimeSeconds: 120 } }),
     bfd: z
       .object({
         profiles: z.record(z.string(), bfdProfileSchema).default({}).describe('Named BFD profiles, referenced by bgp.peers[].bfdProfile.'),

@@ -192,14 +192,19 @@ export async function settled(ctx: Ctx, timeoutMs = 45000): Promise<void> {
     .catch(() => { throw new StepFailed(`the router did not have ${ctx.vip} over all ${want} tunnel nodes within ${timeoutMs / 1000} s`); });
 }
 
-/** A tunnel node dies: SIGKILL its agent and gobgpd, and its link goes down on both ends. */
+/**
+ * A tunnel node dies (power, kernel panic, cable): its link goes down on both ends, then its
+ * agent and gobgpd are SIGKILLed. Links first, because a dead node sends nothing more: the
+ * other order lets the kernel deliver gobgpd's FIN first, which the router takes for a
+ * restarting speaker and keeps its routes stale for the restart time (docs/bgp.md).
+ */
 export async function killTunnelNode(ctx: Ctx, paths: LabPaths, name: string): Promise<void> {
   const state = readState(paths);
   const procs = (state?.processes ?? []).filter((p) => p.host === name && (p.kind === 'agent' || p.kind === 'gobgpd') && alive(p.pid));
   if (procs.length < 2) throw new StepFailed(`${name}: expected a running agent and gobgpd in the lab state, found ${procs.map((p) => p.kind).join(', ') || 'none'}`);
-  for (const p of procs) process.kill(p.pid, 'SIGKILL');
   await ctx.run('ip', ['-n', host(ctx.topo, name).netns, 'link', 'set', 'eth0', 'down']);
   await ctx.run('ip', ['-n', routerNs(ctx), 'link', 'set', routerPortOf(ctx, name), 'down']);
+  for (const p of procs) process.kill(p.pid, 'SIGKILL');
   await waitFor(() => procs.every((p) => !alive(p.pid)), 5000);
 }
 

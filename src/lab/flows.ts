@@ -14,8 +14,8 @@ import {
 import { crashGobgpd, FibWatch, refreshed, restartAllNodes, tunnelNodeHops, upgradeNode, type FibGaps } from './restart-ops.js';
 import { changeConfigLive } from './live-config-ops.js';
 import { labPaths, readState } from './state.js';
-import { buildTopology, hostsByRole } from './topology.js';
-import type { Ctx } from './traffic.js';
+import { buildTopology, hostsByRole, primaryIp } from './topology.js';
+import { vipNextHops, type Ctx } from './traffic.js';
 
 // The graceful-restart drills (gobgpd-crash, upgrade, restart-all) come before the kill,
 // which leaves the lab damaged.
@@ -47,6 +47,11 @@ export interface ScenarioResult {
    * VIP or lacked a restarting node's next hop (FibWatch, polled every ~20 ms).
    */
   readonly fibGapMs?: number;
+  /**
+   * Kill only: from the node's death until the router's FIB stopped using its next hop;
+   * undefined when it still did at the count (a router that kept the dead node's routes).
+   */
+  readonly deadHopGoneMs?: number;
   /** The longest time between two FIB reads (the resolution of fibGapMs). */
   readonly fibSampleMaxMs?: number;
   readonly detail: string;
@@ -235,11 +240,20 @@ async function scenarioLiveConfig(env: Env): Promise<Omit<ScenarioResult, 'key' 
 
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
   await hold(env, 'kill');
-  const victim = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!.name;
+  const node = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!;
+  const victim = node.name;
+  const t0 = Date.now();
   await killTunnelNode(env.ctx, env.paths, victim);
-  await sleep(STALL_MS + 3000);
+  // Until the count: when does the router stop forwarding to the dead node (BFD, not the
+  // restart time of graceful restart)? One read per `ip` spawn: coarse on a loaded machine.
+  let goneMs: number | undefined;
+  while (Date.now() - t0 < STALL_MS + 3000) {
+    if (goneMs === undefined && !(await vipNextHops(env.ctx).catch(() => [primaryIp(node)])).includes(primaryIp(node))) goneMs = Date.now() - t0;
+    await sleep(goneMs === undefined ? 50 : 500);
+  }
   const c = count(await held(env, 'kill'));
-  return { ...c, targetPod: victim, detail: `${victim}: agent and gobgpd SIGKILLed, its link down on both ends` };
+  const gone = goneMs === undefined ? `the router still had its next hop ${((Date.now() - t0) / 1000).toFixed(1)} s later` : `its next hop left the router's FIB ${goneMs} ms after`;
+  return { ...c, targetPod: victim, ...(goneMs !== undefined ? { deadHopGoneMs: goneMs } : {}), detail: `${victim}: its link down on both ends, agent and gobgpd SIGKILLed; ${gone}` };
 }
 
 const NAMES: Record<ScenarioKey, string> = {

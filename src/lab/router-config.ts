@@ -1,6 +1,6 @@
 // The data-centre router's FRR configuration, derived from the topology: eBGP to every
 // tunnel node, over IPv4 and IPv6, with ECMP (`maximum-paths`), graceful restart helper
-// (FRR's default) that BFD does not defeat, and a 100 ms x 3 BFD profile. The profile lives
+// (FRR's default) and BFD as FRR does it by default, and a 100 ms x 3 BFD profile. The profile lives
 // in bfdd's file; bgpd only refers to it (see shared COMPONENTS.md).
 import { hostsByRole, primaryIp, primaryIp6, type LabTopology } from './topology.js';
 
@@ -24,10 +24,9 @@ export function routerConfig(topo: LabTopology): RouterConfig {
     ` neighbor ${p} timers 3 9`,
     ` neighbor ${p} timers connect 2`,
     ` neighbor ${p} bfd profile ${BFD_PROFILE}`,
-    // Our BFD runs in the agent and clears the C bit (it shares fate with the control
-    // plane): with this, a BFD Down while the node's session does graceful restart is not
-    // taken as a forwarding failure, so an agent restart keeps the stale routes (docs/bgp.md).
-    ` neighbor ${p} bfd check-control-plane-failure`,
+    // No `bfd check-control-plane-failure`: a BFD Down while the session is up is a dead
+    // node, withdrawn at once. A restart of gobgpd closes the session first (graceful
+    // restart keeps the routes stale) and FRR then ignores the later BFD Down (docs/bgp.md).
   ];
   const bgpd = [
     `router bgp ${topo.router.asn}`,

@@ -113,9 +113,38 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs });
   }, 60000);
 
+  it('graceful restart with plain `bfd on`: BIRD ends it on the BFD Down that follows the dying gobgpd\'s FIN (unlike FRR 8.4)', async () => {
+    // What the lab's FRR keeps (docs/bgp.md): the FIN of the dying gobgpd starts graceful
+    // restart at once, our BFD's Down comes 300 ms later, once the session is down. BIRD
+    // 2.0.12 still acts on that BFD Down and drops the stale route: with our BFD in the
+    // agent (C bit clear), a BIRD router must choose `bfd graceful` (next test) or this.
+    await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
+    await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 10000, 100);
+    await bfd!.waitForState(R4, 'Up', 30000);
+    speaker.stop();
+    const dying = bfd!;
+    bfd = undefined;
+    const t0 = Date.now();
+    await Promise.all([gobgpd.stop('SIGKILL'), dying.kill()]);
+    let goneMs: number | undefined;
+    try {
+      await waitFor(async () => (await fibRoute(routerNs, VIP)) === undefined, 5000, 20);
+      goneMs = Date.now() - t0;
+    } catch { /* kept: asserted below */ }
+    console.log(`bird.test: plain \`bfd on\`, gobgpd and our BFD SIGKILLed together: the VIP ${goneMs === undefined ? 'stayed 5 s' : `left BIRD's FIB after ${goneMs} ms`}\n${bird.logs().split('\n').filter((l) => /node1|bfd|BFD/i.test(l)).slice(-8).join('\n')}`);
+    expect(goneMs).toBeDefined();
+    expect(goneMs!).toBeLessThan(3000);
+    await gobgpd.start();
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
+    newSpeaker();
+    await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
+    await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 15000, 100);
+  }, 120000);
+
   it('graceful restart with `bfd graceful`: gobgpd and our BFD SIGKILLed, BIRD keeps the route until they return', async () => {
-    // BIRD's counterpart of FRR's check-control-plane-failure: a BFD Down starts graceful
-    // restart instead of a hard shutdown (it does not look at the C bit).
+    // BIRD's counterpart of FRR's check-control-plane-failure (opt-in): a BFD Down starts
+    // graceful restart instead of a hard shutdown (it does not look at the C bit).
     expect(await bird.reconfigure(birdConf('graceful'))).toMatch(/[Rr]econfigur/);
     await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
     await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 10000, 100);

@@ -24,13 +24,13 @@ describe('peers from the node plan', () => {
     client.close();
   });
 
-  it('graceful restart: off by default, on when enabled (gracefulRestartSpec, the defaults every planned peer gets)', () => {
+  it('graceful restart: on by default, off when disabled (gracefulRestartSpec, the defaults every planned peer gets)', () => {
     const peers = [{ address: '192.0.2.1', asn: 65000 }];
     const off = configSchema.parse({ bgp: { grpcAddress: 'unix:///nonexistent/kst.sock', peers, gracefulRestart: { enabled: false } } });
     expect(gracefulRestartSpec(off.bgp)).toEqual({});
     const on = configSchema.parse({ bgp: { grpcAddress: 'unix:///nonexistent/kst.sock', peers, gracefulRestart: { enabled: true, restartTimeSeconds: 30 } } });
     expect(gracefulRestartSpec(on.bgp)).toEqual({ gracefulRestart: { restartTimeSeconds: 30 } });
-    expect(gracefulRestartSpec(configSchema.parse({}).bgp)).toEqual({});
+    expect(gracefulRestartSpec(configSchema.parse({}).bgp)).toEqual({ gracefulRestart: { restartTimeSeconds: 120 } });
     expect(() => configSchema.parse({ bgp: { gracefulRestart: { restartTimeSeconds: 5000 } } })).toThrow();
   });
 });

@@ -1,21 +1,25 @@
 // Graceful restart (RFC 4724) against a real FRR bgpd + bfdd: a node's gobgpd, driven by a
 // BgpSpeaker with gracefulRestart set, and the agent's BFD (a child process, SIGKILLable
-// like a crashed agent). The router (FRR's default GR helper, `bfd check-control-plane-failure`
-// as the lab has it) must keep the node's route in its FIB while gobgpd and the BFD are
-// dead, and take the refreshed route back when they return. A control without graceful
-// restart shows the same kill does withdraw the route (so the assertion can fail).
+// like a crashed agent). The router has FRR's defaults (GR helper; BFD with no
+// `check-control-plane-failure` exception, as the lab has it): it must keep the node's route
+// in its FIB while gobgpd and the BFD are dead, take the refreshed route back when they
+// return, and still withdraw at once a node that goes silent (BFD Down while the session is
+// up). A control without graceful restart shows the same kill does withdraw the route (so
+// the assertion can fail).
 // Order-of-magnitude bounds only; the figures are the flows bench's (fibGapMs).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BfdChild } from '../../src/bfd/child.js';
 import { ensureGtsm } from '../../src/bfd/index.js';
 import { BgpSpeaker, GobgpClient, GobgpdProcess, type PeerSpec } from '../../src/bgp/index.js';
 import { FrrRouter, NetnsSet, waitFor } from '../../src/lab/index.js';
+import { runCommand } from '../../src/system/index.js';
 import { fibNextHops, waitForNextHops } from './bgp-lab.js';
 
 const R4 = '198.51.100.73';
 const N4 = '198.51.100.74';
 const VIP = '203.0.113.88/32';
 const RESTART_TIME = 60;
+const SILENCE_TABLE = 'kst_t_gr_silence';
 
 /** Polls the router's FIB for `ms`; returns the longest stretch without `hop` as next hop. */
 async function longestGap(routerNs: string, hop: string, ms: number): Promise<number> {
@@ -73,7 +77,7 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
       bfddConf: ['bfd', ' profile fast', '  transmit-interval 100', '  receive-interval 100', '  detect-multiplier 3'].join('\n'),
       bgpdConf: ['router bgp 65000', ` bgp router-id ${R4}`, ' no bgp ebgp-requires-policy',
         ` neighbor ${N4} remote-as 64512`, ` neighbor ${N4} timers 3 9`, ` neighbor ${N4} timers connect 1`,
-        ` neighbor ${N4} bfd profile fast`, ` neighbor ${N4} bfd check-control-plane-failure`].join('\n'),
+        ` neighbor ${N4} bfd profile fast`].join('\n'),
     });
     await router.start();
     await ensureGtsm({ netns: nodeNs });
@@ -122,12 +126,13 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
 
   it('keeps the route in the router\'s FIB while gobgpd and the BFD are SIGKILLed, and refreshes it when they return', async () => {
     const t0 = Date.now();
-    // An agent and its sidecar dying together (restart-all, a crash): BFD goes Down at the
-    // router after its detection time, the TCP session closes.
-    await bfd!.kill();
-    bfd = undefined;
+    // An agent and its gobgpd dying together (restart-all, a crash): the kernel closes the
+    // TCP session at once (graceful restart starts at the router), BFD goes Down at the
+    // router only after its detection time, which FRR then ignores (the session is down).
     speaker!.stop();
-    await gobgpd.stop('SIGKILL');
+    const dying = bfd!;
+    bfd = undefined;
+    await Promise.all([gobgpd.stop('SIGKILL'), dying.kill()]);
     // Dead for 5 s: the route must stay (stale), BFD Down notwithstanding.
     const gapWhileDead = await longestGap(routerNs, N4, 5000);
     expect(gapWhileDead).toBe(0);
@@ -157,9 +162,45 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     expect(Date.now() - t0).toBeLessThan(RESTART_TIME * 1000);
   }, 90000);
 
-  it('an agent crash alone (our BFD dies, gobgpd lives): the C bit clear and check-control-plane-failure keep the session and the route', async () => {
+  it('a node that goes silent (no FIN, all packets dropped): BFD Down withdraws its route at once, graceful restart notwithstanding', async () => {
     await bfd!.waitForState(R4, 'Up', 30000);
+    await waitFor(established, 30000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    // A dead node sends nothing more: BFD (300 ms) or the hold timer (9 s) can tell.
+    const script = `table inet ${SILENCE_TABLE} {\n chain in { type filter hook input priority -100; policy drop; }\n chain out { type filter hook output priority -100; policy drop; }\n}\n`;
+    const t = Date.now();
+    await runCommand('nft', ['-f', '-'], { netns: nodeNs, input: script });
+    await waitForNextHops(routerNs, VIP, [], 9000);
+    const ms = Date.now() - t;
+    console.log(`graceful-restart.test: a silent node's VIP left the router's FIB ${ms} ms after it went silent (BFD 100 ms x 3, hold time 9 s, graceful restart on)`);
+    expect(ms).toBeLessThan(3000);
+    // Withdrawn, not kept stale: the BFD Down came while the session was up.
+    const route = await router.vtyshJson<{ paths?: unknown[] }>(`show bgp ipv4 unicast ${VIP} json`);
+    expect(route.paths ?? []).toHaveLength(0);
+    await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs });
+    await waitFor(established, 40000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+  }, 90000);
+
+  it('an agent crash alone (our BFD dies, gobgpd lives): withdrawn by default; kept with the router\'s check-control-plane-failure', async () => {
+    await bfd!.waitForState(R4, 'Up', 30000);
+    // Default: a BFD Down while the session is up is taken for a forwarding failure (C bit clear
+    // or not): safe, traffic moves to the other tunnel nodes.
+    const t = Date.now();
     await bfd!.kill();
+    bfd = undefined;
+    await waitForNextHops(routerNs, VIP, [], 10000);
+    const ms = Date.now() - t;
+    console.log(`graceful-restart.test: without check-control-plane-failure, BFD Down withdrew the VIP ${ms} ms after our BFD was killed`);
+    expect(ms).toBeLessThan(3000);
+    // The opt-in exception: our C bit is clear, so FRR ignores the BFD Down of a GR-capable peer.
+    await router.vtysh('configure terminal', 'router bgp 65000', `neighbor ${N4} bfd check-control-plane-failure`);
+    bfd = await BfdChild.start(nodeNs);
+    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    await bfd.waitForState(R4, 'Up', 30000);
+    await waitFor(established, 40000, 200);
+    await waitForNextHops(routerNs, VIP, [N4], 30000);
+    await bfd.kill();
     bfd = undefined;
     // BFD Down at the router after 300 ms; 3 s is ten detection times.
     const gap = await longestGap(routerNs, N4, 3000);
@@ -167,26 +208,10 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     expect(await established()).toBe(true);
     const peers = await router.vtyshJson<Record<string, { status?: string }>>('show bfd peers json');
     expect(JSON.stringify(peers)).toMatch(/"status":"down"/);
-  }, 60000);
-
-  it('control: without check-control-plane-failure the same BFD Down tears the session down and withdraws the route', async () => {
     await router.vtysh('configure terminal', 'router bgp 65000', `no neighbor ${N4} bfd check-control-plane-failure`);
     bfd = await BfdChild.start(nodeNs);
     await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
-    await bfd.waitForState(R4, 'Up', 30000);
-    await waitFor(established, 30000, 200);
-    await waitForNextHops(routerNs, VIP, [N4], 30000);
-    const t = Date.now();
-    await bfd.kill();
-    bfd = undefined;
-    await waitForNextHops(routerNs, VIP, [], 10000);
-    const ms = Date.now() - t;
-    console.log(`graceful-restart.test: without check-control-plane-failure, BFD Down withdrew the VIP ${ms} ms after our BFD was killed`);
-    expect(ms).toBeLessThan(3000);
-    await router.vtysh('configure terminal', 'router bgp 65000', `neighbor ${N4} bfd check-control-plane-failure`);
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
-  }, 90000);
+  }, 120000);
 
   it('control: without graceful restart the same SIGKILL withdraws the route within seconds', async () => {
     newSpeaker(false);
