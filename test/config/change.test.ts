@@ -52,7 +52,7 @@ describe('classifyConfigChange', () => {
     ['hashSeed', { hashSeed: 7 }, 'hashSeed'],
     ['gobgpd socket', { bgp: { ...base.bgp, grpcAddress: '127.0.0.1:50052' } }, 'bgp.grpcAddress'],
     ['listen port', { bgp: { ...base.bgp, listenPort: 179 } }, 'bgp.listenPort'],
-    ['graceful restart', { bgp: { ...base.bgp, gracefulRestart: { enabled: true } } }, 'bgp.gracefulRestart'],
+    ['graceful restart', { bgp: { ...base.bgp, gracefulRestart: { enabled: false } } }, 'bgp.gracefulRestart'],
     ['API address', { api: { listen: '127.0.0.1:9999' } }, 'api.listen'],
     ['dataplane', { dataplane: { coalesceMs: 5 } }, 'dataplane.coalesceMs'],
   ])('%s needs a restart, also when live fields change with it', (_name, over, field) => {
