@@ -83,11 +83,9 @@ export function spineConfig(topo: LabTopology): RouterConfig {
 /** An FRR top-of-rack router: its rack's tunnel nodes below, the spine above. */
 export function torFrrConfig(topo: LabTopology, rack: LabRack): RouterConfig {
   const { v4, v6 } = rackTunnels(topo, rack);
-  const node = (p: string): string[] => [
-    ...sessionLines(p, rack.nodeAsn, BFD_PROFILE),
-    // As the default lab's router (router-config.ts): our BFD clears the C bit.
-    ` neighbor ${p} bfd check-control-plane-failure`,
-  ];
+  // As the default lab's router (router-config.ts): FRR's default BFD handling, no
+  // `check-control-plane-failure`, so a silent node is withdrawn even with graceful restart.
+  const node = (p: string): string[] => sessionLines(p, rack.nodeAsn, BFD_PROFILE);
   const bgpd = [
     `router bgp ${rack.torAsn}`,
     ` bgp router-id ${rack.torAddress}`,
