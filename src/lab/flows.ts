@@ -12,13 +12,15 @@ import {
   addSparePod, DRAINING, FlowClient, killTunnelNode, reachable, removeEndpoint, restartAgent, setEndpointConditions, settled,
 } from './flow-ops.js';
 import { crashGobgpd, FibWatch, refreshed, restartAllNodes, tunnelNodeHops, upgradeNode, type FibGaps } from './restart-ops.js';
+import { rollingUpdate } from './runtime/rollout.js';
 import { labPaths, readState } from './state.js';
 import { buildTopology, hostsByRole } from './topology.js';
 import type { Ctx } from './traffic.js';
 
 // The graceful-restart drills (gobgpd-crash, upgrade, restart-all) come before the kill,
-// which leaves the lab damaged.
-export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'kill'] as const;
+// which leaves the lab damaged. `rollout` (a rolling image update of the DaemonSet) runs in
+// container mode only (`kst lab up --runtime podman`).
+export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'rollout', 'kill'] as const;
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioResult {
@@ -223,6 +225,16 @@ async function scenarioRestartAll(env: Env): Promise<Omit<ScenarioResult, 'key' 
   return { ...c, fibGapMs: gaps.fibGapMs, fibSampleMaxMs: gaps.maxSampleIntervalMs, detail: `agent and gobgpd of every tunnel node SIGKILLed at once and restarted; fresh paths from all at the router after ${(backMs / 1000).toFixed(1)} s; ${gapText(gaps)}` };
 }
 
+/** The DaemonSet's RollingUpdate to a new image tag, node by node (runtime/rollout.ts), with the flows held through it. */
+async function scenarioRollout(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'rollout');
+  const steps = await rollingUpdate(env.ctx.topo, env.paths, (l) => env.progress(`    ${l}`), { run: env.ctx.run });
+  await settled(env.ctx);
+  await sleep(2000);
+  const c = count(await held(env, 'rollout'));
+  return { ...c, detail: `every node's pod replaced by the new image tag one node at a time, old pod stopped with its preStop hooks and grace period (${steps.map((s) => `${s.node} ready in ${(s.ms / 1000).toFixed(1)} s`).join(', ')})` };
+}
+
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
   await hold(env, 'kill');
   const victim = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!.name;
@@ -240,6 +252,7 @@ const NAMES: Record<ScenarioKey, string> = {
   'gobgpd-crash': '(5) gobgpd crash (graceful restart)',
   upgrade: '(6) upgrade node by node (graceful restart)',
   'restart-all': '(7) restart every node at once (graceful restart)',
+  rollout: '(8) rolling image update (container mode)',
 };
 
 export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
@@ -264,11 +277,14 @@ export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
     'gobgpd-crash': () => scenarioGobgpdCrash(env),
     upgrade: () => scenarioUpgrade(env),
     'restart-all': () => scenarioRestartAll(env),
+    rollout: () => scenarioRollout(env),
     kill: () => scenarioKill(env),
   };
   const scenarios: ScenarioResult[] = [];
   try {
-    for (const key of SCENARIO_KEYS.filter((k) => !opts.only || opts.only.includes(k))) {
+    // A rolling image update needs the image and its pods: container mode only.
+    const runtimeHas = (k: ScenarioKey): boolean => k !== 'rollout' || state.runtime === 'podman';
+    for (const key of SCENARIO_KEYS.filter((k) => (!opts.only || opts.only.includes(k)) && runtimeHas(k))) {
       progress(`flows: ${NAMES[key]} with ${env.opts.connections} connections ...`);
       try {
         const r = { key, name: NAMES[key], ...(await runs[key]()) };

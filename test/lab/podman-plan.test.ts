@@ -9,7 +9,7 @@ import { buildTopology, labPaths } from '../../src/lab/index.js';
 import { repoRoot } from '../../src/lab/paths.js';
 import { labPodTemplate, nodeContext, templateImage } from '../../src/lab/runtime/container-lab.js';
 import { memoryBytes, podTemplate, readManifests, resolveEnv } from '../../src/lab/runtime/pod-template.js';
-import { echoPodPlan, LAB_LABEL, LAB_POD_ENV, nodePodPlan } from '../../src/lab/runtime/podman-plan.js';
+import { CGROUP_PARENT, echoPodPlan, LAB_LABEL, LAB_POD_ENV, nodePodPlan } from '../../src/lab/runtime/podman-plan.js';
 import { podWiring, withoutPods } from '../../src/lab/runtime/pod-wiring.js';
 import { networkPlan } from '../../src/lab/network-plan.js';
 
@@ -73,6 +73,8 @@ describe('podman commands for a node\'s pod', () => {
       expect(values(run, '--cap-add')).toEqual(t.containers[i]!.capAdd);
       expect(values(run, '--label')).toEqual([`${LAB_LABEL}=h5t-`]);
       expect(values(run, '--stop-timeout')).toEqual([String(rawPod.terminationGracePeriodSeconds)]);
+      // Its own top-level cgroup: under podman's shared /libpod_parent the agents starved with the echo pods (BFD flaps).
+      expect(values(run, '--cgroup-parent')).toEqual([CGROUP_PARENT]);
     }
     const agent = plan.containers.find((c) => c.template.name === 'agent')!.run;
     expect(values(agent, '--volume')).toEqual(expect.arrayContaining([
@@ -93,6 +95,7 @@ describe('echo pods from the runtime, wired as a CNI plugin wires them', () => {
     const p = echoPodPlan('h5t-', 'worker-1-a', 'img', 8080, '/tmp/log');
     expect(values(p.run, '--network')).toEqual(['none']);
     expect(values(p.run, '--env')).toEqual([`${LAB_POD_ENV}=h5t-`]);
+    expect(values(p.run, '--cgroup-parent')).toEqual([CGROUP_PARENT]);
   });
 
   it('the lab network without pods has no pod namespace or veth; wiring adds exactly what the namespace plan had', () => {
