@@ -48,6 +48,10 @@ export class Kernel {
       this.ip(['-json', '-6', 'rule', 'show']),
       this.nft(['-j', 'list', 'table', 'inet', NFT_TABLE], undefined, true),
     ]);
+    // Awaited only after the reads below: a failure here meanwhile (an `ip` killed at its
+    // timeout on a loaded node) must not be an unhandled rejection, which ends the agent.
+    // It still fails this read where `others` is awaited.
+    others.catch(() => undefined);
     // Nexthop objects first: routes are read straight into their packed form, which
     // names each route's nexthop by the object's canonical text.
     const [nh4, nh6] = await Promise.all([this.ip(['-json', '-4', 'nexthop', 'show']), this.ip(['-json', '-6', 'nexthop', 'show'])]);

@@ -226,7 +226,8 @@ export async function restartAgent(ctx: Ctx, paths: LabPaths, name: string, prog
   const pid = p.container ? await new Podman(ctx.run).restart(p.container)
     : startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile ?? join(paths.logDir, `agent-${name}.log`), ...(p.env ? { env: p.env } : {}) });
   writeState(paths, { ...state, processes: state.processes.map((x) => (x === p ? { ...x, pid } : x)) });
-  await waitFor(() => agentReady(ctx, p.netns), 30000, 500).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within 30 s`); });
+  // 60 s as in restart-ops.ts: a container's start (podman, runc) adds seconds on a loaded machine.
+  await waitFor(() => agentReady(ctx, p.netns), 60000, 500).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within 60 s`); });
   await settled(ctx);
   progress(`    ${name}: agent stopped in ${stoppedMs} ms, back and announcing ${((Date.now() - t0) / 1000).toFixed(1)} s after SIGTERM`);
 }

@@ -13,13 +13,15 @@ import {
 } from './flow-ops.js';
 import { crashGobgpd, FibWatch, refreshed, restartAllNodes, tunnelNodeHops, upgradeNode, type FibGaps } from './restart-ops.js';
 import { changeConfigLive } from './live-config-ops.js';
+import { rollingUpdate } from './runtime/rollout.js';
 import { labPaths, readState } from './state.js';
 import { buildTopology, hostsByRole, primaryIp } from './topology.js';
 import { vipNextHops, type Ctx } from './traffic.js';
 
 // The graceful-restart drills (gobgpd-crash, upgrade, restart-all) come before the kill,
-// which leaves the lab damaged.
-export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'live-config', 'kill'] as const;
+// which leaves the lab damaged. `rollout` (a rolling image update of the DaemonSet) runs in
+// container mode only (`kst lab up --runtime podman`).
+export const SCENARIO_KEYS = ['add', 'drain', 'restart', 'gobgpd-crash', 'upgrade', 'restart-all', 'live-config', 'rollout', 'kill'] as const;
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioResult {
@@ -238,6 +240,16 @@ async function scenarioLiveConfig(env: Env): Promise<Omit<ScenarioResult, 'key' 
   return { ...c, detail: `config file renamed over with ${peers}community ${ch.community} on the pool: the router had the community on every path ${ch.communityMs} ms later${ch.addedPeers.length ? `, every session Established ${ch.routerSawItMs} ms later` : ''}; sessions there before that went down meanwhile: ${ch.resetSessions.join(', ') || 'none'}; agents (pids ${ch.agentPids.join(', ')}) not restarted` };
 }
 
+/** The DaemonSet's RollingUpdate to a new image tag, node by node (runtime/rollout.ts), with the flows held through it. */
+async function scenarioRollout(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
+  await hold(env, 'rollout');
+  const steps = await rollingUpdate(env.ctx.topo, env.paths, (l) => env.progress(`    ${l}`), { run: env.ctx.run });
+  await settled(env.ctx);
+  await sleep(2000);
+  const c = count(await held(env, 'rollout'));
+  return { ...c, detail: `every node's pod replaced by the new image tag one node at a time, old pod stopped with its preStop hooks and grace period (${steps.map((s) => `${s.node} ready in ${(s.ms / 1000).toFixed(1)} s`).join(', ')})` };
+}
+
 async function scenarioKill(env: Env): Promise<Omit<ScenarioResult, 'key' | 'name'>> {
   await hold(env, 'kill');
   const node = hostsByRole(env.ctx.topo, 'tunnel-node')[0]!;
@@ -265,6 +277,7 @@ const NAMES: Record<ScenarioKey, string> = {
   upgrade: '(6) upgrade node by node (graceful restart)',
   'restart-all': '(7) restart every node at once (graceful restart)',
   'live-config': '(8) config change applied live (peer, communities)',
+  rollout: '(9) rolling image update (container mode)',
 };
 
 export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
@@ -292,11 +305,17 @@ export async function labFlows(opts: FlowsOptions): Promise<FlowsReport> {
     upgrade: () => scenarioUpgrade(env),
     'restart-all': () => scenarioRestartAll(env),
     'live-config': () => scenarioLiveConfig(env),
+    rollout: () => scenarioRollout(env),
     kill: () => scenarioKill(env),
   };
   const scenarios: ScenarioResult[] = [];
   try {
-    for (const key of SCENARIO_KEYS.filter((k) => !opts.only || opts.only.includes(k))) {
+    // A rolling image update needs the image and its pods: container mode only.
+    // rollout needs the containers; live-config rewrites the host's config file, which the
+    // containers see only as the copy their ConfigMap directory was made from.
+    const podman = state.runtime === 'podman';
+    const runtimeHas = (k: ScenarioKey): boolean => (k === 'rollout' ? podman : k === 'live-config' ? !podman : true);
+    for (const key of SCENARIO_KEYS.filter((k) => (!opts.only || opts.only.includes(k)) && runtimeHas(k))) {
       progress(`flows: ${NAMES[key]} with ${env.opts.connections} connections ...`);
       try {
         const r = { key, name: NAMES[key], ...(await runs[key]()) };

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alive, startDaemon } from './daemon.js';
+import { Podman } from './runtime/podman.js';
 import { waitFor } from './frr.js';
 import { readState, writeState, type LabPaths, type LabProcess } from './state.js';
 import { host, hostsByRole, primaryIp } from './topology.js';
@@ -117,7 +118,7 @@ export const tunnelNodeHops = (ctx: Ctx, names?: readonly string[]): string[] =>
 
 function procOf(paths: LabPaths, name: string, kind: 'agent' | 'gobgpd'): LabProcess {
   const p = readState(paths)?.processes.find((x) => x.kind === kind && x.host === name);
-  if (!p?.argv) throw new StepFailed(`${name}: no ${kind} with a known command line in the lab state`);
+  if (!p?.argv && !p?.container) throw new StepFailed(`${name}: no ${kind} with a known command line or container in the lab state`);
   return p;
 }
 
@@ -128,11 +129,16 @@ export async function signalProcess(p: LabProcess, signal: NodeJS.Signals, timeo
   await waitFor(() => !alive(p.pid), timeoutMs, 50).catch(() => { throw new StepFailed(`${p.host}: ${p.kind} did not exit within ${timeoutMs / 1000} s of ${signal}`); });
 }
 
-/** Starts a lab process again as `lab up` did (same argv, env, log) and records its PID. */
-export function restartProcess(paths: LabPaths, p: LabProcess): void {
-  const state = readState(paths);
-  if (!state) throw new StepFailed('no lab state');
-  const pid = startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile ?? join(paths.logDir, `${p.kind}-${p.host}.log`), ...(p.env ? { env: p.env } : {}) });
+/**
+ * Starts a lab process again as `lab up` did (same argv, env, log), or with `--runtime
+ * podman` its container, as the kubelet restarts one (`podman start`); records its PID.
+ */
+export async function restartProcess(paths: LabPaths, p: LabProcess): Promise<void> {
+  if (!readState(paths)) throw new StepFailed('no lab state');
+  const pid = p.container ? await new Podman().restart(p.container)
+    : startDaemon({ netns: p.netns, argv: p.argv!, logFile: p.logFile ?? join(paths.logDir, `${p.kind}-${p.host}.log`), ...(p.env ? { env: p.env } : {}) });
+  // Read after the (slow) container start: another restart may have written meanwhile.
+  const state = readState(paths)!;
   writeState(paths, { ...state, processes: state.processes.map((x) => (x.kind === p.kind && x.host === p.host ? { ...x, pid } : x)) });
 }
 
@@ -165,7 +171,7 @@ export async function crashGobgpd(ctx: Ctx, paths: LabPaths, name: string, downM
   const g = procOf(paths, name, 'gobgpd');
   await signalProcess(g, 'SIGKILL');
   await sleep(downMs);
-  restartProcess(paths, g);
+  await restartProcess(paths, g);
 }
 
 /**
@@ -179,8 +185,8 @@ export async function upgradeNode(ctx: Ctx, paths: LabPaths, name: string): Prom
   const a = procOf(paths, name, 'agent');
   const g = procOf(paths, name, 'gobgpd');
   await Promise.all([signalProcess(a, 'SIGUSR2'), signalProcess(g, 'SIGKILL')]);
-  restartProcess(paths, g);
-  restartProcess(paths, a);
+  await restartProcess(paths, g);
+  await restartProcess(paths, a);
   await waitFor(() => agentReady(ctx, host(ctx.topo, name).netns), READY_TIMEOUT_MS, 250).catch(() => { throw new StepFailed(`${name}: the restarted agent was not ready within ${READY_TIMEOUT_MS / 1000} s`); });
   return Date.now() - t0;
 }
@@ -192,8 +198,8 @@ export async function restartAllNodes(ctx: Ctx, paths: LabPaths): Promise<void> 
   for (const p of procs) if (!alive(p.pid)) throw new StepFailed(`${p.host}: ${p.kind} is not running`);
   for (const p of procs) process.kill(p.pid, 'SIGKILL');
   await waitFor(() => procs.every((p) => !alive(p.pid)), 5000, 20);
-  for (const p of procs.filter((x) => x.kind === 'gobgpd')) restartProcess(paths, p);
-  for (const p of procs.filter((x) => x.kind === 'agent')) restartProcess(paths, p);
+  for (const p of procs.filter((x) => x.kind === 'gobgpd')) await restartProcess(paths, p);
+  for (const p of procs.filter((x) => x.kind === 'agent')) await restartProcess(paths, p);
   for (const n of nodes) {
     await waitFor(() => agentReady(ctx, host(ctx.topo, n).netns), READY_TIMEOUT_MS, 250).catch(() => { throw new StepFailed(`${n}: the restarted agent was not ready within ${READY_TIMEOUT_MS / 1000} s`); });
   }

@@ -6,7 +6,7 @@
 // the host's ip_forward and nft ruleset as before, no podman bridge.
 // Skipped, saying why (and in the what-ran-where table), only where podman or the image is missing.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { buildTopology, hostsByRole, kubeNodes, labPaths, type DemoReport } from '../../src/lab/index.js';
@@ -113,6 +113,21 @@ if (why) {
         expect({ at, mount: m.mountPath, rw: got?.RW }).toEqual({ at, mount: m.mountPath, rw: !m.readOnly });
       }
     }
+  });
+
+  it('schedules every container on its own: a top-level cgroup of its own, as the default mode\'s host processes', () => {
+    if (!up) return;
+    // Under podman's shared /libpod_parent all the lab's containers got one host process's CPU
+    // share on a busy machine, and the agents missed BFD transmits (docs/lab.md, "Container mode").
+    const cpuCgroup = (pid: number): string => {
+      const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+      const v1 = lines.find(([, ctrl]) => ctrl!.split(',').includes('cpu'));
+      return (v1 ?? lines.find(([id]) => id === '0'))!.slice(2).join(':');
+    };
+    const names = labObjects().containers;
+    const groups = names.map((n) => ({ n, cgroup: cpuCgroup(Number(podman('inspect', '--format', '{{.State.Pid}}', n).stdout.trim())) }));
+    for (const g of groups) expect({ container: g.n, topLevel: /^\/[^/]+$/.test(g.cgroup) }).toEqual({ container: g.n, topLevel: true });
+    expect(new Set(groups.map((g) => g.cgroup)).size).toBe(names.length);
   });
 
   it('demo passes; the pods\' namespaces are the runtime\'s, with no /run/netns name', () => {

@@ -4,14 +4,16 @@
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parseDocument } from 'yaml';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { buildTopology, labPaths } from '../../src/lab/index.js';
 import { repoRoot } from '../../src/lab/paths.js';
 import { labPodTemplate, nodeContext, templateImage } from '../../src/lab/runtime/container-lab.js';
 import { memoryBytes, podTemplate, readManifests, resolveEnv } from '../../src/lab/runtime/pod-template.js';
-import { echoPodPlan, LAB_LABEL, LAB_POD_ENV, nodePodPlan } from '../../src/lab/runtime/podman-plan.js';
+import { CGROUP_PARENT, echoPodPlan, LAB_LABEL, LAB_POD_ENV, nodePodPlan } from '../../src/lab/runtime/podman-plan.js';
 import { podWiring, withoutPods } from '../../src/lab/runtime/pod-wiring.js';
 import { networkPlan } from '../../src/lab/network-plan.js';
+import { removeLeftoverCgroups } from '../../src/lab/runtime/podman.js';
 
 const raw = parseDocument(readFileSync(join(repoRoot(), 'deploy/base/daemonset.yaml'), 'utf8')).toJS() as {
   spec: { template: { spec: { containers: Array<{ name: string; image: string; args: string[]; command?: string[]; env?: Array<{ name: string; value?: string }> }>; terminationGracePeriodSeconds: number } } };
@@ -73,6 +75,8 @@ describe('podman commands for a node\'s pod', () => {
       expect(values(run, '--cap-add')).toEqual(t.containers[i]!.capAdd);
       expect(values(run, '--label')).toEqual([`${LAB_LABEL}=h5t-`]);
       expect(values(run, '--stop-timeout')).toEqual([String(rawPod.terminationGracePeriodSeconds)]);
+      // Its own top-level cgroup: under podman's shared /libpod_parent the agents starved with the echo pods (BFD flaps).
+      expect(values(run, '--cgroup-parent')).toEqual([CGROUP_PARENT]);
     }
     const agent = plan.containers.find((c) => c.template.name === 'agent')!.run;
     expect(values(agent, '--volume')).toEqual(expect.arrayContaining([
@@ -93,6 +97,7 @@ describe('echo pods from the runtime, wired as a CNI plugin wires them', () => {
     const p = echoPodPlan('h5t-', 'worker-1-a', 'img', 8080, '/tmp/log');
     expect(values(p.run, '--network')).toEqual(['none']);
     expect(values(p.run, '--env')).toEqual([`${LAB_POD_ENV}=h5t-`]);
+    expect(values(p.run, '--cgroup-parent')).toEqual([CGROUP_PARENT]);
   });
 
   it('the lab network without pods has no pod namespace or veth; wiring adds exactly what the namespace plan had', () => {
@@ -113,5 +118,22 @@ describe('echo pods from the runtime, wired as a CNI plugin wires them', () => {
 
   it('reads every kustomization resource', () => {
     expect(readManifests(join(repoRoot(), 'deploy/base')).map((m) => m.kind)).toEqual(expect.arrayContaining(['DaemonSet', 'ConfigMap', 'Namespace']));
+  });
+});
+
+describe('down removes the cgroups podman left behind', () => {
+  it('removes each hierarchy\'s empty libpod-<id> of the lab\'s containers, and nothing else', () => {
+    const root = mkdtempSync(join(tmpdir(), 'kst-cgroup-'));
+    try {
+      for (const d of ['cpu/libpod-aaa', 'memory/libpod-aaa', 'libpod-aaa', 'cpu/libpod-other', 'pids/libpod-aaa']) mkdirSync(join(root, d), { recursive: true });
+      writeFileSync(join(root, 'pids/libpod-aaa/busy'), ''); // rmdir refuses, as for a cgroup still in use
+      const removed = removeLeftoverCgroups(['aaa'], root).map((p) => p.slice(root.length)).sort();
+      expect(removed).toEqual(['/cpu/libpod-aaa', '/libpod-aaa', '/memory/libpod-aaa']);
+      expect(existsSync(join(root, 'cpu/libpod-other'))).toBe(true);
+      expect(existsSync(join(root, 'pids/libpod-aaa'))).toBe(true);
+      expect(removeLeftoverCgroups([], root)).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -7,12 +7,23 @@
 // network mode path"), so a node's pod has no infra container and every container joins the
 // node's namespace itself (hostNetwork) and the host's PID namespace (hostPID): what a
 // kubelet does for a hostNetwork, hostPID pod, minus the shared IPC namespace nothing here uses.
+//
+// Every container gets its own top-level cgroup (CGROUP_PARENT). podman's default parent,
+// /libpod_parent, is one cgroup that the kernel's CPU scheduler weighs like one host process:
+// on a machine shared with other busy processes (this one runs 25+ runnable tasks) all the
+// lab's containers then share one process's CPU share, and when the echo pods got busy (200
+// flows opening) the agents in the same group missed their 100 ms BFD transmits for up to
+// 1.2 s, the router declared both tunnel nodes down at once and every flow stalled
+// (docs/lab.md, "Container mode"). A kubelet gives every pod its own cgroup; in its own
+// top-level cgroup each container is scheduled like the host process of the default mode.
 import { memoryBytes, resolveEnv, type PodIdentity, type PodTemplate, type TemplateContainer } from './pod-template.js';
 
 /** Every podman object of a lab carries this label, its value the lab's prefix: `down` finds them by it. */
 export const LAB_LABEL = 'io.github.cmd-nu.kst-lab';
 /** In an echo pod's environment: the lab agents only look at pod namespaces of their own lab. */
 export const LAB_POD_ENV = 'KST_LAB_POD';
+/** The parent of each container's cgroup: the top level, not podman's shared /libpod_parent (above). */
+export const CGROUP_PARENT = '/';
 
 export interface NodePodContext {
   readonly prefix: string;
@@ -68,6 +79,7 @@ export function nodePodPlan(t: PodTemplate, node: string, ctx: NodePodContext): 
     const run = [
       'run', '--detach', '--name', name, '--pod', pod, ...label,
       '--network', `ns:/run/netns/${ctx.netns}`,
+      '--cgroup-parent', CGROUP_PARENT,
       ...(t.hostPID ? ['--pid', 'host'] : []),
       // The kubelet's own: no podman-added tmpfs on /run, /tmp, /var/tmp.
       ...(c.readOnlyRootFilesystem ? ['--read-only', '--read-only-tmpfs=false'] : []),
@@ -129,7 +141,7 @@ export function echoPodPlan(prefix: string, pod: string, image: string, echoPort
     createPod: ['pod', 'create', '--name', name, ...label, '--infra=false'],
     run: [
       'run', '--detach', '--name', container, '--pod', name, ...label,
-      '--network', 'none', '--read-only', '--read-only-tmpfs=false', '--cap-drop', 'all',
+      '--network', 'none', '--cgroup-parent', CGROUP_PARENT, '--read-only', '--read-only-tmpfs=false', '--cap-drop', 'all',
       '--env', `${LAB_POD_ENV}=${prefix}`,
       '--stop-timeout', '5',
       '--log-driver', 'k8s-file', '--log-opt', `path=${logFile}`,

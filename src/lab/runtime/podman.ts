@@ -2,11 +2,11 @@
 // stops pods as the kubelet does (preStop hook, then SIGTERM, SIGKILL when the grace
 // period is over) and finds everything a lab made by its label. podman's settings come
 // from scripts/podman/containers.conf unless CONTAINERS_CONF says otherwise (docs/image.md).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand, type CommandRunner, type RunResult } from '../../system/index.js';
 import { repoRoot } from '../paths.js';
-import { LAB_LABEL } from './podman-plan.js';
+import { CGROUP_PARENT, LAB_LABEL } from './podman-plan.js';
 
 /** What `down` needs to stop one pod the way the kubelet does; kept in the lab's state file. */
 export interface LabPod {
@@ -113,9 +113,36 @@ export class Podman {
   /** Everything labelled with the prefix, forcibly: after graceful stops, or after a crash. */
   async removeLab(prefix: string): Promise<LabPodmanObjects> {
     const found = await this.labObjects(prefix);
+    const ids = (await this.cmd(['ps', '--all', '--no-trunc', '--filter', `label=${LAB_LABEL}=${prefix}`, '--format', '{{.ID}}'], { allowFailure: true })).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
     if (found.containers.length) await this.cmd(['rm', '--force', '--time', '0', ...found.containers], { allowFailure: true });
+    removeLeftoverCgroups(ids);
     if (found.pods.length) await this.cmd(['pod', 'rm', '--force', ...found.pods], { allowFailure: true });
     if (found.volumes.length) await this.cmd(['volume', 'rm', '--force', ...found.volumes], { allowFailure: true });
     return found;
   }
+}
+
+/**
+ * podman (cgroupfs) leaves a container's cgroup behind when the container died abnormally
+ * or its `podman run` was killed (seen after an agent's crash and a timed-out run); the lab's
+ * containers have theirs at the top level (CGROUP_PARENT), so `down` removes them: each
+ * hierarchy's `libpod-<id>` of the lab's containers, only if empty (rmdir refuses otherwise).
+ */
+export function removeLeftoverCgroups(ids: readonly string[], root = '/sys/fs/cgroup'): string[] {
+  if (!ids.length || !existsSync(root)) return [];
+  const dirs = [root, ...readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(root, d.name))];
+  const removed: string[] = [];
+  for (const id of ids) {
+    for (const d of dirs) {
+      const cg = join(d, CGROUP_PARENT, `libpod-${id}`);
+      if (!existsSync(cg)) continue;
+      try {
+        rmdirSync(cg);
+        removed.push(cg);
+      } catch {
+        /* still in use, or not ours to remove */
+      }
+    }
+  }
+  return removed;
 }
