@@ -525,8 +525,9 @@ async function inner(): Promise<number> {
     const { silent, blackhole, leader } = await faultRun;
     if (FAULTS) console.error(`faults: silent ${silent} ms, black-hole recovery ${blackhole} ms, leader overlap ${leader.overlapMs} ms, takeover ${leader.takeoverMs} ms`);
     const none: ChangeResult = { vips: 0, startMs: NaN, samples: [], timeouts: 0, noBuckets: 0, rssMb: null };
-    const small = changes[0] ?? none;
-    const large = changes[changes.length - 1] ?? none;
+    // By size: BENCH_KUBE_SIZES=1000 alone has no 10k figures, =10000 alone no 1k ones.
+    const large = changes.find((c) => c.vips >= 10_000) ?? (changes.length > 1 ? changes[changes.length - 1]! : none);
+    const small = changes.find((c) => c !== large) ?? none;
     const result = {
       silentWatchDetectMs: round(silent),
       blackholeRecoverMs: round(blackhole),
