@@ -52,6 +52,10 @@ export abstract class CommandSession {
   protected abstract findMarker(stderr: string, seq: number): { readonly report: string; readonly consumed: number } | undefined;
   /** Called when a process starts (ip numbers its input lines from 1 again). */
   protected restarted(): void {}
+  /** True: end the running process (at EOF, its batches all answered) and start a new one for `batch`. */
+  protected recycleBefore(_batch: Batch): boolean {
+    return false;
+  }
 
   /**
    * Runs one batch; batches run one after another. Resolves with the stderr the batch
@@ -65,6 +69,8 @@ export abstract class CommandSession {
   }
 
   private run(batch: Batch, timeoutMs: number): Promise<string | Error> {
+    // Batches run one at a time: nothing is pending here, the old process has answered all.
+    if (this.child && this.recycleBefore(batch)) this.close();
     const child = this.child ?? this.start();
     return new Promise((resolve) => {
       this.seq += 1;
@@ -85,6 +91,7 @@ export abstract class CommandSession {
     this.restarted();
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
+      if (this.child !== child) return; // a replaced process: its batches are all answered
       this.stderr += d;
       const p = this.pending;
       const found = p && this.findMarker(this.stderr, p.seq);
@@ -111,7 +118,9 @@ export abstract class CommandSession {
   }
 
   private lost(child: ChildProcessWithoutNullStreams, message: string): void {
-    if (this.child === child) this.child = undefined;
+    // A process ended by close() or replaced: what is pending now belongs to its successor.
+    if (this.child !== child) return;
+    this.child = undefined;
     const rest = this.stderr.trim();
     this.settle(new Error(rest ? `${message}: ${rest}` : message));
   }

@@ -4,7 +4,7 @@
 // generation + 1, and a non-leader never writes.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Agent } from '../../src/agent/agent.js';
-import { BucketTableWriter, planTableWrites } from '../../src/kube/table-writer.js';
+import { BucketTableWriter, planTableWrites, TableWritePlanner } from '../../src/kube/table-writer.js';
 import { ClusterWatcher } from '../../src/kube/index.js';
 import { LabApiServer, waitFor } from '../../src/lab/index.js';
 import { IncrementalModel, computeDesiredState, movedBuckets, parseStoredTables, type BucketTable, type ClusterSnapshot, type DesiredState, type IpAddress } from '../../src/model/index.js';
@@ -195,6 +195,34 @@ describe('planTableWrites', () => {
     // No longer a tunnel Service: the annotation goes.
     const plain = { ...stored, annotations: { [KEY]: first!.value! } };
     expect(plan(plain, ['198.51.100.1'])).toEqual([{ namespace: 'default', name: 'web', uid: 'uid-web', value: null, basedOn: first!.value! }]);
+  });
+
+  it('TableWritePlanner (remembers each Service result): round after round the same writes as planTableWrites', () => {
+    const vips = ['203.0.113.41', '203.0.113.42', '203.0.113.43'] as IpAddress[];
+    let services = vips.map((v, i) => tunnelService(`s${i}`, v));
+    const model = new IncrementalModel(S, 'tunnel-1');
+    const endpoints = (i: number, extra: string[] = []) => slice(`s${i}`, ['198.51.100.1', '198.51.100.2', ...extra].map((a) => ep(a, 'worker-1')), { name: `s${i}-1` });
+    let slices = vips.map((_, i) => endpoints(i));
+    const planner = new TableWritePlanner(S.annotationKey);
+    const round = () => {
+      model.replaceAll({ services, endpointSlices: slices, nodes: cluster, localPods: [] });
+      const desired = model.desiredState();
+      const writes = planner.plan(desired, services);
+      expect(writes).toEqual(planTableWrites(desired, services, S.annotationKey));
+      return writes;
+    };
+    const first = round();
+    expect(first.map((w) => w.name)).toEqual(['s0', 's1', 's2']);
+    // Stored, as the leader's writes come back: nothing more to write.
+    services = services.map((svc, i) => ({ ...svc, annotations: { ...svc.annotations, [KEY]: first[i]!.value! } }));
+    expect(round()).toEqual([]);
+    // One Service's endpoints change: its table alone is written.
+    slices = slices.map((sl, i) => (i === 1 ? endpoints(1, ['198.51.100.3']) : sl));
+    const second = round();
+    expect(second.map((w) => w.name)).toEqual(['s1']);
+    expect(second[0]!.basedOn).toBe(first[1]!.value);
+    // Not yet stored: the same write again (the writer's own bookkeeping skips it).
+    expect(round()).toEqual(second);
   });
 
   it('writes nothing in mpls mode (tables are per node there)', () => {

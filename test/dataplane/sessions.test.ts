@@ -88,6 +88,42 @@ describe('IpBatchSession', () => {
   });
 });
 
+describe('IpBatchSession in chunks, replaced after its line limit (iproute2 keeps ~4 KB per route line)', () => {
+  const sets = new NetnsSet();
+  let ns: string;
+
+  beforeAll(async () => {
+    ns = await sets.create('kic');
+  });
+
+  afterAll(() => sets.destroy());
+
+  test('a batch larger than a chunk: every line applied, a failure numbered within the whole batch, the process replaced between chunks', async () => {
+    const session = new IpBatchSession(['-n', ns], { chunkLines: 4, recycleLines: 6 });
+    try {
+      const lines = Array.from({ length: 10 }, (_, i) => `route add 192.0.2.${i + 1}/32 dev lo table 101`);
+      lines[6] = 'route add 192.0.2.7/32 dev kst-nosuch table 101';
+      expect((await session.apply(['route add 192.0.2.100/32 dev lo table 101'], 10_000)).ok).toBe(true);
+      const before = session.pid!;
+      const r = await session.apply(lines, 10_000);
+      expect(r.ok).toBe(false);
+      expect(r.failed).toEqual([{ line: 7, message: expect.stringContaining('kst-nosuch') }]);
+      const table = (await runCommand('ip', ['-n', ns, 'route', 'show', 'table', '101'])).stdout;
+      expect(table.trim().split('\n')).toHaveLength(10);
+      expect(session.linesTaken).toBe(11);
+      // Chunks of 4, 4, 2 lines (each with its marker) after 1: a new process for each of them.
+      expect(session.pid).not.toBe(before);
+      expect(await ended(before)).toBe(true);
+      const after = session.pid!;
+      expect((await session.apply(['route del 192.0.2.1/32 dev lo table 101', 'route del 192.0.2.2/32 dev lo table 101', 'route del 192.0.2.3/32 dev lo table 101', 'route del 192.0.2.4/32 dev lo table 101'], 10_000)).ok).toBe(true);
+      expect(session.pid).not.toBe(after);
+      expect(await ended(after)).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+});
+
 describe('NftSession', () => {
   const sets = new NetnsSet();
   let ns: string;

@@ -174,6 +174,28 @@ describe('LabApiServer wire protocol', () => {
     expect((await call('GET', '/api/v1/namespaces/seeded/services/s1')).status).toBe(200);
     expect(server.kubeconfigYaml()).toContain(`server: ${url}`);
   });
+
+  it('serves stored objects as stored: copies out and in never change them; load() validates, versions and notifies watches', async () => {
+    const applied = server.apply(service('kept', { namespace: 'copies', vip: '192.0.2.7' }));
+    applied.metadata!.annotations!['cmd.nu/tunnel'] = '192.0.2.99';
+    server.find('v1', 'Service', 'kept', 'copies')!.spec = { type: 'NodePort' };
+    const read = await call('GET', '/api/v1/namespaces/copies/services/kept');
+    expect(read.body).toMatchObject({ metadata: { annotations: { 'cmd.nu/tunnel': '192.0.2.7' } }, spec: { type: 'ClusterIP' } });
+
+    const { lines, close, opened } = openWatch(server, `/api/v1/namespaces/copies/services?watch=true&resourceVersion=${server.store.resourceVersion}`);
+    expect(await opened).toBe(200);
+    const rv = server.store.resourceVersion;
+    server.load(Array.from({ length: 300 }, (_, i) => service(`bulk-${String(i).padStart(3, '0')}`, { namespace: 'copies' })));
+    expect(server.store.resourceVersion).toBe(rv + 300);
+    expect(() => server.load([service('Not_A_Name', { namespace: 'copies' })])).toThrow(/422|is invalid/);
+    const list = await call('GET', '/api/v1/namespaces/copies/services');
+    // etcd's key order (bytewise), every object with its own resourceVersion.
+    expect(list.body.items.map((o: { metadata: { name: string } }) => o.metadata.name)).toEqual(['bulk-000', ...Array.from({ length: 299 }, (_, i) => `bulk-${String(i + 1).padStart(3, '0')}`), 'kept']);
+    expect(new Set(list.body.items.map((o: { metadata: { resourceVersion: string } }) => o.metadata.resourceVersion)).size).toBe(301);
+    for (let i = 0; i < 100 && lines.length < 300; i++) await sleep(20);
+    close();
+    expect(lines.filter((l) => l.type === 'ADDED')).toHaveLength(300);
+  });
 });
 
 /** Plain HTTP against a server: status code and JSON body. */

@@ -3,6 +3,11 @@
 // replay. Compaction forgets history, so a watch from before it gets 410 Expired.
 // Every write is decoded and validated as the real server does (./validation.ts), and
 // journaled to a state file when one is given, so the counter survives restarts.
+//
+// Stored objects are never mutated: a write stores a new object beside its JSON text, made
+// once, as the real server's watch cache keeps each object serialised. Lists and watches send
+// that text as it is (10,000 EndpointSlices of 100 endpoints are 200 MB: copying and
+// serialising them per request took minutes); only get()/list() hand out copies.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApiError, alreadyExists, apiVersionOf, conflict, invalid, notFound, resourceKey, type KubeObject, type ResourceType } from './resources.js';
 import type { JournalEntry, StoreSnapshot } from './state-file.js';
@@ -10,11 +15,22 @@ import { assertValid, convertSecretStringData, decodeTimes } from './validation.
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
+/** An object as stored: never mutated, with its JSON text and its place in list order. */
+export interface StoredEntry {
+  readonly object: KubeObject;
+  readonly json: string;
+  /** "namespace/name": lists are in this order (etcd's key order, bytewise). */
+  readonly key: string;
+}
+
 export interface Change {
   readonly resourceVersion: number;
   readonly resource: ResourceType;
   readonly type: ChangeType;
+  /** The object as stored (DELETED: as last stored, with the deletion's resourceVersion). Never mutated. */
   readonly object: KubeObject;
+  /** `object` as JSON text. */
+  readonly json: string;
   /** The object before a MODIFIED change; watches with selectors need it. */
   readonly previous?: KubeObject;
 }
@@ -23,11 +39,12 @@ export type ChangeListener = (change: Change) => void;
 
 const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
-/** Compares objects ignoring resourceVersion: an update that changes nothing is a no-op. */
-function sameContent(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject) => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
-  return strip(a) === strip(b);
-}
+/** A private copy of a plain JSON value, as the wire would carry it (undefined keys dropped). */
+const copyJson = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+
+const stored = (object: KubeObject): StoredEntry => ({ object, json: JSON.stringify(object), key: objectKey(object.metadata?.namespace, object.metadata?.name ?? '') });
+
+const byKey = (a: StoredEntry, b: StoredEntry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 export interface ObjectStoreOptions {
   /** Changes kept for resuming watches. */
@@ -38,7 +55,7 @@ export interface ObjectStoreOptions {
 
 export class ObjectStore {
   private revision: number;
-  private readonly objects = new Map<string, Map<string, KubeObject>>();
+  private readonly objects = new Map<string, Map<string, StoredEntry>>();
   private history: Change[] = [];
   /** Watches must start at or after this revision; earlier ones get 410. */
   private oldestWatchable = 0;
@@ -52,7 +69,7 @@ export class ObjectStore {
 
   /** Every object with its type key, and the counter: what a state file keeps. */
   snapshot(): StoreSnapshot {
-    const objects = [...this.objects].flatMap(([resource, bucket]) => [...bucket.values()].map((object) => ({ resource, object })));
+    const objects = [...this.objects].flatMap(([resource, bucket]) => [...bucket.values()].map((s) => ({ resource, object: s.object })));
     return { revision: this.revision, objects };
   }
 
@@ -64,7 +81,8 @@ export class ObjectStore {
     for (const { resource, object } of snapshot.objects) {
       let bucket = this.objects.get(resource);
       if (!bucket) this.objects.set(resource, (bucket = new Map()));
-      bucket.set(objectKey(object.metadata?.namespace, object.metadata?.name ?? ''), object);
+      const s = stored(object);
+      bucket.set(s.key, s);
     }
     this.revision = snapshot.revision;
     this.compact();
@@ -82,7 +100,7 @@ export class ObjectStore {
     }
     this.revision = revision;
     for (const bucket of this.objects.values()) {
-      for (const obj of bucket.values()) obj.metadata = { ...obj.metadata, resourceVersion: String(++this.revision) };
+      for (const [key, s] of bucket) bucket.set(key, stored({ ...s.object, metadata: { ...s.object.metadata, resourceVersion: String(++this.revision) } }));
     }
     this.compact();
   }
@@ -91,7 +109,7 @@ export class ObjectStore {
     return this.revision;
   }
 
-  private bucket(type: ResourceType): Map<string, KubeObject> {
+  private bucket(type: ResourceType): Map<string, StoredEntry> {
     const key = resourceKey(type);
     let bucket = this.objects.get(key);
     if (!bucket) {
@@ -101,19 +119,36 @@ export class ObjectStore {
     return bucket;
   }
 
+  has(type: ResourceType, namespace: string | undefined, name: string): boolean {
+    return this.bucket(type).has(objectKey(ns(type, namespace), name));
+  }
+
+  /** A copy of one object (the caller may change it). */
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
-    const obj = this.bucket(type).get(objectKey(ns(type, namespace), name));
-    if (!obj) throw notFound(type, name);
-    return structuredClone(obj);
+    const s = this.bucket(type).get(objectKey(ns(type, namespace), name));
+    if (!s) throw notFound(type, name);
+    return JSON.parse(s.json) as KubeObject;
   }
 
+  /** Copies of the objects (of one namespace), in list order. */
   list(type: ResourceType, namespace?: string): KubeObject[] {
-    const all = [...this.bucket(type).values()];
-    return structuredClone(namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all);
+    return this.entries(type, namespace).map((s) => JSON.parse(s.json) as KubeObject);
   }
 
-  create(type: ResourceType, input: KubeObject, namespace?: string): KubeObject {
-    const obj = structuredClone(input);
+  /** The stored objects (of one namespace), in list order: for serving, never to be changed. */
+  entries(type: ResourceType, namespace?: string): StoredEntry[] {
+    const all = [...this.bucket(type).values()];
+    return (namespace ? all.filter((s) => s.object.metadata?.namespace === namespace) : all).sort(byKey);
+  }
+
+  /** `owned`: the input is the caller's no more (a parsed request body); otherwise it is copied. */
+  create(type: ResourceType, input: KubeObject, namespace?: string, owned = false): KubeObject {
+    return JSON.parse(this.createEntry(type, input, namespace, owned).json) as KubeObject;
+  }
+
+  /** create() without the copy of the result. */
+  createEntry(type: ResourceType, input: KubeObject, namespace?: string, owned = false): StoredEntry {
+    const obj = owned ? input : copyJson(input);
     decodeTimes(type, obj);
     convertSecretStringData(type, obj);
     const meta = (obj.metadata ??= {});
@@ -135,9 +170,10 @@ export class ObjectStore {
     meta.uid ??= randomUUID();
     meta.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     meta.resourceVersion = String(++this.revision);
-    bucket.set(key, obj);
-    this.record({ resourceVersion: this.revision, resource: type, type: 'ADDED', object: obj });
-    return structuredClone(obj);
+    const s = stored(obj);
+    bucket.set(key, s);
+    this.record({ resourceVersion: this.revision, resource: type, type: 'ADDED', object: obj, json: s.json });
+    return s;
   }
 
   /**
@@ -146,29 +182,37 @@ export class ObjectStore {
    * (the /status subresource), or everything (types without status, and test controls).
    * A resourceVersion in the input must match the stored one (optimistic concurrency); types
    * that refuse unconditional updates (Leases) need one (`conditional`: PUT, not PATCH or controls).
+   * `owned` as for create().
    */
-  update(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string, conditional = false): KubeObject {
-    input = structuredClone(input);
+  update(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string, conditional = false, owned = false): KubeObject {
+    return JSON.parse(this.updateEntry(type, input, part, namespace, conditional, owned).json) as KubeObject;
+  }
+
+  /** update() without the copy of the result. */
+  updateEntry(type: ResourceType, input: KubeObject, part: 'main' | 'status' | 'all', namespace?: string, conditional = false, owned = false): StoredEntry {
+    input = owned ? input : copyJson(input);
     decodeTimes(type, input);
     convertSecretStringData(type, input);
     const meta = input.metadata ?? {};
     const name = meta.name ?? '';
     const key = objectKey(ns(type, namespace ?? meta.namespace), name);
     const bucket = this.bucket(type);
-    const current = bucket.get(key);
-    if (!current) throw notFound(type, name);
+    const currentStored = bucket.get(key);
+    if (!currentStored) throw notFound(type, name);
+    const current = currentStored.object;
     if (conditional && !type.unconditionalUpdate && !meta.resourceVersion) {
       // The real registry answers this with Invalid on the resource (not the Kind), value 0x0.
       throw invalid(type.group, type.plural, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }]);
     }
     if (meta.resourceVersion && meta.resourceVersion !== current.metadata?.resourceVersion) throw conflict(type, name);
+    // Parts of the stored object may be shared with the new one: neither is ever changed.
     let next: KubeObject;
-    if (part === 'status') next = { ...structuredClone(current), status: structuredClone(input.status) };
+    if (part === 'status') next = { ...current, status: input.status };
     else {
-      next = structuredClone(input);
+      next = input;
       if (part === 'main' && type.hasStatus) {
         if (current.status === undefined) delete next.status;
-        else next.status = structuredClone(current.status);
+        else next.status = current.status;
       }
     }
     // Identity and bookkeeping are the server's, whatever the client sent.
@@ -184,11 +228,13 @@ export class ObjectStore {
     if (type.namespaced) next.metadata.namespace = current.metadata?.namespace;
     else delete next.metadata.namespace;
     assertValid(type, next);
-    if (sameContent(current, next)) return structuredClone(current);
+    // An update that changes nothing is a no-op (same text with the same resourceVersion).
+    if (JSON.stringify(next) === currentStored.json) return currentStored;
     next.metadata.resourceVersion = String(++this.revision);
-    bucket.set(key, next);
-    this.record({ resourceVersion: this.revision, resource: type, type: 'MODIFIED', object: next, previous: current });
-    return structuredClone(next);
+    const s = stored(next);
+    bucket.set(key, s);
+    this.record({ resourceVersion: this.revision, resource: type, type: 'MODIFIED', object: next, json: s.json, previous: current });
+    return s;
   }
 
   delete(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -198,9 +244,9 @@ export class ObjectStore {
     if (!current) throw notFound(type, name);
     bucket.delete(key);
     // The DELETED event carries the revision of the deletion, as the real server's does.
-    const gone: KubeObject = { ...current, metadata: { ...current.metadata, resourceVersion: String(++this.revision) } };
-    this.record({ resourceVersion: this.revision, resource: type, type: 'DELETED', object: gone });
-    return structuredClone(gone);
+    const gone = stored({ ...current.object, metadata: { ...current.object.metadata, resourceVersion: String(++this.revision) } });
+    this.record({ resourceVersion: this.revision, resource: type, type: 'DELETED', object: gone.object, json: gone.json });
+    return JSON.parse(gone.json) as KubeObject;
   }
 
   /** Changes after `resourceVersion`, or 'expired' when history no longer reaches back that far. */
@@ -230,7 +276,8 @@ export class ObjectStore {
     );
     this.history.push(change);
     if (this.history.length > this.historyLimit) {
-      const dropped = this.history.splice(0, this.history.length - this.historyLimit);
+      // Dropped in blocks, not one by one: a splice per write is O(history) each.
+      const dropped = this.history.splice(0, this.history.length - this.historyLimit + Math.ceil(this.historyLimit / 10));
       this.oldestWatchable = dropped[dropped.length - 1]!.resourceVersion;
     }
     for (const listener of this.listeners) listener(change);
