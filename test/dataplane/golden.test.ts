@@ -2,7 +2,7 @@
 // of every driver. A change in output is a change in behaviour: review the diff, then
 // rewrite the goldens on purpose with UPDATE_GOLDEN=1.
 import { describe, expect, test } from '@jest/globals';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { expectGolden } from '../support/golden.js';
 import { join } from 'node:path';
 import { createDriver, diffKernel, planKernel, renderNftTable } from '../../src/dataplane/index.js';
 import { emptyKernelState } from '../../src/dataplane/state.js';
@@ -18,16 +18,8 @@ function batches(changes: KernelChanges): string {
 const ipLines = (changes: KernelChanges): string[] => changes.ipBatches.flatMap((b) => b.lines);
 
 const dir = join(process.cwd(), 'test', 'dataplane', 'golden');
-const update = process.env.UPDATE_GOLDEN === '1';
 
-function golden(name: string, text: string): void {
-  const path = join(dir, name);
-  if (update || !existsSync(path)) {
-    writeFileSync(path, text);
-    if (!update) console.log(`golden: wrote new ${path}`);
-  }
-  expect(text).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (name: string, text: string): void => expectGolden(dir, name, text);
 
 const B = 4;
 const vips = [

@@ -2,10 +2,10 @@
 // router configurations (golden files; UPDATE_GOLDEN=1 rewrites them on purpose), and
 // the agents' per-node peers as the real model derives them from the generated config and
 // the seeded Nodes: each tunnel node dials only its own rack's ToR, with its rack's ASN.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
+import { expectGolden } from '../support/golden.js';
 import { configSchema } from '../../src/config/index.js';
 import { convertNode } from '../../src/kube/index.js';
 import {
@@ -17,14 +17,7 @@ import { LINK_PREFIX } from '../../src/system/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function golden(name: string, actual: string): void {
-  const file = join(here, 'golden', name);
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, actual);
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
-}
+const golden = (name: string, actual: string): void => expectGolden(join(here, 'golden'), name, actual);
 
 const topo = buildRacksTopology();
 const [rack1, rack2] = topo.racks as [LabRack, LabRack];

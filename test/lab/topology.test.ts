@@ -1,9 +1,10 @@
 // The lab's pure parts: topology invariants, the kernel plan and FRR config (golden files;
 // UPDATE_GOLDEN=1 rewrites them on purpose), the agents' config, the seed objects.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
+import { expectGolden } from '../support/golden.js';
 import { parseAllDocuments } from 'yaml';
 import { configSchema } from '../../src/config/index.js';
 import {
@@ -13,14 +14,7 @@ import { LINK_PREFIX } from '../../src/system/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function golden(name: string, actual: string): void {
-  const file = join(here, 'golden', name);
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, actual);
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
-}
+const golden = (name: string, actual: string): void => expectGolden(join(here, 'golden'), name, actual);
 
 function ipToInt(ip: string): number {
   return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);

@@ -2,26 +2,17 @@
 // for an empty pod are golden files (rewrite on purpose with UPDATE_GOLDEN=1); the rest
 // checks the diff's promises: nothing when equal, only the project's objects touched,
 // a changed link recreated, originals of settings put back on removal.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { expectGolden } from '../support/golden.js';
 import type { EncapMode, IpAddress, PodSetup } from '../../src/model/types.js';
 import { planPod, podModes, type PodPlan } from '../../src/podnet/index.js';
 import type { KernelLink, PodKernelState } from '../../src/podnet/objects.js';
 
 const dir = join(process.cwd(), 'test', 'podnet', 'golden');
-const update = process.env.UPDATE_GOLDEN === '1';
 const encap = { mode: 'gre-lwt' as const, vni: 4242, vxlanPort: 4789, mplsLabel: 100 };
 
-function golden(name: string, text: string): void {
-  const path = join(dir, name);
-  if (update || !existsSync(path)) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path, text);
-    if (!update) console.log(`golden: wrote new ${path}`);
-  }
-  expect(text).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (name: string, text: string): void => expectGolden(dir, name, text);
 
 const render = (p: PodPlan) => [
   '# sysctl before', ...p.sysctlsBefore.map((w) => `${w.path}=${w.value}`),
