@@ -16,6 +16,31 @@ export const ROUTER_ASN = 65100;
 export const NODE = { v4: '192.0.2.130', v6: '2001:db8:82::2' };
 export const ROUTER = { v4: '192.0.2.129', v6: '2001:db8:82::1' };
 
+/**
+ * The router's bgpd lines: AS `routerAsn`, the node as a neighbour on both families with
+ * 3/9 s timers and a 1 s connect retry. `ebgp` drops FRR's "no policy, no routes" default.
+ */
+export function routerBgpdConfig(opts: { routerAsn: number; nodeAsn4: number; nodeAsn6: number; ebgp: boolean }): string {
+  return [
+    `router bgp ${opts.routerAsn}`,
+    ` bgp router-id ${ROUTER.v4}`,
+    ...(opts.ebgp ? [' no bgp ebgp-requires-policy'] : []),
+    ' no bgp default ipv4-unicast',
+    ` neighbor ${NODE.v4} remote-as ${opts.nodeAsn4}`,
+    ` neighbor ${NODE.v4} timers 3 9`,
+    ` neighbor ${NODE.v4} timers connect 1`,
+    ` neighbor ${NODE.v6} remote-as ${opts.nodeAsn6}`,
+    ` neighbor ${NODE.v6} timers 3 9`,
+    ` neighbor ${NODE.v6} timers connect 1`,
+    ' address-family ipv4 unicast',
+    `  neighbor ${NODE.v4} activate`,
+    ' exit-address-family',
+    ' address-family ipv6 unicast',
+    `  neighbor ${NODE.v6} activate`,
+    ' exit-address-family',
+  ].join('\n');
+}
+
 export interface NodePeersLab {
   readonly routerNs: string;
   readonly nodeNs: string;

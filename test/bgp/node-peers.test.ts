@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Announcement, Cidr, IpAddress } from '../../src/model/types.js';
 import { waitFor } from '../../src/lab/index.js';
-import { createNodePeersLab, NODE, ROUTER, ROUTER_ASN, waitNeighbor, type NodePeersLab } from './node-peers-lab.js';
+import { createNodePeersLab, NODE, ROUTER, ROUTER_ASN, routerBgpdConfig, waitNeighbor, type NodePeersLab } from './node-peers-lab.js';
 import { fibNextHops, waitForNextHops } from './bgp-lab.js';
 
 const svc = { namespace: 'shop', name: 'web', uid: 'u-1' };
@@ -17,24 +17,7 @@ const ann = (vip: string): Announcement => {
 
 // The router expects the node in AS 64601 (rack a's AS, given per peer) on IPv4, and in
 // the cluster AS 64512 on IPv6.
-const routerBgpd = [
-  `router bgp ${ROUTER_ASN}`,
-  ' bgp router-id 192.0.2.129',
-  ' no bgp ebgp-requires-policy',
-  ' no bgp default ipv4-unicast',
-  ` neighbor ${NODE.v4} remote-as 64601`,
-  ` neighbor ${NODE.v4} timers 3 9`,
-  ` neighbor ${NODE.v4} timers connect 1`,
-  ` neighbor ${NODE.v6} remote-as 64512`,
-  ` neighbor ${NODE.v6} timers 3 9`,
-  ` neighbor ${NODE.v6} timers connect 1`,
-  ' address-family ipv4 unicast',
-  `  neighbor ${NODE.v4} activate`,
-  ' exit-address-family',
-  ' address-family ipv6 unicast',
-  `  neighbor ${NODE.v6} activate`,
-  ' exit-address-family',
-].join('\n');
+const routerBgpd = routerBgpdConfig({ routerAsn: ROUTER_ASN, nodeAsn4: 64601, nodeAsn6: 64512, ebgp: true });
 
 const peer = { asn: ROUTER_ASN, holdTimeSeconds: 9, keepaliveSeconds: 3 };
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Announcement, Cidr, IpAddress } from '../../src/model/types.js';
 import { waitFor } from '../../src/lab/index.js';
-import { createNodePeersLab, NODE, ROUTER, ROUTER_ASN, waitNeighbor, type NodePeersLab } from './node-peers-lab.js';
+import { createNodePeersLab, NODE, ROUTER, ROUTER_ASN, routerBgpdConfig, waitNeighbor, type NodePeersLab } from './node-peers-lab.js';
 
 const svc = { namespace: 'shop', name: 'web', uid: 'u-1' };
 const ann = (vip: string, extra: Partial<Announcement> = {}): Announcement => {
@@ -14,23 +14,7 @@ const ann = (vip: string, extra: Partial<Announcement> = {}): Announcement => {
 };
 
 // iBGP (same AS), so that LOCAL_PREF is sent and FRR keeps it.
-const routerBgpd = [
-  'router bgp 64512',
-  ' bgp router-id 192.0.2.129',
-  ' no bgp default ipv4-unicast',
-  ` neighbor ${NODE.v4} remote-as 64512`,
-  ` neighbor ${NODE.v4} timers 3 9`,
-  ` neighbor ${NODE.v4} timers connect 1`,
-  ` neighbor ${NODE.v6} remote-as 64512`,
-  ` neighbor ${NODE.v6} timers 3 9`,
-  ` neighbor ${NODE.v6} timers connect 1`,
-  ' address-family ipv4 unicast',
-  `  neighbor ${NODE.v4} activate`,
-  ' exit-address-family',
-  ' address-family ipv6 unicast',
-  `  neighbor ${NODE.v6} activate`,
-  ' exit-address-family',
-].join('\n');
+const routerBgpd = routerBgpdConfig({ routerAsn: 64512, nodeAsn4: 64512, nodeAsn6: 64512, ebgp: false });
 
 type Paths = { paths?: Array<{ community?: { string: string }; largeCommunity?: { string: string }; locPrf?: number }> };
 
