@@ -7,7 +7,8 @@
 //      event to kernel updated, 20 changes each: an endpoint replaced, pinning off (against
 //      the raw `ip -batch` of the same routes) and on; an endpoint added, pinning on (a new
 //      table generation and the flip);
-//  (c) the cost per packet (bench/lib/dataplane-path.ts): one TCP stream (iperf3, 3 s), small
+//  (c) the cost per packet (bench/lib/dataplane-path.ts): one TCP stream (iperf3, 3 s, sender
+//      and its softirq on CPU 0, receiver on CPU 1, rate and bytes per CPU second), small
 //      UDP packets per second and new connections per second, through the VXLAN tunnel vs
 //      the VXLAN encapsulation alone (same nexthop object; no flow hash, marks or rules) and
 //      plain routing, and through a tunnel node with 1,000 VIPs; alternating rounds (default
@@ -22,7 +23,7 @@ import { IncrementalModel, type DesiredState, type EndpointSliceInput, type Serv
 import { storedTablesKey } from '../src/model/stored-table.js';
 import { desiredState, testConfig, type VipFixture } from '../test/dataplane/fixtures.js';
 import { ep, node, settings as testSettings, tunnelService } from '../test/model/helpers.js';
-import { measurePaths, ratio, type ConnectionRate, type PacketRate } from './lib/dataplane-path.js';
+import { STREAM_PLACEMENT, measurePaths, ratio, type ConnectionRate, type PacketRate } from './lib/dataplane-path.js';
 
 const VIPS = 1000;
 const B = 256;
@@ -278,7 +279,7 @@ async function main(): Promise<void> {
       });
     }
     if (c) {
-      const { stream, pps, connRate } = c;
+      const { stream, streamCpu, pps, connRate } = c;
       const gbps = (xs: number[]): string => `${median(xs).toFixed(2)} Gbit/s`;
       const kpps = (xs: number[]): string => `${(median(xs) / 1000).toFixed(1)} kpps`;
       const us = (xs: number[]): string => `${(median(xs) * 1e6).toFixed(1)} us`;
@@ -296,21 +297,29 @@ async function main(): Promise<void> {
       const connR = ratio(conns(connRate.tunnel), conns(connRate.encap));
       const connCpuR = ratio(connCpu(connRate.encap), connCpu(connRate.tunnel));
       const scale = ratio(stream.scaled, stream.tunnel);
+      // The same two comparisons in bytes per CPU second of the stream's two processes: the
+      // sender is pinned, so the forward path's softirq is charged to it, and the figure does
+      // not depend on the share of the machine the other users leave (bench/lib/dataplane-path.ts).
+      const overheadCpu = ratio(streamCpu.encap, streamCpu.tunnel);
+      const scaleCpu = ratio(streamCpu.tunnel, streamCpu.scaled);
+      const cpuRounds = (a: number[], b: number[]): string => a.map((x, i) => (x / b[i]!).toFixed(2)).join(' ');
       // The same comparison per packet: small datagrams make the per-packet lookups (bucket
       // table, sets) the whole of the forwarding cost, where a TCP stream's 64 KB GSO
       // packets dilute them about 40-fold; and per CPU second, which the load does not move.
       const scalePps = ratio(rate(pps.scaled), rate(pps.tunnel));
       const scalePpsCpu = ratio(cpu(pps.tunnel), cpu(pps.scaled));
       const n = stream.plain.length;
-      rows.push(['(c) one TCP stream, iperf3 3 s', `tunnel ${gbps(stream.tunnel)}`, `plain ${gbps(stream.plain)}, ratio ${(100 * ratio(stream.tunnel, stream.plain)).toFixed(0)}% (median of ${n} alternating; target >= 90%)`]);
+      rows.push(['(c) one TCP stream, iperf3 3 s, CPU 0/1', `tunnel ${gbps(stream.tunnel)}`, `plain ${gbps(stream.plain)}, ratio ${(100 * ratio(stream.tunnel, stream.plain)).toFixed(0)}% (median of ${n} alternating; target >= 90%)`]);
       rows.push(['(c) same, VXLAN encapsulation alone', gbps(stream.encap), `no flow hash, marks or rules: ${(100 * ratio(stream.encap, stream.plain)).toFixed(0)}% of plain`]);
       rows.push(['(c) overheadRatio tunnel / encap', overhead.toFixed(3), `one TCP stream, median of ${n} per-round ratios (target >= 0.97); rounds ${stream.tunnel.map((t, i) => (t / stream.encap[i]!).toFixed(2)).join(' ')}`]);
+      rows.push(['(c) same, bytes per CPU second', overheadCpu.toFixed(3), `CPU s per GB: tunnel ${median(streamCpu.tunnel).toFixed(3)}, encap ${median(streamCpu.encap).toFixed(3)}; rounds ${cpuRounds(streamCpu.encap, streamCpu.tunnel)}`]);
       rows.push(['(c) ppsRatio, 64-byte UDP, 256 ports', ppsR.toFixed(3), `tunnel ${kpps(rate(pps.tunnel))}, encap ${kpps(rate(pps.encap))} delivered to the pod (target >= 0.9)`]);
       rows.push(['(c) same, packets per CPU second', ppsCpuR.toFixed(3), `tunnel ${us(cpu(pps.tunnel))}, encap ${us(cpu(pps.encap))} of CPU per packet, whole path`]);
       rows.push(['(c) same, mark kept through the encap', markedCpuR.toFixed(3), `packets per CPU second / encap: ${us(cpu(pps.marked))} per packet, the tunnel as before issue 16 (postrouting chain emptied); by rate ${ratio(rate(pps.marked), rate(pps.encap)).toFixed(3)}`]);
       rows.push(['(c) connRateRatio, connect+req+close', connR.toFixed(3), `tunnel ${median(conns(connRate.tunnel)).toFixed(0)}/s, encap ${median(conns(connRate.encap)).toFixed(0)}/s (target >= 0.85)`]);
       rows.push(['(c) same, connections per CPU second', connCpuR.toFixed(3), `client CPU per connection: tunnel ${us(connCpu(connRate.tunnel))}, encap ${us(connCpu(connRate.encap))}`]);
       rows.push(['(c) scaleRatio 1000 VIPs / 1 VIP', scale.toFixed(3), `one TCP stream: ${gbps(stream.scaled)} on a node with 1,000 VIPs x 256 buckets (target >= 0.95); rounds ${stream.scaled.map((x, i) => (x / stream.tunnel[i]!).toFixed(2)).join(' ')}`]);
+      rows.push(['(c) same, bytes per CPU second', scaleCpu.toFixed(3), `CPU s per GB: scaled ${median(streamCpu.scaled).toFixed(3)}, one VIP ${median(streamCpu.tunnel).toFixed(3)}; rounds ${cpuRounds(streamCpu.tunnel, streamCpu.scaled)}`]);
       rows.push(['(c) same, 64-byte UDP packets / second', scalePps.toFixed(3), `scaled ${kpps(rate(pps.scaled))}, one VIP ${kpps(rate(pps.tunnel))}; rounds ${pps.scaled.map((x, i) => (x.pps / pps.tunnel[i]!.pps).toFixed(2)).join(' ')}`]);
       rows.push(['(c) same, packets per CPU second', scalePpsCpu.toFixed(3), `scaled ${us(cpu(pps.scaled))}, one VIP ${us(cpu(pps.tunnel))} of CPU per packet; rounds ${pps.scaled.map((x, i) => (pps.tunnel[i]!.cpuPerPacket / x.cpuPerPacket).toFixed(2)).join(' ')}`]);
       Object.assign(figures, {
@@ -321,6 +330,8 @@ async function main(): Promise<void> {
         markKeptPpsCpuRatio: figure(markedCpuR), markKeptPpsRatio: figure(ratio(rate(pps.marked), rate(pps.encap))),
         connRateRatio: figure(connR), tunnelConnPerSecond: Math.round(median(conns(connRate.tunnel))), encapConnPerSecond: Math.round(median(conns(connRate.encap))), connRateCpuRatio: figure(connCpuR),
         scaleRatio: figure(scale), scaledGbps: figure(median(stream.scaled)), scaleRatios: stream.scaled.map((x, i) => figure(x / stream.tunnel[i]!)),
+        overheadCpuRatio: figure(overheadCpu), scaleCpuRatio: figure(scaleCpu), scaleCpuRatios: streamCpu.tunnel.map((x, i) => figure(x / streamCpu.scaled[i]!)),
+        tunnelCpuPerGB: figure(median(streamCpu.tunnel)), scaledCpuPerGB: figure(median(streamCpu.scaled)), streamPlacement: [STREAM_PLACEMENT.client ?? -1, STREAM_PLACEMENT.server ?? -1],
         scalePpsRatio: figure(scalePps), scaledPps: Math.round(median(rate(pps.scaled))), scalePpsCpuRatio: figure(scalePpsCpu), scaledCpuPerPacketUs: figure(median(cpu(pps.scaled)) * 1e6),
       });
     }

@@ -6,8 +6,9 @@
 //             bucket routes, from the main table: no flow hash, marks, rules or map;
 //   tunnel  - a VIP programmed by TunnelDataplane (256 buckets, pinning on), one VIP;
 //   scaled  - a VIP on a second tunnel node that carries 1,000 VIPs x 256 buckets.
-// Figures: one TCP stream (iperf3), small UDP packets per second (iperf3, 64-byte payload,
-// 256 source ports from two sender processes, counted by an nft counter in the pod after
+// Figures: one TCP stream (iperf3; for every path the sender on CPU 0 and the receiver on
+// CPU 1: STREAM_PLACEMENT), small UDP packets per second (iperf3, 64-byte payload, 256
+// source ports from two sender processes, counted by an nft counter in the pod after
 // decapsulation) and new TCP connections per second (connect, one request, close; two
 // Node client processes against a Node server in the pod).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -42,6 +43,38 @@ export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => 
 const NEIGHBOURS = 233;
 const otherVip = (i: number): string => (i <= NEIGHBOURS ? `203.0.113.${20 + i}` : `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
 
+/**
+ * Where one TCP stream's two processes run: iperf3's own `-A` (sched_setaffinity), CPU
+ * numbers; `null` leaves it to the scheduler. On veth the forward path (client, tunnel
+ * node, decapsulation and TCP receive in the pod) runs as softirq on the CPU of the
+ * sending process, so pinning the client pins that path too; the receiver's copy and its
+ * ACKs run on the receiver's CPU. Left to the scheduler, the sender, the receiver and the
+ * softirq met on one core in some runs and were spread over two in others, and the rate of
+ * one stream changed by up to 1.6x between two runs of the same path.
+ */
+export interface StreamPlacement {
+  readonly client: number | null;
+  readonly server: number | null;
+}
+
+/** Every one-stream figure of the bench: sender (and its softirq) on CPU 0, receiver on CPU 1. */
+export const STREAM_PLACEMENT: StreamPlacement = { client: 0, server: 1 };
+/** The scheduler's choice, as before the placement (for comparing the spread). */
+export const UNPINNED: StreamPlacement = { client: null, server: null };
+
+const affinity = (cpu: number | null): string[] => (cpu === null ? [] : ['-A', String(cpu)]);
+
+export interface StreamRate {
+  readonly gbps: number;
+  /**
+   * CPU seconds of the sender and the receiver per gigabyte delivered (iperf3's own CPU
+   * report of both ends): with the sender pinned, the forward path's softirq is charged to
+   * it (as for `PacketRate.cpuPerPacket`), so this is the whole path's CPU per byte, which
+   * the other users of the machine move far less than the rate.
+   */
+  readonly cpuPerGB: number;
+}
+
 export interface PacketRate {
   readonly pps: number;
   /**
@@ -60,8 +93,8 @@ export interface ConnectionRate {
 
 export interface PathBench {
   readonly fabric: Fabric;
-  /** One TCP stream, Gbit/s. */
-  stream(path: PathName, seconds?: number): Promise<number>;
+  /** One TCP stream, Gbit/s, with the sender and receiver on the CPUs `placement` names. */
+  stream(path: PathName, seconds?: number, placement?: StreamPlacement): Promise<StreamRate>;
   /** Small UDP datagrams delivered to the pod per second, and the CPU they cost. */
   pps(path: PathName, seconds?: number): Promise<PacketRate>;
   /**
@@ -134,6 +167,10 @@ const start = process.cpuUsage();
 setTimeout(() => { stop = true; const c = process.cpuUsage(start); console.log(JSON.stringify({ done, failed, cpuSeconds: (c.user + c.system) / 1e6 })); process.exit(0); }, Number(ms));
 `;
 
+interface StreamReport {
+  end: { sum_received: { bits_per_second: number; bytes: number; seconds: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
+}
+
 interface IperfReport {
   end: { sum: { seconds: number }; cpu_utilization_percent: { host_total: number } };
 }
@@ -195,14 +232,17 @@ export async function buildPathBench(): Promise<PathBench> {
     throw err;
   }
 
-  const stream = async (path: PathName, seconds = 3): Promise<number> => {
-    const srv = startIn(pod, ['iperf3', '-s', '-1', '-p', '5301']);
+  const stream = async (path: PathName, seconds = 3, placement = STREAM_PLACEMENT): Promise<StreamRate> => {
+    const srv = startIn(pod, ['iperf3', '-s', '-1', '-p', '5301', ...affinity(placement.server)]);
     children.push(srv);
     try {
       await sleep(300);
-      const r = await runCommand('iperf3', ['-c', target[path], '-p', '5301', '-t', String(seconds), '-J'], { netns: f.client, timeoutMs: 30_000 + seconds * 1000 });
-      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e9;
+      const args = ['-c', target[path], '-p', '5301', '-t', String(seconds), ...affinity(placement.client), '-J'];
+      const r = await runCommand('iperf3', args, { netns: f.client, timeoutMs: 30_000 + seconds * 1000 });
+      const j = JSON.parse(r.stdout) as StreamReport;
+      const { sum_received: rx, cpu_utilization_percent: cpu } = j.end;
+      const cpuSeconds = ((cpu.host_total + cpu.remote_total) / 100) * rx.seconds;
+      return { gbps: rx.bits_per_second / 1e9, cpuPerGB: cpuSeconds / Math.max(1e-9, rx.bytes / 1e9) };
     } finally {
       kill(srv);
     }
@@ -265,6 +305,8 @@ export async function buildPathBench(): Promise<PathBench> {
 export interface PathFigures {
   /** Per path, one value per alternation. */
   readonly stream: Record<PathName, number[]>;
+  /** Per path, CPU seconds per gigabyte of the same streams (`StreamRate.cpuPerGB`). */
+  readonly streamCpu: Record<PathName, number[]>;
   /** `marked`: the tunnel with its mark kept through the encapsulation (before issue 16). */
   readonly pps: Record<'encap' | 'tunnel' | 'scaled' | 'marked', PacketRate[]>;
   readonly connRate: Record<'encap' | 'tunnel', ConnectionRate[]>;
@@ -277,13 +319,17 @@ export interface PathFigures {
 export async function measurePaths(rounds: number, log: (s: string) => void = () => {}): Promise<PathFigures> {
   const bench = await buildPathBench();
   try {
-    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], scaled: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
+    const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, streamCpu: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], scaled: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
     // Each round starts at the next path (plain, encap, tunnel, scaled, then encap first...),
     // so no path always follows the same one: a fixed order let the one-VIP and the
     // 1,000-VIP node meet the machine's load in the same phase of every round.
     const rotate = <T>(xs: readonly T[], i: number): T[] => [...xs.slice(i % xs.length), ...xs.slice(0, i % xs.length)];
     for (let i = 0; i < rounds; i++) {
-      for (const p of rotate(['plain', 'encap', 'tunnel', 'scaled'] as const, i)) out.stream[p].push(await bench.stream(p));
+      for (const p of rotate(['plain', 'encap', 'tunnel', 'scaled'] as const, i)) {
+        const r = await bench.stream(p);
+        out.stream[p].push(r.gbps);
+        out.streamCpu[p].push(r.cpuPerGB);
+      }
       for (const p of rotate(['encap', 'tunnel', 'scaled'] as const, i)) out.pps[p].push(await bench.pps(p));
       await bench.keepMark(true);
       try {
@@ -292,7 +338,7 @@ export async function measurePaths(rounds: number, log: (s: string) => void = ()
         await bench.keepMark(false);
       }
       for (const p of ['encap', 'tunnel'] as const) out.connRate[p].push(await bench.connRate(p));
-      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)}`).join(', ')} Gbit/s; pps (us CPU per packet) ${(['encap', 'tunnel', 'scaled', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s (us CPU each) ${(['encap', 'tunnel'] as const).map((p) => `${p} ${Math.round(out.connRate[p][i]!.perSecond)} (${(out.connRate[p][i]!.cpuPerConnection * 1e6).toFixed(0)})`).join(' ')}`);
+      log(`round ${i + 1}: stream ${(['plain', 'encap', 'tunnel', 'scaled'] as const).map((p) => `${p} ${out.stream[p][i]!.toFixed(2)} (${out.streamCpu[p][i]!.toFixed(2)})`).join(', ')} Gbit/s (CPU s per GB); pps (us CPU per packet) ${(['encap', 'tunnel', 'scaled', 'marked'] as const).map((p) => `${p} ${Math.round(out.pps[p][i]!.pps)} (${(out.pps[p][i]!.cpuPerPacket * 1e6).toFixed(1)})`).join(' ')}; conn/s (us CPU each) ${(['encap', 'tunnel'] as const).map((p) => `${p} ${Math.round(out.connRate[p][i]!.perSecond)} (${(out.connRate[p][i]!.cpuPerConnection * 1e6).toFixed(0)})`).join(' ')}`);
     }
     return out;
   } finally {
