@@ -12,6 +12,7 @@
 // decapsulation) and new TCP connections per second (connect, one request, close; two
 // Node client processes against a Node server in the pod).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { MARK_BASE, TunnelDataplane } from '../../src/dataplane/index.js';
 import { MARK_MASK, hex } from '../../src/dataplane/layout.js';
 import { runCommand } from '../../src/system/index.js';
@@ -57,8 +58,24 @@ export interface StreamPlacement {
   readonly server: number | null;
 }
 
-/** Every one-stream figure of the bench: sender (and its softirq) on CPU 0, receiver on CPU 1. */
-export const STREAM_PLACEMENT: StreamPlacement = { client: 0, server: 1 };
+/** The CPUs this process may run on (`Cpus_allowed_list`, e.g. "0-1" or "2,5-7"), in order. */
+function allowedCpus(): number[] {
+  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return (m?.[1] ?? '0').split(',').flatMap((r) => {
+    const [a, b] = r.split('-').map(Number);
+    return Array.from({ length: (b ?? a!) - a! + 1 }, (_, k) => a! + k);
+  });
+}
+
+/**
+ * Every one-stream figure of the bench: the sender (and the forward path's softirq) on the
+ * first CPU this process may use, the receiver on the second (CPU 0 and 1 on the project's
+ * 2-core machines); both on the one CPU where there is only one.
+ */
+export const STREAM_PLACEMENT: StreamPlacement = (() => {
+  const cpus = allowedCpus();
+  return { client: cpus[0]!, server: cpus[1] ?? cpus[0]! };
+})();
 /** The scheduler's choice, as before the placement (for comparing the spread). */
 export const UNPINNED: StreamPlacement = { client: null, server: null };
 
