@@ -337,17 +337,19 @@ export async function measurePaths(rounds: number, log: (s: string) => void = ()
   const bench = await buildPathBench();
   try {
     const out: PathFigures = { stream: { plain: [], encap: [], tunnel: [], scaled: [] }, streamCpu: { plain: [], encap: [], tunnel: [], scaled: [] }, pps: { encap: [], tunnel: [], scaled: [], marked: [] }, connRate: { encap: [], tunnel: [] } };
-    // Each round starts at the next path (plain, encap, tunnel, scaled, then encap first...),
-    // so no path always follows the same one: a fixed order let the one-VIP and the
-    // 1,000-VIP node meet the machine's load in the same phase of every round.
-    const rotate = <T>(xs: readonly T[], i: number): T[] => [...xs.slice(i % xs.length), ...xs.slice(0, i % xs.length)];
+    // Even rounds run the paths in order, odd rounds in reverse: each pair a ratio compares
+    // (encap and tunnel, tunnel and scaled) is measured back to back in every round, and
+    // each of the two goes first in every other round. A fixed order let the one-VIP and
+    // the 1,000-VIP node meet the machine's load in the same phase of every round; rotating
+    // the start (the order before) put the two up to three runs (12 s) apart in some rounds.
+    const roundOrder = <T>(xs: readonly T[], i: number): T[] => (i % 2 === 0 ? [...xs] : [...xs].reverse());
     for (let i = 0; i < rounds; i++) {
-      for (const p of rotate(['plain', 'encap', 'tunnel', 'scaled'] as const, i)) {
+      for (const p of roundOrder(['plain', 'encap', 'tunnel', 'scaled'] as const, i)) {
         const r = await bench.stream(p);
         out.stream[p].push(r.gbps);
         out.streamCpu[p].push(r.cpuPerGB);
       }
-      for (const p of rotate(['encap', 'tunnel', 'scaled'] as const, i)) out.pps[p].push(await bench.pps(p));
+      for (const p of roundOrder(['encap', 'tunnel', 'scaled'] as const, i)) out.pps[p].push(await bench.pps(p));
       await bench.keepMark(true);
       try {
         out.pps.marked.push(await bench.pps('tunnel'));
