@@ -51,7 +51,7 @@ const otherVip = (i: number): string => (i <= NEIGHBOURS ? `203.0.113.${20 + i}`
  * sending process, so pinning the client pins that path too; the receiver's copy and its
  * ACKs run on the receiver's CPU. Left to the scheduler, the sender, the receiver and the
  * softirq met on one core in some runs and were spread over two in others, and the rate of
- * one stream changed by up to 1.6x between two runs of the same path.
+ * one stream changed by up to 1.7x between two runs of the same path.
  */
 export interface StreamPlacement {
   readonly client: number | null;
