@@ -6,6 +6,7 @@
 // The gate owns the gated sessions' admin state, so local-health drain goes through it too.
 import type { Logger } from '../observe/index.js';
 import type { BfdSessionRunner } from './manager.js';
+import { HeldPeers } from './admin-down.js';
 import { canonicalAddress } from './transport.js';
 
 /**
@@ -40,8 +41,7 @@ export interface BfdGateOptions {
 /** The gated peers (canonical address) and the admin state each one's BFD session gets. */
 export class BfdGate {
   private readonly gates = new Map<string, Gate>();
-  private drainedAll = false;
-  private readonly drainedPeers = new Set<string>();
+  private readonly drained = new HeldPeers();
 
   constructor(private readonly opts: BfdGateOptions) {
     for (const p of opts.peers) this.gates.set(canonicalAddress(p), { established: false, open: false });
@@ -109,11 +109,8 @@ export class BfdGate {
 
   /** Drained for local health (true) or not, one peer or all; a gated session still waits for BGP. */
   setDrained(drained: boolean, peer?: string): void {
-    if (peer === undefined) {
-      this.drainedAll = drained;
-      if (!drained) this.drainedPeers.clear();
-    } else if (drained) this.drainedPeers.add(canonicalAddress(peer));
-    else this.drainedPeers.delete(canonicalAddress(peer));
+    if (drained) this.drained.hold(peer);
+    else this.drained.release(peer);
     this.applyAll();
   }
 
@@ -122,7 +119,7 @@ export class BfdGate {
     const g = this.gates.get(peer);
     if (!g) return;
     const heldByBfd = this.opts.heldByBfd(peer);
-    const runs = gatedSessionRuns({ drained: this.drainedAll || this.drainedPeers.has(peer), bgpEstablished: g.open, heldByBfd });
+    const runs = gatedSessionRuns({ drained: this.drained.has(peer), bgpEstablished: g.open, heldByBfd });
     if (g.applied === runs) return;
     const first = g.applied === undefined;
     g.applied = runs;
