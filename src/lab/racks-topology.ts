@@ -21,7 +21,7 @@
 // underlay (rack subnets, pod networks, the ToRs' default routes) is static, as a fabric's
 // own routing would provide it; only the VIPs travel in BGP.
 import {
-  buildTopology, podNetwork, validatePrefix,
+  buildTopology, clientHost, podNetwork, validatePrefix,
   type LabHost, type LabLink, type LabPodSpec, type LabRack, type LabRoute, type LabTopology, type TopologyKind, type TopologyOptions,
 } from './topology.js';
 
@@ -95,12 +95,9 @@ export function buildRacksTopology(opts: TopologyOptions = {}): LabTopology {
       { dst: worker.podCidr, via: rack.uplink.tor }, { dst: worker.podCidr6, via: rack.uplink.tor6 },
     ]),
   });
-  hosts.push({
-    name: 'client', role: 'client', netns: ns('client'),
-    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
-    routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
-  });
-  links.push({ a: { host: 'spine', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
+  const client = clientHost(ns, 'spine');
+  hosts.push(client.host);
+  links.push(client.link);
 
   for (const { rack, tunnel, worker } of RACKS) {
     hosts.push({

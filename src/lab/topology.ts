@@ -134,6 +134,21 @@ export const POD_GATEWAY6 = 'fe80::1';
 const NODE_NET_LEN = 24;
 const NODE_NET6_LEN = 64;
 
+/**
+ * The client, behind `router` (its interface `c-client` holds 198.51.100.1/26 and
+ * 2001:db8:4b53:c::1/64): where the traffic to the VIPs comes from, in both topologies.
+ */
+export function clientHost(ns: (name: string) => string, router: string): { readonly host: LabHost; readonly link: LabLink } {
+  return {
+    host: {
+      name: 'client', role: 'client', netns: ns('client'),
+      addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
+      routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
+    },
+    link: { a: { host: router, ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } },
+  };
+}
+
 /** A pod of the lab: its addresses, and `short` names its node-side veth (`veth-SHORT`). */
 export interface LabPodSpec {
   readonly name: string;
@@ -222,12 +237,9 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
     ],
     routes: podCidrRoutes(),
   });
-  hosts.push({
-    name: 'client', role: 'client', netns: ns('client'),
-    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
-    routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
-  });
-  links.push({ a: { host: 'router', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
+  const client = clientHost(ns, 'router');
+  hosts.push(client.host);
+  links.push(client.link);
   hosts.push({
     name: 'apiserver', role: 'apiserver', netns: ns('apiserver'),
     addresses: [{ ifname: 'eth0', cidr: `${apiIp}/${NODE_NET_LEN}` }],
