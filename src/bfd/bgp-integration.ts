@@ -117,28 +117,36 @@ export class BfdBgpBinding {
     // AdminDown is our own decision (drain); it says nothing about the path to the peer.
     if (ev.to === 'AdminDown' || ev.from === 'AdminDown') return this.queue;
     if (ev.to === 'Up') {
-      const pending = this.holdDown.get(ev.peer);
-      if (pending) {
-        clearTimeout(pending);
-        this.holdDown.delete(ev.peer);
-        this.log.info('BFD session back up within the hold-down: BGP peer left alone', { peer: ev.peer });
-      }
+      this.cancelHoldDown(ev.peer);
       return this.enqueue(ev.peer, 'enable', 'BFD Up');
     }
     // Only a session that was Up can fail; Down -> Init -> Down during bring-up is not news.
-    if (ev.from === 'Up') {
-      const reason = `BFD down: ${ev.diag}`;
-      if (this.holdDownMs <= 0) return this.enqueue(ev.peer, 'disable', reason);
-      if (!this.holdDown.has(ev.peer)) {
-        const timer = setTimeout(() => {
-          this.holdDown.delete(ev.peer);
-          void this.enqueue(ev.peer, 'disable', reason);
-        }, this.holdDownMs);
-        timer.unref();
-        this.holdDown.set(ev.peer, timer);
-      }
-    }
+    if (ev.from === 'Up') this.disableAfterHoldDown(ev.peer, `BFD down: ${ev.diag}`);
     return this.queue;
+  }
+
+  /** Back Up within the hold-down: the pending disable is dropped, the BGP peer left alone. */
+  private cancelHoldDown(peer: string): void {
+    const pending = this.holdDown.get(peer);
+    if (!pending) return;
+    clearTimeout(pending);
+    this.holdDown.delete(peer);
+    this.log.info('BFD session back up within the hold-down: BGP peer left alone', { peer });
+  }
+
+  /** Disables the BGP peer once the session has stayed down for `holdDownMs` (at once when 0). */
+  private disableAfterHoldDown(peer: string, reason: string): void {
+    if (this.holdDownMs <= 0) {
+      void this.enqueue(peer, 'disable', reason);
+      return;
+    }
+    if (this.holdDown.has(peer)) return;
+    const timer = setTimeout(() => {
+      this.holdDown.delete(peer);
+      void this.enqueue(peer, 'disable', reason);
+    }, this.holdDownMs);
+    timer.unref();
+    this.holdDown.set(peer, timer);
   }
 
   private enqueue(peer: string, op: 'enable' | 'disable', reason: string): Promise<void> {
