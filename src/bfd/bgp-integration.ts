@@ -4,34 +4,11 @@
 // - Local health (data plane cannot be programmed, graceful shutdown, maintenance): the
 //   announcements are withdrawn FIRST, then the sessions go AdminDown, so routers move
 //   traffic away on the withdrawal and then stop BFD without treating it as a failure.
-// - BGP -> BFD (the gate, `gatedPeers`): a session answers only while gobgpd's BGP session
-//   to that router is Established. FRR's bgpd re-registers its BFD session when BGP comes
-//   up (bgp_establish -> bgp_peer_bfd_update_source: the local address becomes known) and
-//   bfdd replaces the session; had it been Up already, bgpd sees Up -> Down and sends
-//   NOTIFICATION Cease/BFD Down to the session that just came up (docs/bfd.md).
+// - BGP -> BFD (the gate, `gatedPeers`): bgp-gate.ts.
 import type { Logger } from '../observe/index.js';
 import { silentLogger } from '../observe/index.js';
 import type { BfdSessionRunner, BfdStateEvent } from './manager.js';
-import { canonicalAddress } from './transport.js';
-
-/**
- * Whether a gated peer's BFD session should run (else it is held AdminDown): not drained,
- * and either the BGP session it protects is Established (and settled), or BFD itself holds
- * that BGP peer down (then BFD must run to see the path come back).
- */
-export function gatedSessionRuns(s: { readonly drained: boolean; readonly bgpEstablished: boolean; readonly heldByBfd: boolean }): boolean {
-  return !s.drained && (s.bgpEstablished || s.heldByBfd);
-}
-
-interface Gate {
-  /** gobgpd reports the BGP session Established. */
-  established: boolean;
-  /** Established for `openDelayMs` (what the session runs on). */
-  open: boolean;
-  timer?: NodeJS.Timeout;
-  /** The admin state last given to the runner (undefined: none yet). */
-  applied?: boolean;
-}
+import { BfdGate } from './bgp-gate.js';
 
 /** What BFD needs from the BGP speaker; the bgp area's GobgpClient implements it. */
 export interface PeerControl {
@@ -49,11 +26,8 @@ export class BfdBgpBinding {
   /** Pending disables, cancelled when the session is Up again within the hold-down. */
   private readonly holdDown = new Map<string, NodeJS.Timeout>();
   private readonly holdDownMs: number;
-  /** Gated peers (canonical address); empty: BFD runs regardless of BGP. */
-  private readonly gates = new Map<string, Gate>();
-  private readonly openDelayMs: number;
-  private drainedAll = false;
-  private readonly drainedPeers = new Set<string>();
+  /** Gated peers; empty: BFD runs regardless of BGP. */
+  private readonly gate: BfdGate;
 
   /**
    * `holdDownMs`: how long a session must stay down before the BGP peer is disabled.
@@ -73,21 +47,23 @@ export class BfdBgpBinding {
   ) {
     this.log = (logger ?? silentLogger()).child({ component: 'bfd-bgp' });
     this.holdDownMs = opts.holdDownMs ?? 3000;
-    this.openDelayMs = opts.openDelayMs ?? 1000;
-    for (const p of opts.gatedPeers ?? []) this.gates.set(canonicalAddress(p), { established: false, open: false });
+    this.gate = new BfdGate({
+      bfd, log: this.log, openDelayMs: opts.openDelayMs ?? 1000, peers: opts.gatedPeers ?? [],
+      heldByBfd: (peer) => this.disabledByBfd.has(peer),
+    });
   }
 
   /** Listens to BFD; gated sessions are put AdminDown now (call before `setSessions`, so they start so). */
   start(): void {
     this.bfd.on('state', this.onState);
-    for (const peer of this.gates.keys()) this.apply(peer);
+    this.gate.applyAll();
   }
 
   stop(): void {
     this.bfd.off('state', this.onState);
     for (const t of this.holdDown.values()) clearTimeout(t);
     this.holdDown.clear();
-    for (const g of this.gates.values()) clearTimeout(g.timer);
+    this.gate.stop();
   }
 
   /**
@@ -96,30 +72,7 @@ export class BfdBgpBinding {
    * ('unknown' after a gobgpd restart included). Addresses without a gated session are ignored.
    */
   bgpSessionState(address: string, state: string): void {
-    let peer: string;
-    try {
-      peer = canonicalAddress(address);
-    } catch {
-      return;
-    }
-    const g = this.gates.get(peer);
-    if (!g) return;
-    const established = state === 'established';
-    if (established === g.established) return;
-    g.established = established;
-    clearTimeout(g.timer);
-    g.timer = undefined;
-    if (!established) {
-      g.open = false;
-      this.apply(peer);
-      return;
-    }
-    g.timer = setTimeout(() => {
-      g.timer = undefined;
-      g.open = g.established;
-      this.apply(peer);
-    }, this.openDelayMs);
-    g.timer.unref();
+    this.gate.bgpSessionState(address, state);
   }
 
   /**
@@ -128,17 +81,7 @@ export class BfdBgpBinding {
    * Call before the BFD sessions are set, so a new session starts AdminDown.
    */
   setGatedPeers(peers: readonly string[]): void {
-    const next = new Set(peers.map((p) => canonicalAddress(p)));
-    for (const [peer, g] of this.gates) {
-      if (next.has(peer)) continue;
-      clearTimeout(g.timer);
-      this.gates.delete(peer);
-    }
-    for (const peer of next) {
-      if (this.gates.has(peer)) continue;
-      this.gates.set(peer, { established: false, open: false });
-      this.apply(peer);
-    }
+    this.gate.setPeers(peers);
   }
 
   /** Resolves when every peer operation triggered so far has finished. */
@@ -162,62 +105,48 @@ export class BfdBgpBinding {
 
   /** AdminDown for local health (true) or not (false), for one peer or all; gated sessions still wait for BGP. */
   setDrained(drained: boolean, peer?: string): void {
-    if (this.gates.size === 0) {
-      if (drained) this.bfd.adminDown(peer);
-      else this.bfd.adminUp(peer);
+    if (!this.gate.empty) {
+      this.gate.setDrained(drained, peer);
       return;
     }
-    if (peer === undefined) {
-      this.drainedAll = drained;
-      if (!drained) this.drainedPeers.clear();
-    } else if (drained) this.drainedPeers.add(canonicalAddress(peer));
-    else this.drainedPeers.delete(canonicalAddress(peer));
-    for (const p of this.gates.keys()) this.apply(p);
-  }
-
-  /** Gives a gated session the admin state `gatedSessionRuns` says, when it changed. */
-  private apply(peer: string): void {
-    const g = this.gates.get(peer);
-    if (!g) return;
-    const runs = gatedSessionRuns({ drained: this.drainedAll || this.drainedPeers.has(peer), bgpEstablished: g.open, heldByBfd: this.disabledByBfd.has(peer) });
-    if (g.applied === runs) return;
-    const first = g.applied === undefined;
-    g.applied = runs;
-    if (runs) this.bfd.adminUp(peer);
-    else this.bfd.adminDown(peer);
-    if (!first || runs) {
-      this.log.info(runs ? 'BFD session enabled' : 'BFD session held AdminDown', {
-        peer, bgp: g.established ? 'established' : 'not established', ...(this.disabledByBfd.has(peer) ? { heldByBfd: true } : {}),
-      });
-    }
+    if (drained) this.bfd.adminDown(peer);
+    else this.bfd.adminUp(peer);
   }
 
   private handle(ev: BfdStateEvent): Promise<void> {
     // AdminDown is our own decision (drain); it says nothing about the path to the peer.
     if (ev.to === 'AdminDown' || ev.from === 'AdminDown') return this.queue;
     if (ev.to === 'Up') {
-      const pending = this.holdDown.get(ev.peer);
-      if (pending) {
-        clearTimeout(pending);
-        this.holdDown.delete(ev.peer);
-        this.log.info('BFD session back up within the hold-down: BGP peer left alone', { peer: ev.peer });
-      }
+      this.cancelHoldDown(ev.peer);
       return this.enqueue(ev.peer, 'enable', 'BFD Up');
     }
     // Only a session that was Up can fail; Down -> Init -> Down during bring-up is not news.
-    if (ev.from === 'Up') {
-      const reason = `BFD down: ${ev.diag}`;
-      if (this.holdDownMs <= 0) return this.enqueue(ev.peer, 'disable', reason);
-      if (!this.holdDown.has(ev.peer)) {
-        const timer = setTimeout(() => {
-          this.holdDown.delete(ev.peer);
-          void this.enqueue(ev.peer, 'disable', reason);
-        }, this.holdDownMs);
-        timer.unref();
-        this.holdDown.set(ev.peer, timer);
-      }
-    }
+    if (ev.from === 'Up') this.disableAfterHoldDown(ev.peer, `BFD down: ${ev.diag}`);
     return this.queue;
+  }
+
+  /** Back Up within the hold-down: the pending disable is dropped, the BGP peer left alone. */
+  private cancelHoldDown(peer: string): void {
+    const pending = this.holdDown.get(peer);
+    if (!pending) return;
+    clearTimeout(pending);
+    this.holdDown.delete(peer);
+    this.log.info('BFD session back up within the hold-down: BGP peer left alone', { peer });
+  }
+
+  /** Disables the BGP peer once the session has stayed down for `holdDownMs` (at once when 0). */
+  private disableAfterHoldDown(peer: string, reason: string): void {
+    if (this.holdDownMs <= 0) {
+      void this.enqueue(peer, 'disable', reason);
+      return;
+    }
+    if (this.holdDown.has(peer)) return;
+    const timer = setTimeout(() => {
+      this.holdDown.delete(peer);
+      void this.enqueue(peer, 'disable', reason);
+    }, this.holdDownMs);
+    timer.unref();
+    this.holdDown.set(peer, timer);
   }
 
   private enqueue(peer: string, op: 'enable' | 'disable', reason: string): Promise<void> {
@@ -227,13 +156,13 @@ export class BfdBgpBinding {
           await this.peers.disablePeer(peer, reason);
           this.disabledByBfd.add(peer);
           this.log.warn('BGP peer disabled: BFD session down', { peer, reason });
-          this.apply(peer);
+          this.gate.apply(peer);
         } else if (this.disabledByBfd.has(peer)) {
           await this.peers.enablePeer(peer);
           this.disabledByBfd.delete(peer);
           this.log.info('BGP peer re-enabled: BFD session up', { peer });
           // Gated: back to AdminDown until the new BGP session is Established (same reason as at start).
-          this.apply(peer);
+          this.gate.apply(peer);
         }
       } catch (err) {
         this.log.error(`BGP peer ${op} after BFD change failed`, { peer, reason, error: (err as Error).message });

@@ -8,6 +8,7 @@ import { BfdState, decodeControlPacket, diagName, encodeControlPacket, stateName
 import { noMetrics, quietLog, type BfdLog, type BfdMetricSink } from './telemetry.js';
 import { createSession, detectionTimeUs, startActions, step, txIntervalUs, type Session, type SessionAction, type SessionEvent, type SessionTimers } from './session.js';
 import { canonicalAddress, ControlReceiver, ControlSender, type ReceivedDatagram } from './transport.js';
+import { HeldPeers } from './admin-down.js';
 
 export interface BfdProfile {
   readonly minTxMs: number;
@@ -114,8 +115,8 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
   private readonly sessions = new Map<string, RunningSession>();
   private readonly byDiscriminator = new Map<number, RunningSession>();
   private readonly receivers = new Map<string, ControlReceiver>();
-  private readonly adminDownPeers = new Set<string>();
-  private allAdminDown = false;
+  /** Peers held AdminDown for local health (a session made later starts so). */
+  private readonly heldDown = new HeldPeers();
   private retryTimer?: NodeJS.Timeout;
   private readonly log: BfdLog;
   private readonly metrics: BfdMetricSink;
@@ -172,18 +173,14 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
 
   /** Local health: puts one peer's session (or all, now and future) into AdminDown (diag 7). */
   adminDown(peer?: string): void {
-    if (peer === undefined) this.allAdminDown = true;
-    else this.adminDownPeers.add(canonicalAddress(peer));
+    this.heldDown.hold(peer);
     for (const s of this.targets(peer)) this.apply(s, { type: 'adminDown' });
   }
 
   adminUp(peer?: string): void {
-    if (peer === undefined) {
-      this.allAdminDown = false;
-      this.adminDownPeers.clear();
-    } else this.adminDownPeers.delete(canonicalAddress(peer));
+    this.heldDown.release(peer);
     for (const s of this.targets(peer)) {
-      if (!this.isAdminDown(s.spec.peer)) this.apply(s, { type: 'adminUp' });
+      if (!this.heldDown.has(s.spec.peer)) this.apply(s, { type: 'adminUp' });
     }
   }
 
@@ -239,10 +236,6 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
     return s ? [s] : [];
   }
 
-  private isAdminDown(peer: string): boolean {
-    return this.allAdminDown || this.adminDownPeers.has(peer);
-  }
-
   private newDiscriminator(): number {
     for (;;) {
       const d = 1 + Math.floor(this.random() * 0xfffffffe);
@@ -252,7 +245,7 @@ export class BfdManager extends EventEmitter<BfdEvents> implements BfdSessionRun
 
   private add(spec: BfdSessionSpec): void {
     let session = createSession(this.newDiscriminator(), timersOf(spec.profile));
-    if (this.isAdminDown(spec.peer)) session = step(session, { type: 'adminDown' }).session;
+    if (this.heldDown.has(spec.peer)) session = step(session, { type: 'adminDown' }).session;
     const running: RunningSession = { spec, session, rx: 0, tx: 0, dropped: {}, stateChanges: 0, closed: false };
     this.sessions.set(spec.peer, running);
     this.byDiscriminator.set(session.localDiscr, running);

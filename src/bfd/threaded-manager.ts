@@ -11,7 +11,7 @@ import type { DropReason } from './codec.js';
 import type { BfdEvents, BfdSessionRunner, BfdSessionSpec, BfdSessionStatus } from './manager.js';
 import { bfdMetrics, type BfdMetrics } from './metrics.js';
 import { builtScript } from './script.js';
-import { canonicalAddress } from './transport.js';
+import { HeldPeers } from './admin-down.js';
 import type { FromWorker, MetricValues, WorkerCommand, WorkerMemory, WorkerOptions, WorkerSnapshot } from './worker-messages.js';
 
 export interface ThreadedBfdManagerOptions {
@@ -43,8 +43,8 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
   private stopped = false;
   // What a restarted worker is given again.
   private desired: readonly BfdSessionSpec[] = [];
-  private allAdminDown = false;
-  private readonly adminDownPeers = new Set<string>();
+  /** Peers held AdminDown for local health (a session made later starts so). */
+  private readonly heldDown = new HeldPeers();
   // The worker's last report.
   private sessions: BfdSessionStatus[] = [];
   private unmatched: Readonly<Partial<Record<DropReason, number>>> = {};
@@ -75,16 +75,12 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
   }
 
   adminDown(peer?: string): Promise<void> {
-    if (peer === undefined) this.allAdminDown = true;
-    else this.adminDownPeers.add(canonicalAddress(peer));
+    this.heldDown.hold(peer);
     return this.quietRequest(peer === undefined ? { op: 'adminDown' } : { op: 'adminDown', peer });
   }
 
   adminUp(peer?: string): Promise<void> {
-    if (peer === undefined) {
-      this.allAdminDown = false;
-      this.adminDownPeers.clear();
-    } else this.adminDownPeers.delete(canonicalAddress(peer));
+    this.heldDown.release(peer);
     return this.quietRequest(peer === undefined ? { op: 'adminUp' } : { op: 'adminUp', peer });
   }
 
@@ -156,8 +152,8 @@ export class ThreadedBfdManager extends EventEmitter<BfdEvents> implements BfdSe
       if (generation === this.generation && !this.stopped) this.scheduleRestart();
     });
     // Admin state before the sessions, so a drained node's sessions start AdminDown.
-    if (this.allAdminDown) void this.quietRequest({ op: 'adminDown' });
-    for (const peer of this.adminDownPeers) void this.quietRequest({ op: 'adminDown', peer });
+    if (this.heldDown.all) void this.quietRequest({ op: 'adminDown' });
+    for (const peer of this.heldDown.addresses()) void this.quietRequest({ op: 'adminDown', peer });
     if (this.desired.length > 0) void this.quietRequest({ op: 'set', sessions: this.desired });
   }
 

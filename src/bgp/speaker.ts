@@ -126,6 +126,31 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** What one pass did to gobgpd's paths. */
+interface AppliedPaths {
+  readonly added: number;
+  readonly withdrawn: number;
+  /** Prefixes gobgpd refused to add (not counted as announced). */
+  readonly failedAdds: ReadonlySet<string>;
+}
+
+/**
+ * The errors of one pass, each naming its object: logged, counted and collected, while the
+ * pass goes on. An unreachable gobgpd is rethrown (the loop retries the whole pass).
+ */
+class PassErrors {
+  readonly list: string[] = [];
+  constructor(private readonly log: Logger) {}
+
+  add(op: string, subject: string, e: unknown, ctx: Record<string, string | undefined>): void {
+    if (e instanceof GobgpError && e.unreachable) throw e;
+    bgpMetrics.errors.inc({ op });
+    const msg = `${subject}: ${errText(e)}`;
+    this.list.push(msg);
+    this.log.error(msg, { op, ...ctx });
+  }
+}
+
 export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly client: GobgpClient;
   private readonly log: Logger;
@@ -157,16 +182,16 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   /** See setPeers. */
   private notes = new Map<string, string>();
   private held = new Map<string, string>();
+  /** exportPolicy(...).key of what gobgpd runs; undefined: unknown (apply on the next pass). */
+  private policyKey: string | undefined;
+  /** Prefix -> the peer restriction it was last announced with ("" = every peer). */
+  private sentPeers = new Map<string, string>();
   /**
    * The routes gobgpd has (prefix -> route), as of the last full ListPath plus what we
    * applied since. Changes are diffed against it, so one VIP change among 10,000 does not
    * re-read 10,000 paths; it is dropped (and re-read) on the periodic resync, after any
    * error, and when gobgpd restarts.
    */
-  /** exportPolicy(...).key of what gobgpd runs; undefined: unknown (apply on the next pass). */
-  private policyKey: string | undefined;
-  /** Prefix -> the peer restriction it was last announced with ("" = every peer). */
-  private sentPeers = new Map<string, string>();
   private known: Map<string, { readonly route: HostRoute; readonly key: string }> | undefined;
   private knownAt = 0;
 
@@ -379,27 +404,46 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
   }
 
+  /**
+   * One pass, in order: BGP itself, the event stream, peers no longer desired, the export
+   * policy, the paths, the desired peers (and their admin state), then a soft reset out when
+   * the policy changed. Errors that name one object are collected and the pass goes on; an
+   * unreachable gobgpd throws out of the whole pass.
+   */
   private async pass(): Promise<SyncResult> {
-    const errors: string[] = [];
-    const fail = (op: string, subject: string, e: unknown, ctx: Record<string, string | undefined>): void => {
-      if (e instanceof GobgpError && e.unreachable) throw e;
-      bgpMetrics.errors.inc({ op });
-      const msg = `${subject}: ${errText(e)}`;
-      errors.push(msg);
-      this.log.error(msg, { op, ...ctx });
-    };
-
+    const errors = new PassErrors(this.log);
     const restarted = await this.ensureGlobal();
     this.ensureWatch();
     if (this.opts.waitForAnnouncements && !this.routesGiven) {
       this.log.debug('waiting for the first announcement set before touching peers and routes');
-      return { ok: true, errors, restarted, announced: 0, added: 0, withdrawn: 0 };
+      return { ok: true, errors: errors.list, restarted, announced: 0, added: 0, withdrawn: 0 };
     }
+    const actualPeers = await this.readPeers();
+    await this.removeUndesiredPeers(actualPeers, errors);
+    // Paths, before new peers: a session that opens on a fresh gobgpd then sends every
+    // route before its End-of-RIB (graceful restart).
+    const desired = this.routes;
+    // Export policy before the paths: a new restricted VIP must never reach the other peers.
+    const policy = await this.applyExportPolicy(desired, errors);
+    if (policy === 'failed') return { ok: false, errors: errors.list, restarted, announced: 0, added: 0, withdrawn: 0 };
+    const paths = await this.applyPaths(desired, policy === 'changed', errors);
+    await this.applyPeers(actualPeers, errors);
+    if (policy === 'changed') await this.softResetOutAfterPolicyChange(errors);
+    const announced = this.recordAnnouncements(desired, paths);
+    const { added, withdrawn } = paths;
+    return { ok: errors.list.length === 0, errors: errors.list, restarted, announced, added, withdrawn, ...(errors.list.length ? { error: errors.list.join('; ') } : {}) };
+  }
 
-    // Peers: the speaker is gobgpd's only controller, so anything not desired goes.
+  /** gobgpd's peers, noted as their current state unless a WatchEvent raced the read. */
+  private async readPeers(): Promise<PeerStatus[]> {
     const mark = new Map(this.peerEvents);
     const actualPeers = await this.client.listPeers();
     for (const p of actualPeers) if (!this.raced(mark, p.address)) this.notePeer(p);
+    return actualPeers;
+  }
+
+  /** The speaker is gobgpd's only controller, so any peer not desired goes. */
+  private async removeUndesiredPeers(actualPeers: readonly PeerStatus[], errors: PassErrors): Promise<void> {
     for (const p of actualPeers) {
       if (this.peers.has(p.address)) continue;
       try {
@@ -411,147 +455,182 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         bgpMetrics.removePeer(p.address);
         this.log.info(`removed peer ${p.address}`, { peer: p.address });
       } catch (e) {
-        fail('DeletePeer', `peer ${p.address}`, e, { peer: p.address });
+        errors.add('DeletePeer', `peer ${p.address}`, e, { peer: p.address });
       }
     }
-    // Paths, before new peers: a session that opens on a fresh gobgpd then sends every
-    // route before its End-of-RIB (graceful restart). Diff by route identity (prefix +
-    // attributes). A changed attribute is a new AddPath, which replaces the old path in
-    // gobgpd (implicit withdraw); only prefixes no longer desired are withdrawn.
-    const desired = this.routes;
-    // Export policy before the paths: a new restricted VIP must never reach the other peers.
+  }
+
+  /**
+   * Gives gobgpd the export policy for the VIPs restricted to some peers, when it changed.
+   * 'failed': the paths must be held back (without the policy, restricted VIPs would reach
+   * every peer).
+   */
+  private async applyExportPolicy(desired: ReadonlyMap<string, DesiredRoute>, errors: PassErrors): Promise<'unchanged' | 'changed' | 'failed'> {
     const restrictions = new Map<string, readonly string[]>();
     for (const d of desired.values()) if (d.peers) restrictions.set(d.route.prefix, d.peers);
     const policy = exportPolicy(restrictions);
-    let policyChanged = false;
-    if (policy.key !== this.policyKey) {
-      try {
-        await this.client.setPolicies(policy);
-        if (this.policyKey === undefined) for (const a of policy.assignments) await this.client.setPolicyAssignment(a);
-        this.policyKey = policy.key;
-        policyChanged = true;
-        this.log.info(`export policy: ${restrictions.size} VIP(s) restricted to some peers`);
-      } catch (e) {
-        if (e instanceof GobgpError && e.unreachable) throw e;
-        // Without the policy, restricted VIPs would reach every peer: hold the paths back.
-        fail('SetPolicies', 'export policy', e, {});
-        return { ok: false, errors, restarted, announced: 0, added: 0, withdrawn: 0 };
-      }
+    if (policy.key === this.policyKey) return 'unchanged';
+    try {
+      await this.client.setPolicies(policy);
+      if (this.policyKey === undefined) for (const a of policy.assignments) await this.client.setPolicyAssignment(a);
+      this.policyKey = policy.key;
+      this.log.info(`export policy: ${restrictions.size} VIP(s) restricted to some peers`);
+      return 'changed';
+    } catch (e) {
+      errors.add('SetPolicies', 'export policy', e, {});
+      return 'failed';
     }
+  }
+
+  /**
+   * Diffs the desired paths against gobgpd's by route identity (prefix + attributes) and
+   * applies the difference in one batch. A changed attribute is a new AddPath, which
+   * replaces the old path in gobgpd (implicit withdraw); only prefixes no longer desired
+   * are withdrawn.
+   */
+  private async applyPaths(desired: ReadonlyMap<string, DesiredRoute>, policyChanged: boolean, errors: PassErrors): Promise<AppliedPaths> {
     if (!this.known || Date.now() - this.knownAt >= this.resyncMs) await this.readRoutes();
-    let { toAdd, toWithdraw } = this.diffRoutes(desired);
-    // gobgpd applies the export policy when a path is added, and neither its soft reset out
-    // nor an identical AddPath re-sent a path the old policy had held back (seen with gobgpd
-    // 3.10): a VIP whose peers changed is withdrawn and announced again. That costs the VIP
-    // one withdraw/announce on its other peers (the routers' other next hops carry it).
-    if (policyChanged) {
-      const adding = new Set(toAdd.map((d) => d.route.prefix));
-      for (const d of desired.values()) {
-        const k = (d.peers ?? []).join(',');
-        if (this.sentPeers.get(d.route.prefix) !== k && !adding.has(d.route.prefix) && this.sentPeers.has(d.route.prefix)) {
-          try {
-            await this.client.deletePath(d.route);
-            this.known?.delete(d.route.prefix);
-          } catch (e) {
-            fail('DeletePath', `re-announcing ${describe(d)} to its new peers`, e, { vip: d.route.prefix });
-          }
-          toAdd.push(d);
-        }
-      }
-    }
+    const { toAdd, toWithdraw } = this.diffRoutes(desired);
+    if (policyChanged) toAdd.push(...(await this.withdrawVipsWhosePeersChanged(desired, toAdd, errors)));
     this.sentPeers = new Map([...desired.values()].map((d) => [d.route.prefix, (d.peers ?? []).join(',')]));
+    if (!toAdd.length && !toWithdraw.length) return { added: 0, withdrawn: 0, failedAdds: new Set() };
+    try {
+      await this.client.applyPaths(toAdd.map((d) => d.route), toWithdraw);
+      for (const r of toWithdraw) this.known?.delete(r.prefix);
+      for (const d of toAdd) this.known?.set(d.route.prefix, { route: d.route, key: d.key ?? routeKey(d.route) });
+      return { added: toAdd.length, withdrawn: toWithdraw.length, failedAdds: new Set() };
+    } catch (e) {
+      this.known = undefined;
+      if (e instanceof GobgpError && e.unreachable) throw e;
+      return this.applyPathsOneByOne(desired, errors);
+    }
+  }
+
+  /**
+   * gobgpd applies the export policy when a path is added, and neither its soft reset out
+   * nor an identical AddPath re-sent a path the old policy had held back (seen with gobgpd
+   * 3.10): a VIP whose peers changed is withdrawn here and returned to be announced again.
+   * That costs the VIP one withdraw/announce on its other peers (the routers' other next
+   * hops carry it).
+   */
+  private async withdrawVipsWhosePeersChanged(desired: ReadonlyMap<string, DesiredRoute>, toAdd: readonly DesiredRoute[], errors: PassErrors): Promise<DesiredRoute[]> {
+    const adding = new Set(toAdd.map((d) => d.route.prefix));
+    const again: DesiredRoute[] = [];
+    for (const d of desired.values()) {
+      const k = (d.peers ?? []).join(',');
+      if (this.sentPeers.get(d.route.prefix) === k || adding.has(d.route.prefix) || !this.sentPeers.has(d.route.prefix)) continue;
+      try {
+        await this.client.deletePath(d.route);
+        this.known?.delete(d.route.prefix);
+      } catch (e) {
+        errors.add('DeletePath', `re-announcing ${describe(d)} to its new peers`, e, { vip: d.route.prefix });
+      }
+      again.push(d);
+    }
+    return again;
+  }
+
+  /** gobgpd refused something in the batch: re-read, re-diff and redo one by one to name the culprit. */
+  private async applyPathsOneByOne(desired: ReadonlyMap<string, DesiredRoute>, errors: PassErrors): Promise<AppliedPaths> {
+    await this.readRoutes();
+    const { toAdd, toWithdraw } = this.diffRoutes(desired);
     let added = 0;
     let withdrawn = 0;
     const failedAdds = new Set<string>();
-    if (toAdd.length || toWithdraw.length) {
+    for (const r of toWithdraw) {
       try {
-        await this.client.applyPaths(toAdd.map((d) => d.route), toWithdraw);
-        for (const r of toWithdraw) this.known?.delete(r.prefix);
-        for (const d of toAdd) this.known?.set(d.route.prefix, { route: d.route, key: d.key ?? routeKey(d.route) });
-        added = toAdd.length;
-        withdrawn = toWithdraw.length;
-      } catch (e) {
-        this.known = undefined;
-        if (e instanceof GobgpError && e.unreachable) throw e;
-        // gobgpd refused something in the batch: redo one by one to name the culprit.
-        await this.readRoutes();
-        ({ toAdd, toWithdraw } = this.diffRoutes(desired));
-        for (const r of toWithdraw) {
-          try {
-            await this.client.deletePath(r);
-            withdrawn += 1;
-          } catch (err) {
-            fail('DeletePath', `withdrawing ${r.prefix}`, err, { vip: r.prefix });
-          }
-        }
-        for (const d of toAdd) {
-          try {
-            await this.client.addPath(d.route);
-            added += 1;
-          } catch (err) {
-            failedAdds.add(d.route.prefix);
-            fail('AddPath', `announcing ${describe(d)}`, err, { vip: d.route.prefix, service: d.service && `${d.service.namespace}/${d.service.name}` });
-          }
-        }
-        this.known = undefined;
+        await this.client.deletePath(r);
+        withdrawn += 1;
+      } catch (err) {
+        errors.add('DeletePath', `withdrawing ${r.prefix}`, err, { vip: r.prefix });
       }
     }
+    for (const d of toAdd) {
+      try {
+        await this.client.addPath(d.route);
+        added += 1;
+      } catch (err) {
+        failedAdds.add(d.route.prefix);
+        errors.add('AddPath', `announcing ${describe(d)}`, err, { vip: d.route.prefix, service: d.service && `${d.service.namespace}/${d.service.name}` });
+      }
+    }
+    this.known = undefined;
+    return { added, withdrawn, failedAdds };
+  }
+
+  /** Adds or updates each desired peer, then gives it its admin state. */
+  private async applyPeers(actualPeers: readonly PeerStatus[], errors: PassErrors): Promise<void> {
     let peersAdded = true;
     for (const [address, spec] of this.peers) {
       const actual = actualPeers.find((p) => p.address === address);
-      const present = actual !== undefined;
-      try {
-        if (!actual) {
-          await this.client.addPeer(this.freshGobgpd && spec.gracefulRestart ? { ...spec, gracefulRestart: { ...spec.gracefulRestart, restarting: true } } : spec);
-          this.log.info(`added peer ${address} (AS ${spec.asn})`, { peer: address });
-        } else if (!samePeerConfig(actual.config, spec)) {
-          await this.client.updatePeer(spec);
-          this.log.info(`updated peer ${address} (AS ${spec.asn})`, { peer: address });
-        }
-      } catch (e) {
-        fail(present ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
-        if (!present) peersAdded = false;
+      if (!(await this.addOrUpdatePeer(spec, actual, errors))) {
+        if (!actual) peersAdded = false;
         continue;
       }
-      const bfdAdmin = this.adminDown.get(address);
-      const heldReason = this.held.get(address);
-      const admin = heldReason !== undefined ? { down: true, reason: heldReason } : bfdAdmin;
-      const isDown = actual?.adminDown ?? false;
-      if (!admin || admin.down === isDown) continue;
-      try {
-        if (admin.down) await this.client.disablePeer(address, admin.reason);
-        else await this.client.enablePeer(address);
-        this.log.info(`peer ${address} administratively ${admin.down ? 'down' : 'up'}${admin.reason ? `: ${admin.reason}` : ''}`, { peer: address });
-      } catch (e) {
-        fail(admin.down ? 'DisablePeer' : 'EnablePeer', `peer ${address}`, e, { peer: address });
-      }
+      await this.applyPeerAdminState(address, actual?.adminDown ?? false, errors);
     }
-
     // Only the peers re-created right after the restart come back with the Restart State
     // bit (a peer whose AddPeer failed gets it on the retry).
     if (peersAdded) this.freshGobgpd = false;
+  }
 
-    // Paths already sent go through the new policy only when re-sent: soft reset out.
-    if (policyChanged) {
-      for (const p of this.peers.keys()) {
-        if (this.states.get(p)?.state !== 'established') continue;
-        try {
-          await this.client.softResetOut(p);
-          this.log.debug(`soft reset out of peer ${p} (export policy changed)`, { peer: p });
-        } catch (e) {
-          this.policyKey = undefined; // retried on the next pass
-          fail('ResetPeer', `soft reset out of peer ${p}`, e, { peer: p });
-        }
+  /** Makes gobgpd's peer match `spec`; false when gobgpd refused. */
+  private async addOrUpdatePeer(spec: PeerSpec, actual: PeerStatus | undefined, errors: PassErrors): Promise<boolean> {
+    const address = spec.address;
+    try {
+      if (!actual) {
+        await this.client.addPeer(this.freshGobgpd && spec.gracefulRestart ? { ...spec, gracefulRestart: { ...spec.gracefulRestart, restarting: true } } : spec);
+        this.log.info(`added peer ${address} (AS ${spec.asn})`, { peer: address });
+      } else if (!samePeerConfig(actual.config, spec)) {
+        await this.client.updatePeer(spec);
+        this.log.info(`updated peer ${address} (AS ${spec.asn})`, { peer: address });
+      }
+      return true;
+    } catch (e) {
+      errors.add(actual ? 'UpdatePeer' : 'AddPeer', `peer ${address} (AS ${spec.asn})`, e, { peer: address });
+      return false;
+    }
+  }
+
+  /** Holds a peer down (held, or BFD/maintenance said so) or lets it run, when gobgpd differs. */
+  private async applyPeerAdminState(address: string, isDown: boolean, errors: PassErrors): Promise<void> {
+    const heldReason = this.held.get(address);
+    const admin = heldReason !== undefined ? { down: true, reason: heldReason } : this.adminDown.get(address);
+    if (!admin || admin.down === isDown) return;
+    try {
+      if (admin.down) await this.client.disablePeer(address, admin.reason);
+      else await this.client.enablePeer(address);
+      this.log.info(`peer ${address} administratively ${admin.down ? 'down' : 'up'}${admin.reason ? `: ${admin.reason}` : ''}`, { peer: address });
+    } catch (e) {
+      errors.add(admin.down ? 'DisablePeer' : 'EnablePeer', `peer ${address}`, e, { peer: address });
+    }
+  }
+
+  /** Paths already sent go through the new policy only when re-sent: soft reset out. */
+  private async softResetOutAfterPolicyChange(errors: PassErrors): Promise<void> {
+    for (const p of this.peers.keys()) {
+      if (this.states.get(p)?.state !== 'established') continue;
+      try {
+        await this.client.softResetOut(p);
+        this.log.debug(`soft reset out of peer ${p} (export policy changed)`, { peer: p });
+      } catch (e) {
+        this.policyKey = undefined; // retried on the next pass
+        errors.add('ResetPeer', `soft reset out of peer ${p}`, e, { peer: p });
       }
     }
+  }
+
+  /** Counts what was sent and what is announced (desired minus refused adds); returns the latter. */
+  private recordAnnouncements(desired: ReadonlyMap<string, DesiredRoute>, paths: AppliedPaths): number {
+    const { added, withdrawn } = paths;
     if (added) bgpMetrics.updates.inc({ kind: 'announce' }, added);
     if (withdrawn) bgpMetrics.updates.inc({ kind: 'withdraw' }, withdrawn);
     const counts = { 4: 0, 6: 0 };
-    for (const d of desired.values()) if (!failedAdds.has(d.route.prefix)) counts[d.route.family] += 1;
+    for (const d of desired.values()) if (!paths.failedAdds.has(d.route.prefix)) counts[d.route.family] += 1;
     bgpMetrics.announcements.set({ family: 'ipv4' }, counts[4]);
     bgpMetrics.announcements.set({ family: 'ipv6' }, counts[6]);
     if (added || withdrawn) this.log.debug(`announced ${added}, withdrew ${withdrawn}`, { announced: counts[4] + counts[6] });
-    return { ok: errors.length === 0, errors, restarted, announced: counts[4] + counts[6], added, withdrawn, ...(errors.length ? { error: errors.join('; ') } : {}) };
+    return counts[4] + counts[6];
   }
 
   private async readRoutes(): Promise<void> {

@@ -21,8 +21,8 @@
 // underlay (rack subnets, pod networks, the ToRs' default routes) is static, as a fabric's
 // own routing would provide it; only the VIPs travel in BGP.
 import {
-  buildTopology, POD_GATEWAY, POD_GATEWAY6, validatePrefix,
-  type LabHost, type LabLink, type LabRack, type LabRoute, type LabTopology, type TopologyKind, type TopologyOptions,
+  buildTopology, clientHost, podNetwork, validatePrefix,
+  type LabHost, type LabLink, type LabPodSpec, type LabRack, type LabRoute, type LabTopology, type TopologyKind, type TopologyOptions,
 } from './topology.js';
 
 /** The zone label the racks topology puts on its nodes and the agents' peers select by. */
@@ -35,7 +35,7 @@ interface RackSpec {
   readonly tunnel: { readonly name: string; readonly ip: string; readonly ip6: string };
   readonly worker: {
     readonly name: string; readonly ip: string; readonly ip6: string; readonly podCidr: string; readonly podCidr6: string;
-    readonly pods: readonly { readonly name: string; readonly ip: string; readonly ip6: string; readonly short: string }[];
+    readonly pods: readonly LabPodSpec[];
   };
 }
 
@@ -95,12 +95,9 @@ export function buildRacksTopology(opts: TopologyOptions = {}): LabTopology {
       { dst: worker.podCidr, via: rack.uplink.tor }, { dst: worker.podCidr6, via: rack.uplink.tor6 },
     ]),
   });
-  hosts.push({
-    name: 'client', role: 'client', netns: ns('client'),
-    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
-    routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
-  });
-  links.push({ a: { host: 'spine', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
+  const client = clientHost(ns, 'spine');
+  hosts.push(client.host);
+  links.push(client.link);
 
   for (const { rack, tunnel, worker } of RACKS) {
     hosts.push({
@@ -128,29 +125,21 @@ export function buildRacksTopology(opts: TopologyOptions = {}): LabTopology {
       ...nodeMeta('tunnel-node', tunnel.name),
     });
     links.push({ a: { host: rack.tor, ifname: `n-${tunnel.name}` }, b: { host: tunnel.name, ifname: 'eth0' }, bridge: 'br-rack' });
+    const pods = podNetwork(ns, worker, worker.pods);
     hosts.push({
       name: worker.name, role: 'serving-node', netns: ns(worker.name),
       addresses: [
         { ifname: 'eth0', cidr: `${worker.ip}/${len(rack.subnet)}` }, { ifname: 'eth0', cidr: `${worker.ip6}/${len(rack.subnet6)}` },
-        ...worker.pods.flatMap((p) => [{ ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY}/32` }, { ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY6}/64` }]),
+        ...pods.nodeAddresses,
       ],
-      routes: [
-        ...nodeRoutes,
-        ...worker.pods.flatMap((p) => [{ dst: `${p.ip}/32`, dev: `veth-${p.short}`, src: worker.ip }, { dst: `${p.ip6}/128`, dev: `veth-${p.short}` }]),
-      ],
+      routes: [...nodeRoutes, ...pods.nodeRoutes],
       ...nodeMeta('serving-node', worker.name),
       podCidr: worker.podCidr,
       podCidr6: worker.podCidr6,
     });
     links.push({ a: { host: rack.tor, ifname: `n-${worker.name}` }, b: { host: worker.name, ifname: 'eth0' }, bridge: 'br-rack' });
-    for (const pod of worker.pods) {
-      hosts.push({
-        name: pod.name, role: 'pod', netns: ns(pod.name), node: worker.name,
-        addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }, { ifname: 'eth0', cidr: `${pod.ip6}/128` }],
-        routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }, { dst: '::/0', via: POD_GATEWAY6, dev: 'eth0' }],
-      });
-      links.push({ a: { host: worker.name, ifname: `veth-${pod.short}` }, b: { host: pod.name, ifname: 'eth0' } });
-    }
+    hosts.push(...pods.hosts);
+    links.push(...pods.links);
   }
 
   // The API server sits in rack 1 (IPv4 only, as in the default lab); rack 2 reaches it through the spine.

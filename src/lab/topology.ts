@@ -134,6 +134,29 @@ export const POD_GATEWAY6 = 'fe80::1';
 const NODE_NET_LEN = 24;
 const NODE_NET6_LEN = 64;
 
+/**
+ * The client, behind `router` (its interface `c-client` holds 198.51.100.1/26 and
+ * 2001:db8:4b53:c::1/64): where the traffic to the VIPs comes from, in both topologies.
+ */
+export function clientHost(ns: (name: string) => string, router: string): { readonly host: LabHost; readonly link: LabLink } {
+  return {
+    host: {
+      name: 'client', role: 'client', netns: ns('client'),
+      addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
+      routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
+    },
+    link: { a: { host: router, ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } },
+  };
+}
+
+/** A pod of the lab: its addresses, and `short` names its node-side veth (`veth-SHORT`). */
+export interface LabPodSpec {
+  readonly name: string;
+  readonly ip: string;
+  readonly ip6: string;
+  readonly short: string;
+}
+
 interface NodeSpec {
   readonly name: string;
   readonly role: 'tunnel-node' | 'serving-node';
@@ -141,7 +164,28 @@ interface NodeSpec {
   readonly ip6: string;
   readonly podCidr?: string;
   readonly podCidr6?: string;
-  readonly pods: readonly { readonly name: string; readonly ip: string; readonly ip6: string; readonly short: string }[];
+  readonly pods: readonly LabPodSpec[];
+}
+
+/**
+ * A node's pods wired as the lab's CNI wires them (Calico-style): one veth each, whose
+ * node end holds the pod gateway addresses, a host route to each pod from the node, and
+ * in each pod a default route to the gateway. Both topologies build their pods here.
+ */
+export function podNetwork(ns: (name: string) => string, node: { readonly name: string; readonly ip: string }, pods: readonly LabPodSpec[]): {
+  readonly nodeAddresses: LabAddress[]; readonly nodeRoutes: LabRoute[]; readonly hosts: LabHost[]; readonly links: LabLink[];
+} {
+  const veth = (p: LabPodSpec): string => `veth-${p.short}`;
+  return {
+    nodeAddresses: pods.flatMap((p) => [{ ifname: veth(p), cidr: `${POD_GATEWAY}/32` }, { ifname: veth(p), cidr: `${POD_GATEWAY6}/64` }]),
+    nodeRoutes: pods.flatMap((p) => [{ dst: `${p.ip}/32`, dev: veth(p), src: node.ip }, { dst: `${p.ip6}/128`, dev: veth(p) }]),
+    hosts: pods.map((pod) => ({
+      name: pod.name, role: 'pod', netns: ns(pod.name), node: node.name,
+      addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }, { ifname: 'eth0', cidr: `${pod.ip6}/128` }],
+      routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }, { dst: '::/0', via: POD_GATEWAY6, dev: 'eth0' }],
+    })),
+    links: pods.map((pod) => ({ a: { host: node.name, ifname: veth(pod) }, b: { host: pod.name, ifname: 'eth0' } })),
+  };
 }
 
 const NODES: readonly NodeSpec[] = [
@@ -193,12 +237,9 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
     ],
     routes: podCidrRoutes(),
   });
-  hosts.push({
-    name: 'client', role: 'client', netns: ns('client'),
-    addresses: [{ ifname: 'eth0', cidr: '198.51.100.10/26' }, { ifname: 'eth0', cidr: '2001:db8:4b53:c::10/64' }],
-    routes: [{ dst: 'default', via: '198.51.100.1' }, { dst: '::/0', via: '2001:db8:4b53:c::1' }],
-  });
-  links.push({ a: { host: 'router', ifname: 'c-client' }, b: { host: 'client', ifname: 'eth0' } });
+  const client = clientHost(ns, 'router');
+  hosts.push(client.host);
+  links.push(client.link);
   hosts.push({
     name: 'apiserver', role: 'apiserver', netns: ns('apiserver'),
     addresses: [{ ifname: 'eth0', cidr: `${apiIp}/${NODE_NET_LEN}` }],
@@ -207,18 +248,15 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
   links.push({ a: { host: 'router', ifname: 'n-apiserver' }, b: { host: 'apiserver', ifname: 'eth0' }, bridge: 'br-nodes' });
 
   for (const node of NODES) {
-    const podRoutes: LabRoute[] = node.pods.flatMap((p) => [
-      { dst: `${p.ip}/32`, dev: `veth-${p.short}`, src: node.ip },
-      { dst: `${p.ip6}/128`, dev: `veth-${p.short}` },
-    ]);
+    const pods = podNetwork(ns, node, node.pods);
     hosts.push({
       name: node.name, role: node.role, netns: ns(node.name),
       addresses: [
         { ifname: 'eth0', cidr: `${node.ip}/${NODE_NET_LEN}` },
         { ifname: 'eth0', cidr: `${node.ip6}/${NODE_NET6_LEN}` },
-        ...node.pods.flatMap((p) => [{ ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY}/32` }, { ifname: `veth-${p.short}`, cidr: `${POD_GATEWAY6}/64` }]),
+        ...pods.nodeAddresses,
       ],
-      routes: [{ dst: 'default', via: routerIp }, { dst: '::/0', via: routerIp6 }, ...podCidrRoutes(node.name), ...podRoutes],
+      routes: [{ dst: 'default', via: routerIp }, { dst: '::/0', via: routerIp6 }, ...podCidrRoutes(node.name), ...pods.nodeRoutes],
       labels: {
         'kubernetes.io/hostname': node.name,
         ...(node.role === 'tunnel-node' ? { node: 'tunnel' } : {}),
@@ -227,14 +265,8 @@ export function buildTopology(opts: TopologyOptions = {}): LabTopology {
       ...(node.podCidr6 ? { podCidr6: node.podCidr6 } : {}),
     });
     links.push({ a: { host: 'router', ifname: `n-${node.name}` }, b: { host: node.name, ifname: 'eth0' }, bridge: 'br-nodes' });
-    for (const pod of node.pods) {
-      hosts.push({
-        name: pod.name, role: 'pod', netns: ns(pod.name), node: node.name,
-        addresses: [{ ifname: 'eth0', cidr: `${pod.ip}/32` }, { ifname: 'eth0', cidr: `${pod.ip6}/128` }],
-        routes: [{ dst: `${POD_GATEWAY}/32`, dev: 'eth0' }, { dst: 'default', via: POD_GATEWAY, dev: 'eth0', onlink: true }, { dst: '::/0', via: POD_GATEWAY6, dev: 'eth0' }],
-      });
-      links.push({ a: { host: node.name, ifname: `veth-${pod.short}` }, b: { host: pod.name, ifname: 'eth0' } });
-    }
+    hosts.push(...pods.hosts);
+    links.push(...pods.links);
   }
 
   const apiPort = 6443;

@@ -14,7 +14,7 @@ import { Podman } from './runtime/podman.js';
 import { withoutPods } from './runtime/pod-wiring.js';
 import { BirdRouter } from './bird.js';
 import { FrrRouter, waitFor } from './frr.js';
-import { networkPlan } from './network-plan.js';
+import { networkPlan, runPlan } from './network-plan.js';
 import { distFile, repoRoot, tail } from './paths.js';
 import { preflight } from './preflight.js';
 import { spineConfig, torBirdConfig, torFrrConfig } from './racks-router-config.js';
@@ -106,7 +106,7 @@ export async function labUp(opts: UpOptions): Promise<UpResult> {
     // With a container runtime the pods' namespaces are the runtime's: wired when each pod starts.
     const network = containers ? withoutPods(topo) : topo;
     progress(`network: ${network.hosts.length} namespaces, ${network.links.length} links`);
-    for (const step of networkPlan(network)) await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.input ? { input: step.input } : {}) });
+    await runPlan(networkPlan(network), run);
 
     if (topo.racks) {
       progress(`routers: spine (FRR), ${topo.racks.map((r) => `${r.tor} (${r.torImpl === 'bird' ? 'BIRD 2' : 'FRR'}, AS ${r.torAsn})`).join(', ')}`);

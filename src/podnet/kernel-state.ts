@@ -30,14 +30,18 @@ interface IpAddrJson {
   addr_info?: Array<{ family?: unknown; local?: unknown; prefixlen?: unknown; scope?: unknown; label?: unknown }>;
 }
 
+/** `ip -j` output as JSON (empty output: no objects); throws naming the command and the offending text. */
+function parseIpJson(text: string, command: string): unknown {
+  try {
+    return JSON.parse(text || '[]');
+  } catch {
+    throw new Error(`${command}: not JSON: ${text.slice(0, 200)}`);
+  }
+}
+
 /** Parses `ip -d -j addr show`. Throws with the offending text when it is not that. */
 export function parseIpAddrJson(text: string): KernelLink[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text || '[]');
-  } catch {
-    throw new Error(`ip -j addr: not JSON: ${text.slice(0, 200)}`);
-  }
+  const raw = parseIpJson(text, 'ip -j addr');
   if (!Array.isArray(raw)) throw new Error('ip -j addr: expected an array');
   return (raw as IpAddrJson[]).flatMap((l): KernelLink[] => {
     if (typeof l.ifname !== 'string') return [];
@@ -67,12 +71,7 @@ export function parseIpAddrJson(text: string): KernelLink[] {
 
 /** Parses `ip -j -f mpls route show`, keeping only the project's routes. */
 export function parseMplsRoutes(text: string): KernelMplsRoute[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text || '[]');
-  } catch {
-    throw new Error(`ip -j -f mpls route: not JSON: ${text.slice(0, 200)}`);
-  }
+  const raw = parseIpJson(text, 'ip -j -f mpls route');
   if (!Array.isArray(raw)) return [];
   return (raw as Array<{ dst?: unknown; dev?: unknown; protocol?: unknown }>).flatMap((r): KernelMplsRoute[] => {
     const protocol = String(r.protocol ?? '');

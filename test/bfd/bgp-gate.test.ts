@@ -1,39 +1,18 @@
 // The BGP -> BFD gate of BfdBgpBinding (issue 15): a gated session answers only while the
 // BGP session it protects is Established (after a settle delay), or while BFD itself holds
 // that BGP peer down. Two real BfdManagers over loopback; the BGP side is the binding's input.
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { BfdBgpBinding, BfdManager, gatedSessionRuns, type BfdStateEvent, type PeerControl } from '../../src/bfd/index.js';
+import { describe, expect, it } from '@jest/globals';
+import { BfdBgpBinding, BfdManager, gatedSessionRuns, type BfdStateEvent } from '../../src/bfd/index.js';
 import { waitFor } from '../../src/lab/index.js';
+import { connect, loopbackPair, RecordingPeers, sessionFrom, stateOf, stoppedAfterEach } from '../support/bfd-loopback.js';
 
-const A = '127.88.62.1';
-const B = '127.88.62.2';
-const fast = { minTxMs: 30, minRxMs: 30, multiplier: 3 };
+const addrs = loopbackPair(63);
+const { a: A, b: B } = addrs;
 const OPEN_DELAY_MS = 150;
 
-const managers: BfdManager[] = [];
-const bindings: BfdBgpBinding[] = [];
-function manager(): BfdManager {
-  const m = new BfdManager({ retryMs: 200 });
-  managers.push(m);
-  return m;
-}
-afterEach(async () => {
-  for (const b of bindings.splice(0)) b.stop();
-  for (const m of managers.splice(0)) await m.stop();
-});
-
-const stateOf = (m: BfdManager, peer: string): string | undefined => m.status().find((s) => s.peer === peer)?.state;
+const track = stoppedAfterEach();
+const manager = (): BfdManager => track(new BfdManager({ retryMs: 200 }));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-class RecordingPeers implements PeerControl {
-  readonly calls: string[] = [];
-  async disablePeer(address: string, reason: string): Promise<void> {
-    this.calls.push(`disable ${address} (${reason})`);
-  }
-  async enablePeer(address: string): Promise<void> {
-    this.calls.push(`enable ${address}`);
-  }
-}
 
 /** `a` is the agent's side (gated towards B), `b` the router's. */
 type Timed = BfdStateEvent & { at: number };
@@ -42,13 +21,11 @@ async function gatedPair(opts: { holdDownMs?: number } = {}): Promise<{ a: BfdMa
   const a = manager();
   const b = manager();
   const peers = new RecordingPeers();
-  const binding = new BfdBgpBinding(a, peers, undefined, { holdDownMs: opts.holdDownMs ?? 0, gatedPeers: [B], openDelayMs: OPEN_DELAY_MS });
-  bindings.push(binding);
+  const binding = track(new BfdBgpBinding(a, peers, undefined, { holdDownMs: opts.holdDownMs ?? 0, gatedPeers: [B], openDelayMs: OPEN_DELAY_MS }));
   const events: Timed[] = [];
   a.on('state', (e) => events.push({ ...e, at: Date.now() }));
   binding.start();
-  await a.setSessions([{ peer: B, local: A, profile: fast }]);
-  await b.setSessions([{ peer: A, local: B, profile: fast }]);
+  await connect(a, b, addrs, { waitUp: false });
   return { a, b, binding, peers, events };
 }
 
@@ -124,7 +101,7 @@ describe('BfdBgpBinding gate over loopback', () => {
     await sleep(200);
     expect(stateOf(a, B)).toBe('Down');
     const b2 = manager();
-    await b2.setSessions([{ peer: A, local: B, profile: fast }]);
+    await b2.setSessions([sessionFrom(addrs, 'b')]);
     await waitFor(() => peers.calls.length === 2, 8000, 10);
     await binding.settled();
     expect(peers.calls[1]).toBe(`enable ${B}`);
@@ -137,12 +114,9 @@ describe('BfdBgpBinding gate over loopback', () => {
   it('without gated peers, drain and restore act on every session as before', async () => {
     const a = manager();
     const b = manager();
-    const binding = new BfdBgpBinding(a, new RecordingPeers(), undefined, { holdDownMs: 0 });
-    bindings.push(binding);
+    const binding = track(new BfdBgpBinding(a, new RecordingPeers(), undefined, { holdDownMs: 0 }));
     binding.start();
-    await a.setSessions([{ peer: B, local: A, profile: fast }]);
-    await b.setSessions([{ peer: A, local: B, profile: fast }]);
-    await waitFor(() => stateOf(a, B) === 'Up', 8000, 10);
+    await connect(a, b, addrs);
     binding.setDrained(true);
     expect(stateOf(a, B)).toBe('AdminDown');
     binding.setDrained(false);

@@ -6,8 +6,9 @@ import { BfdBgpBinding, BfdManager } from '../../src/bfd/index.js';
 import { GobgpClient, GobgpdProcess } from '../../src/bgp/index.js';
 import { NetnsSet, waitFor } from '../../src/lab/index.js';
 
-const A = '127.88.62.1';
-const B = '127.88.62.2';
+// Its own loopback /24 (test/support/bfd-loopback.ts): files run at the same time.
+const A = '127.88.64.1';
+const B = '127.88.64.2';
 const fast = { minTxMs: 30, minRxMs: 30, multiplier: 3 };
 
 describe('BFD -> gobgpd peer control', () => {

@@ -1,45 +1,25 @@
 // Two BfdManagers talking over loopback in this process: the socket, timer, demultiplexing,
 // counter, metric and BGP-binding layers around the state machine, without namespaces.
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import dgram from 'node:dgram';
-import { BfdBgpBinding, BfdManager, bfdMetrics, bfdStatusReport, BfdState, encodeControlPacket, type BfdStateEvent, type PeerControl } from '../../src/bfd/index.js';
+import { BfdBgpBinding, BfdManager, bfdMetrics, bfdStatusReport, BfdState, encodeControlPacket, type BfdStateEvent } from '../../src/bfd/index.js';
 import { waitFor } from '../../src/lab/index.js';
 import { metricsRegistry, parseStatusReport } from '../../src/observe/index.js';
+import { connect, FAST_LOOPBACK as fast, loopbackPair, RecordingPeers, sessionFrom, stateOf, stoppedAfterEach } from '../support/bfd-loopback.js';
 
-// 127.0.0.0/8 is all loopback; an unusual sub-range keeps clear of anything else on the host.
-const A = '127.88.61.1';
-const B = '127.88.61.2';
-const fast = { minTxMs: 30, minRxMs: 30, multiplier: 3 };
+const addrs = loopbackPair(61);
+const { a: A, b: B } = addrs;
 
-const managers: BfdManager[] = [];
+const track = stoppedAfterEach();
 function manager(): BfdManager {
   // The agent's registry: an in-thread manager counts nowhere unless told (telemetry.ts).
-  const m = new BfdManager({ retryMs: 200, metrics: bfdMetrics() });
-  managers.push(m);
-  return m;
-}
-afterEach(async () => {
-  for (const m of managers.splice(0)) await m.stop();
-});
-
-const stateOf = (m: BfdManager, peer: string): string | undefined => m.status().find((s) => s.peer === peer)?.state;
-
-class RecordingPeers implements PeerControl {
-  readonly calls: string[] = [];
-  async disablePeer(address: string, reason: string): Promise<void> {
-    this.calls.push(`disable ${address} (${reason})`);
-  }
-  async enablePeer(address: string): Promise<void> {
-    this.calls.push(`enable ${address}`);
-  }
+  return track(new BfdManager({ retryMs: 200, metrics: bfdMetrics() }));
 }
 
 async function pair(): Promise<{ a: BfdManager; b: BfdManager }> {
   const a = manager();
   const b = manager();
-  await a.setSessions([{ peer: B, local: A, profile: fast }]);
-  await b.setSessions([{ peer: A, local: B, profile: fast }]);
-  await waitFor(() => stateOf(a, B) === 'Up' && stateOf(b, A) === 'Up', 8000, 20);
+  await connect(a, b, addrs);
   return { a, b };
 }
 
@@ -100,7 +80,7 @@ describe('BfdManager over loopback', () => {
     await binding.settled();
     expect(peers.calls).toEqual([`disable ${B} (BFD down: control-detection-time-expired)`]);
     const b2 = manager();
-    await b2.setSessions([{ peer: A, local: B, profile: fast }]);
+    await b2.setSessions([sessionFrom(addrs, 'b')]);
     await waitFor(() => stateOf(a, B) === 'Up', 8000, 20);
     await binding.settled();
     expect(peers.calls.at(-1)).toBe(`enable ${B}`);
@@ -116,7 +96,7 @@ describe('BfdManager over loopback', () => {
     await b.stop();
     await waitFor(() => stateOf(a, B) === 'Down', 3000, 5);
     const b2 = manager();
-    await b2.setSessions([{ peer: A, local: B, profile: fast }]);
+    await b2.setSessions([sessionFrom(addrs, 'b')]);
     await waitFor(() => stateOf(a, B) === 'Up', 12000, 20);
     await binding.settled();
     expect(peers.calls).toEqual([]);

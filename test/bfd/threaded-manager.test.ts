@@ -6,11 +6,10 @@ import winston from 'winston';
 import { BfdManager, ThreadedBfdManager, type BfdSessionRunner, type BfdStateEvent } from '../../src/bfd/index.js';
 import { waitFor } from '../../src/lab/index.js';
 import { metricsRegistry } from '../../src/observe/index.js';
+import { connect, loopbackPair, stateOf } from '../support/bfd-loopback.js';
 
-// Another unusual loopback sub-range than manager.test.ts, which may run at the same time.
-const A = '127.88.62.1';
-const B = '127.88.62.2';
-const fast = { minTxMs: 30, minRxMs: 30, multiplier: 3 };
+const addrs = loopbackPair(62);
+const { a: A, b: B } = addrs;
 
 const runners: BfdSessionRunner[] = [];
 afterEach(async () => {
@@ -23,14 +22,10 @@ function threaded(logger?: winston.Logger): ThreadedBfdManager {
   return m;
 }
 
-const stateOf = (m: BfdSessionRunner, peer: string): string | undefined => m.status().find((s) => s.peer === peer)?.state;
-
 async function pair<T extends BfdSessionRunner>(make: () => T): Promise<{ a: T; b: T }> {
   const a = make();
   const b = make();
-  await a.setSessions([{ peer: B, local: A, profile: fast }]);
-  await b.setSessions([{ peer: A, local: B, profile: fast }]);
-  await waitFor(() => stateOf(a, B) === 'Up' && stateOf(b, A) === 'Up', 8000, 20);
+  await connect(a, b, addrs);
   return { a, b };
 }
 
@@ -51,8 +46,7 @@ describe('ThreadedBfdManager over loopback', () => {
     const events: BfdStateEvent[] = [];
     a.on('state', (e) => events.push(e));
     const b = threaded();
-    await a.setSessions([{ peer: B, local: A, profile: fast }]);
-    await b.setSessions([{ peer: A, local: B, profile: fast }]);
+    await connect(a, b, addrs, { waitUp: false });
     await waitFor(() => stateOf(a, B) === 'Up', 8000, 20);
     expect(events.at(-1)).toMatchObject({ peer: B, local: A, to: 'Up' });
     await new Promise((r) => setTimeout(r, 300));

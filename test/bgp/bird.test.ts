@@ -5,17 +5,13 @@
 // by BFD (well before the 9 s hold time) when the node goes silent with its link still up.
 // Skips, saying why, only when bird is not installed (Debian `bird2`).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BfdChild } from '../../src/bfd/child.js';
-import { ensureGtsm } from '../../src/bfd/index.js';
-import { BgpSpeaker, GobgpClient, GobgpdProcess } from '../../src/bgp/index.js';
 import { BirdRouter, birdAvailable, NetnsSet, waitFor } from '../../src/lab/index.js';
-import { runCommand } from '../../src/system/index.js';
+import { BgpNode } from '../support/bgp-node.js';
 import { fibRoute } from './bgp-lab.js';
 
 const R4 = '198.51.100.81';
 const N4 = '198.51.100.82';
 const VIP = '203.0.113.99/32';
-const SILENCE_TABLE = 'kst_h8_silence';
 const present = birdAvailable();
 if (!present) console.log('bird.test: SKIPPED, bird is not installed (Debian package bird2; scripts/install-deps.sh installs it)');
 const maybe = present ? describe : describe.skip;
@@ -25,20 +21,11 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
   let routerNs: string;
   let nodeNs: string;
   let bird: BirdRouter;
-  let gobgpd: GobgpdProcess;
-  let client: GobgpClient;
-  let speaker: BgpSpeaker;
-  let bfd: BfdChild | undefined;
+  let node: BgpNode | undefined;
   let birdConf: (bfdMode: 'on' | 'graceful') => string;
   const route = { prefix: VIP, family: 4 as const, communities: ['64512:100'], largeCommunities: [] };
   const newSpeaker = (): void => {
-    speaker?.stop();
-    client?.close();
-    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000 });
-    speaker = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
-    speaker.setPeers([{ address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1, gracefulRestart: { restartTimeSeconds: 60 } }]);
-    speaker.setRoutes([route]);
-    speaker.start();
+    node!.newSpeaker([{ address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1, gracefulRestart: { restartTimeSeconds: 60 } }], [route]);
   };
 
   beforeAll(async () => {
@@ -62,21 +49,13 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     ].join('\n');
     bird = new BirdRouter({ netns: routerNs, conf: birdConf('on') });
     await bird.start();
-    await ensureGtsm({ netns: nodeNs });
-    gobgpd = new GobgpdProcess({ netns: nodeNs });
-    await gobgpd.start();
+    node = await BgpNode.start(nodeNs, N4, R4);
     newSpeaker();
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
   }, 60000);
 
   afterAll(async () => {
-    speaker?.stop();
-    client?.close();
-    await bfd?.kill();
-    await gobgpd?.destroy();
+    await node?.destroy();
     await bird?.stop();
-    if (nodeNs) await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs, allowFailure: true });
     await ns.destroy();
   });
 
@@ -94,15 +73,14 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     let sessions = '';
     await waitFor(async () => /\bUp\b/.test((sessions = await bird.birdc('show bfd sessions')).split('\n').find((l) => l.includes(N4)) ?? ''), 30000, 200)
       .catch(() => { throw new Error(`BIRD's BFD session to ${N4} is not Up:\n${sessions}\n${bird.logs()}`); });
-    await bfd!.waitForState(R4, 'Up', 10000);
+    await node!.bfd!.waitForState(R4, 'Up', 10000);
   }, 60000);
 
   it('the node goes silent with its link up: BIRD\'s BFD withdraws the VIP well before the hold time', async () => {
     // Everything the node sends or receives is dropped (a hung node): only BFD (300 ms) or
     // the BGP hold timer (9 s) can tell.
-    const script = `table inet ${SILENCE_TABLE} {\n chain in { type filter hook input priority -100; policy drop; }\n chain out { type filter hook output priority -100; policy drop; }\n}\n`;
     const t0 = Date.now();
-    await runCommand('nft', ['-f', '-'], { netns: nodeNs, input: script });
+    await node!.silence();
     await waitFor(async () => (await fibRoute(routerNs, VIP)) === undefined, 9000, 20)
       .catch(async () => { throw new Error(`VIP still in BIRD's FIB after 9 s:\n${await bird.birdc('show bfd sessions')}\n${await bird.birdc('show protocols all node1')}`); });
     const ms = Date.now() - t0;
@@ -110,7 +88,7 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     // BFD's detection time is 300 ms; the hold timer would take 6-9 s.
     expect(ms).toBeLessThan(3000);
     expect((await bird.birdc('show bfd sessions')).split('\n').find((l) => l.includes(N4)) ?? '').toMatch(/Down|Init/);
-    await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs });
+    await node!.unsilence();
   }, 60000);
 
   it('graceful restart with plain `bfd on`: BIRD ends it on the BFD Down that follows the dying gobgpd\'s FIN (unlike FRR 8.4)', async () => {
@@ -120,12 +98,9 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     // agent (C bit clear), a BIRD router must choose `bfd graceful` (next test) or this.
     await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
     await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 10000, 100);
-    await bfd!.waitForState(R4, 'Up', 30000);
-    speaker.stop();
-    const dying = bfd!;
-    bfd = undefined;
+    await node!.bfd!.waitForState(R4, 'Up', 30000);
     const t0 = Date.now();
-    await Promise.all([gobgpd.stop('SIGKILL'), dying.kill()]);
+    await node!.killAgentAndGobgpd();
     let goneMs: number | undefined;
     try {
       await waitFor(async () => (await fibRoute(routerNs, VIP)) === undefined, 5000, 20);
@@ -134,9 +109,8 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     console.log(`bird.test: plain \`bfd on\`, gobgpd and our BFD SIGKILLed together: the VIP ${goneMs === undefined ? 'stayed 5 s' : `left BIRD's FIB after ${goneMs} ms`}\n${bird.logs().split('\n').filter((l) => /node1|bfd|BFD/i.test(l)).slice(-8).join('\n')}`);
     expect(goneMs).toBeDefined();
     expect(goneMs!).toBeLessThan(3000);
-    await gobgpd.start();
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
+    await node!.gobgpd.start();
+    await node!.startBfd();
     newSpeaker();
     await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
     await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 15000, 100);
@@ -148,11 +122,8 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     expect(await bird.reconfigure(birdConf('graceful'))).toMatch(/[Rr]econfigur/);
     await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
     await waitFor(async () => (await fibRoute(routerNs, VIP))?.gateway === N4, 10000, 100);
-    await bfd!.waitForState(R4, 'Up', 30000);
-    await bfd!.kill();
-    bfd = undefined;
-    speaker.stop();
-    await gobgpd.stop('SIGKILL');
+    await node!.bfd!.waitForState(R4, 'Up', 30000);
+    await node!.killAgentAndGobgpd();
     const end = Date.now() + 4000;
     let missing = 0;
     while (Date.now() < end) {
@@ -162,9 +133,8 @@ maybe('BIRD 2 as the router: BGP with gobgpd, BFD with our BFD', () => {
     expect(missing).toBe(0);
     expect(await bird.birdc('show protocols all node1')).not.toMatch(/Established/);
     // Back: gobgpd bare, the speaker sets it up with the Restart State bit; BIRD refreshes.
-    await gobgpd.start();
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: { minTxMs: 100, minRxMs: 100, multiplier: 3 } }]);
+    await node!.gobgpd.start();
+    await node!.startBfd();
     newSpeaker();
     await waitFor(async () => /Established/.test(await bird.birdc('show protocols node1')), 40000, 200);
     expect((await fibRoute(routerNs, VIP))?.gateway).toBe(N4);

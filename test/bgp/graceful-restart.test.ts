@@ -8,18 +8,15 @@
 // the assertion can fail).
 // Order-of-magnitude bounds only; the figures are the flows bench's (fibGapMs).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BfdChild } from '../../src/bfd/child.js';
-import { ensureGtsm } from '../../src/bfd/index.js';
-import { BgpSpeaker, GobgpClient, GobgpdProcess, type PeerSpec } from '../../src/bgp/index.js';
+import type { BgpSpeaker, PeerSpec } from '../../src/bgp/index.js';
 import { FrrRouter, NetnsSet, waitFor } from '../../src/lab/index.js';
-import { runCommand } from '../../src/system/index.js';
+import { BgpNode } from '../support/bgp-node.js';
 import { fibNextHops, waitForNextHops } from './bgp-lab.js';
 
 const R4 = '198.51.100.73';
 const N4 = '198.51.100.74';
 const VIP = '203.0.113.88/32';
 const RESTART_TIME = 60;
-const SILENCE_TABLE = 'kst_t_gr_silence';
 
 /** Polls the router's FIB for `ms`; returns the longest stretch without `hop` as next hop. */
 async function longestGap(routerNs: string, hop: string, ms: number): Promise<number> {
@@ -44,26 +41,12 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
   let router: FrrRouter;
   let routerNs: string;
   let nodeNs: string;
-  let gobgpd: GobgpdProcess;
-  let client: GobgpClient;
-  let speaker: BgpSpeaker | undefined;
-  let bfd: BfdChild | undefined;
-  const fast = { minTxMs: 100, minRxMs: 100, multiplier: 3 };
+  let node: BgpNode | undefined;
   const peer = (gr: boolean): PeerSpec => ({
     address: R4, asn: 65000, holdTimeSeconds: 9, keepaliveSeconds: 3, connectRetrySeconds: 1,
     ...(gr ? { gracefulRestart: { restartTimeSeconds: RESTART_TIME } } : {}),
   });
-  const newSpeaker = (gr: boolean): BgpSpeaker => {
-    speaker?.stop();
-    client?.close();
-    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000, reconnectBackoffMs: { initial: 50, max: 500 } });
-    const s = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
-    s.setPeers([peer(gr)]);
-    s.setRoutes([{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
-    s.start();
-    speaker = s;
-    return s;
-  };
+  const newSpeaker = (gr: boolean): BgpSpeaker => node!.newSpeaker([peer(gr)], [{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
   const frrNeighbor = async (): Promise<Record<string, unknown>> =>
     ((await router.vtyshJson<Record<string, Record<string, unknown>>>(`show bgp neighbors ${N4} json`))[N4] ?? {});
   const established = async (): Promise<boolean> => (await frrNeighbor()).bgpState === 'Established';
@@ -80,18 +63,11 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
         ` neighbor ${N4} bfd profile fast`].join('\n'),
     });
     await router.start();
-    await ensureGtsm({ netns: nodeNs });
-    gobgpd = new GobgpdProcess({ netns: nodeNs });
-    await gobgpd.start();
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    node = await BgpNode.start(nodeNs, N4, R4);
   }, 60000);
 
   afterAll(async () => {
-    speaker?.stop();
-    client?.close();
-    await bfd?.kill();
-    await gobgpd?.destroy();
+    await node?.destroy();
     await router?.stop();
     await ns.destroy();
   });
@@ -99,7 +75,7 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
   it('advertises the capability and FRR, as helper, sees it with our restart time', async () => {
     newSpeaker(true);
     await waitForNextHops(routerNs, VIP, [N4], 30000);
-    await bfd!.waitForState(R4, 'Up', 30000);
+    await node!.bfd!.waitForState(R4, 'Up', 30000);
     const n = await frrNeighbor();
     expect(JSON.stringify(n.gracefulRestartInfo ?? n)).toMatch(/restart/i);
     const gr = n.gracefulRestartInfo as { remoteGrMode?: string; timers?: { receivedRestartTimer?: number } } | undefined;
@@ -108,17 +84,11 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
   }, 60000);
 
   it('a restarted agent adopting the running gobgpd withdraws nothing before its first announcement set (fail static)', async () => {
-    speaker!.stop();
-    client.close();
-    client = new GobgpClient({ target: gobgpd.target, callTimeoutMs: 5000, reconnectBackoffMs: { initial: 50, max: 500 } });
-    const s = new BgpSpeaker({ client, global: { asn: 64512, routerId: N4, listenPort: -1 }, backoff: { initialMs: 100, maxMs: 500 }, waitForAnnouncements: true });
-    speaker = s;
-    s.setPeers([peer(true)]);
-    s.start();
+    const s = node!.newSpeaker([peer(true)]);
     expect((await s.sync()).ok).toBe(true);
     // The model is not ready yet: the route stays in gobgpd and at the router.
     expect(await longestGap(routerNs, N4, 2000)).toBe(0);
-    expect((await client.listLocalRoutes(4)).map((r) => r.prefix)).toEqual([VIP]);
+    expect((await node!.client!.listLocalRoutes(4)).map((r) => r.prefix)).toEqual([VIP]);
     s.setRoutes([{ prefix: VIP, family: 4, communities: [], largeCommunities: [] }]);
     expect(await s.sync()).toMatchObject({ ok: true, added: 0, withdrawn: 0 });
     expect(await fibNextHops(routerNs, VIP)).toEqual([N4]);
@@ -129,10 +99,7 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     // An agent and its gobgpd dying together (restart-all, a crash): the kernel closes the
     // TCP session at once (graceful restart starts at the router), BFD goes Down at the
     // router only after its detection time, which FRR then ignores (the session is down).
-    speaker!.stop();
-    const dying = bfd!;
-    bfd = undefined;
-    await Promise.all([gobgpd.stop('SIGKILL'), dying.kill()]);
+    await node!.killAgentAndGobgpd();
     // Dead for 5 s: the route must stay (stale), BFD Down notwithstanding.
     const gapWhileDead = await longestGap(routerNs, N4, 5000);
     expect(gapWhileDead).toBe(0);
@@ -141,9 +108,8 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     expect(route.paths?.[0]?.stale).toBe(true);
 
     // They come back (new processes): the Restart State bit keeps the stale route until our End-of-RIB.
-    await gobgpd.start();
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    await node!.gobgpd.start();
+    const bfd = await node!.startBfd();
     newSpeaker(true);
     let worst = 0;
     await waitFor(async () => {
@@ -163,13 +129,12 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
   }, 90000);
 
   it('a node that goes silent (no FIN, all packets dropped): BFD Down withdraws its route at once, graceful restart notwithstanding', async () => {
-    await bfd!.waitForState(R4, 'Up', 30000);
+    await node!.bfd!.waitForState(R4, 'Up', 30000);
     await waitFor(established, 30000, 200);
     await waitForNextHops(routerNs, VIP, [N4], 30000);
     // A dead node sends nothing more: BFD (300 ms) or the hold timer (9 s) can tell.
-    const script = `table inet ${SILENCE_TABLE} {\n chain in { type filter hook input priority -100; policy drop; }\n chain out { type filter hook output priority -100; policy drop; }\n}\n`;
     const t = Date.now();
-    await runCommand('nft', ['-f', '-'], { netns: nodeNs, input: script });
+    await node!.silence();
     await waitForNextHops(routerNs, VIP, [], 9000);
     const ms = Date.now() - t;
     console.log(`graceful-restart.test: a silent node's VIP left the router's FIB ${ms} ms after it went silent (BFD 100 ms x 3, hold time 9 s, graceful restart on)`);
@@ -177,31 +142,27 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     // Withdrawn, not kept stale: the BFD Down came while the session was up.
     const route = await router.vtyshJson<{ paths?: unknown[] }>(`show bgp ipv4 unicast ${VIP} json`);
     expect(route.paths ?? []).toHaveLength(0);
-    await runCommand('nft', ['delete', 'table', 'inet', SILENCE_TABLE], { netns: nodeNs });
+    await node!.unsilence();
     await waitFor(established, 40000, 200);
     await waitForNextHops(routerNs, VIP, [N4], 30000);
   }, 90000);
 
   it('an agent crash alone (our BFD dies, gobgpd lives): withdrawn by default; kept with the router\'s check-control-plane-failure', async () => {
-    await bfd!.waitForState(R4, 'Up', 30000);
+    await node!.bfd!.waitForState(R4, 'Up', 30000);
     // Default: a BFD Down while the session is up is taken for a forwarding failure (C bit clear
     // or not): safe, traffic moves to the other tunnel nodes.
     const t = Date.now();
-    await bfd!.kill();
-    bfd = undefined;
+    await node!.killBfd();
     await waitForNextHops(routerNs, VIP, [], 10000);
     const ms = Date.now() - t;
     console.log(`graceful-restart.test: without check-control-plane-failure, BFD Down withdrew the VIP ${ms} ms after our BFD was killed`);
     expect(ms).toBeLessThan(3000);
     // The opt-in exception: our C bit is clear, so FRR ignores the BFD Down of a GR-capable peer.
     await router.vtysh('configure terminal', 'router bgp 65000', `neighbor ${N4} bfd check-control-plane-failure`);
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
-    await bfd.waitForState(R4, 'Up', 30000);
+    await (await node!.startBfd()).waitForState(R4, 'Up', 30000);
     await waitFor(established, 40000, 200);
     await waitForNextHops(routerNs, VIP, [N4], 30000);
-    await bfd.kill();
-    bfd = undefined;
+    await node!.killBfd();
     // BFD Down at the router after 300 ms; 3 s is ten detection times.
     const gap = await longestGap(routerNs, N4, 3000);
     expect(gap).toBe(0);
@@ -209,8 +170,7 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     const peers = await router.vtyshJson<Record<string, { status?: string }>>('show bfd peers json');
     expect(JSON.stringify(peers)).toMatch(/"status":"down"/);
     await router.vtysh('configure terminal', 'router bgp 65000', `no neighbor ${N4} bfd check-control-plane-failure`);
-    bfd = await BfdChild.start(nodeNs);
-    await bfd.setSessions([{ peer: R4, local: N4, profile: fast }]);
+    await node!.startBfd();
   }, 120000);
 
   it('control: without graceful restart the same SIGKILL withdraws the route within seconds', async () => {
@@ -219,10 +179,10 @@ describe('graceful restart against FRR (gobgpd and the agent\'s BFD killed and r
     await waitFor(async () => (await established()) && !JSON.stringify((await frrNeighbor()).gracefulRestartInfo ?? {}).includes('"remoteGrMode":"Restart"'), 40000, 200);
     await waitForNextHops(routerNs, VIP, [N4], 30000);
     const t = Date.now();
-    speaker!.stop();
-    await gobgpd.stop('SIGKILL');
+    void node!.speaker!.stop();
+    await node!.gobgpd.stop('SIGKILL');
     await waitForNextHops(routerNs, VIP, [], 10000);
     expect(Date.now() - t).toBeLessThan(5000);
-    await gobgpd.start();
+    await node!.gobgpd.start();
   }, 90000);
 });

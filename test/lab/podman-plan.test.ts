@@ -12,7 +12,7 @@ import { labPodTemplate, nodeContext, templateImage } from '../../src/lab/runtim
 import { memoryBytes, podTemplate, readManifests, resolveEnv } from '../../src/lab/runtime/pod-template.js';
 import { CGROUP_PARENT, echoPodPlan, LAB_LABEL, LAB_POD_ENV, nodePodPlan } from '../../src/lab/runtime/podman-plan.js';
 import { podWiring, withoutPods } from '../../src/lab/runtime/pod-wiring.js';
-import { networkPlan } from '../../src/lab/network-plan.js';
+import { networkPlan, renderPlan } from '../../src/lab/network-plan.js';
 import { removeLeftoverCgroups } from '../../src/lab/runtime/podman.js';
 
 const raw = parseDocument(readFileSync(join(repoRoot(), 'deploy/base/daemonset.yaml'), 'utf8')).toJS() as {
@@ -110,6 +110,8 @@ describe('echo pods from the runtime, wired as a CNI plugin wires them', () => {
     const inPod = steps.filter((s) => s.netnsPath === '/proc/4242/ns/net').map((s) => s.input ?? s.args.join(' ')).join('\n');
     expect(inPod).toContain('address add 198.51.100.130/32 dev eth0');
     expect(inPod).toContain('route add default via 169.254.1.1 dev eth0 onlink');
+    // The plan's own link steps, with the PID where the plan has the pod's namespace name.
+    expect(renderPlan(steps)).toContain('nsenter --net=/proc/4242/ns/net -- ip link set eth0 up');
     const onNode = steps.filter((s) => s.args[1] === 'h5t-worker-1' && s.input).map((s) => s.input).join('');
     expect(onNode).toContain('address add 169.254.1.1/32 dev veth-1a');
     expect(onNode).toContain('route add 198.51.100.130/32 dev veth-1a src 192.0.2.21');

@@ -13,6 +13,7 @@ import { podTemplate, readManifests, type PodTemplate } from './pod-template.js'
 import { echoPodPlan, nodePodPlan, type NodePodContext } from './podman-plan.js';
 import { Podman, type LabPod } from './podman.js';
 import { podWiring } from './pod-wiring.js';
+import { runPlan } from '../network-plan.js';
 
 export type LabRuntime = 'process' | 'podman';
 export const RUNTIMES: readonly LabRuntime[] = ['process', 'podman'];
@@ -77,9 +78,7 @@ export async function startEchoPods(topo: LabTopology, paths: LabPaths, record: 
     pods.push({ pod: plan.pod, graceSeconds: 5, containers: [{ name: plan.container }], volumes: [] });
     await podman.cmd(plan.run);
     const pid = await podman.pid(plan.container);
-    for (const step of podWiring(topo, pod.name, pid)) {
-      await run(step.file, step.args, { ...(step.netns ? { netns: step.netns } : {}), ...(step.netnsPath ? { netnsPath: step.netnsPath } : {}), ...(step.input ? { input: step.input } : {}) });
-    }
+    await runPlan(podWiring(topo, pod.name, pid), run);
     // No /run/netns name: the namespace is the container's, found as /proc/PID/ns/net.
     record({ kind: 'echo', host: pod.name, netns: `/proc/${pid}/ns/net`, pid, logFile, container: plan.container });
   }
