@@ -204,3 +204,13 @@ export function diffKernel(actual: KernelState, desired: KernelState, hash: Hash
   const xtScripts = { v4: xtScript(actual.xt.v4, desired.xt.v4), v6: xtScript(actual.xt.v6, desired.xt.v6) };
   return { ipBatches, nftScript, nftElementsOnly, xtScripts, operations };
 }
+
+/** Lines (array elements) of a batch. */
+export function batchLineCount(b: IpBatch): number {
+  return b.lines.length;
+}
+
+/** A batch's lines, `size` at a time; `first`: index of the chunk's first line in the batch. */
+export function* batchChunks(b: IpBatch, size: number): Iterable<{ readonly first: number; readonly lines: readonly string[]; readonly vips: readonly (string | undefined)[] }> {
+  for (let first = 0; first < b.lines.length; first += size) yield { first, lines: b.lines.slice(first, first + size), vips: b.vips.slice(first, first + size) };
+}

@@ -16,11 +16,20 @@ import type { RouteSpec, VipRoutes } from './state.js';
  */
 const nexthopTexts = new TextPool(200_000);
 
+/**
+ * One VIP's routes in about 1.6 KB at 256 buckets (docs/dataplane.md, "In memory"): the
+ * tables as runs of consecutive numbers (a plan's are one run per parity), one byte (two
+ * past 256 distinct targets) per route naming its nexthop among the VIP's distinct texts,
+ * and those texts shared with every other VIP (TextPool). No route object or string is
+ * kept per route; one is made when asked for.
+ */
 export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
-  /** Sorted ascending. */
-  private readonly tables: Int32Array;
-  /** Index into `targets` per table. */
-  private readonly slots: Uint16Array;
+  /** Runs of consecutive tables, ascending: first table of each run. */
+  private readonly runStart: Int32Array;
+  /** Position (in `slots`) of each run's first table; one more entry: the total. */
+  private readonly runAt: Int32Array;
+  /** Index into `targets` per route, in table order. */
+  private readonly slots: Uint8Array | Uint16Array;
   /** The distinct nexthop texts (shared strings). */
   private readonly targets: readonly string[];
 
@@ -32,8 +41,10 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
     const tables = Int32Array.from(entries.keys()).sort();
     const index = new Map<string, number>();
     const targets: string[] = [];
-    const slots = new Uint16Array(tables.length);
+    const wide = new Uint16Array(tables.length);
+    let runs = 0;
     for (let i = 0; i < tables.length; i++) {
+      if (i === 0 || tables[i] !== tables[i - 1]! + 1) runs += 1;
       const text = entries.get(tables[i]!)!;
       let k = index.get(text);
       if (k === undefined) {
@@ -42,30 +53,51 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
         index.set(text, k);
         targets.push(nexthopTexts.intern(text));
       }
-      slots[i] = k;
+      wide[i] = k;
     }
-    this.tables = tables;
-    this.slots = slots;
+    this.runStart = new Int32Array(runs);
+    this.runAt = new Int32Array(runs + 1);
+    for (let i = 0, r = -1; i < tables.length; i++) {
+      if (i === 0 || tables[i] !== tables[i - 1]! + 1) {
+        r += 1;
+        this.runStart[r] = tables[i]!;
+        this.runAt[r] = i;
+      }
+    }
+    this.runAt[runs] = tables.length;
+    this.slots = targets.length <= 0x100 ? Uint8Array.from(wide) : wide;
     this.targets = targets;
   }
 
   get size(): number {
-    return this.tables.length;
+    return this.slots.length;
   }
 
   get [Symbol.toStringTag](): string {
     return 'PackedVipRoutes';
   }
 
+  /** The table of the route at position i. */
+  private tableAt(i: number): number {
+    let lo = 0;
+    let hi = this.runStart.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.runAt[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.runStart[lo]! + (i - this.runAt[lo]!);
+  }
+
   private indexOf(table: number): number {
     let lo = 0;
-    let hi = this.tables.length - 1;
+    let hi = this.runStart.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const t = this.tables[mid]!;
-      if (t === table) return mid;
-      if (t < table) lo = mid + 1;
-      else hi = mid - 1;
+      const start = this.runStart[mid]!;
+      if (table < start) hi = mid - 1;
+      else if (table - start < this.runAt[mid + 1]! - this.runAt[mid]!) return this.runAt[mid]! + (table - start);
+      else lo = mid + 1;
     }
     return -1;
   }
@@ -91,23 +123,35 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
   }
 
   private at(i: number): RouteSpec {
-    return { family: this.family, table: this.tables[i]!, dst: this.dst, nexthop: this.targets[this.slots[i]!]! };
+    return { family: this.family, table: this.tableAt(i), dst: this.dst, nexthop: this.targets[this.slots[i]!]! };
+  }
+
+  /** table and nexthop text of every route, in table order, without making route objects. */
+  *pairs(): Generator<readonly [number, string]> {
+    for (let r = 0; r < this.runStart.length; r++) {
+      for (let i = this.runAt[r]!; i < this.runAt[r + 1]!; i++) yield [this.runStart[r]! + (i - this.runAt[r]!), this.targets[this.slots[i]!]!];
+    }
   }
 
   forEach(fn: (value: RouteSpec, key: number, map: ReadonlyMap<number, RouteSpec>) => void, thisArg?: unknown): void {
-    for (let i = 0; i < this.tables.length; i++) fn.call(thisArg, this.at(i), this.tables[i]!, this);
+    for (const [table, route] of this.entries()) fn.call(thisArg, route, table, this);
   }
 
   *entries(): MapIterator<[number, RouteSpec]> {
-    for (let i = 0; i < this.tables.length; i++) yield [this.tables[i]!, this.at(i)];
+    for (let r = 0; r < this.runStart.length; r++) {
+      for (let i = this.runAt[r]!; i < this.runAt[r + 1]!; i++) {
+        const table = this.runStart[r]! + (i - this.runAt[r]!);
+        yield [table, { family: this.family, table, dst: this.dst, nexthop: this.targets[this.slots[i]!]! }];
+      }
+    }
   }
 
   *keys(): MapIterator<number> {
-    for (let i = 0; i < this.tables.length; i++) yield this.tables[i]!;
+    for (let r = 0; r < this.runStart.length; r++) for (let i = this.runAt[r]!; i < this.runAt[r + 1]!; i++) yield this.runStart[r]! + (i - this.runAt[r]!);
   }
 
   *values(): MapIterator<RouteSpec> {
-    for (let i = 0; i < this.tables.length; i++) yield this.at(i);
+    for (const [, route] of this.entries()) yield route;
   }
 
   [Symbol.iterator](): MapIterator<[number, RouteSpec]> {
