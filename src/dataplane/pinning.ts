@@ -56,6 +56,8 @@ function routesLike(fresh: VipRoutes): VipRoutesBuilder {
  */
 export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number, live?: LiveTargets): PinnedVip {
   if (fresh.size === 0) return { routes: fresh, parity: 0 };
+  // Nothing in the kernel for this VIP (a first programming): the fresh routes as they are.
+  if (have === undefined && haveParity === 0) return { routes: fresh, parity: 0 };
   const at = (p: Parity, i: number): number => bucketTable(tableBase, i, p);
   let conflict = false;
   for (let i = 0; i < buckets && !conflict; i++) {

@@ -113,6 +113,25 @@ export class RoutePlanCache {
   }
 }
 
+/**
+ * Plans every VIP's routes into the cache in slices of about `sliceMs`, awaiting `pause`
+ * between them, so that the plan that follows finds them all planned. A first plan of
+ * 10,000 VIPs x 256 buckets is seconds of work; done in one piece it blocks the event loop
+ * long enough for the agent to miss its Lease renewal.
+ */
+export async function planInSlices(desired: DesiredState, cache: RoutePlanCache, sliceMs: number, pause: () => Promise<void>): Promise<void> {
+  if (!desired.isTunnelNode) return;
+  let started = performance.now();
+  for (const v of desired.vips) {
+    if (v.kernelMissing !== undefined) continue;
+    cache.plan(v, desired);
+    if (performance.now() - started >= sliceMs) {
+      await pause();
+      started = performance.now();
+    }
+  }
+}
+
 function sameTable(a: VipPlan, b: VipPlan): boolean {
   if (a === b) return true;
   if (a.family !== b.family || a.table.buckets.length !== b.table.buckets.length || a.table.backends.length !== b.table.backends.length) return false;

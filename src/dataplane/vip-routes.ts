@@ -126,10 +126,10 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
     return { family: this.family, table: this.tableAt(i), dst: this.dst, nexthop: this.targets[this.slots[i]!]! };
   }
 
-  /** table and nexthop text of every route, in table order, without making route objects. */
-  *pairs(): Generator<readonly [number, string]> {
+  /** Calls fn with the table and nexthop text of every route, in table order, making no objects. */
+  forEachTarget(fn: (table: number, nexthop: string) => void): void {
     for (let r = 0; r < this.runStart.length; r++) {
-      for (let i = this.runAt[r]!; i < this.runAt[r + 1]!; i++) yield [this.runStart[r]! + (i - this.runAt[r]!), this.targets[this.slots[i]!]!];
+      for (let i = this.runAt[r]!; i < this.runAt[r + 1]!; i++) fn(this.runStart[r]! + (i - this.runAt[r]!), this.targets[this.slots[i]!]!);
     }
   }
 
