@@ -12,9 +12,10 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import type { Backend, DesiredState, IpAddress, VipPlan } from '../src/model/types.js';
 import { createDriver, diffKernel, planKernel } from '../src/dataplane/index.js';
-import { planInSlices, RoutePlanCache, type PlanParams } from '../src/dataplane/plan.js';
+import { planInSlices, RoutePlanCache, type KernelPlan, type PlanParams } from '../src/dataplane/plan.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { emptyKernelState } from '../src/dataplane/state.js';
+import { packRoutes } from '../src/dataplane/vip-routes.js';
 
 const { values } = parseArgs({ options: { vips: { type: 'string' }, endpoints: { type: 'string' }, pods: { type: 'string' }, buckets: { type: 'string' }, changes: { type: 'string' } } });
 const VIPS = Number(values.vips ?? 10000);
@@ -92,10 +93,10 @@ await planInSlices(desired, cache, 50, async () => {
   stretch('a slice of planInSlices', performance.now() - sliceStart);
   await nextTurn();
   sliceStart = performance.now();
-});
+}, empty);
 stretch('a slice of planInSlices', performance.now() - sliceStart);
 const p0 = performance.now();
-const plan = planKernel(desired, driver, params, cache, empty);
+let plan: KernelPlan | undefined = planKernel(desired, driver, params, cache, empty);
 stretch('planKernel after the slices', performance.now() - p0);
 const planMs = performance.now() - t;
 const retained = heapMb() - baseline;
@@ -124,8 +125,29 @@ const textMs = performance.now() - t;
 const withChanges = heapMb() - baseline;
 const rss = rssMb();
 
+// A periodic full resync: the kernel read back (every VIP's routes packed anew, as
+// route-readback.ts makes them) and planned against, in slices, then diffed.
+const readback = new Map([...plan!.state.routes].map(([v, r]) => [v, packRoutes(new Map(r))] as const));
+const kernelNow = { ...plan!.state, routes: readback };
+plan = undefined; // the agent keeps only the latest plan
+t = performance.now();
+sliceStart = t;
+await planInSlices(desired, cache, 50, async () => {
+  stretch('a slice of planInSlices (resync)', performance.now() - sliceStart);
+  await nextTurn();
+  sliceStart = performance.now();
+}, kernelNow);
+const r0 = performance.now();
+const resyncPlan = planKernel(desired, driver, params, cache, kernelNow);
+stretch('planKernel against a readback', performance.now() - r0);
+const d0 = performance.now();
+const resyncChanges = diffKernel(kernelNow, resyncPlan.state, resyncPlan.hash, resyncPlan.held);
+stretch('diffKernel against a readback', performance.now() - d0);
+const resyncMs = performance.now() - t;
+const resyncOps = resyncChanges.operations;
+
 // Single changes: one VIP gets another table, planned incrementally against the last plan.
-let previous = plan.state;
+let previous = resyncPlan.state;
 const changeMs: number[] = [];
 for (let c = 0; c < CHANGES; c++) {
   const i = (c * 977) % VIPS;
@@ -155,10 +177,12 @@ const rows: [string, string][] = [
   ['line text, made chunk by chunk', `${textMs.toFixed(0)} ms, ${(chars / 2 ** 20).toFixed(0)} MB of text, longest chunk ${longestChunkMs.toFixed(0)} ms`],
   ['heap while the changes are held (MB)', `${withChanges.toFixed(1)} (peak seen ${peakMb.toFixed(1)})`],
   ['process RSS (MB)', rss.toFixed(0)],
+  ['full resync against a readback (plan + diff)', `${resyncMs.toFixed(0)} ms, ${resyncOps} operations`],
   [`one VIP changed, plan + diff (median of ${CHANGES})`, `${median.toFixed(2)} ms`],
   ['retained heap after the changes (MB)', after.toFixed(1)],
 ];
 for (const [k, v] of rows) console.log(`${k.padEnd(50)} ${v}`);
+for (const [what, ms] of [...stretches].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`  stretch ${ms.toFixed(0).padStart(6)} ms  ${what}`);
 console.log(
   JSON.stringify({
     vips: VIPS,
@@ -173,6 +197,7 @@ console.log(
     longestChunkMs: Math.round(longestChunkMs),
     heldChangesMb: Math.round(withChanges * 10) / 10,
     rssMb: Math.round(rss),
+    resyncMs: Math.round(resyncMs),
     changeMedianMs: Math.round(median * 100) / 100,
     retainedAfterChangesMb: Math.round(after * 10) / 10,
   }),

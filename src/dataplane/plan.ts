@@ -83,6 +83,14 @@ export class RoutePlanCache {
       if (hit.result.routes === have && hit.result.parity === haveParity) return hit.result;
     }
     const result = pinGenerations(fresh, have, haveParity, this.params.tableBase, buckets, live);
+    // The kernel holds exactly the fresh routes (a readback after a full resync): keep one
+    // copy, the kernel's, which the plan's state holds anyway.
+    const entry = this.entries.get(vip);
+    if (have && result.routes === have && haveParity === 0 && have.size === fresh.size && entry && !('problem' in entry.result) && entry.result.routes === fresh) {
+      this.entries.set(vip, { ...entry, result: { ...entry.result, routes: have, live: entry.result.live.over(have) } });
+      this.pins.set(vip, { fresh: have, have, haveParity, result });
+      return result;
+    }
     this.pins.set(vip, { fresh, have, haveParity, result });
     return result;
   }
@@ -115,16 +123,25 @@ export class RoutePlanCache {
 
 /**
  * Plans every VIP's routes into the cache in slices of about `sliceMs`, awaiting `pause`
- * between them, so that the plan that follows finds them all planned. A first plan of
+ * between them, so that the plan that follows finds them all planned (routes, pinning
+ * and the nexthop tally). A first plan of
  * 10,000 VIPs x 256 buckets is seconds of work; done in one piece it blocks the event loop
  * long enough for the agent to miss its Lease renewal.
  */
-export async function planInSlices(desired: DesiredState, cache: RoutePlanCache, sliceMs: number, pause: () => Promise<void>): Promise<void> {
+export async function planInSlices(desired: DesiredState, cache: RoutePlanCache, sliceMs: number, pause: () => Promise<void>, previous?: KernelState): Promise<void> {
   if (!desired.isTunnelNode) return;
+  // Pinning against what the kernel holds is the other per-VIP part (3 x 256 lookups each).
+  const pin = cache.params.pinEstablishedFlows === true && cache.params.flowHash !== 'iptables-legacy';
+  const parityOf = activeParities(pin ? previous : undefined);
   let started = performance.now();
   for (const v of desired.vips) {
     if (v.kernelMissing !== undefined) continue;
-    cache.plan(v, desired);
+    const planned = cache.plan(v, desired);
+    if (!('problem' in planned)) {
+      const routes = pin ? cache.pin(v.vip, planned.routes, planned.live, previous?.routes.get(v.vip), parityOf(v.vip), desired.bucketCount).routes : planned.routes;
+      // What planKernel will hand the tally: counted here, it finds nothing left to count.
+      cache.tally.set(v.vip, { endpoints: planned.endpoints, routes });
+    }
     if (performance.now() - started >= sliceMs) {
       await pause();
       started = performance.now();
@@ -310,7 +327,7 @@ export type PlannedVip =
       readonly routes: VipRoutes;
       readonly endpoints: readonly string[];
       /** Nexthop texts of every backend this node can reach, draining ones included (pinning). */
-      readonly live: LiveTargets;
+      readonly live: VipLiveTargets;
     }
   | { readonly problem: string };
 
@@ -324,6 +341,11 @@ class VipLiveTargets implements LiveTargets {
     private readonly routes: VipRoutes,
     private readonly draining: readonly string[],
   ) {}
+
+  /** The same targets, for routes with the same texts. */
+  over(routes: VipRoutes): VipLiveTargets {
+    return new VipLiveTargets(routes, this.draining);
+  }
 
   has(nexthop: string): boolean {
     if (this.draining.includes(nexthop)) return true;

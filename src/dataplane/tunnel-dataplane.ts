@@ -177,7 +177,7 @@ export class TunnelDataplane {
     // Read first: with pinning the plan builds on what the kernel holds (active parities).
     const actual = full || !this.lastApplied ? await this.kernel.read(this.opts.config.dataplane.tableBase, this.opts.flowHash === 'iptables-legacy') : this.lastApplied;
     // A full pass plans every VIP: in slices first, so the event loop keeps running.
-    if (full) await planInSlices(desired, cache, PLAN_SLICE_MS, () => nextTurn());
+    if (full) await planInSlices(desired, cache, PLAN_SLICE_MS, () => nextTurn(), actual);
     const plan = planKernel(desired, cache.driver, cache.params, cache, actual);
     // An incremental plan (changedVips) had the same VIPs as the last one: nothing to forget.
     if (!plan.changedVips) cache.prune(new Set(desired.vips.map((v) => v.vip)));
