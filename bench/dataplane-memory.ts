@@ -96,13 +96,14 @@ await planInSlices(desired, cache, 50, async () => {
 }, empty);
 stretch('a slice of planInSlices', performance.now() - sliceStart);
 const p0 = performance.now();
-let plan: KernelPlan | undefined = planKernel(desired, driver, params, cache, empty);
+// Held in a box so it can be let go: the agent keeps only the latest plan.
+const first: { plan?: KernelPlan } = { plan: planKernel(desired, driver, params, cache, empty) };
 stretch('planKernel after the slices', performance.now() - p0);
 const planMs = performance.now() - t;
 const retained = heapMb() - baseline;
 
 t = performance.now();
-const changes = diffKernel(empty, plan.state, plan.hash, plan.held);
+const changes = diffKernel(empty, first.plan!.state, first.plan!.hash, first.plan!.held);
 const diffMs = performance.now() - t;
 stretch('diffKernel', diffMs);
 const lines = changes.ipBatches.reduce((n, b) => n + b.size, 0);
@@ -127,9 +128,9 @@ const rss = rssMb();
 
 // A periodic full resync: the kernel read back (every VIP's routes packed anew, as
 // route-readback.ts makes them) and planned against, in slices, then diffed.
-const readback = new Map([...plan!.state.routes].map(([v, r]) => [v, packRoutes(new Map(r))] as const));
-const kernelNow = { ...plan!.state, routes: readback };
-plan = undefined; // the agent keeps only the latest plan
+const readback = new Map([...first.plan!.state.routes].map(([v, r]) => [v, packRoutes(new Map(r))] as const));
+const kernelNow = { ...first.plan!.state, routes: readback };
+first.plan = undefined;
 t = performance.now();
 sliceStart = t;
 await planInSlices(desired, cache, 50, async () => {
