@@ -171,6 +171,7 @@ const after = heapMb() - baseline;
 const longest = stretches.reduce((a, b) => (b[1] > a[1] ? b : a));
 const rows: [string, string][] = [
   ['VIPs x endpoints x buckets', `${VIPS} x ${ENDPOINTS} x ${B} (pods ${PODS})`],
+  ['the DesiredState (baseline, not counted below) (MB)', baseline.toFixed(1)],
   ['first full plan (slices + planKernel)', `${planMs.toFixed(0)} ms`],
   ['longest synchronous stretch', `${longest[1].toFixed(0)} ms (${longest[0]})`],
   ['retained heap after the plan (MB)', retained.toFixed(1)],

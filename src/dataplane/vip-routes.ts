@@ -33,28 +33,19 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
   /** The distinct nexthop texts (shared strings). */
   private readonly targets: readonly string[];
 
+  /**
+   * `tables` ascending without repeats, `slots[i]` the index in `targets` (shared strings,
+   * at most 65,536) of table i's nexthop: what VipRoutesBuilder makes.
+   */
   constructor(
     readonly family: IpFamily,
     readonly dst: string,
-    entries: ReadonlyMap<number, string>,
+    tables: Int32Array,
+    slots: Uint16Array,
+    targets: readonly string[],
   ) {
-    const tables = Int32Array.from(entries.keys()).sort();
-    const index = new Map<string, number>();
-    const targets: string[] = [];
-    const wide = new Uint16Array(tables.length);
     let runs = 0;
-    for (let i = 0; i < tables.length; i++) {
-      if (i === 0 || tables[i] !== tables[i - 1]! + 1) runs += 1;
-      const text = entries.get(tables[i]!)!;
-      let k = index.get(text);
-      if (k === undefined) {
-        k = targets.length;
-        if (k > 0xffff) throw new Error(`VIP ${dst}: more than 65,536 distinct nexthops`);
-        index.set(text, k);
-        targets.push(nexthopTexts.intern(text));
-      }
-      wide[i] = k;
-    }
+    for (let i = 0; i < tables.length; i++) if (i === 0 || tables[i] !== tables[i - 1]! + 1) runs += 1;
     this.runStart = new Int32Array(runs);
     this.runAt = new Int32Array(runs + 1);
     for (let i = 0, r = -1; i < tables.length; i++) {
@@ -65,7 +56,7 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
       }
     }
     this.runAt[runs] = tables.length;
-    this.slots = targets.length <= 0x100 ? Uint8Array.from(wide) : wide;
+    this.slots = targets.length <= 0x100 ? Uint8Array.from(slots) : slots;
     this.targets = targets;
   }
 
@@ -161,21 +152,49 @@ export class PackedVipRoutes implements ReadonlyMap<number, RouteSpec> {
 
 /**
  * Collects one VIP's routes (table -> nexthop text) and packs them. Routes of another
- * destination or family than the first are refused: they belong to another VIP.
+ * destination or family than the first are refused: they belong to another VIP. Kept
+ * compact while collecting (a readback collects every VIP's routes at once, in table
+ * order): a table and a slot per route, each text interned on arrival so the parser's
+ * copy is dropped at once. A table set twice keeps the last text, as a Map would.
  */
 export class VipRoutesBuilder {
-  private readonly entries = new Map<number, string>();
+  private tables = new Int32Array(8);
+  private slots = new Uint16Array(8);
+  private count = 0;
+  private ascending = true;
+  private readonly index = new Map<string, number>();
+  private readonly targets: string[] = [];
   constructor(
     readonly family: IpFamily,
     readonly dst: string,
   ) {}
 
+  /** Distinct tables set so far. */
   get size(): number {
-    return this.entries.size;
+    return this.ascending ? this.count : new Set(this.tables.subarray(0, this.count)).size;
   }
 
   set(table: number, nexthop: string): this {
-    this.entries.set(table, nexthop);
+    let k = this.index.get(nexthop);
+    if (k === undefined) {
+      k = this.targets.length;
+      if (k > 0xffff) throw new Error(`VIP ${this.dst}: more than 65,536 distinct nexthops`);
+      const shared = nexthopTexts.intern(nexthop);
+      this.index.set(shared, k);
+      this.targets.push(shared);
+    }
+    if (this.count === this.tables.length) {
+      const tables = new Int32Array(this.count * 2);
+      tables.set(this.tables);
+      this.tables = tables;
+      const slots = new Uint16Array(this.count * 2);
+      slots.set(this.slots);
+      this.slots = slots;
+    }
+    if (this.count > 0 && table <= this.tables[this.count - 1]!) this.ascending = false;
+    this.tables[this.count] = table;
+    this.slots[this.count] = k;
+    this.count += 1;
     return this;
   }
 
@@ -185,7 +204,28 @@ export class VipRoutesBuilder {
   }
 
   build(): PackedVipRoutes {
-    return new PackedVipRoutes(this.family, this.dst, this.entries);
+    let tables = this.tables.subarray(0, this.count);
+    let slots = this.slots.subarray(0, this.count);
+    if (!this.ascending) {
+      // Sorted by table, the later of two routes to one table winning (a stable sort).
+      const order = Array.from({ length: this.count }, (_, i) => i).sort((a, b) => tables[a]! - tables[b]! || a - b);
+      const keep = order.filter((i, at) => at === order.length - 1 || tables[order[at + 1]!] !== tables[i]);
+      tables = Int32Array.from(keep, (i) => tables[i]!);
+      slots = Uint16Array.from(keep, (i) => slots[i]!);
+    }
+    // Texts no kept route uses (overwritten ones) are dropped, slots renumbered.
+    const used = new Int32Array(this.targets.length).fill(-1);
+    const targets: string[] = [];
+    const packed = new Uint16Array(slots.length);
+    for (let i = 0; i < slots.length; i++) {
+      let k = used[slots[i]!]!;
+      if (k < 0) {
+        k = used[slots[i]!] = targets.length;
+        targets.push(this.targets[slots[i]!]!);
+      }
+      packed[i] = k;
+    }
+    return new PackedVipRoutes(this.family, this.dst, Int32Array.from(tables), packed, targets);
   }
 }
 
