@@ -22,8 +22,17 @@ export interface IpSessionLimits {
 /** About 80 MB and 200 MB of ip's memory. */
 const DEFAULT_LIMITS: IpSessionLimits = { chunkLines: 20_000, recycleLines: 50_000 };
 
+/**
+ * A batch's lines as an array, or made chunk by chunk while they are written (IpBatch): a
+ * first programming's 2.56 million route lines are never all held at once.
+ */
+export type IpLines = readonly string[] | { readonly size: number; chunks(size: number): Iterable<{ readonly lines: readonly string[] }> };
+
 export interface FailedLine {
-  /** 1-based line in the batch. */
+  /**
+   * 1-based line in the batch, as given: an element holding a newline is one line here
+   * though ip reads it as two (a failure in either names that element).
+   */
   readonly line: number;
   readonly message: string;
 }
@@ -58,23 +67,35 @@ export class IpBatchSession extends CommandSession {
    * numbered within the whole batch. A chunk that fails as a whole (the process died or
    * overran) ends the batch: the rest is not sent.
    */
-  apply(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
+  apply(lines: IpLines, timeoutMs: number): Promise<IpBatchResult> {
     // Whole batches in order: the chunks of two batches never interleave.
     const run = this.applying.then(() => this.applyChunks(lines, timeoutMs));
     this.applying = run.catch(() => undefined);
     return run;
   }
 
-  private async applyChunks(lines: readonly string[], timeoutMs: number): Promise<IpBatchResult> {
+  private async applyChunks(lines: IpLines, timeoutMs: number): Promise<IpBatchResult> {
     const failed: FailedLine[] = [];
     const reports: string[] = [];
-    for (let from = 0; from < lines.length || from === 0; from += this.limits.chunkLines) {
-      const r = await this.send(lines.slice(from, from + this.limits.chunkLines), timeoutMs);
+    const chunks = Array.isArray(lines) ? arrayChunks(lines as readonly string[], this.limits.chunkLines) : (lines as Exclude<IpLines, readonly string[]>).chunks(this.limits.chunkLines);
+    let from = 0;
+    let sent = false;
+    // Each chunk is made just before it is written; awaiting ip between chunks lets the
+    // event loop run (a first programming is ~130 chunks).
+    for (const chunk of chunks) {
+      sent = true;
+      const r = await this.send(chunk.lines, timeoutMs);
       if (r instanceof Error) return { ok: false, failed, stderr: [...reports, r.message].join('\n') };
-      const own = parseBatchErrors(r).map((f) => ({ line: f.line && f.line + from, message: f.message }));
+      const errors = parseBatchErrors(r);
+      const element = errors.length ? elementsOf(chunk.lines) : undefined;
+      const own = errors.map((f) => ({ line: f.line && element!(f.line) + from, message: f.message }));
       failed.push(...own);
       if (own.length) reports.push(r.trim());
-      if (lines.length === 0) break;
+      from += chunk.lines.length;
+    }
+    if (!sent) {
+      const r = await this.send([], timeoutMs);
+      if (r instanceof Error) return { ok: false, failed, stderr: r.message };
     }
     return failed.length ? { ok: false, failed, stderr: reports.join('\n') } : { ok: true, failed: [], stderr: '' };
   }
@@ -113,6 +134,32 @@ export class IpBatchSession extends CommandSession {
     const report = own.replace(/^Command failed -:(\d+)$/gm, (_, n: string) => `Command failed -:${Number(n) - first + 1}`);
     return { report, consumed: at + tag.length };
   }
+}
+
+function* arrayChunks(lines: readonly string[], size: number): Iterable<{ readonly lines: readonly string[] }> {
+  for (let from = 0; from < lines.length; from += size) yield { lines: lines.slice(from, from + size) };
+}
+
+/**
+ * ip's 1-based line number -> the 1-based element of `lines` holding it (ip numbers what it
+ * reads; an element with a newline is more than one line to it).
+ */
+export function elementsOf(lines: readonly string[]): (ipLine: number) => number {
+  if (!lines.some((l) => l.includes('\n'))) return (n) => Math.min(n, lines.length);
+  // ends[i]: ip's number of the last line of element i.
+  const ends = new Int32Array(lines.length);
+  let seen = 0;
+  for (let i = 0; i < lines.length; i++) ends[i] = seen += lineCount(lines[i]!);
+  return (n) => {
+    let lo = 0;
+    let hi = lines.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ends[mid]! >= n) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo + 1;
+  };
 }
 
 /** Lines in `text` (one more than its newlines), counted without splitting: a first full

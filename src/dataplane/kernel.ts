@@ -10,7 +10,7 @@ import { canonicalTexts } from './nexthops.js';
 import { parseNftTable, parseVipCounters, type VipCounter } from './nft.js';
 import type { KernelState, LinkSpec, VipRoutes } from './state.js';
 import { XT_ABSENT, parseXtSave, type XtFamilyState } from './xt.js';
-import { IpBatchSession, type IpBatchResult } from './ip-session.js';
+import { IpBatchSession, type IpBatchResult, type IpLines } from './ip-session.js';
 import { NftSession } from './nft-session.js';
 
 export { parseBatchErrors, type FailedLine, type IpBatchResult } from './ip-session.js';
@@ -101,10 +101,11 @@ export class Kernel {
    * tried, so one Service's bad route does not block the others; the failed lines are
    * reported ("Command failed -:N").
    */
-  async applyIpBatch(lines: readonly string[], family?: IpFamily): Promise<IpBatchResult> {
-    if (lines.length === 0) return { ok: true, failed: [], stderr: '' };
+  async applyIpBatch(lines: IpLines, family?: IpFamily): Promise<IpBatchResult> {
+    const size = 'size' in lines ? lines.size : lines.length;
+    if (size === 0) return { ok: true, failed: [], stderr: '' };
     // Generous bound: 256k routes take ~5 s on an idle machine, minutes on a loaded one.
-    const timeoutMs = TIMEOUT_MS + 2 * lines.length;
+    const timeoutMs = TIMEOUT_MS + 2 * size;
     const key = family === 6 ? 6 : 4;
     let session = this.sessions.get(key);
     if (!session) this.sessions.set(key, (session = new IpBatchSession([...(this.netns ? ['-n', this.netns] : []), ...(family === 6 ? ['-6'] : [])])));

@@ -9,6 +9,11 @@ import { INLINE_SUFFIX, familyOf, sameTarget } from './state.js';
 import { nftSets } from './nft.js';
 import { nexthopAt, VipRoutesBuilder } from './vip-routes.js';
 
+/** The nexthop texts a VIP's flows may still be pinned to (its serving and draining backends). */
+export interface LiveTargets {
+  has(nexthop: string): boolean;
+}
+
 export interface PinnedVip {
   readonly routes: VipRoutes;
   readonly parity: Parity;
@@ -29,7 +34,7 @@ export function activeParities(state: KernelState | undefined): (vip: string) =>
  * gone can be rewritten in place: its flows are lost whichever generation they stay on.
  * Without `live`, every endpoint counts as alive.
  */
-function leadsToLive(nexthop: string, live: ReadonlySet<string> | undefined): boolean {
+function leadsToLive(nexthop: string, live: LiveTargets | undefined): boolean {
   if (!live) return true;
   const target = nexthop.endsWith(INLINE_SUFFIX) ? nexthop.slice(0, -INLINE_SUFFIX.length) : nexthop;
   return live.has(target) || /^nhid \d+$/.test(target); // an unknown object: assume alive
@@ -49,8 +54,10 @@ function routesLike(fresh: VipRoutes): VipRoutesBuilder {
  * active, and the old active parity's routes stay as they are for the flows pinned there.
  * Returns `have` itself when nothing changes (the diff skips it by reference).
  */
-export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number, live?: ReadonlySet<string>): PinnedVip {
+export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, haveParity: Parity, tableBase: number, buckets: number, live?: LiveTargets): PinnedVip {
   if (fresh.size === 0) return { routes: fresh, parity: 0 };
+  // Nothing in the kernel for this VIP (a first programming): the fresh routes as they are.
+  if (have === undefined && haveParity === 0) return { routes: fresh, parity: 0 };
   const at = (p: Parity, i: number): number => bucketTable(tableBase, i, p);
   let conflict = false;
   for (let i = 0; i < buckets && !conflict; i++) {
@@ -79,5 +86,7 @@ export function pinGenerations(fresh: VipRoutes, have: VipRoutes | undefined, ha
     }
   }
   if (same && routes.size === have!.size) return { routes: have!, parity };
+  // Nothing kept from another generation: the fresh routes themselves (no second copy).
+  if (parity === 0 && routes.size === fresh.size) return { routes: fresh, parity };
   return { routes: routes.build(), parity };
 }

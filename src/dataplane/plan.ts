@@ -4,11 +4,11 @@ import type { DesiredState, IpFamily, ServiceRef, VipPlan } from '../model/types
 import type { EncapDriver } from './drivers/index.js';
 import { MARK_BASE, MARK_MASK, RULE_GROUP, RULE_GROUP_MASK, bucketMark, bucketTable, type Parity } from './layout.js';
 import { NexthopTally, planNexthops, planNexthopsFor } from './nexthops.js';
-import { activeParities, pinGenerations, type PinnedVip } from './pinning.js';
+import { activeParities, pinGenerations, type LiveTargets, type PinnedVip } from './pinning.js';
 import { desiredStructure, nftSets, vipCounterName, type HashParams } from './nft.js';
 import { EMPTY_NFT, emptyKernelState, familyOf, ruleKey, type FlowHashBackend, type KernelState, type LinkSpec, type NftState, type RuleSpec, type VipRoutes } from './state.js';
 import { XT_NONE, xtFamily, type XtState, type XtVip } from './xt.js';
-import { VipRoutesBuilder } from './vip-routes.js';
+import { PackedVipRoutes, VipRoutesBuilder } from './vip-routes.js';
 import { planChange, type LastPlan } from './plan-change.js';
 
 export interface PlanParams {
@@ -75,7 +75,7 @@ export class RoutePlanCache {
   private readonly pins = new Map<string, { readonly fresh: VipRoutes; readonly have: VipRoutes | undefined; readonly haveParity: Parity; readonly result: PinnedVip }>();
 
   /** pinGenerations, remembered: an unchanged VIP on the fast path costs two comparisons. */
-  pin(vip: string, fresh: VipRoutes, live: ReadonlySet<string>, have: VipRoutes | undefined, haveParity: Parity, buckets: number): PinnedVip {
+  pin(vip: string, fresh: VipRoutes, live: LiveTargets, have: VipRoutes | undefined, haveParity: Parity, buckets: number): PinnedVip {
     const hit = this.pins.get(vip);
     if (hit && hit.fresh === fresh) {
       if (hit.have === have && hit.haveParity === haveParity) return hit.result;
@@ -83,6 +83,14 @@ export class RoutePlanCache {
       if (hit.result.routes === have && hit.result.parity === haveParity) return hit.result;
     }
     const result = pinGenerations(fresh, have, haveParity, this.params.tableBase, buckets, live);
+    // The kernel holds exactly the fresh routes (a readback after a full resync): keep one
+    // copy, the kernel's, which the plan's state holds anyway.
+    const entry = this.entries.get(vip);
+    if (have && result.routes === have && haveParity === 0 && have.size === fresh.size && entry && !('problem' in entry.result) && entry.result.routes === fresh) {
+      this.entries.set(vip, { ...entry, result: { ...entry.result, routes: have, live: entry.result.live.over(have) } });
+      this.pins.set(vip, { fresh: have, have, haveParity, result });
+      return result;
+    }
     this.pins.set(vip, { fresh, have, haveParity, result });
     return result;
   }
@@ -110,6 +118,34 @@ export class RoutePlanCache {
   prune(keep: ReadonlySet<string>, all = false): void {
     for (const vip of this.entries.keys()) if (all || !keep.has(vip)) this.entries.delete(vip);
     for (const vip of this.pins.keys()) if (all || !keep.has(vip)) this.pins.delete(vip);
+  }
+}
+
+/**
+ * Plans every VIP's routes into the cache in slices of about `sliceMs`, awaiting `pause`
+ * between them, so that the plan that follows finds them all planned (routes, pinning
+ * and the nexthop tally). A first plan of
+ * 10,000 VIPs x 256 buckets is seconds of work; done in one piece it blocks the event loop
+ * long enough for the agent to miss its Lease renewal.
+ */
+export async function planInSlices(desired: DesiredState, cache: RoutePlanCache, sliceMs: number, pause: () => Promise<void>, previous?: KernelState): Promise<void> {
+  if (!desired.isTunnelNode) return;
+  // Pinning against what the kernel holds is the other per-VIP part (3 x 256 lookups each).
+  const pin = cache.params.pinEstablishedFlows === true && cache.params.flowHash !== 'iptables-legacy';
+  const parityOf = activeParities(pin ? previous : undefined);
+  let started = performance.now();
+  for (const v of desired.vips) {
+    if (v.kernelMissing !== undefined) continue;
+    const planned = cache.plan(v, desired);
+    if (!('problem' in planned)) {
+      const routes = pin ? cache.pin(v.vip, planned.routes, planned.live, previous?.routes.get(v.vip), parityOf(v.vip), desired.bucketCount).routes : planned.routes;
+      // What planKernel will hand the tally: counted here, it finds nothing left to count.
+      cache.tally.set(v.vip, { endpoints: planned.endpoints, routes });
+    }
+    if (performance.now() - started >= sliceMs) {
+      await pause();
+      started = performance.now();
+    }
   }
 }
 
@@ -291,11 +327,36 @@ export type PlannedVip =
       readonly routes: VipRoutes;
       readonly endpoints: readonly string[];
       /** Nexthop texts of every backend this node can reach, draining ones included (pinning). */
-      readonly live: ReadonlySet<string>;
+      readonly live: VipLiveTargets;
     }
   | { readonly problem: string };
 
-const NO_ROUTES: PlannedVip = { routes: new Map(), endpoints: [], live: new Set() };
+/**
+ * A VIP's live targets without a set of its own: the texts its routes lead to (which its
+ * packed routes keep anyway) and those of draining backends, usually none. A Set of 100
+ * fresh texts per VIP was 11 KB, 110 MB at 10,000 VIPs.
+ */
+class VipLiveTargets implements LiveTargets {
+  constructor(
+    private readonly routes: VipRoutes,
+    private readonly draining: readonly string[],
+  ) {}
+
+  /** The same targets, for routes with the same texts. */
+  over(routes: VipRoutes): VipLiveTargets {
+    return new VipLiveTargets(routes, this.draining);
+  }
+
+  has(nexthop: string): boolean {
+    if (this.draining.includes(nexthop)) return true;
+    if (this.routes instanceof PackedVipRoutes) return this.routes.nexthops().includes(nexthop);
+    for (const r of this.routes.values()) if (r.nexthop === nexthop) return true;
+    return false;
+  }
+}
+
+const NONE: readonly string[] = [];
+const NO_ROUTES: PlannedVip = { routes: new Map(), endpoints: [], live: new VipLiveTargets(new Map(), NONE) };
 
 function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, params: PlanParams): PlannedVip {
   const { backends, buckets } = v.table;
@@ -332,16 +393,17 @@ function planVipRoutes(v: VipPlan, desired: DesiredState, driver: EncapDriver, p
     return { problem: `VIP ${v.vip}: ${err instanceof Error ? err.message : String(err)}` };
   }
   // Draining backends have no bucket but may still have pinned flows.
-  const live = new Set(nexthops.values());
+  let draining: string[] | undefined;
   for (const [idx, b] of backends.entries()) {
     if (nexthops.has(idx) || !driver.usable(b, desired.node) || familyOf(b.address) !== v.family) continue;
     try {
-      live.add(driver.nexthop(b.address, v.family));
+      (draining ??= []).push(driver.nexthop(b.address, v.family));
     } catch {
       // unreachable from here (mpls: its veth is gone): nothing can be pinned to it
     }
   }
-  return { routes: routes.build(), endpoints: [...endpoints], live };
+  const packed = routes.build();
+  return { routes: packed, endpoints: [...endpoints], live: new VipLiveTargets(packed, draining ?? NONE) };
 }
 
 /** Endpoints this plan's routes will need (for drivers that look them up first). */

@@ -7,6 +7,7 @@
 // after it are merged into the next batch. A failed batch is logged, counted and retried
 // by the loop with its backoff, as a full resync; the kernel keeps what it had (fail
 // static). stop() leaves the data path in place; only cleanup() removes it.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
 import type { DesiredState, EncapMode } from '../model/types.js';
 import type { EventSink, Logger } from '../observe/index.js';
@@ -18,7 +19,7 @@ import { Kernel } from './kernel.js';
 import { kernelOperations, reconcileDuration, reconcileErrors } from './metrics.js';
 import { MARK_BASE } from './layout.js';
 import type { VipCounter } from './nft.js';
-import { endpointsOf, planKernel, RoutePlanCache, type KernelPlan, type VipProblem } from './plan.js';
+import { endpointsOf, planInSlices, planKernel, RoutePlanCache, type KernelPlan, type VipProblem } from './plan.js';
 import { emptyKernelState, type FlowHashBackend, type KernelState, type VipRoutes } from './state.js';
 
 export interface TunnelDataplaneOptions {
@@ -47,6 +48,9 @@ export interface ReconcileResult {
   readonly problems: readonly VipProblem[];
   readonly error?: string;
 }
+
+/** The longest the first plan of every VIP runs before the event loop gets a turn. */
+const PLAN_SLICE_MS = 50;
 
 /** A full resync comes no sooner than this many times its last duration (see armResync). */
 const RESYNC_COST_FACTOR = 10;
@@ -172,6 +176,8 @@ export class TunnelDataplane {
     }
     // Read first: with pinning the plan builds on what the kernel holds (active parities).
     const actual = full || !this.lastApplied ? await this.kernel.read(this.opts.config.dataplane.tableBase, this.opts.flowHash === 'iptables-legacy') : this.lastApplied;
+    // A full pass plans every VIP: in slices first, so the event loop keeps running.
+    if (full) await planInSlices(desired, cache, PLAN_SLICE_MS, () => nextTurn(), actual);
     const plan = planKernel(desired, cache.driver, cache.params, cache, actual);
     // An incremental plan (changedVips) had the same VIPs as the last one: nothing to forget.
     if (!plan.changedVips) cache.prune(new Set(desired.vips.map((v) => v.vip)));
@@ -195,14 +201,16 @@ export class TunnelDataplane {
     const eventFor = new Set<string>(); // one Event per VIP and batch, however many lines failed
     for (const batch of changes.ipBatches) {
       if (batch.afterSuccess && errors.length) {
-        errors.push(`not run after the failures above (kept until the retry): ${batch.lines.length} removals`);
+        errors.push(`not run after the failures above (kept until the retry): ${batch.size} removals`);
         break;
       }
-      const ip = await this.kernel.applyIpBatch(batch.lines, batch.family);
+      const ip = await this.kernel.applyIpBatch(batch, batch.family);
       if (ip.ok) continue;
+      // The failed lines are made again (the batch keeps none), all in one pass.
+      const failedLines = batch.pick(ip.failed.map((f) => f.line));
       for (const f of ip.failed) {
-        const line = batch.lines[f.line - 1] ?? '(batch)';
-        const vip = batch.vips[f.line - 1];
+        const line = failedLines.get(f.line)?.line ?? '(batch)';
+        const vip = failedLines.get(f.line)?.vip;
         const service = vip ? plan.owners.get(vip) : undefined;
         errors.push(`${line}: ${f.message}`);
         if (service && vip && !eventFor.has(vip)) {
@@ -266,7 +274,7 @@ async function removeOwned(kernel: Kernel, tableBase: number): Promise<KernelCha
   const changes = diffKernel(actual, emptyKernelState(), { buckets: 1, seed: 0, markBase: MARK_BASE });
   const failures: string[] = [];
   for (const batch of changes.ipBatches) {
-    const ip = await kernel.applyIpBatch(batch.lines, batch.family);
+    const ip = await kernel.applyIpBatch(batch, batch.family);
     if (!ip.ok) failures.push(ip.stderr);
   }
   await kernel.applyNft(changes.nftScript);

@@ -105,6 +105,19 @@ describe('PackedVipRoutes', () => {
     expect(n).toBe(map.size);
   });
 
+  test('a table set twice keeps the last text, as a Map would; a text no route keeps is dropped', () => {
+    const b = new VipRoutesBuilder(4, '203.0.113.10');
+    b.set(BASE + 2, 'dev a').set(BASE, 'dev b').set(BASE + 1, 'dev c').set(BASE, 'dev d').set(BASE + 2, 'dev b');
+    expect(b.size).toBe(3);
+    const packed = b.build();
+    expect([...packed.values()].map((r) => [r.table - BASE, r.nexthop])).toEqual([
+      [0, 'dev d'],
+      [1, 'dev c'],
+      [2, 'dev b'],
+    ]);
+    expect([...packed.nexthops()].sort()).toEqual(['dev b', 'dev c', 'dev d']);
+  });
+
   test('a route of another VIP is refused', () => {
     expect(() => new VipRoutesBuilder(4, '203.0.113.10').add({ family: 4, table: BASE, dst: '203.0.113.11', nexthop: 'dev x' })).toThrow(/203.0.113.11/);
   });

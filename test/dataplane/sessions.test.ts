@@ -4,6 +4,7 @@
 // reused, a process that dies is replaced, and close() ends it.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { IpBatchSession } from '../../src/dataplane/ip-session.js';
+import { IpBatch } from '../../src/dataplane/ip-batch.js';
 import { NftSession } from '../../src/dataplane/nft-session.js';
 import { NetnsSet } from '../../src/lab/index.js';
 import { runCommand } from '../../src/system/index.js';
@@ -154,5 +155,56 @@ describe('NftSession', () => {
     expect(session.pid).toBe(pid);
     session.close();
     expect(await ended(pid)).toBe(true);
+  });
+
+  test('failed lines are numbered by element when an element holds more than one ip line, across chunks', async () => {
+    const session = new IpBatchSession(['-n', ns], { chunkLines: 3, recycleLines: 1000 });
+    try {
+      // ip reads 2 + 1 + 2 lines in the first chunk and 1 + 2 in the second.
+      const lines = [
+        'route add 192.0.2.21/32 dev lo table 102\nroute add 192.0.2.22/32 dev lo table 102',
+        'route add 192.0.2.23/32 dev kst-nosuch1 table 102',
+        'route add 192.0.2.24/32 dev lo table 102\nroute add 192.0.2.25/32 dev kst-nosuch2 table 102',
+        'route add 192.0.2.26/32 dev lo table 102',
+        'route add 192.0.2.27/32 dev kst-nosuch3 table 102\nroute add 192.0.2.28/32 dev lo table 102',
+      ];
+      const r = await session.apply(lines, 10_000);
+      expect(r.failed.map((f) => [f.line, /kst-nosuch\d/.exec(f.message)?.[0]])).toEqual([
+        [2, 'kst-nosuch1'],
+        [3, 'kst-nosuch2'],
+        [5, 'kst-nosuch3'],
+      ]);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('an IpBatch is written chunk by chunk, its recipes made as they go, failures numbered within the whole batch', async () => {
+    const session = new IpBatchSession(['-n', ns], { chunkLines: 4, recycleLines: 1000 });
+    try {
+      const batch = new IpBatch();
+      batch.push('route add 192.0.2.40/32 dev lo table 103');
+      let made = 0;
+      for (const vip of ['192.0.2.41', '192.0.2.42', '192.0.2.43']) {
+        batch.recipe({
+          vip,
+          count: 3,
+          write(out) {
+            made += 1;
+            for (const t of [103, 104, 105]) out.push(`route add ${vip}/32 dev ${vip === '192.0.2.42' && t === 105 ? 'kst-nosuch' : 'lo'} table ${t}`);
+          },
+        });
+      }
+      expect(batch.size).toBe(10);
+      const r = await session.apply(batch, 10_000);
+      expect(made).toBe(3);
+      expect(r.failed).toEqual([{ line: 7, message: expect.stringContaining('kst-nosuch') }]);
+      expect(batch.pick([7])).toEqual(new Map([[7, { line: 'route add 192.0.2.42/32 dev kst-nosuch table 105', vip: '192.0.2.42' }]]));
+      const shown = (await runCommand('ip', ['-n', ns, 'route', 'show', 'table', '105'])).stdout;
+      expect(shown).toContain('192.0.2.41');
+      expect(shown).toContain('192.0.2.43');
+    } finally {
+      session.close();
+    }
   });
 });
