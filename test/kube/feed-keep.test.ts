@@ -79,4 +79,28 @@ describe('Feed keep: per-page conversion and reuse across relists', () => {
     const after = watcher.snapshot!.endpointSlices;
     expect(after.filter((s) => s !== before.get(s.name)).map((s) => s.name)).toEqual(['svc-7-a']);
   });
+
+  it('after a jump back in time, an object of the same resourceVersion and uid is converted again, not reused', async () => {
+    const kc = server.kubeConfig();
+    let lists = 0;
+    const svc = (value: string) => ({ ...service('web'), metadata: { name: 'web', namespace: 'default', uid: 'u-web', resourceVersion: '50', annotations: { 'cmd.nu/tunnel': value } } }) as KubernetesObject;
+    const services: FeedSource = {
+      name: 'services',
+      path: '/api/v1/services',
+      // First the cluster as it was at revision 100; then a restored one at 80 whose object
+      // carries the same resourceVersion and uid with other contents.
+      list: async (_signal, keep) => {
+        lists += 1;
+        return lists === 1 ? { items: [keep(svc('203.0.113.1'))], resourceVersion: '100' } : { items: [keep(svc('203.0.113.2'))], resourceVersion: '80' };
+      },
+    };
+    const others = clusterSources(kc, NODE).filter((s) => s.name !== 'services');
+    watcher = new ClusterWatcher({ kubeConfig: kc, nodeName: NODE, onChange: () => {}, debounceMs: 20, sources: [...others, services], relistIntervalMs: 500 });
+    await watcher.start();
+    const first = await watcher.waitUntilReady(10000);
+    expect(first.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.1');
+    await waitFor(() => watcher!.snapshot!.services[0]!.annotations['cmd.nu/tunnel'] === '203.0.113.2', 10000, 20);
+    // The periodic relist found the reused object, and listed once more without reuse.
+    expect(lists).toBeGreaterThanOrEqual(3);
+  });
 });
