@@ -54,6 +54,8 @@ const RECOVER_LIMIT_MS = QUICK ? 20_000 : 60_000;
 const AFTER_HEAL_MS = QUICK ? 5_000 : 30_000;
 const SIZES = process.env.BENCH_KUBE_SIZES !== undefined ? process.env.BENCH_KUBE_SIZES.split(',').filter(Boolean).map(Number) : QUICK ? [200, 1000] : [1000, 10_000];
 const FAULTS = process.env.BENCH_KUBE_FAULTS !== '0';
+/** The agent's own API (its /status memory report). */
+const AGENT_API = '127.0.0.1:9742';
 const SAMPLES = Number(process.env.BENCH_KUBE_SAMPLES ?? (QUICK ? 10 : 40));
 const ENDPOINTS = 100;
 const PODS = 5000;
@@ -334,11 +336,32 @@ async function routeCount(table: number): Promise<number> {
   return lines;
 }
 
-/** Resident memory of a live process; null once it is gone. */
-function rssMb(pid: number): number | null {
+/** Resident memory of a live process (VmHWM: its peak so far); null once it is gone. */
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number | null {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where the agent's memory is, from its own /status memory report (main thread, MB); null if unavailable. */
+interface AgentHeap {
+  readonly heapUsedMb: number;
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
+  readonly arrayBuffersMb: number;
+}
+
+async function agentHeap(): Promise<AgentHeap | null> {
+  try {
+    const res = await fetch(`http://${AGENT_API}/status`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { memory?: { threads?: { thread: string; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number; arrayBuffersBytes: number }[] } };
+    const main = body.memory?.threads?.find((t) => t.thread === 'main');
+    if (!main) return null;
+    const mb = (b: number) => b / 1024 / 1024;
+    return { heapUsedMb: mb(main.heapUsedBytes), heapTotalMb: mb(main.heapTotalBytes), externalMb: mb(main.externalBytes), arrayBuffersMb: mb(main.arrayBuffersBytes) };
   } catch {
     return null;
   }
@@ -353,6 +376,8 @@ interface ChangeResult {
   readonly noBuckets: number;
   /** null: the agent was no longer running (see its stderr above the table). */
   readonly rssMb: number | null;
+  readonly peakRssMb: number | null;
+  readonly heap: AgentHeap | null;
 }
 
 async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean): Promise<ChangeResult> {
@@ -371,7 +396,7 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
       pools: [{ name: 'bench', cidrs: ['198.18.0.0/16'], namespaces: ['*'], autoAssign: false }],
       bgp: { enabled: false },
       dataplane: { tableBase: TABLE_BASE },
-      api: { listen: '127.0.0.1:9742' },
+      api: { listen: AGENT_API },
       // A list of 10,000 EndpointSlices (1M endpoints) from the in-repo API server, which
       // copies and serialises it in the bench's own process, takes longer than the 30 s
       // default on a loaded 2-core machine; aborted, it is retried from scratch, forever.
@@ -475,7 +500,8 @@ async function apiChangeToKernel(vips: number, dir: string, cleanAfter: boolean)
     (globalThis as { gc?: () => void }).gc?.();
     const rss = agent.exitCode === null ? rssMb(agent.pid!) : null;
     if (rss === null) console.error(`agent with ${vips} VIPs exited (${agent.exitCode ?? agent.signalCode}) during the samples`);
-    return { vips, startMs, samples, timeouts, noBuckets, rssMb: rss };
+    const peakRssMb = agent.exitCode === null ? rssMb(agent.pid!, 'VmHWM') : null;
+    return { vips, startMs, samples, timeouts, noBuckets, rssMb: rss, peakRssMb, heap: rss === null ? null : await agentHeap() };
   } finally {
     probe.close();
     agent.kill('SIGTERM');
@@ -536,7 +562,7 @@ async function inner(): Promise<number> {
     }
     const { silent, blackhole, leader } = await faultRun;
     if (FAULTS) console.error(`faults: silent ${silent} ms, black-hole recovery ${blackhole} ms, leader overlap ${leader.overlapMs} ms, takeover ${leader.takeoverMs} ms`);
-    const none: ChangeResult = { vips: 0, startMs: NaN, samples: [], timeouts: 0, noBuckets: 0, rssMb: null };
+    const none: ChangeResult = { vips: 0, startMs: NaN, samples: [], timeouts: 0, noBuckets: 0, rssMb: null, peakRssMb: null, heap: null };
     // By size: BENCH_KUBE_SIZES=1000 alone has no 10k figures, =10000 alone no 1k ones.
     const large = changes.find((c) => c.vips >= 10_000) ?? (changes.length > 1 ? changes[changes.length - 1]! : none);
     const small = changes.find((c) => c !== large) ?? none;
@@ -560,6 +586,9 @@ async function inner(): Promise<number> {
       rows.push([`${tag}: agent start until every VIP programmed`, `${(c.startMs / 1000).toFixed(1)} s`, '']);
       rows.push([`${tag}: API change to kernel, median / p90 / p99 (${c.samples.length} samples${c.timeouts ? `, ${c.timeouts} over 10 s` : ''}${c.noBuckets ? `, ${c.noBuckets} where the new pod got no bucket` : ''})`, `${round(quantile(c.samples, 0.5))} / ${round(quantile(c.samples, 0.9))} / ${round(quantile(c.samples, 0.99))} ms`, c === small ? '< 50 ms median' : '< 200 ms median']);
       rows.push([`${tag}: agent RSS after the samples`, `${round(c.rssMb)} MB`, c === large ? '< 500 MB' : '']);
+      // Beside the RSS, where it is (not in the JSON: its keys are the issue's).
+      rows.push([`${tag}: agent peak RSS (VmHWM)`, `${round(c.peakRssMb)} MB`, '']);
+      if (c.heap) rows.push([`${tag}: agent heap used / total, external (array buffers)`, `${round(c.heap.heapUsedMb)} / ${round(c.heap.heapTotalMb)}, ${round(c.heap.externalMb)} (${round(c.heap.arrayBuffersMb)}) MB`, '']);
     }
     const w0 = Math.max(...rows.map((r) => r[0].length));
     const w1 = Math.max(...rows.map((r) => r[1].length));

@@ -49,8 +49,14 @@ export interface FeedSource {
   /** The collection's path, e.g. /api/v1/services. */
   readonly path: string;
   readonly fieldSelector?: string;
-  /** A full list; the request must end when `signal` aborts. */
-  list(signal: AbortSignal): Promise<ListResult>;
+  /**
+   * A full list; the request must end when `signal` aborts. A source that lists in pages
+   * should pass each item through `keep` as its page arrives and return what `keep` gave:
+   * then only one page of raw objects is alive at a time, not the whole list (a 10,000
+   * EndpointSlice list is about 200 MB of JSON and more as objects). Items not passed
+   * through `keep` are kept by the feed itself.
+   */
+  list(signal: AbortSignal, keep: (obj: KubernetesObject) => KubernetesObject): Promise<ListResult>;
   /**
    * What the cache keeps of each listed or watched object (default: the object itself).
    * The result must keep metadata.name, namespace and resourceVersion. The watcher keeps
@@ -117,6 +123,10 @@ export function isTooLargeResourceVersion(status: ApiStatus): boolean {
 
 export class Feed {
   private cache = new Map<string, KubernetesObject>();
+  /** What keep() made: a listed item already kept is not kept again. */
+  private readonly keptObjects = new WeakSet<KubernetesObject>();
+  /** keep() reuses the cached object of the same version; off for one list after the server went back in time. */
+  private reuseVersions = true;
   private resourceVersion?: string;
   /** The highest resourceVersion seen since the last list: anything lower means the server went back in time. */
   private highest?: bigint;
@@ -272,7 +282,7 @@ export class Feed {
     const deadline = setTimeout(() => controller.abort(new Error(`list ${this.source.path}: no answer within ${this.timings.requestTimeoutMs} ms`)), this.timings.requestTimeoutMs);
     let result: ListResult;
     try {
-      result = await this.source.list(controller.signal);
+      result = await this.source.list(controller.signal, this.keep);
     } catch (err) {
       if (generation !== this.generation) return;
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
@@ -284,26 +294,38 @@ export class Feed {
     if (generation !== this.generation || !this.running) return;
     this.inFlight = undefined;
     lists.inc({ resource: this.name });
-    this.replace(result);
+    if (!this.replace(result)) return;
     this.scheduleRelist();
     this.watch();
   }
 
-  /** The list is the truth: one step, keeping the very objects whose version did not change. */
-  private replace(result: ListResult): void {
+  /**
+   * The list is the truth: one step, keeping the very objects whose version did not change
+   * (so an identical relist changes nothing downstream and converts nothing).
+   */
+  private replace(result: ListResult): boolean {
     const listed = revision(result.resourceVersion);
     const wentBack = listed !== undefined && this.highest !== undefined && listed < this.highest;
     if (wentBack) this.logger.warn(`${this.name}: the list's resourceVersion ${result.resourceVersion} is lower than ${this.highest} seen before: the API server was restored or replaced; its list replaces our view`);
     const next = new Map<string, KubernetesObject>();
     let changed = false;
+    let reused = false;
     for (const obj of result.items) {
       const key = keyOf(obj);
       const old = this.cache.get(key);
-      // After a jump back in time equal versions may name different contents: take the new object.
-      const same = !wentBack && old !== undefined && old.metadata?.resourceVersion !== undefined && old.metadata.resourceVersion === obj.metadata?.resourceVersion;
-      next.set(key, same ? old : this.kept(obj));
-      if (!same) changed = true;
+      const kept = this.keptObjects.has(obj) ? obj : wentBack ? this.fresh(obj) : this.keep(obj);
+      next.set(key, kept);
+      if (kept === old) reused = true;
+      else changed = true;
     }
+    if (wentBack && reused && this.reuseVersions) {
+      // After a jump back in time equal versions may name different contents, but the
+      // source kept them as the cached ones: list once more, converting every object.
+      this.reuseVersions = false;
+      this.relist('backwards');
+      return false;
+    }
+    this.reuseVersions = true;
     if (next.size !== this.cache.size || [...this.cache.keys()].some((k) => !next.has(k))) changed = true;
     this.cache = next;
     this.resourceVersion = result.resourceVersion;
@@ -315,6 +337,7 @@ export class Feed {
     this.listedOnce = true;
     this.recovered();
     if (changed) this.listener.changed(this);
+    return true;
   }
 
   private watch(): void {
@@ -387,7 +410,7 @@ export class Feed {
     this.armInactivity(this.generation);
     this.recovered();
     if (type === 'ADDED' || type === 'MODIFIED') {
-      this.cache.set(keyOf(obj), this.kept(obj));
+      this.cache.set(keyOf(obj), this.keep(obj));
       this.listener.changed(this);
     } else if (type === 'DELETED') {
       if (this.cache.delete(keyOf(obj))) this.listener.changed(this);
@@ -395,8 +418,23 @@ export class Feed {
     // BOOKMARK: only the resourceVersion and the sign of life.
   }
 
-  private kept(obj: KubernetesObject): KubernetesObject {
-    return this.source.transform ? this.source.transform(obj) : obj;
+  /**
+   * What the cache keeps of `obj` (the source's transform): the cached object itself when it
+   * is this very version (same resourceVersion and uid), so an unchanged object is neither
+   * converted nor copied again on a relist.
+   */
+  private readonly keep = (obj: KubernetesObject): KubernetesObject => {
+    if (this.keptObjects.has(obj)) return obj;
+    const old = this.cache.get(keyOf(obj));
+    const rv = obj.metadata?.resourceVersion;
+    if (this.reuseVersions && old !== undefined && rv !== undefined && old.metadata?.resourceVersion === rv && old.metadata?.uid === obj.metadata?.uid) return old;
+    return this.fresh(obj);
+  };
+
+  private fresh(obj: KubernetesObject): KubernetesObject {
+    const kept = this.source.transform ? this.source.transform(obj) : obj;
+    this.keptObjects.add(kept);
+    return kept;
   }
 
   private armInactivity(generation: number): void {

@@ -107,7 +107,11 @@ function serviceWrite(svc: ServiceInput, plans: readonly Plan[], key: string): T
   // a change recomputes the text of the changed Service only, not of every Service.
   if (plans.length === 1 && plans[0]!.table.buckets.length > 0) {
     const value = singleTableText(plans[0]!);
-    return value !== current ? { namespace: svc.namespace, name: svc.name, uid: svc.uid, value, basedOn: current } : undefined;
+    if (value !== current) return { namespace: svc.namespace, name: svc.name, uid: svc.uid, value, basedOn: current };
+    // Stored as computed: remember the Service's own copy of the text (alive anyway in its
+    // annotations) and let ours go: 10,000 Services' tables are ~20 MB of text.
+    singleTexts.set(plans[0]!.table, { vip: plans[0]!.vip, text: current });
+    return undefined;
   }
   const tables = new Map<IpAddress, StoredTable>();
   let old: ReadonlyMap<IpAddress, StoredTable> | undefined;

@@ -164,7 +164,7 @@ export class ClusterWatcher {
         name: s.name,
         path: s.path,
         ...(s.fieldSelector !== undefined ? { fieldSelector: s.fieldSelector } : {}),
-        list: (signal) => s.list(signal),
+        list: (signal, keep) => s.list(signal, keep),
         transform: (obj: KubernetesObject) => this.builder.ingest(kinds[s.name], s.transform ? s.transform(obj) : obj),
       }),
     );

@@ -28,6 +28,7 @@ import { jsonPatch, mergePatch } from './apiserver/patch.js';
 import { ApiError, apiVersionOf, badRequest, findByKind, findByPath, invalid, tooLargeResourceVersion, type FieldError, type KubeObject, type ResourceType } from './apiserver/resources.js';
 import { fieldSelector, labelSelector, type ObjectPredicate } from './apiserver/selectors.js';
 import { StateFile } from './apiserver/state-file.js';
+import { continueExpired, decodeContinue, pageOf, parseLimit } from './apiserver/paging.js';
 import { ObjectStore, type Change } from './apiserver/store.js';
 
 export type { KubeObject, ObjectMeta, ResourceType } from './apiserver/resources.js';
@@ -397,31 +398,70 @@ export class LabApiServer {
     const fields = fieldSelector(query.get('fieldSelector'));
     const matches: ObjectPredicate = (o) => (!route.namespace || o.metadata?.namespace === route.namespace) && labels(o) && fields(o);
     if (query.get('watch') === 'true' || query.get('watch') === '1') return this.watch(req, res, route.type, matches, query);
-    await this.readAt(query.get('resourceVersion'), query.get('resourceVersionMatch'));
-    const items = this.store.entries(route.type, route.namespace).filter((s) => matches(s.object)).map((s) => s.json);
-    const head = JSON.stringify({ kind: `${route.type.kind}List`, apiVersion: apiVersionOf(route.type), metadata: { resourceVersion: String(this.store.resourceVersion) } });
-    await sendList(res, `${head.slice(0, -1)},`, items);
+    const { rv, start, limit } = await this.listPoint(query);
+    const state = this.store.entriesAt(route.type, rv, route.namespace);
+    if (state === 'expired') {
+      if (start !== undefined) throw continueExpired(start);
+      throw new ApiError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+    }
+    const selected = query.get('labelSelector') || query.get('fieldSelector') ? state.filter((s) => matches(s.object)) : state;
+    const page = pageOf(selected, rv, limit, start, !query.get('labelSelector') && !query.get('fieldSelector'));
+    const metadata = { resourceVersion: String(rv), ...(page.continue ? { continue: page.continue } : {}), ...(page.remainingItemCount !== undefined ? { remainingItemCount: page.remainingItemCount } : {}) };
+    const head = JSON.stringify({ kind: `${route.type.kind}List`, apiVersion: apiVersionOf(route.type), metadata });
+    await sendList(res, `${head.slice(0, -1)},`, page.items.map((s) => s.json));
   }
 
   /**
-   * The resourceVersion rules of a list. Unset or "0": the current state. N with match
-   * NotOlderThan (or none): at least as fresh as N; if the server has not reached N it waits
-   * (the real watch cache up to 3 s) and then answers 504 "Too large resource version". N with
-   * match Exact: a future N is 504 at once (etcd's ErrFutureRev); a past N is only served when it
-   * is the current revision (this server keeps no old snapshots; the real one may).
+   * Which state a list shows, and from where, as kube-apiserver decides it (API concepts,
+   * "Semantics for get and list"; the cacher's shouldDelegateList):
+   * - `continue`: the token's resourceVersion (rv -1: the latest), from its key; with it a
+   *   resourceVersion other than "0" is 400 and resourceVersionMatch 422;
+   * - resourceVersion "0": served from the watch cache, which ignores `limit` and sends
+   *   everything (kube-apiserver before ListFromCacheSnapshot);
+   * - unset: the latest state, paged;
+   * - N with `limit` and no match, or match Exact: exactly N (paged; 410 once compacted);
+   * - N with match NotOlderThan, or without `limit`: the latest state once it has reached N.
    */
-  private async readAt(rvParam: string | null, match: string | null): Promise<void> {
+  private async listPoint(query: URLSearchParams): Promise<{ rv: number; start?: string; limit: number }> {
+    const rvParam = query.get('resourceVersion');
+    const match = query.get('resourceVersionMatch');
+    const token = query.get('continue');
+    let limit = parseLimit(query.get('limit'));
+    if (token) {
+      if (match) throw invalid('meta.k8s.io', 'ListOptions', '', [{ type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail: 'resourceVersionMatch is forbidden when continue is provided' }]);
+      if (rvParam && rvParam !== '0') throw badRequest('specifying resource version is not allowed when using continue');
+      const { rv, start } = decodeContinue(token);
+      if (rv > this.store.resourceVersion) throw tooLargeResourceVersion(rv, this.store.resourceVersion, 0);
+      return { rv: rv === -1 ? this.store.resourceVersion : rv, start, limit };
+    }
+    if (!rvParam || rvParam === '0') {
+      if (match) checkResourceVersionMatch(rvParam, match);
+      // The watch cache answers resourceVersion "0" whole, whatever the limit.
+      if (rvParam === '0') limit = 0;
+      return { rv: this.store.resourceVersion, limit };
+    }
+    const exact = match === 'Exact' || (!match && limit > 0);
+    return { rv: await this.readAt(rvParam, exact ? 'Exact' : match), limit };
+  }
+
+  /**
+   * The resourceVersion rules of a read; returns the resourceVersion to serve. Unset or "0":
+   * the current state. N with match NotOlderThan (or none): at least as fresh as N; if the
+   * server has not reached N it waits (the real watch cache up to 3 s) and then answers 504
+   * "Too large resource version". N with match Exact: a future N is 504 at once (etcd's
+   * ErrFutureRev); a past N is served as it was, or 410 once history no longer reaches it.
+   */
+  private async readAt(rvParam: string | null, match: string | null): Promise<number> {
     if (match) checkResourceVersionMatch(rvParam, match);
-    if (!rvParam || rvParam === '0') return;
+    if (!rvParam || rvParam === '0') return this.store.resourceVersion;
     const wanted = Number(rvParam);
     if (!/^\d+$/.test(rvParam) || !Number.isSafeInteger(wanted)) throw badRequest(`invalid resourceVersion "${rvParam}"`);
     const current = this.store.resourceVersion;
     if (match === 'Exact') {
       if (wanted > current) throw tooLargeResourceVersion(wanted, current, 0);
-      if (wanted < current) throw new ApiError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
-      return;
+      return wanted;
     }
-    if (wanted <= current) return;
+    if (wanted <= current) return current;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
@@ -434,6 +474,7 @@ export class LabApiServer {
         resolve();
       });
     });
+    return this.store.resourceVersion;
   }
 
   /**

@@ -34,3 +34,21 @@ describe('SnapshotBuilder.ingest', () => {
     expect(Object.keys(kept)).not.toContain('endpoints');
   });
 });
+
+describe('EndpointSlice conversion shares endpoints', () => {
+  test('the same pod in two slices is one endpoint object; other conditions or another pod are not', () => {
+    const withPod = (name: string, ready: boolean) => {
+      const s = endpointSlice(name, name, ['198.51.100.7', '198.51.100.8'], { ready }) as unknown as KubernetesObject & { endpoints: Record<string, unknown>[] };
+      s.endpoints.forEach((e, i) => (e.targetRef = { kind: 'Pod', namespace: 'default', name: `pod-${i}`, uid: `uid-${i}` }));
+      return s;
+    };
+    const b = new SnapshotBuilder();
+    const snap = b.build({ services: [], endpointSlices: [withPod('a', true), withPod('b', true), withPod('c', false)], nodes: [], localPods: [] });
+    const [a, bb, c] = snap.endpointSlices;
+    expect(a!.endpoints[0]).toBe(bb!.endpoints[0]);
+    expect(a!.endpoints[1]).toBe(bb!.endpoints[1]);
+    expect(a!.endpoints[0]).not.toBe(a!.endpoints[1]);
+    expect(c!.endpoints[0]).not.toBe(a!.endpoints[0]);
+    expect(c!.endpoints[0]).toEqual({ ...a!.endpoints[0], ready: false, serving: false });
+  });
+});

@@ -108,6 +108,8 @@ export class ApiError extends Error {
     readonly reason: string,
     message: string,
     readonly details?: StatusDetails,
+    /** The Status's list metadata (a 410 on a continued list carries a new continue token). */
+    readonly listMeta?: { readonly continue?: string },
   ) {
     super(message);
     this.name = 'ApiError';
@@ -115,7 +117,7 @@ export class ApiError extends Error {
 
   toStatus(): KubeObject {
     return {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason,
+      kind: 'Status', apiVersion: 'v1', metadata: { ...this.listMeta }, status: 'Failure', message: this.message, reason: this.reason,
       ...(this.details ? { details: this.details } : {}), code: this.code,
     };
   }

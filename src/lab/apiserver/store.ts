@@ -33,6 +33,8 @@ export interface Change {
   readonly json: string;
   /** The object before a MODIFIED change; watches with selectors need it. */
   readonly previous?: KubeObject;
+  /** The entry a MODIFIED or DELETED change replaced: lists at an earlier resourceVersion undo the change with it. */
+  readonly replaced?: StoredEntry;
 }
 
 export type ChangeListener = (change: Change) => void;
@@ -141,6 +143,28 @@ export class ObjectStore {
     return (namespace ? all.filter((s) => s.object.metadata?.namespace === namespace) : all).sort(byKey);
   }
 
+  /**
+   * The stored objects as they were at `resourceVersion`, in list order (etcd serves any
+   * revision it has not compacted; this server rebuilds it from the watch history), or
+   * 'expired' when history no longer reaches back that far.
+   */
+  entriesAt(type: ResourceType, resourceVersion: number, namespace?: string): StoredEntry[] | 'expired' {
+    if (resourceVersion >= this.revision) return this.entries(type, namespace);
+    if (resourceVersion < this.oldestWatchable) return 'expired';
+    const resource = resourceKey(type);
+    const state = new Map(this.bucket(type));
+    // Undo the later changes, newest first.
+    for (let i = this.history.length - 1; i >= 0 && this.history[i]!.resourceVersion > resourceVersion; i--) {
+      const change = this.history[i]!;
+      if (resourceKey(change.resource) !== resource) continue;
+      const key = objectKey(change.object.metadata?.namespace, change.object.metadata?.name ?? '');
+      if (change.replaced) state.set(key, change.replaced);
+      else state.delete(key);
+    }
+    const all = [...state.values()];
+    return (namespace ? all.filter((s) => s.object.metadata?.namespace === namespace) : all).sort(byKey);
+  }
+
   /** `owned`: the input is the caller's no more (a parsed request body); otherwise it is copied. */
   create(type: ResourceType, input: KubeObject, namespace?: string, owned = false): KubeObject {
     return JSON.parse(this.createEntry(type, input, namespace, owned).json) as KubeObject;
@@ -233,7 +257,7 @@ export class ObjectStore {
     next.metadata.resourceVersion = String(++this.revision);
     const s = stored(next);
     bucket.set(key, s);
-    this.record({ resourceVersion: this.revision, resource: type, type: 'MODIFIED', object: next, json: s.json, previous: current });
+    this.record({ resourceVersion: this.revision, resource: type, type: 'MODIFIED', object: next, json: s.json, previous: current, replaced: currentStored });
     return s;
   }
 
@@ -245,7 +269,7 @@ export class ObjectStore {
     bucket.delete(key);
     // The DELETED event carries the revision of the deletion, as the real server's does.
     const gone = stored({ ...current.object, metadata: { ...current.object.metadata, resourceVersion: String(++this.revision) } });
-    this.record({ resourceVersion: this.revision, resource: type, type: 'DELETED', object: gone.object, json: gone.json });
+    this.record({ resourceVersion: this.revision, resource: type, type: 'DELETED', object: gone.object, json: gone.json, replaced: current });
     return JSON.parse(gone.json) as KubeObject;
   }
 
