@@ -1,26 +1,22 @@
-// The four resources the agent watches, listed through client-node's typed API with an
-// AbortSignal (client-node 1.4.0's typed calls have no timeout of their own: the signal
-// is the deadline).
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { abortSignalOptions } from './deadline.js';
-import type { FeedSource, ListResult } from './feed.js';
-
-const asResult = (list: KubernetesListObject<KubernetesObject>): ListResult => ({ items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' });
+// The four resources the agent watches, listed in pages by the agent's own client
+// (client/list.ts) with the feed's AbortSignal as the deadline.
+import { kubeClient, listAll, type KubeConnection } from './client/index.js';
+import type { FeedSource } from './feed.js';
 
 /** Services, EndpointSlices and Nodes cluster-wide; Pods of this node only. */
-export function clusterSources(kubeConfig: KubeConfig, nodeName: string): FeedSource[] {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+export function clusterSources(connection: KubeConnection, nodeName: string): FeedSource[] {
+  const client = kubeClient(connection);
   const podsOnNode = `spec.nodeName=${nodeName}`;
+  const source = (name: FeedSource['name'], path: string, fieldSelector?: string): FeedSource => ({
+    name,
+    path,
+    ...(fieldSelector ? { fieldSelector } : {}),
+    list: async (signal) => listAll(client, path, { signal, ...(fieldSelector ? { fieldSelector } : {}) }),
+  });
   return [
-    { name: 'services', path: '/api/v1/services', list: async (signal) => asResult(await core.listServiceForAllNamespaces({}, abortSignalOptions(signal))) },
-    { name: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', list: async (signal) => asResult(await discovery.listEndpointSliceForAllNamespaces({}, abortSignalOptions(signal))) },
-    { name: 'nodes', path: '/api/v1/nodes', list: async (signal) => asResult(await core.listNode({}, abortSignalOptions(signal))) },
-    {
-      name: 'pods',
-      path: '/api/v1/pods',
-      fieldSelector: podsOnNode,
-      list: async (signal) => asResult(await core.listPodForAllNamespaces({ fieldSelector: podsOnNode }, abortSignalOptions(signal))),
-    },
+    source('services', '/api/v1/services'),
+    source('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices'),
+    source('nodes', '/api/v1/nodes'),
+    source('pods', '/api/v1/pods', podsOnNode),
   ];
 }

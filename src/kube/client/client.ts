@@ -1,0 +1,132 @@
+// The agent's Kubernetes client: JSON over node:https with one keep-alive agent. It is
+// small on purpose (docs/kubernetes.md "Our own client"): @kubernetes/client-node costs
+// about 77 MB of RSS just by being imported, because its KubeConfig loads every generated
+// API and model. Deadlines are the caller's (kube/deadline.ts passes an AbortSignal);
+// errors carry the HTTP status and the server's Status (errors.ts).
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { ClusterAccess } from './access.js';
+import { BearerToken } from './credentials.js';
+import { KubeApiError } from './errors.js';
+
+/** The patch flavours the API server takes (Content-Type of a PATCH). */
+export const PATCH_CONTENT_TYPES = {
+  merge: 'application/merge-patch+json',
+  'strategic-merge': 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+  /** Server-side apply; needs `fieldManager` in the query. JSON is YAML, so the body stays JSON. */
+  apply: 'application/apply-patch+yaml',
+} as const;
+export type PatchType = keyof typeof PATCH_CONTENT_TYPES;
+
+export type QueryValue = string | number | boolean | undefined;
+
+export interface KubeRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  readonly query?: Readonly<Record<string, QueryValue>>;
+  readonly body?: unknown;
+  /** PATCH only (default merge). */
+  readonly patch?: PatchType;
+  /** Aborts the request (and a streamed body) at any time. */
+  readonly signal?: AbortSignal;
+}
+
+export interface KubeClientOptions {
+  /** Sockets kept per host (default 16: four watches plus the calls of a busy moment). */
+  readonly maxSockets?: number;
+}
+
+export class KubeClient {
+  private readonly agent: HttpAgent;
+  private readonly secure: boolean;
+  private readonly url: URL;
+  private readonly bearer: BearerToken;
+
+  constructor(
+    readonly access: ClusterAccess,
+    options: KubeClientOptions = {},
+  ) {
+    this.url = new URL(access.server);
+    this.secure = this.url.protocol === 'https:';
+    const common = { keepAlive: true, maxSockets: options.maxSockets ?? 16 };
+    const { tls } = access;
+    this.agent = this.secure
+      ? new HttpsAgent({
+          ...common,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          ...(tls.cert ? { cert: tls.cert } : {}),
+          ...(tls.key ? { key: tls.key } : {}),
+          ...(tls.serverName ? { servername: tls.serverName } : {}),
+          rejectUnauthorized: !tls.insecureSkipTlsVerify,
+        })
+      : new HttpAgent(common);
+    this.bearer = new BearerToken(access.auth);
+  }
+
+  get server(): string {
+    return this.access.server;
+  }
+
+  /** One call, JSON in and out. Rejects with KubeApiError on a non-2xx answer. */
+  async request<T>(req: KubeRequest): Promise<T> {
+    const res = await this.send(req);
+    const text = await readText(res);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /**
+   * A request whose answer is read as a stream (a watch): resolves with the response once
+   * its headers say 2xx; the caller reads and ends it (abort through `signal`).
+   */
+  async stream(req: KubeRequest): Promise<IncomingMessage> {
+    return this.send(req);
+  }
+
+  /** Closes idle keep-alive sockets (stopping). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async send(req: KubeRequest): Promise<IncomingMessage> {
+    req.signal?.throwIfAborted();
+    const path = withQuery(`${this.url.pathname.replace(/\/$/, '')}${req.path}`, req.query);
+    const headers: OutgoingHttpHeaders = { Accept: 'application/json' };
+    const authorization = await this.bearer.header();
+    if (authorization) headers.Authorization = authorization;
+    let payload: string | undefined;
+    if (req.body !== undefined) {
+      payload = JSON.stringify(req.body);
+      headers['Content-Type'] = req.method === 'PATCH' ? PATCH_CONTENT_TYPES[req.patch ?? 'merge'] : 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(payload);
+    }
+    req.signal?.throwIfAborted();
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const send = this.secure ? httpsRequest : httpRequest;
+      const r = send({ protocol: this.url.protocol, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.secure ? 443 : 80), method: req.method, path, headers, agent: this.agent, ...(req.signal ? { signal: req.signal } : {}) }, resolve);
+      r.on('error', reject);
+      r.end(payload);
+    });
+    const code = res.statusCode ?? 0;
+    if (code >= 200 && code < 300) return res;
+    const text = await readText(res).catch(() => '');
+    // The credential was refused: a rotated token file or an expired exec token is fetched again next time.
+    if (code === 401) this.bearer.invalidate();
+    throw new KubeApiError(req.method, req.path, code, text);
+  }
+}
+
+function withQuery(path: string, query: KubeRequest['query']): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  res.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of res) text += chunk as string;
+  return text;
+}
