@@ -49,7 +49,7 @@ export async function watchStream(
   res.on('data', (chunk: string) => {
     buffered += chunk;
     let nl: number;
-    while (!finished && (nl = buffered.indexOf('\n')) >= 0) {
+    while (!finished && !controller.signal.aborted && (nl = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, nl).trim();
       buffered = buffered.slice(nl + 1);
       if (!line) continue;
