@@ -343,3 +343,36 @@ describe('paging', () => {
     }
   });
 });
+
+describe('keep-alive', () => {
+  it('a request on a kept-alive socket the server has just closed is sent once more on a fresh one; a fresh socket failing is an error', async () => {
+    const perSocket = new WeakMap<object, number>();
+    let requests = 0;
+    let hangUpFirst = false;
+    const srv = http.createServer((req, res) => {
+      requests += 1;
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      // The race of an idle timeout: the server drops the connection as the request arrives.
+      if (n >= 2 || hangUpFirst) return req.socket.destroy();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const client = new KubeClient({ server: `http://127.0.0.1:${(srv.address() as { port: number }).port}`, tls: { insecureSkipTlsVerify: false }, auth: { kind: 'none' }, source: 'test' });
+    try {
+      expect(await client.request({ method: 'GET', path: '/version' })).toEqual({ ok: true });
+      expect(await client.request({ method: 'GET', path: '/version' })).toEqual({ ok: true });
+      expect(requests).toBe(3);
+      client.close();
+      hangUpFirst = true;
+      const fresh = new KubeClient(client.access);
+      await expect(fresh.request({ method: 'GET', path: '/version' })).rejects.toThrow(/socket hang up/);
+      expect(requests).toBe(4);
+      fresh.close();
+    } finally {
+      client.close();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});

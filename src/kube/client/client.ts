@@ -101,13 +101,22 @@ export class KubeClient {
       headers['Content-Length'] = Buffer.byteLength(payload);
     }
     req.signal?.throwIfAborted();
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const send = this.secure ? httpsRequest : httpRequest;
-      const r = send({ protocol: this.url.protocol, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.secure ? 443 : 80), method: req.method, path, headers, agent: this.agent }, resolve);
-      r.on('error', reject);
-      if (req.signal) abortWith(req.signal, r);
-      r.end(payload);
-    });
+    const attempt = (retried: boolean): Promise<IncomingMessage> =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const send = this.secure ? httpsRequest : httpRequest;
+        const r = send({ protocol: this.url.protocol, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.secure ? 443 : 80), method: req.method, path, headers, agent: this.agent }, resolve);
+        r.on('error', (err: NodeJS.ErrnoException) => {
+          // A kept-alive socket the server closed as we picked it up (its idle timeout):
+          // sent once more on a fresh socket, Node's documented remedy for this race (http
+          // "request.reusedSocket"). Safe even if the first copy arrived: every write the
+          // agent makes is idempotent or carries the resourceVersion it read (then 409).
+          if (!retried && r.reusedSocket && err.code === 'ECONNRESET' && !req.signal?.aborted) attempt(true).then(resolve, reject);
+          else reject(err);
+        });
+        if (req.signal) abortWith(req.signal, r);
+        r.end(payload);
+      });
+    const res = await attempt(false);
     const code = res.statusCode ?? 0;
     if (code >= 200 && code < 300) return res;
     const text = await readText(res).catch(() => '');
