@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, KubeConfig, Watch, type V1Service } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { BearerToken } from '../../src/kube/client/credentials.js';
-import { accessFromKubeconfigFile, KubeApiError, KubeClient, kubeClient, listAll, UnsupportedKubeconfigError, watchStream } from '../../src/kube/index.js';
+import { accessFromKubeconfigFile, inClusterAccess, KubeApiError, KubeClient, kubeClient, listAll, SERVICE_ACCOUNT_DIR, UnsupportedKubeconfigError, watchStream } from '../../src/kube/index.js';
 import { LabApiServer } from '../../src/lab/index.js';
 
 const pem = (label: string, body: string) => `-----BEGIN ${label}-----\n${Buffer.from(body).toString('base64')}\n-----END ${label}-----\n`;
@@ -145,6 +145,35 @@ describe('kubeconfig: ours resolves like client-node', () => {
     expect(b).toEqual(await byClientNode(file, 'ctx-b'));
     expect(b).toMatchObject({ server: 'https://192.0.2.2:6443', authorization: 'Bearer token-b', verify: false });
     expect(() => accessFromKubeconfigFile(file, { context: 'nope' })).toThrow(/context "nope" not found/);
+  });
+
+  it('in-cluster: the service account, as client-node loadFromCluster() sees it', async () => {
+    const root = join(dir, 'pod');
+    await mkdir(join(root, SERVICE_ACCOUNT_DIR), { recursive: true });
+    await writeFile(join(root, SERVICE_ACCOUNT_DIR, 'token'), 'sa-token');
+    await writeFile(join(root, SERVICE_ACCOUNT_DIR, 'ca.crt'), CA);
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    try {
+      for (const host of ['192.0.2.1', '2001:db8::1']) {
+        process.env.KUBERNETES_SERVICE_HOST = host;
+        process.env.KUBERNETES_SERVICE_PORT = '443';
+        const kc = new KubeConfig();
+        kc.loadFromCluster(root);
+        const opts: { ca?: Buffer; headers?: Record<string, string> } = {};
+        await kc.applyToHTTPSOptions(opts as never);
+        const access = inClusterAccess(process.env, root);
+        expect({ server: access.server, ca: access.tls.ca?.toString(), authorization: await new BearerToken(access.auth).header() }).toEqual({
+          server: kc.getCurrentCluster()!.server,
+          ca: opts.ca?.toString(),
+          authorization: opts.headers?.Authorization,
+        });
+      }
+    } finally {
+      for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('what we do not support is an error naming the field', async () => {
