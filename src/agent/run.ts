@@ -39,10 +39,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   const nodeName = config.nodeName ?? process.env.NODE_NAME ?? hostname();
   collectProcessMetrics();
 
-  const { kubeConfig, origin, where } = loadKubeConfig(opts.kubeconfigPath ? { path: opts.kubeconfigPath } : {});
+  const { client: kube, origin, where } = loadKubeConfig(opts.kubeconfigPath ? { path: opts.kubeconfigPath } : {});
   log.info(`node ${nodeName}: mode ${config.encapsulation.mode}, Kubernetes API from ${origin} (${where})`);
 
-  const events = new KubeEventSink({ kubeConfig, host: nodeName, logger: log });
+  const events = new KubeEventSink({ kubeConfig: kube, host: nodeName, logger: log });
 
   // Once, at start: the backend decides the marks of every VIP packet (docs/troubleshooting.md).
   const { decision: flowHashDecision, results: flowHashProbes } = await probeFlowHash(config.dataplane.flowHash);
@@ -107,7 +107,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
       bgpSpeaker.on('peer', (p) => bfdBgp.bgpSessionState(p.address, p.state));
       binding.start();
     }
-    const secrets = new SecretReader({ kubeConfig, namespace: opts.leaseNamespace ?? leaseNamespace() });
+    const secrets = new SecretReader({ kubeConfig: kube, namespace: opts.leaseNamespace ?? leaseNamespace() });
     const bfdRunner = bfd;
     peerSessions = new PeerSessions({
       speaker,
@@ -136,7 +136,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   // elector's own clock when a renew is overdue, even while the renew request still hangs.
   const leaseNs = opts.leaseNamespace ?? leaseNamespace();
   const elector = new LeaderElector({
-    kubeConfig,
+    kubeConfig: kube,
     namespace: leaseNs,
     name: 'kube-service-tunnel',
     identity: leaseIdentity(),
@@ -148,9 +148,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   });
   const isLeader = () => elector.isLeader;
   log.info(`leader election: Lease ${leaseNs}/kube-service-tunnel as ${elector.identity}`);
-  const lbWriter = new LoadBalancerStatusWriter({ kubeConfig, loadBalancerClass: config.loadBalancerClass, isLeader, events, logger: log });
+  const lbWriter = new LoadBalancerStatusWriter({ kubeConfig: kube, loadBalancerClass: config.loadBalancerClass, isLeader, events, logger: log });
   // Stored bucket tables (issue 7): written by the Lease holder only, read by every node.
-  const tableWriter = new BucketTableWriter({ kubeConfig, annotationKey: config.annotationKey, isLeader, events, logger: log });
+  const tableWriter = new BucketTableWriter({ kubeConfig: kube, annotationKey: config.annotationKey, isLeader, events, logger: log });
   // LoadBalancer status on its own loop: a failed write is retried there, not by the agent.
   const lbStatus = new ReconcileLoop<LoadBalancerStatusInput, PassOutcome>({
     name: 'lb-status',
@@ -186,7 +186,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<number> {
   // coalescing changes into kernel batches is the data plane's job (coalesceMs after each
   // batch), so a lone change is not held back by a second, longer window here.
   const watcher = new ClusterWatcher({
-    kubeConfig,
+    kubeConfig: kube,
     nodeName,
     logger: log,
     events,

@@ -20,7 +20,7 @@ export type KubeCallFailure =
 
 const REJECTED = new Set([400, 401, 403, 405, 413, 415, 422]);
 
-/** The HTTP status of a client-node ApiException (undefined for network errors). */
+/** The HTTP status of a KubeApiError (client/errors.ts), or of a client-node ApiException in tests (undefined for network errors). */
 export function statusCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -53,8 +53,8 @@ function statusBody(err: unknown): { message?: string; reason?: string } | undef
 }
 
 /**
- * client-node's ApiException carries the whole response; the Status message is what
- * matters ("400 BadRequest: Lease ... cannot parse ...").
+ * A KubeApiError (like client-node's ApiException) carries the server's whole answer; the
+ * Status message is what matters ("400 BadRequest: Lease ... cannot parse ...").
  */
 export function errorText(err: unknown): string {
   const code = statusCode(err);

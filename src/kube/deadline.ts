@@ -1,14 +1,12 @@
-// A deadline on every Kubernetes API call. client-node 1.4.0's typed calls have no timeout
-// at all: a request the network (a wedged proxy, a black-holed path) accepts and never
-// answers hangs forever, and so does whatever awaits it. Each call here gets an
-// AbortSignal (set on the request by a per-call middleware; node-fetch aborts the socket
-// and the body read) and, in case something before the socket ignores the signal (an exec
-// credential plugin), a race against the same timer, so the caller is always released.
+// A deadline on every Kubernetes API call. A request the network (a wedged proxy, a
+// black-holed path) accepts and never answers would hang forever, and so would whatever
+// awaits it. Each call here gets an AbortSignal (the client aborts the socket and the body
+// read) and, in case something before the socket ignores the signal (an exec credential
+// plugin), a race against the same timer, so the caller is always released.
 //
 // Per-call values (docs/leader-election.md "Deadlines"): the API server itself gives up
 // on a request after 60 s (--request-timeout), so a single-object call that has not been
 // answered in a fraction of that is lost, not slow.
-import { Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { metricsRegistry, silentLogger, type Logger } from '../observe/index.js';
 
@@ -51,40 +49,22 @@ export class KubeCallCancelledError extends Error {
   }
 }
 
-/**
- * Per-call options that make client-node send the request with `signal`, keeping the
- * caller's other options (e.g. the merge-patch Content-Type from setHeaderOptions).
- */
-export function abortSignalOptions(signal: AbortSignal, options?: ConfigurationOptions): ConfigurationOptions {
-  const attach: ObservableMiddleware = {
-    pre: (request) => {
-      request.setSignal(signal);
-      return new Observable(Promise.resolve(request));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { ...options, middleware: [...(options?.middleware ?? []), attach], middlewareMergeStrategy: options?.middlewareMergeStrategy ?? 'append' };
-}
-
 export interface DeadlineOptions {
   readonly timeoutMs: number;
   /** Cancels the call early (a component stopping): it rejects with KubeCallCancelledError. */
   readonly signal?: AbortSignal;
-  /** Other per-call options, kept (e.g. a Content-Type header). */
-  readonly options?: ConfigurationOptions;
   /** Where a fired deadline is logged (a warning naming the call). */
   readonly logger?: Logger;
 }
 
 /**
- * Runs one typed call with a deadline: `send` gets the options to pass as the call's
- * last argument. Rejects with KubeCallTimeoutError when the deadline fires (the request
+ * Runs one call with a deadline: `send` gets the AbortSignal to pass to the request. Rejects with KubeCallTimeoutError when the deadline fires (the request
  * is aborted, the metric counts it, a warning is logged), with KubeCallCancelledError
  * when `signal` aborts, otherwise settles as the call does.
  *
- *   await callWithDeadline('lease.get', (o) => api.readNamespacedLease({ name, namespace }, o), { timeoutMs: 5000 });
+ *   await callWithDeadline('lease.get', (signal) => client.request({ method: 'GET', path, signal }), { timeoutMs: 5000 });
  */
-export async function callWithDeadline<T>(call: string, send: (options: ConfigurationOptions) => Promise<T>, opts: DeadlineOptions): Promise<T> {
+export async function callWithDeadline<T>(call: string, send: (signal: AbortSignal) => Promise<T>, opts: DeadlineOptions): Promise<T> {
   if (opts.signal?.aborted) throw new KubeCallCancelledError(call);
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -106,7 +86,7 @@ export async function callWithDeadline<T>(call: string, send: (options: Configur
   });
   try {
     // Promise.race subscribes to both, so the loser's later rejection is handled.
-    return await Promise.race([send(abortSignalOptions(controller.signal, opts.options)), stopped]);
+    return await Promise.race([send(controller.signal), stopped]);
   } finally {
     clearTimeout(timer);
     if (onCancel) opts.signal?.removeEventListener('abort', onCancel);

@@ -5,10 +5,11 @@
 // API writes overall. Reporting never throws into the caller and never blocks it: failures
 // are logged and counted.
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { metricsRegistry, silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
 import { describeKubeError } from './api-error.js';
+import { eventPath, kubeClient, type KubeClient, type KubeConnection } from './client/index.js';
 import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
 // Kept here too: other areas import it from the kube area's face.
@@ -22,7 +23,7 @@ const eventWrites = new Counter({
 });
 
 export interface KubeEventSinkOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   /** source.host and reportingInstance: this node. */
   readonly host: string;
   readonly component?: string;
@@ -49,7 +50,7 @@ interface Aggregate {
 const API_VERSION: Record<ObjectRef['kind'], string> = { Service: 'v1', Pod: 'v1', Node: 'v1', EndpointSlice: 'discovery.k8s.io/v1' };
 
 export class KubeEventSink implements EventSink {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly aggregates = new Map<string, Aggregate>();
@@ -58,7 +59,7 @@ export class KubeEventSink implements EventSink {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly options: KubeEventSinkOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.client = kubeClient(options.kubeConfig);
     this.logger = (options.logger ?? silentLogger()).child({ component: 'events' });
     this.now = options.now ?? Date.now;
     this.tokens = this.limit.burst;
@@ -147,14 +148,15 @@ export class KubeEventSink implements EventSink {
       reason,
       message,
       count: agg.count,
-      firstTimestamp: new Date(agg.firstSeen),
-      lastTimestamp: new Date(agg.lastSeen),
+      // Time fields: RFC 3339 at second precision on the wire (the typed fields say Date).
+      firstTimestamp: wireTime(agg.firstSeen) as unknown as Date,
+      lastTimestamp: wireTime(agg.lastSeen) as unknown as Date,
       source: { component, host: this.options.host },
       reportingComponent: component,
       reportingInstance: this.options.host,
     };
     try {
-      await callWithDeadline('event.create', (o) => this.api.createNamespacedEvent({ namespace: agg.namespace, body }, o), this.deadline());
+      await callWithDeadline('event.create', (signal) => this.client.request({ method: 'POST', path: eventPath(agg.namespace), body, signal }), this.deadline());
       agg.name = name;
       eventWrites.inc({ outcome: 'created' });
     } catch (err) {
@@ -170,8 +172,9 @@ export class KubeEventSink implements EventSink {
     try {
       await callWithDeadline(
         'event.patch',
-        (o) => this.api.patchNamespacedEvent({ name: agg.name!, namespace: agg.namespace, body: { count: agg.count, lastTimestamp: new Date(agg.lastSeen).toISOString() } }, o),
-        { ...this.deadline(), options: setHeaderOptions('Content-Type', PatchStrategy.MergePatch) },
+        (signal) =>
+          this.client.request({ method: 'PATCH', path: eventPath(agg.namespace, agg.name!), body: { count: agg.count, lastTimestamp: wireTime(agg.lastSeen) }, patch: 'merge', signal }),
+        this.deadline(),
       );
     } catch (err) {
       if ((err as { code?: number }).code === 404) {
@@ -189,6 +192,11 @@ export class KubeEventSink implements EventSink {
     const window = this.options.aggregateWindowMs ?? 10 * 60_000;
     for (const [key, agg] of this.aggregates) if (now - agg.lastSeen > window) this.aggregates.delete(key);
   }
+}
+
+/** metav1.Time: RFC 3339, whole seconds. */
+function wireTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 function describe(ref: ObjectRef): string {

@@ -17,7 +17,8 @@
 //
 // Fail static: nothing here ever empties the cache on an error; only a successful list
 // replaces it.
-import type { KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { watchStream, type KubeClient, type WatchHandle } from './client/index.js';
 import { Counter } from 'prom-client';
 import { metricsRegistry, type Logger } from '../observe/index.js';
 import { backoffDelay, type BackoffOptions } from '../system/backoff.js';
@@ -138,7 +139,7 @@ export class Feed {
   private attempt = 0;
   /** Every list or watch attempt gets a new generation; callbacks of older ones are ignored. */
   private generation = 0;
-  private inFlight?: AbortController;
+  private inFlight?: AbortController | WatchHandle;
   private inactivity?: NodeJS.Timeout;
   private retry?: NodeJS.Timeout;
   private relistTimer?: NodeJS.Timeout;
@@ -148,24 +149,15 @@ export class Feed {
   private silentTimeouts = 0;
   private phase: 'idle' | 'listing' | 'connecting' | 'watching' | 'waiting' = 'idle';
   private requestStartedAt?: number;
-  private readonly watchClient: Watch;
 
   constructor(
     readonly source: FeedSource,
-    makeWatch: (config: KubeConfig) => Watch,
-    kubeConfig: KubeConfig,
+    private readonly client: KubeClient,
     private readonly timings: FeedTimings,
     private readonly listener: FeedListener,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {
-    // client-node's Watch gives no AbortController until the response headers arrive, so a
-    // request that is accepted and never answered would hang for ever: node-fetch's own
-    // `timeout` (which ends at the headers, not the stream) bounds that wait.
-    const bounded = Object.create(kubeConfig) as KubeConfig;
-    bounded.applyToFetchOptions = (opts) => kubeConfig.applyToFetchOptions({ ...opts, timeout: timings.requestTimeoutMs });
-    this.watchClient = makeWatch(bounded);
-  }
+  ) {}
 
   get name(): FeedName {
     return this.source.name;
@@ -375,7 +367,9 @@ export class Feed {
       if (status === 500) return this.relist('refused');
       this.fail(err instanceof Error ? err : new Error(String(err)), 'watch');
     };
-    this.watchClient.watch(this.source.path, query, onEvent, onDone).then(
+    // A request that is accepted and never answered: requestTimeoutMs bounds the wait for
+    // the headers (the stream itself is the inactivity timer's business).
+    watchStream(this.client, this.source.path, query, onEvent, onDone, { headersTimeoutMs: this.timings.requestTimeoutMs }).then(
       (controller) => {
         if (generation !== this.generation) controller.abort();
         else {

@@ -13,7 +13,7 @@ export type { AnnotationWrite, CallLimits, LoadBalancerStatusWriterOptions, Stat
 export { LeaderElector, microTime, wireMicroTime } from './lease.js';
 export type { LeaderElectorOptions } from './lease.js';
 export { DEFAULT_LEASE_NAMESPACE, leaseIdentity, leaseNamespace } from './lease-identity.js';
-export { abortSignalOptions, callWithDeadline, KubeCallCancelledError, KubeCallTimeoutError, KUBE_CALL_DEADLINES_MS } from './deadline.js';
+export { callWithDeadline, KubeCallCancelledError, KubeCallTimeoutError, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 export type { DeadlineOptions } from './deadline.js';
 export { classifyKubeError, describeKubeError, statusCode } from './api-error.js';
 export type { KubeCallFailure } from './api-error.js';
@@ -23,3 +23,5 @@ export { convertEndpointSlice, convertNode, convertObjects, convertPod, convertS
 export type { Conversion, ConvertedObjects, KubernetesInputObject, ObjectIssue, ObjectKind } from './objects.js';
 export { SecretReader, SecretKeyError } from './secrets.js';
 export type { SecretReaderOptions } from './secrets.js';
+export { accessFromClientNode, accessFromKubeconfig, accessFromKubeconfigFile, inClusterAccess, KubeApiError, KubeClient, kubeClient, listAll, LIST_PAGE_SIZE, UnsupportedKubeconfigError, watchStream } from './client/index.js';
+export type { ApiStatus, Auth, ClusterAccess, KubeConnection, KubeRequest, ListedObjects, PatchType, WatchHandle } from './client/index.js';

@@ -14,10 +14,11 @@
 // - every Lease request has a deadline; stop() aborts what is in flight.
 // acquireTime and renewTime are MicroTime on the wire: exactly six fractional digits, or a
 // real API server answers 400 (a JavaScript Date has three).
-import { CoordinationV1Api, V1MicroTime, type ConfigurationOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { Counter, Gauge } from 'prom-client';
 import { metricsRegistry, silentLogger, type EventSink, type Logger, type ObjectRef } from '../observe/index.js';
 import { classifyKubeError, describeKubeError, errorText } from './api-error.js';
+import { kubeClient, leasePath, type KubeClient, type KubeConnection } from './client/index.js';
 import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
 const leaderGauge = new Gauge({ name: 'kst_kube_leader', help: '1 while this agent holds the Lease and acts as leader.', labelNames: ['lease'], registers: [metricsRegistry] });
@@ -29,7 +30,7 @@ const stepDowns = new Counter({
 });
 
 export interface LeaderElectorOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   readonly namespace: string;
   readonly name: string;
   /** This contender, unique per process (lease-identity.ts), never just the node name. */
@@ -53,9 +54,9 @@ export interface LeaderElectorOptions {
   readonly now?: () => number;
 }
 
-/** A MicroTime for the wire: six fractional digits. */
-export function microTime(ms: number): V1MicroTime {
-  return new V1MicroTime(ms);
+/** A MicroTime for the wire: six fractional digits (a JavaScript Date gives three). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
 const SIX_DIGITS = /\.\d{6}(Z|[+-]\d\d:\d\d)$/;
@@ -65,14 +66,14 @@ const SIX_DIGITS = /\.\d{6}(Z|[+-]\d\d:\d\d)$/;
  * carry real microseconds); anything else (a Date, three digits written by an older
  * agent) is rewritten with six digits, so a replace never sends back what the server rejects.
  */
-export function wireMicroTime(value: unknown, fallbackMs: number): V1MicroTime | string {
+export function wireMicroTime(value: unknown, fallbackMs: number): string {
   if (typeof value === 'string' && SIX_DIGITS.test(value)) return value;
   const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
   return microTime(Number.isFinite(ms) ? ms : fallbackMs);
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
   private readonly logger: Logger;
   private readonly now: () => number;
   private leading = false;
@@ -94,7 +95,7 @@ export class LeaderElector {
   constructor(private readonly options: LeaderElectorOptions) {
     const duration = this.leaseDurationMs;
     if (this.renewDeadlineMs >= duration) throw new Error(`Lease ${options.namespace}/${options.name}: renewDeadlineMs (${this.renewDeadlineMs}) must be shorter than leaseDurationMs (${duration})`);
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = kubeClient(options.kubeConfig);
     this.logger = (options.logger ?? silentLogger()).child({ component: 'lease', lease: `${options.namespace}/${options.name}`, identity: options.identity });
     this.now = options.now ?? Date.now;
   }
@@ -165,7 +166,7 @@ export class LeaderElector {
       });
   }
 
-  private call<T>(call: string, send: (o: ConfigurationOptions) => Promise<T>, signal: AbortSignal): Promise<T> {
+  private call<T>(call: string, send: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
     return callWithDeadline(call, send, { timeoutMs: this.requestTimeoutMs, signal, logger: this.logger });
   }
 
@@ -176,13 +177,13 @@ export class LeaderElector {
     const { name, namespace } = this.options;
     let lease: V1Lease | undefined;
     try {
-      lease = await this.call('lease.get', (o) => this.api.readNamespacedLease({ name, namespace }, o), signal);
+      lease = await this.call('lease.get', (s) => this.client.request<V1Lease>({ method: 'GET', path: leasePath(namespace, name), signal: s }), signal);
     } catch (err) {
       if (classifyKubeError(err) !== 'not-found') return this.failed(err, 'read');
     }
     if (!this.running) return;
     if (!lease) {
-      return this.write('lease.create', (o) => this.api.createNamespacedLease({ namespace, body: this.record(undefined, started) }, o), started, signal);
+      return this.write('lease.create', (s) => this.client.request<V1Lease>({ method: 'POST', path: leasePath(namespace), body: this.record(undefined, started), signal: s }), started, signal);
     }
     // Taken AFTER the answer: the record was written no later than this, so timing its
     // age from here never makes it look older than it is.
@@ -200,7 +201,7 @@ export class LeaderElector {
       return;
     }
     const body = this.record(lease, started);
-    await this.write('lease.update', (o) => this.api.replaceNamespacedLease({ name, namespace, body }, o), started, signal);
+    await this.write('lease.update', (s) => this.client.request<V1Lease>({ method: 'PUT', path: leasePath(namespace, name), body, signal: s }), started, signal);
   }
 
   /** The Lease as we want it: held by us, renewed now; a takeover counts a transition. */
@@ -215,15 +216,15 @@ export class LeaderElector {
       spec: {
         holderIdentity: this.options.identity,
         leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-        // The typed field is a Date; what is sent is its JSON (six digits either way).
-        acquireTime: (ours && spec.acquireTime ? wireMicroTime(spec.acquireTime, now) : stamp) as V1MicroTime,
-        renewTime: stamp,
+        // The typed field says Date, but the wire wants a MicroTime string (six digits): sent as that string.
+        acquireTime: (ours && spec.acquireTime ? wireMicroTime(spec.acquireTime, now) : stamp) as unknown as Date,
+        renewTime: stamp as unknown as Date,
         leaseTransitions: (spec.leaseTransitions ?? 0) + (current && !ours ? 1 : 0),
       },
     };
   }
 
-  private async write(call: string, send: (o: ConfigurationOptions) => Promise<V1Lease>, startedAt: number, signal: AbortSignal): Promise<void> {
+  private async write(call: string, send: (signal: AbortSignal) => Promise<V1Lease>, startedAt: number, signal: AbortSignal): Promise<void> {
     let written: V1Lease;
     try {
       written = await this.call(call, send, signal);
@@ -297,12 +298,12 @@ export class LeaderElector {
         ...last.spec,
         holderIdentity: undefined,
         leaseDurationSeconds: 1,
-        acquireTime: wireMicroTime(last.spec.acquireTime, now) as V1MicroTime,
-        renewTime: microTime(now),
+        acquireTime: wireMicroTime(last.spec.acquireTime, now) as unknown as Date,
+        renewTime: microTime(now) as unknown as Date,
       },
     };
     try {
-      await callWithDeadline('lease.release', (o) => this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body }, o), {
+      await callWithDeadline('lease.release', (signal) => this.client.request<V1Lease>({ method: 'PUT', path: leasePath(this.options.namespace, this.options.name), body, signal }), {
         timeoutMs: this.requestTimeoutMs,
         logger: this.logger,
       });

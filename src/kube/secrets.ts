@@ -3,8 +3,9 @@
 // so the Role can grant `get` on exactly the named Secrets (resourceNames).
 // The value is returned to the caller and nowhere else: errors name the Secret and the
 // key, never a value.
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { describeKubeError } from './api-error.js';
+import { kubeClient, secretPath, type KubeClient, type KubeConnection } from './client/index.js';
 import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
 export class SecretKeyError extends Error {
@@ -15,25 +16,25 @@ export class SecretKeyError extends Error {
 }
 
 export interface SecretReaderOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   /** The agent's namespace (POD_NAMESPACE). */
   readonly namespace: string;
   readonly requestTimeoutMs?: number;
 }
 
 export class SecretReader {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
 
   constructor(private readonly opts: SecretReaderOptions) {
-    this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.client = kubeClient(opts.kubeConfig);
   }
 
   /** The decoded value of `key` (UTF-8, one trailing newline dropped, as `kubectl create secret --from-file` leaves it). */
   async read(name: string, key: string): Promise<string> {
     const where = `Secret ${this.opts.namespace}/${name} key "${key}"`;
-    let secret;
+    let secret: V1Secret;
     try {
-      secret = await callWithDeadline('secret.get', (o) => this.api.readNamespacedSecret({ name, namespace: this.opts.namespace }, o), {
+      secret = await callWithDeadline('secret.get', (signal) => this.client.request<V1Secret>({ method: 'GET', path: secretPath(this.opts.namespace, name), signal }), {
         timeoutMs: this.opts.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.read,
       });
     } catch (err) {

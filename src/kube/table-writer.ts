@@ -12,7 +12,8 @@
 // Each write is a compare-and-swap: read the Service, write only if its annotation is
 // still what our table was computed from, with the read resourceVersion as precondition.
 // A lagging view or a conflict skips the Service; the next snapshot retries it.
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import { kubeClient, servicePath, type KubeClient, type KubeConnection } from './client/index.js';
 import { Counter } from 'prom-client';
 import { classifyKubeError, describeKubeError } from './api-error.js';
 import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
@@ -139,7 +140,7 @@ function singleTableText(plan: DesiredState['vips'][number]): string {
 }
 
 export interface TableWriterOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   /** config.annotationKey; the tables go in `${annotationKey}-tables`. */
   readonly annotationKey: string;
   /** Checked before every write: only the Lease holder writes. */
@@ -182,7 +183,7 @@ export interface RoundResult {
 type Outcome = 'written' | 'removed' | 'stale' | 'conflict' | 'failed' | 'rejected' | 'skipped';
 
 export class BucketTableWriter {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly logger: Logger;
   private readonly key: string;
   private readonly loop: ReconcileLoop<Offer, RoundResult>;
@@ -201,7 +202,7 @@ export class BucketTableWriter {
   private counts = { rounds: 0, written: 0, removed: 0, stale: 0, conflicts: 0, failed: 0, rejected: 0 };
 
   constructor(private readonly options: TableWriterOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.client = kubeClient(options.kubeConfig);
     this.logger = (options.logger ?? silentLogger()).child({ component: 'table-writer' });
     this.key = storedTablesKey(options.annotationKey);
     this.planner = new TableWritePlanner(options.annotationKey);
@@ -294,7 +295,7 @@ export class BucketTableWriter {
     const what = `Service ${w.namespace}/${w.name}`;
     const limits = { signal: this.cancel.signal, logger: this.logger };
     try {
-      const svc = await callWithDeadline('service.get', (o) => this.api.readNamespacedService({ name: w.name, namespace: w.namespace }, o), {
+      const svc = await callWithDeadline('service.get', (signal) => this.client.request<V1Service>({ method: 'GET', path: servicePath(w.namespace, w.name), signal }), {
         ...limits,
         timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.read,
       });
@@ -306,7 +307,7 @@ export class BucketTableWriter {
       }
       if (!this.options.isLeader()) return 'skipped';
       await annotateService(
-        this.options.kubeConfig,
+        this.client,
         { namespace: w.namespace, name: w.name, key: this.key, value: w.value, resourceVersion: svc.metadata?.resourceVersion },
         { ...limits, timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.write },
       );

@@ -10,14 +10,14 @@
 // readiness, one Node Event per episode), never acted on.
 // No snapshot is emitted before every feed has listed once: a partial view (services
 // without their endpoints) would withdraw working announcements.
-import { VersionApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterSnapshot } from '../model/types.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 import { Feed, type FeedName, type FeedSource, type FeedTimings } from './feed.js';
 import { describeIssue, objectConverters } from './objects.js';
 import { SnapshotBuilder, sameSnapshot, type KindName, type ObjectConverters } from './snapshot.js';
-import { abortSignalOptions } from './deadline.js';
+import { kubeClient, type KubeConnection } from './client/index.js';
 import { clusterSources } from './sources.js';
 
 export type { FeedName } from './feed.js';
@@ -50,7 +50,7 @@ export const WATCH_DEFAULTS = {
 } as const;
 
 export interface ClusterWatcherOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   /** This node: only its pods are watched; stale feeds are reported on its Node. */
   readonly nodeName: string;
   /** Called with each new snapshot (never with an unchanged one). */
@@ -174,7 +174,7 @@ export class ClusterWatcher {
       failed: (feed: Feed, err: Error, first: boolean) => this.failed(feed, err, first),
     };
     for (const source of sources) {
-      const feed = new Feed(source, (kc) => new Watch(kc), this.options.kubeConfig, timings, listener, this.logger, this.now);
+      const feed = new Feed(source, kubeClient(this.options.kubeConfig), timings, listener, this.logger, this.now);
       this.feeds.push(feed);
     }
     for (const feed of this.feeds) feed.start();
@@ -193,12 +193,12 @@ export class ClusterWatcher {
 
   /** One GET /version with a deadline: does the path to the API server work right now? */
   private async probe(deadlineMs: number): Promise<void> {
-    const version = this.options.kubeConfig.makeApiClient(VersionApi);
+    const client = kubeClient(this.options.kubeConfig);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), deadlineMs);
     let ok: boolean;
     try {
-      await version.getCode({}, abortSignalOptions(controller.signal));
+      await client.request({ method: 'GET', path: '/version', signal: controller.signal });
       ok = true;
     } catch {
       ok = false;

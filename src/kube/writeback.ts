@@ -1,11 +1,12 @@
 // What the agent writes back to Services: the allocated LoadBalancer addresses
 // (status.loadBalancer.ingress) and annotations (stored bucket tables). Both are merge
 // patches of only the fields concerned, so they never overwrite what others own.
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import type { IpAddress, ServiceInput } from '../model/types.js';
 import { metricsRegistry, silentLogger, type EventSink, type Logger } from '../observe/index.js';
 import { classifyKubeError, describeKubeError, errorText } from './api-error.js';
+import { kubeClient, servicePath, type KubeClient, type KubeConnection } from './client/index.js';
 import { callWithDeadline, KUBE_CALL_DEADLINES_MS } from './deadline.js';
 
 const statusWrites = new Counter({
@@ -14,8 +15,6 @@ const statusWrites = new Counter({
   labelNames: ['outcome'],
   registers: [metricsRegistry],
 });
-
-const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** "namespace/name", the key of the allocator's results (model serviceKey). */
 const keyOf = (s: { readonly namespace: string; readonly name: string }) => `${s.namespace}/${s.name}`;
@@ -29,7 +28,7 @@ export interface StatusWriteResult {
 }
 
 export interface LoadBalancerStatusWriterOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConnection;
   /** spec.loadBalancerClass this project serves: only these Services are cleared on release. */
   readonly loadBalancerClass: string;
   /**
@@ -51,11 +50,11 @@ export interface LoadBalancerStatusWriterOptions {
  * Services of other classes are never touched unless they are in the allocation.
  */
 export class LoadBalancerStatusWriter {
-  private readonly api: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly logger: Logger;
 
   constructor(private readonly options: LoadBalancerStatusWriterOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.client = kubeClient(options.kubeConfig);
     this.logger = (options.logger ?? silentLogger()).child({ component: 'lb-status' });
   }
 
@@ -98,8 +97,9 @@ export class LoadBalancerStatusWriter {
     const ingress = ips.length ? ips.map((ip) => ({ ip, ipMode: 'VIP' })) : null;
     return callWithDeadline(
       'service.patchStatus',
-      (o) => this.api.patchNamespacedServiceStatus({ name: svc.name, namespace: svc.namespace, body: { status: { loadBalancer: { ingress } } } }, o),
-      { timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.write, options: mergePatch(), logger: this.logger },
+      (signal) =>
+        this.client.request<V1Service>({ method: 'PATCH', path: servicePath(svc.namespace, svc.name, 'status'), body: { status: { loadBalancer: { ingress } } }, patch: 'merge', signal }),
+      { timeoutMs: this.options.requestTimeoutMs ?? KUBE_CALL_DEADLINES_MS.write, logger: this.logger },
     );
   }
 }
@@ -135,14 +135,13 @@ export interface CallLimits {
  * Throws on API errors (with the Service named, the status code kept in `code` and the
  * original error in `cause`), also when the deadline fires.
  */
-export async function annotateService(kubeConfig: KubeConfig, write: AnnotationWrite, limits: CallLimits = {}): Promise<string | undefined> {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+export async function annotateService(kubeConfig: KubeConnection, write: AnnotationWrite, limits: CallLimits = {}): Promise<string | undefined> {
+  const client = kubeClient(kubeConfig);
   const metadata: Record<string, unknown> = { annotations: { [write.key]: write.value } };
   if (write.resourceVersion) metadata.resourceVersion = write.resourceVersion;
   try {
-    const svc = await callWithDeadline('service.patch', (o) => api.patchNamespacedService({ name: write.name, namespace: write.namespace, body: { metadata } }, o), {
+    const svc = await callWithDeadline('service.patch', (signal) => client.request<V1Service>({ method: 'PATCH', path: servicePath(write.namespace, write.name), body: { metadata }, patch: 'merge', signal }), {
       timeoutMs: limits.timeoutMs ?? KUBE_CALL_DEADLINES_MS.write,
-      options: mergePatch(),
       ...(limits.signal ? { signal: limits.signal } : {}),
       ...(limits.logger ? { logger: limits.logger } : {}),
     });

@@ -1,6 +1,6 @@
 // The manifests parse, the DaemonSet is wired as the docs say, and RBAC grants every
-// Kubernetes API call the code makes (found by scanning src/ for client-node calls and
-// informer paths) and nothing beyond what is listed here.
+// Kubernetes API call the code makes (found by scanning src/ for the agent's client calls,
+// `method: 'VERB', path: xxxPath(...)`, and informer paths) and nothing beyond what is listed here.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -30,21 +30,21 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** client-node method -> the permission it needs. Every call found in src/ must be listed. */
+/**
+ * A call of the agent's client (src/kube/client/paths.ts helpers) -> the permission it needs,
+ * keyed "METHOD helper" (" status" when the helper's third argument is 'status').
+ * Every call found in src/ must be listed.
+ */
 const CALLS: Record<string, { group: string; resource: string; verb: string }> = {
-  listServiceForAllNamespaces: { group: '', resource: 'services', verb: 'list' },
-  listEndpointSliceForAllNamespaces: { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'list' },
-  listNode: { group: '', resource: 'nodes', verb: 'list' },
-  listPodForAllNamespaces: { group: '', resource: 'pods', verb: 'list' },
-  readNamespacedService: { group: '', resource: 'services', verb: 'get' },
-  patchNamespacedService: { group: '', resource: 'services', verb: 'patch' },
-  patchNamespacedServiceStatus: { group: '', resource: 'services/status', verb: 'patch' },
-  createNamespacedEvent: { group: '', resource: 'events', verb: 'create' },
-  patchNamespacedEvent: { group: '', resource: 'events', verb: 'patch' },
-  readNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'get' },
-  createNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'create' },
-  replaceNamespacedLease: { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' },
-  readNamespacedSecret: { group: '', resource: 'secrets', verb: 'get' },
+  'GET servicePath': { group: '', resource: 'services', verb: 'get' },
+  'PATCH servicePath': { group: '', resource: 'services', verb: 'patch' },
+  'PATCH servicePath status': { group: '', resource: 'services/status', verb: 'patch' },
+  'POST eventPath': { group: '', resource: 'events', verb: 'create' },
+  'PATCH eventPath': { group: '', resource: 'events', verb: 'patch' },
+  'GET leasePath': { group: 'coordination.k8s.io', resource: 'leases', verb: 'get' },
+  'POST leasePath': { group: 'coordination.k8s.io', resource: 'leases', verb: 'create' },
+  'PUT leasePath': { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' },
+  'GET secretPath': { group: '', resource: 'secrets', verb: 'get' },
 };
 
 /** Informer paths watch as well as list. */
@@ -142,8 +142,12 @@ describe('deploy/base manifests', () => {
   it('RBAC grants every API call the code makes', () => {
     const rules = [...byKind('ClusterRole'), ...byKind('Role')].flatMap((r) => (r as unknown as { rules: Rule[] }).rules);
     const src = sourceFiles(join(root, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
-    const called = new Set([...src.matchAll(/\.((?:list|read|create|patch|replace|delete)[A-Z][A-Za-z]*)\(/g)].map((m) => m[1]!));
-    const k8sCalls = [...called].filter((m) => /Namespaced|ForAllNamespaces|^listNode$|^readNode$|^patchNode/.test(m));
+    const called = new Set(
+      [...src.matchAll(/method: '(GET|POST|PUT|PATCH|DELETE)', path: (\w+Path)\(([^)]*)\)/g)].map((m) => `${m[1]} ${m[2]}${/,\s*'status'\s*$/.test(m[3]!) ? ' status' : ''}`),
+    );
+    const k8sCalls = [...called];
+    // The scan must find the calls (a changed call style would make this test vacuous).
+    expect(k8sCalls).toEqual(expect.arrayContaining(['GET leasePath', 'PUT leasePath', 'PATCH servicePath status', 'GET secretPath']));
     const unknown = k8sCalls.filter((m) => !CALLS[m]);
     expect(unknown).toEqual([]); // a new API call: add it to CALLS and to deploy/base/rbac.yaml
     for (const m of k8sCalls) {
@@ -153,6 +157,7 @@ describe('deploy/base manifests', () => {
     for (const [path, need] of Object.entries(WATCHED)) {
       if (!src.includes(`'${path}'`)) continue;
       expect({ path, watch: grants(rules, need.group, need.resource, 'watch') }).toEqual({ path, watch: true });
+      expect({ path, list: grants(rules, need.group, need.resource, 'list') }).toEqual({ path, list: true });
     }
   });
 

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from '../../src/kube/index.js';
 import { LabApiServer } from '../../src/lab/index.js';
 
@@ -23,7 +22,7 @@ describe('loadKubeConfig', () => {
     await writeFile(file, server.kubeconfigYaml());
     const flag = loadKubeConfig({ path: file, env: { KUBECONFIG: '/nonexistent' } });
     expect(flag.origin).toBe('flag');
-    const namespaces = await flag.kubeConfig.makeApiClient(CoreV1Api).listNamespace();
+    const namespaces = await flag.client.request<{ items: unknown[] }>({ method: 'GET', path: '/api/v1/namespaces' });
     expect(namespaces.items).toEqual([]);
 
     expect(loadKubeConfig({ env: { KUBECONFIG: `/nonexistent:${file}` }, home: dir }).origin).toBe('KUBECONFIG');

@@ -180,7 +180,7 @@ describe('ClusterWatcher liveness (lab API server, real client, wedging proxy)',
     await sleep(100);
     server.apply(service('web', { vip: '203.0.113.51' }));
     // The silent watches are restarted; their new requests end at the header deadline.
-    await waitFor(() => lines.some((l) => l.includes('list/watch failed') && l.includes('network timeout')), 5000, 20);
+    await waitFor(() => lines.some((l) => l.includes('list/watch failed') && l.includes('no response headers within 500 ms')), 5000, 20);
     expect(snapshots.at(-1)!.services[0]!.annotations['cmd.nu/tunnel']).toBe('203.0.113.50');
     const healedAt = Date.now();
     proxy!.heal();
