@@ -11,6 +11,7 @@ import { buildBucketTable } from './maglev.js';
 import { changedInputs } from './changed-inputs.js';
 import { modeTraits } from './mode-traits.js';
 import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
+import { BackendPool } from './backend-pool.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
@@ -121,6 +122,8 @@ export class IncrementalModel {
   private readonly pods = new Map<string, PodInput>();
   private resolution: VipResolution | undefined;
   private readonly endpoints = new Map<string, ServiceEndpoints>();
+  /** Where every Service's Backend objects come from: one per distinct endpoint. */
+  private readonly backendPool = new BackendPool();
   private readonly tables = new Map<IpAddress, CachedTable>();
   private view: View | undefined;
   /** Services whose endpoints changed since the last desiredState(). */
@@ -300,7 +303,7 @@ export class IncrementalModel {
     let e = this.endpoints.get(serviceKey);
     if (!e) {
       const keys = this.slicesByService.get(serviceKey);
-      e = keys && keys.size > 0 ? collectEndpoints([...keys].map((k) => this.slices.get(k)!), this.nodeName) : NO_ENDPOINTS;
+      e = keys && keys.size > 0 ? collectEndpoints([...keys].map((k) => this.slices.get(k)!), this.nodeName, this.backendPool) : NO_ENDPOINTS;
       this.endpoints.set(serviceKey, e);
     }
     return e;
@@ -370,6 +373,7 @@ export class IncrementalModel {
     }
     this.dirty.clear();
     this.storedChanged.clear();
+    if (this.backendPool.needsSweep()) this.backendPool.sweep(this.liveBackendLists());
 
     const extraProblems: Problem[] = [...view.vipProblems];
     // Only Services whose stored tables had errors (setService and deleteService forget a
@@ -417,6 +421,14 @@ export class IncrementalModel {
       ...(node.available ? {} : { maintenance: node.reason }),
       ...(bgp ? { bgp } : {}),
     };
+  }
+
+  /** Every backend list the model hands out comes from these (tables hold the same objects). */
+  private *liveBackendLists(): Iterable<readonly Backend[]> {
+    for (const eps of this.endpoints.values()) {
+      yield eps.backends[4];
+      yield eps.backends[6];
+    }
   }
 
   private assemble(resolution: VipResolution, node: NodeAvailability, nodeKey: string): View {
