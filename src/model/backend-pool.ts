@@ -41,6 +41,11 @@ export class BackendPool {
     return b;
   }
 
+  /** The pool's copy of an address it holds a backend for (canonical: it came from an EndpointInput). */
+  knownAddress(text: string): IpAddress | undefined {
+    return this.byAddress.get(text as IpAddress)?.[0]?.address;
+  }
+
   /** True once the pool holds more than twice what was live at the last sweep (and at least `floor`). */
   needsSweep(floor = 4096): boolean {
     return this.size > Math.max(floor, 2 * this.liveAtSweep);

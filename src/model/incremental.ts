@@ -124,6 +124,8 @@ export class IncrementalModel {
   private readonly endpoints = new Map<string, ServiceEndpoints>();
   /** Where every Service's Backend objects come from: one per distinct endpoint. */
   private readonly backendPool = new BackendPool();
+  /** Stored tables name the same addresses as the endpoints: one string each, not one per table. */
+  private readonly knownAddress = (text: string): IpAddress | undefined => this.backendPool.knownAddress(text);
   private readonly tables = new Map<IpAddress, CachedTable>();
   private view: View | undefined;
   /** Services whose endpoints changed since the last desiredState(). */
@@ -319,7 +321,7 @@ export class IncrementalModel {
     }
     let cached = this.storedParses.get(svcKey);
     if (cached?.text !== text) {
-      this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text) }));
+      this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text, this.knownAddress) }));
       if (cached.parsed.errors.length > 0) this.storedErrors.add(svcKey);
       else this.storedErrors.delete(svcKey);
     }

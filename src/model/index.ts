@@ -46,6 +46,6 @@ export {
   STORED_TABLE_REASON,
   STORED_TABLE_VERSION,
 } from './stored-table.js';
-export type { StoredTable, StoredTables } from './stored-table.js';
+export type { KnownAddress, StoredTable, StoredTables } from './stored-table.js';
 export { modeTraits } from './mode-traits.js';
 export type { ModeTraits } from './mode-traits.js';
