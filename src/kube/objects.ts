@@ -5,7 +5,7 @@
 // Defaults follow the API: absent `ready` means ready, absent `serving` follows `ready`,
 // absent namespace means "default" (as kubectl applies YAML).
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
-import { ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
+import { EndpointPool, ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
 import type { EndpointInput, EndpointSliceInput, IpAddress, NodeInput, PodInput, ServiceInput } from '../model/index.js';
 import { TextPool } from '../system/index.js';
 
@@ -14,6 +14,9 @@ import { TextPool } from '../system/index.js';
  * endpoint on it: one copy of each (system/intern.ts). Bounded far above a cluster's pods.
  */
 const repeatedTexts = new TextPool(500_000);
+
+/** The same pod in many Services' slices is one EndpointInput (model/endpoint-pool.ts); bounded likewise. */
+const repeatedEndpoints = new EndpointPool(500_000);
 
 export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node' | 'Pod';
 
@@ -213,7 +216,7 @@ export function convertEndpointSlice(obj: unknown): Conversion<EndpointSliceInpu
         r.issue(`${field}.addresses[${j}]`, `${ip} is not an ${type} address (addressType ${type})`);
         return;
       }
-      endpoints.push({ address: ip, ...(nodeName !== undefined ? { nodeName } : {}), ready, serving, terminating, ...(pod ? { pod } : {}) });
+      endpoints.push(repeatedEndpoints.intern({ address: ip, ...(nodeName !== undefined ? { nodeName } : {}), ready, serving, terminating, ...(pod ? { pod } : {}) }));
     });
   });
   return { value: { namespace: r.namespace!, name: r.name, serviceName, addressType: type, endpoints }, issues: r.issues };

@@ -2,7 +2,7 @@
 // the backends nobody uses any more.
 import { describe, expect, it } from '@jest/globals';
 import { BackendPool } from '../../src/model/backend-pool.js';
-import { collectEndpoints, IncrementalModel, type IpAddress } from '../../src/model/index.js';
+import { collectEndpoints, EndpointPool, IncrementalModel, type IpAddress } from '../../src/model/index.js';
 import { cluster, ep, settings, slice, tunnelService } from './helpers.js';
 
 describe('BackendPool', () => {
@@ -53,5 +53,19 @@ describe('IncrementalModel backend sharing', () => {
     expect(a!.table.backends.map((x) => x.address)).toEqual(['192.0.2.1' as IpAddress, '192.0.2.2' as IpAddress]);
     expect(b!.table.backends[0]).toBe(a!.table.backends[0]);
     expect(b!.table.backends[1]).toBe(a!.table.backends[1]);
+  });
+});
+
+describe('EndpointPool', () => {
+  it('forgets everything once full, and pools again from there', () => {
+    const pool = new EndpointPool(2);
+    const a = pool.intern(ep('192.0.2.1', 'worker-1'));
+    expect(pool.intern(ep('192.0.2.1', 'worker-1'))).toBe(a);
+    pool.intern(ep('192.0.2.2', 'worker-1'));
+    expect(pool.endpoints).toBe(2);
+    const c = ep('192.0.2.3', 'worker-1');
+    expect(pool.intern(c)).toBe(c);
+    expect(pool.endpoints).toBe(1);
+    expect(pool.intern(ep('192.0.2.1', 'worker-1'))).not.toBe(a);
   });
 });
