@@ -10,7 +10,7 @@
 import { buildBucketTable } from './maglev.js';
 import { changedInputs } from './changed-inputs.js';
 import { modeTraits } from './mode-traits.js';
-import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
+import { parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTables } from './stored-table.js';
 import { BackendPool } from './backend-pool.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
@@ -74,7 +74,8 @@ const PATCH_LIMIT = 16;
 
 interface CachedTable {
   readonly source: ServiceEndpoints;
-  readonly stored: StoredTable | undefined;
+  /** The stored-tables annotation the table started from (undefined: none). */
+  readonly storedText: string | undefined;
   readonly table: BucketTable;
   readonly readyCount: number;
 }
@@ -121,7 +122,9 @@ export class IncrementalModel {
   /** Of those, Services whose stored tables annotation changed (and nothing else of them). */
   private readonly storedChanged = new Set<string>();
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
-  /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
+  /** The last stored-tables annotation parsed (storedTables()). */
+  private lastStoredParse: { readonly svcKey: string; readonly text: string; readonly parsed: StoredTables } | undefined;
+  /** Stored-tables annotations that did not parse cleanly, per Service, kept while the text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
   /** Services whose parse in storedParses has errors: desiredState() reports these, without a look at every Service. */
   private readonly storedErrors = new Set<string>();
@@ -227,6 +230,7 @@ export class IncrementalModel {
 
   /** The annotation text changed or its Service went: parsed again when next needed. */
   private forgetStoredParse(svcKey: string): void {
+    if (this.lastStoredParse?.svcKey === svcKey) this.lastStoredParse = undefined;
     this.storedParses.delete(svcKey);
     this.storedErrors.delete(svcKey);
   }
@@ -299,33 +303,47 @@ export class IncrementalModel {
     return e;
   }
 
-  /** A Service's stored tables (none in mpls mode, where every node hashes its own endpoints). */
-  private storedTables(svcKey: string): StoredTables {
-    if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return NO_STORED_TABLES;
+  /** A Service's stored-tables annotation (none in mpls mode, where every node hashes its own endpoints). */
+  private storedText(svcKey: string): string | undefined {
+    if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return undefined;
     const text = this.services.get(svcKey)?.annotations[this.storedKey];
-    if (text === undefined) {
-      this.forgetStoredParse(svcKey);
-      return NO_STORED_TABLES;
+    if (text === undefined) this.forgetStoredParse(svcKey);
+    return text;
+  }
+
+  /**
+   * A Service's stored tables, parsed from `text`. Parses are not kept (at 10,000 VIPs they
+   * were 13 MB of address lists beside the tables built from them): a table is cached with
+   * the text it came from, and only the last parse is kept, for a Service's other VIPs.
+   * A parse with errors is kept until the text changes, for desiredState() to report it.
+   */
+  private storedTables(svcKey: string, text: string): StoredTables {
+    const last = this.lastStoredParse;
+    if (last?.svcKey === svcKey && last.text === text) return last.parsed;
+    const parsed = parseStoredTables(text, this.knownAddress);
+    this.lastStoredParse = { svcKey, text, parsed };
+    if (parsed.errors.length > 0) {
+      this.storedParses.set(svcKey, { text, parsed });
+      this.storedErrors.add(svcKey);
+    } else {
+      this.storedParses.delete(svcKey);
+      this.storedErrors.delete(svcKey);
     }
-    let cached = this.storedParses.get(svcKey);
-    if (cached?.text !== text) {
-      this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text, this.knownAddress) }));
-      if (cached.parsed.errors.length > 0) this.storedErrors.add(svcKey);
-      else this.storedErrors.delete(svcKey);
-    }
-    return cached.parsed;
+    return parsed;
   }
 
   private tableFor(v: ServiceVip, eps: ServiceEndpoints): CachedTable {
-    const stored = this.storedTables(serviceKey(v.service)).tables.get(v.vip);
+    const svcKey = serviceKey(v.service);
+    const text = this.storedText(svcKey);
     const cached = this.tables.get(v.vip);
-    if (cached && cached.source === eps && cached.stored === stored) return cached;
+    if (cached && cached.source === eps && cached.storedText === text) return cached;
+    const stored = text === undefined ? undefined : this.storedTables(svcKey, text).tables.get(v.vip);
     let backends: readonly Backend[] = eps.backends[v.family];
     // MPLS reaches only L2 neighbours: each serving node hashes among its own endpoints.
     if (modeTraits(this.settings.encapsulation.mode).hashOver === 'local-endpoints') backends = backends.filter((b) => b.nodeName === this.nodeName);
     const params = { bucketCount: this.settings.buckets, seed: this.settings.hashSeed };
     const table = stored ? tableFromStored(stored, backends, params) : buildBucketTable(backends, params, true);
-    const entry = { source: eps, stored, table, readyCount: backends.filter((b) => !b.draining).length };
+    const entry = { source: eps, storedText: text, table, readyCount: backends.filter((b) => !b.draining).length };
     this.tables.set(v.vip, entry);
     return entry;
   }
