@@ -2,7 +2,7 @@
 // the backends nobody uses any more.
 import { describe, expect, it } from '@jest/globals';
 import { BackendPool } from '../../src/model/backend-pool.js';
-import { collectEndpoints, EndpointPool, IncrementalModel, type IpAddress } from '../../src/model/index.js';
+import { collectEndpoints, computeDesiredState, EndpointPool, IncrementalModel, type IpAddress } from '../../src/model/index.js';
 import { cluster, ep, settings, slice, tunnelService } from './helpers.js';
 
 describe('BackendPool', () => {
@@ -67,5 +67,29 @@ describe('EndpointPool', () => {
     expect(pool.intern(c)).toBe(c);
     expect(pool.endpoints).toBe(1);
     expect(pool.intern(ep('192.0.2.1', 'worker-1'))).not.toBe(a);
+  });
+});
+
+describe('IncrementalModel.prepare', () => {
+  const snapshotOf = (ready: boolean) => ({
+    services: [tunnelService('a', '203.0.113.10'), tunnelService('b', '203.0.113.11'), tunnelService('c', '203.0.113.12')],
+    endpointSlices: ['a', 'b', 'c'].map((s) => slice(s, [ep('192.0.2.1', 'worker-1', { ready }), ep('192.0.2.2', 'worker-2')])),
+    nodes: cluster,
+    localPods: [],
+  });
+
+  it('computes the tables in slices, pausing between them, and desiredState() gives the same result', async () => {
+    const model = new IncrementalModel(settings(), 'tunnel-1').replaceAll(snapshotOf(true));
+    let pauses = 0;
+    await model.prepare(async () => void pauses++, 0);
+    expect(pauses).toBe(3);
+    expect(model.desiredState()).toEqual(computeDesiredState(settings(), snapshotOf(true), 'tunnel-1'));
+  });
+
+  it('inputs replaced during a pause win', async () => {
+    const model = new IncrementalModel(settings(), 'tunnel-1').replaceAll(snapshotOf(true));
+    const later = snapshotOf(false);
+    await model.prepare(async () => void model.replaceAll(later), 0);
+    expect(model.desiredState()).toEqual(computeDesiredState(settings(), later, 'tunnel-1'));
   });
 });
