@@ -224,7 +224,7 @@ async function singleChanges(sets: NetnsSet, pin: boolean, kind: 'replace' | 'ad
 async function floorChange(ns: string, before: VipPlan, after: VipPlan): Promise<number> {
   const ids = await nexthopIds(ns);
   const target = (v: VipPlan, b: number): string => v.table.backends[v.table.buckets[b]!]!.address;
-  const moved = after.table.buckets.flatMap((_, b) => (target(before, b) !== target(after, b) ? [b] : []));
+  const moved = Array.from(after.table.buckets).flatMap((_, b) => (target(before, b) !== target(after, b) ? [b] : []));
   const lines = (v: VipPlan) => moved.map((b) => `route replace ${v.vip}/32 table ${0x4b5300 + b} proto 245 nhid ${ids.get(target(v, b))}`).join('\n') + '\n';
   await runCommand('ip', ['-n', ns, '-batch', '-'], { input: lines(before) });
   const t = performance.now();

@@ -159,9 +159,18 @@ const fullWarmMs = median(warm);
 
 // Incremental: one endpoint of one VIP flips ready <-> draining, then a new DesiredState,
 // as the agent computes it (replaceAll with the next snapshot, then desiredState).
+// The model's retained heap (issue 15): what the IncrementalModel and the DesiredState it
+// hands out hold beyond the inputs, measured after gc with the model built. Bucket tables
+// are typed arrays whose contents live outside the JS heap (above 64 bytes): counted too.
+const arrayBuffersMb = () => process.memoryUsage().arrayBuffers / 2 ** 20;
+const heapBeforeModel = heapMb();
+const buffersBeforeModel = arrayBuffersMb();
 const model = new IncrementalModel(settings, 'tunnel-1').replaceAll(snapshot);
 const [, modelFirstMs] = time(() => model.desiredState());
+const modelFirstCpuMs = lastCpuMs;
 const heapModel = heapMb();
+const modelBuffersMb = arrayBuffersMb() - buffersBeforeModel;
+const modelRetainedMb = heapModel - heapBeforeModel + modelBuffersMb;
 const slices = [...snapshot.endpointSlices];
 const changeMs: number[] = [];
 const changeCpuMs: number[] = [];
@@ -212,6 +221,12 @@ const gcMsIn = sampleSpans.map(([a, b]) => gcEntries.filter((g) => g.startTime <
 const samplesWithGc = gcMsIn.filter((g) => g > 0).length;
 const slowest = changeMs.map((ms, k) => ({ ms, gc: gcMsIn[k]! })).sort((a, b) => b.ms - a.ms);
 const worstWithoutGc = slowest.find((x) => x.gc === 0)?.ms ?? 0;
+
+// The same first computation, prepared in slices (IncrementalModel.prepare) that yield to
+// the event loop: the longest synchronous stretch, then the desiredState() that follows.
+const prepared = new IncrementalModel(settings, 'tunnel-1').replaceAll(snapshot);
+const prepareLongestSliceMs = await prepared.prepare();
+const [, preparedFirstMs] = time(() => prepared.desiredState());
 
 // The data plane's part of the same path (issue 12): the tunnel node's kernel plan and
 // diff for each change, after a full plan of every VIP (its heap is the planned routes).
@@ -267,7 +282,12 @@ const result = {
   heapStateMb: +(heapWithState - heapInputs).toFixed(1),
   heapTotalMb: +heapWithState.toFixed(1),
   heapWithIncrementalModelMb: +heapModel.toFixed(1),
+  modelRetainedMb: +modelRetainedMb.toFixed(1),
+  modelArrayBuffersMb: +modelBuffersMb.toFixed(1),
   incrementalFirstMs: +modelFirstMs.toFixed(1),
+  incrementalFirstCpuMs: +modelFirstCpuMs.toFixed(1),
+  prepareLongestSliceMs: +prepareLongestSliceMs.toFixed(1),
+  preparedFirstMs: +preparedFirstMs.toFixed(1),
   changes: CHANGES,
   warmupChanges: WARMUP,
   changeMedianMs: +median(changeMs).toFixed(3),
@@ -306,6 +326,9 @@ const rows: [string, string, string][] = [
   ['heap: inputs', `${result.heapInputsMb} MB`, ''],
   ['heap: desired state', `${result.heapStateMb} MB`, ''],
   ['heap: total used after gc', `${result.heapTotalMb} MB`, '< 500 MB'],
+  [`heap: retained by the incremental model${STORED ? ' (stored tables)' : ''}`, `${result.modelRetainedMb} MB (of which typed-array contents ${result.modelArrayBuffersMb} MB)`, '< 100 MB'],
+  ['incremental model, first desiredState() (one synchronous call)', `${result.incrementalFirstMs} ms (CPU ${result.incrementalFirstCpuMs} ms)`, ''],
+  ['the same after prepare(): its longest slice / then desiredState()', `${result.prepareLongestSliceMs} / ${result.preparedFirstMs} ms`, ''],
   ['single endpoint change, median', `${result.changeMedianMs} ms (CPU ${result.changeCpuMedianMs} ms)`, ''],
   [`single endpoint change, p99 of ${CHANGES}`, `${result.changeP99Ms} ms (CPU ${result.changeCpuP99Ms} ms)`, '< 5 ms'],
   ...((STORED ? [['the writer\'s echo (annotation change), median / p99', `${result.storeEchoMedianMs} / ${result.storeEchoP99Ms} ms (CPU p99 ${result.storeEchoCpuP99Ms} ms)`, '']] : []) as [string, string, string][]),

@@ -5,7 +5,7 @@
 // Defaults follow the API: absent `ready` means ready, absent `serving` follows `ready`,
 // absent namespace means "default" (as kubectl applies YAML).
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
-import { ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
+import { EndpointPool, ipFamily, parseIp, NODE_BGP_ANNOTATION_PREFIX } from '../model/index.js';
 import type { EndpointInput, EndpointSliceInput, IpAddress, NodeInput, PodInput, ServiceInput } from '../model/index.js';
 import { TextPool } from '../system/index.js';
 
@@ -15,29 +15,8 @@ import { TextPool } from '../system/index.js';
  */
 const repeatedTexts = new TextPool(500_000);
 
-/**
- * One object per distinct endpoint: a pod is listed in every EndpointSlice that selects it
- * (10,000 Services x 100 endpoints drawn from 5,000 pods are 1,000,000 endpoints but only
- * 5,000 distinct ones, 118 MB of copies). EndpointInputs are read-only values, so slices
- * share them. Bounded like TextPool: when full it starts again, and the endpoints still in
- * use stay alive through their slices.
- */
-class EndpointPool {
-  private pool = new Map<string, EndpointInput>();
-  constructor(private readonly maxEntries: number) {}
-
-  get(e: EndpointInput): EndpointInput {
-    const p = e.pod;
-    const key = `${e.address}\t${e.nodeName ?? '\u0000'}\t${e.ready ? 1 : 0}${e.serving ? 1 : 0}${e.terminating ? 1 : 0}\t${p ? `${p.namespace}\t${p.name}\t${p.uid ?? '\u0000'}` : ''}`;
-    const have = this.pool.get(key);
-    if (have !== undefined) return have;
-    if (this.pool.size >= this.maxEntries) this.pool = new Map();
-    this.pool.set(key, e);
-    return e;
-  }
-}
-
-const sharedEndpoints = new EndpointPool(200_000);
+/** The same pod in many Services' slices is one EndpointInput (model/endpoint-pool.ts); bounded likewise. */
+const repeatedEndpoints = new EndpointPool(500_000);
 
 export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node' | 'Pod';
 
@@ -237,7 +216,7 @@ export function convertEndpointSlice(obj: unknown): Conversion<EndpointSliceInpu
         r.issue(`${field}.addresses[${j}]`, `${ip} is not an ${type} address (addressType ${type})`);
         return;
       }
-      endpoints.push(sharedEndpoints.get({ address: ip, ...(nodeName !== undefined ? { nodeName } : {}), ready, serving, terminating, ...(pod ? { pod } : {}) }));
+      endpoints.push(repeatedEndpoints.intern({ address: ip, ...(nodeName !== undefined ? { nodeName } : {}), ready, serving, terminating, ...(pod ? { pod } : {}) }));
     });
   });
   // An exact-size copy: push() leaves up to half an array's capacity unused, and 10,000

@@ -10,12 +10,14 @@
 import { buildBucketTable } from './maglev.js';
 import { changedInputs } from './changed-inputs.js';
 import { modeTraits } from './mode-traits.js';
-import { NO_STORED_TABLES, parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTable, type StoredTables } from './stored-table.js';
+import { parseStoredTables, storedTableProblem, storedTablesKey, tableFromStored, type StoredTables } from './stored-table.js';
+import { BackendPool } from './backend-pool.js';
 import { collectEndpoints, NO_ENDPOINTS, type ServiceEndpoints } from './endpoints.js';
 import { compareIps, hostPrefix } from './ip.js';
 import { nodeAvailability, type NodeAvailability } from './node.js';
 import { nodeBgp, type NodeBgp } from './peers.js';
 import { vipBgp } from './vip-bgp.js';
+import { patchSummary, summarise, type VipSummary } from './vip-summary.js';
 import type { ModelSettings } from './settings.js';
 import type {
   Announcement,
@@ -48,6 +50,8 @@ interface VipEntry {
   // Always present (possibly undefined): one object shape keeps the per-VIP loops fast.
   readonly announcement: Announcement | undefined;
   readonly problem: Problem | undefined;
+  readonly hasLocal: boolean;
+  readonly servesLocally: boolean;
 }
 
 /**
@@ -61,31 +65,17 @@ interface View {
   readonly entries: VipEntry[];
   readonly plans: readonly VipPlan[];
   readonly byService: ReadonlyMap<string, readonly number[]>;
-  readonly announcements: readonly Announcement[];
-  readonly vipProblems: readonly Problem[];
-  /** Indexes of VIPs with endpoints on this node (pod set-ups). */
-  readonly withLocal: readonly number[];
-  readonly servesLocally: boolean;
+  /** Announcements, per-VIP problems, VIPs with local endpoints (vip-summary.ts). */
+  readonly summary: VipSummary;
 }
 
-function summarise(resolution: VipResolution, nodeKey: string, entries: VipEntry[], plans: readonly VipPlan[], byService: ReadonlyMap<string, readonly number[]>): View {
-  const announcements: Announcement[] = [];
-  const vipProblems: Problem[] = [];
-  const withLocal: number[] = [];
-  let servesLocally = false;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    if (e.announcement !== undefined) announcements.push(e.announcement);
-    if (e.problem !== undefined) vipProblems.push(e.problem);
-    if (e.eps.local.length > 0) withLocal.push(i);
-    if (e.readyCount > 0 && e.localTable) servesLocally = true;
-  }
-  return { resolution, nodeKey, entries, plans, byService, announcements, vipProblems, withLocal, servesLocally };
-}
+/** More VIPs than this changed in one call: the summary is built again rather than patched VIP by VIP. */
+const PATCH_LIMIT = 16;
 
 interface CachedTable {
   readonly source: ServiceEndpoints;
-  readonly stored: StoredTable | undefined;
+  /** The stored-tables annotation the table started from (undefined: none). */
+  readonly storedText: string | undefined;
   readonly table: BucketTable;
   readonly readyCount: number;
 }
@@ -121,6 +111,10 @@ export class IncrementalModel {
   private readonly pods = new Map<string, PodInput>();
   private resolution: VipResolution | undefined;
   private readonly endpoints = new Map<string, ServiceEndpoints>();
+  /** Where every Service's Backend objects come from: one per distinct endpoint. */
+  private readonly backendPool = new BackendPool();
+  /** Stored tables name the same addresses as the endpoints: one string each, not one per table. */
+  private readonly knownAddress = (text: string): IpAddress | undefined => this.backendPool.knownAddress(text);
   private readonly tables = new Map<IpAddress, CachedTable>();
   private view: View | undefined;
   /** Services whose endpoints changed since the last desiredState(). */
@@ -128,7 +122,9 @@ export class IncrementalModel {
   /** Of those, Services whose stored tables annotation changed (and nothing else of them). */
   private readonly storedChanged = new Set<string>();
   private sortedProblems: { readonly resolution: VipResolution; readonly problems: readonly Problem[] } | undefined;
-  /** Parsed stored-tables annotation per Service, kept while the annotation text is the same. */
+  /** The last stored-tables annotation parsed (storedTables()). */
+  private lastStoredParse: { readonly svcKey: string; readonly text: string; readonly parsed: StoredTables } | undefined;
+  /** Stored-tables annotations that did not parse cleanly, per Service, kept while the text is the same. */
   private readonly storedParses = new Map<string, { readonly text: string; readonly parsed: StoredTables }>();
   /** Services whose parse in storedParses has errors: desiredState() reports these, without a look at every Service. */
   private readonly storedErrors = new Set<string>();
@@ -234,6 +230,7 @@ export class IncrementalModel {
 
   /** The annotation text changed or its Service went: parsed again when next needed. */
   private forgetStoredParse(svcKey: string): void {
+    if (this.lastStoredParse?.svcKey === svcKey) this.lastStoredParse = undefined;
     this.storedParses.delete(svcKey);
     this.storedErrors.delete(svcKey);
   }
@@ -300,41 +297,81 @@ export class IncrementalModel {
     let e = this.endpoints.get(serviceKey);
     if (!e) {
       const keys = this.slicesByService.get(serviceKey);
-      e = keys && keys.size > 0 ? collectEndpoints([...keys].map((k) => this.slices.get(k)!), this.nodeName) : NO_ENDPOINTS;
+      e = keys && keys.size > 0 ? collectEndpoints([...keys].map((k) => this.slices.get(k)!), this.nodeName, this.backendPool) : NO_ENDPOINTS;
       this.endpoints.set(serviceKey, e);
     }
     return e;
   }
 
-  /** A Service's stored tables (none in mpls mode, where every node hashes its own endpoints). */
-  private storedTables(svcKey: string): StoredTables {
-    if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return NO_STORED_TABLES;
+  /** A Service's stored-tables annotation (none in mpls mode, where every node hashes its own endpoints). */
+  private storedText(svcKey: string): string | undefined {
+    if (!modeTraits(this.settings.encapsulation.mode).sharedTables || this.options.storedTables === false) return undefined;
     const text = this.services.get(svcKey)?.annotations[this.storedKey];
-    if (text === undefined) {
-      this.forgetStoredParse(svcKey);
-      return NO_STORED_TABLES;
+    if (text === undefined) this.forgetStoredParse(svcKey);
+    return text;
+  }
+
+  /**
+   * A Service's stored tables, parsed from `text`. Parses are not kept (at 10,000 VIPs they
+   * were 13 MB of address lists beside the tables built from them): a table is cached with
+   * the text it came from, and only the last parse is kept, for a Service's other VIPs.
+   * A parse with errors is kept until the text changes, for desiredState() to report it.
+   */
+  private storedTables(svcKey: string, text: string): StoredTables {
+    const last = this.lastStoredParse;
+    if (last?.svcKey === svcKey && last.text === text) return last.parsed;
+    const parsed = parseStoredTables(text, this.knownAddress);
+    this.lastStoredParse = { svcKey, text, parsed };
+    if (parsed.errors.length > 0) {
+      this.storedParses.set(svcKey, { text, parsed });
+      this.storedErrors.add(svcKey);
+    } else {
+      this.storedParses.delete(svcKey);
+      this.storedErrors.delete(svcKey);
     }
-    let cached = this.storedParses.get(svcKey);
-    if (cached?.text !== text) {
-      this.storedParses.set(svcKey, (cached = { text, parsed: parseStoredTables(text) }));
-      if (cached.parsed.errors.length > 0) this.storedErrors.add(svcKey);
-      else this.storedErrors.delete(svcKey);
-    }
-    return cached.parsed;
+    return parsed;
   }
 
   private tableFor(v: ServiceVip, eps: ServiceEndpoints): CachedTable {
-    const stored = this.storedTables(serviceKey(v.service)).tables.get(v.vip);
+    const svcKey = serviceKey(v.service);
+    const text = this.storedText(svcKey);
     const cached = this.tables.get(v.vip);
-    if (cached && cached.source === eps && cached.stored === stored) return cached;
+    if (cached && cached.source === eps && cached.storedText === text) return cached;
+    const stored = text === undefined ? undefined : this.storedTables(svcKey, text).tables.get(v.vip);
     let backends: readonly Backend[] = eps.backends[v.family];
     // MPLS reaches only L2 neighbours: each serving node hashes among its own endpoints.
     if (modeTraits(this.settings.encapsulation.mode).hashOver === 'local-endpoints') backends = backends.filter((b) => b.nodeName === this.nodeName);
     const params = { bucketCount: this.settings.buckets, seed: this.settings.hashSeed };
     const table = stored ? tableFromStored(stored, backends, params) : buildBucketTable(backends, params, true);
-    const entry = { source: eps, stored, table, readyCount: backends.filter((b) => !b.draining).length };
+    const entry = { source: eps, storedText: text, table, readyCount: backends.filter((b) => !b.draining).length };
     this.tables.set(v.vip, entry);
     return entry;
+  }
+
+  /**
+   * Does the long part of a first desiredState() (every Service's endpoints and every VIP's
+   * bucket table) in slices of about `sliceMs`, awaiting `pause()` between them, so a caller
+   * with timers to keep (the Lease) can let its event loop run: at 10,000 VIPs the whole is
+   * over a second of CPU. desiredState() then finds the tables cached. Inputs may change
+   * during a pause: the caches are keyed by the objects they came from, so work done for
+   * replaced inputs is simply not used. Returns the longest slice, in ms.
+   */
+  async prepare(pause: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)), sliceMs = 50): Promise<number> {
+    let longest = 0;
+    let start = performance.now();
+    const vips = this.vipResolution().vips;
+    for (let i = 0; i < vips.length; i++) {
+      const v = vips[i]!;
+      this.tableFor(v, this.endpointsOf(serviceKey(v.service)));
+      const now = performance.now();
+      if (now - start >= sliceMs) {
+        longest = Math.max(longest, now - start);
+        await pause();
+        if (this.resolution?.vips !== vips) return this.prepare(pause, sliceMs).then((rest) => Math.max(longest, rest));
+        start = performance.now();
+      }
+    }
+    return Math.max(longest, performance.now() - start);
   }
 
   desiredState(): DesiredState {
@@ -347,9 +384,12 @@ export class IncrementalModel {
     if (!view || view.resolution !== resolution || view.nodeKey !== nodeKey) {
       view = this.view = this.assemble(resolution, node, nodeKey);
     } else if (this.dirty.size > 0) {
-      // Only the VIPs of Services whose endpoints changed are looked at again.
+      // Only the VIPs of Services whose endpoints changed are looked at again. The plans
+      // list is copied once (DesiredStates handed out are never changed: a copy of 10,000
+      // references, about 10 us); the derived lists are patched where an entry changed.
       let plans: VipPlan[] | undefined;
-      let summaryChanged = false;
+      let summary = view.summary;
+      let patched = 0;
       for (const svc of this.dirty) {
         for (const i of view.byService.get(svc) ?? []) {
           const v = resolution.vips[i]!;
@@ -361,17 +401,19 @@ export class IncrementalModel {
           view.entries[i] = entry;
           plans[i] = entry.plan;
           // Announcements and problems are reused objects when unchanged (see planVip),
-          // so identity tells whether the lists derived from all entries must be rebuilt.
-          summaryChanged ||=
-            entry.announcement !== old.announcement || entry.problem !== old.problem || (entry.eps.local.length > 0) !== (old.eps.local.length > 0) || (entry.readyCount > 0) !== (old.readyCount > 0);
+          // so identity tells whether the lists derived from all entries change.
+          const summaryChanged = entry.announcement !== old.announcement || entry.problem !== old.problem || entry.hasLocal !== old.hasLocal || entry.servesLocally !== old.servesLocally;
+          if (summaryChanged && ++patched <= PATCH_LIMIT) summary = patchSummary(summary, i, old, entry);
         }
       }
-      if (plans) view = this.view = summaryChanged ? summarise(resolution, nodeKey, view.entries, plans, view.byService) : { ...view, plans };
+      if (patched > PATCH_LIMIT) summary = summarise(view.entries);
+      if (plans) view = this.view = { ...view, plans, summary };
     }
     this.dirty.clear();
     this.storedChanged.clear();
+    if (this.backendPool.needsSweep()) this.backendPool.sweep(this.liveBackendLists());
 
-    const extraProblems: Problem[] = [...view.vipProblems];
+    const extraProblems: Problem[] = [...view.summary.problems];
     // Only Services whose stored tables had errors (setService and deleteService forget a
     // parse whose text is gone), not every Service with stored tables.
     for (const svc of this.storedErrors) {
@@ -392,7 +434,7 @@ export class IncrementalModel {
     }
     const kernel = this.options.kernel ?? {};
     const servingNodesSend = modeTraits(mode).announcers === 'serving-nodes';
-    const sends = servingNodesSend ? view.servesLocally : node.selected;
+    const sends = servingNodesSend ? view.summary.servingLocally > 0 : node.selected;
     if (sends && kernel.tunnel) {
       const role = servingNodesSend ? 'serves VIPs with local endpoints (mpls mode)' : 'matches tunnelNodeSelector';
       extraProblems.push({ ref: { kind: 'Node', name: this.nodeName }, reason: 'KernelFeatureMissing', message: `node ${this.nodeName} ${role} but cannot carry VIP traffic: ${kernel.tunnel}. Its VIPs are neither announced nor programmed here.` });
@@ -411,12 +453,20 @@ export class IncrementalModel {
       hashSeed: settings.hashSeed,
       vips: view.plans,
       // resolution.vips is sorted by address, and host prefixes sort the same way.
-      announcements: view.announcements,
+      announcements: view.summary.announcements,
       podSetups,
       problems: extraProblems.length === 0 ? this.sortedProblems.problems : sortProblems([...resolution.problems, ...extraProblems]),
       ...(node.available ? {} : { maintenance: node.reason }),
       ...(bgp ? { bgp } : {}),
     };
+  }
+
+  /** Every backend list the model hands out comes from these (tables hold the same objects). */
+  private *liveBackendLists(): Iterable<readonly Backend[]> {
+    for (const eps of this.endpoints.values()) {
+      yield eps.backends[4];
+      yield eps.backends[6];
+    }
   }
 
   private assemble(resolution: VipResolution, node: NodeAvailability, nodeKey: string): View {
@@ -432,14 +482,14 @@ export class IncrementalModel {
       entries.push(this.planVip(v, this.endpointsOf(svc), node, nodeKey));
     });
     for (const vip of this.tables.keys()) if (!live.has(vip)) this.tables.delete(vip);
-    return summarise(resolution, nodeKey, entries, entries.map((e) => e.plan), byService);
+    return { resolution, nodeKey, entries, plans: entries.map((e) => e.plan), byService, summary: summarise(entries) };
   }
 
   /** Pod set-ups from the VIPs with endpoints on this node; hostNetwork pods become problems. */
   private podSetups(view: View, problems: Problem[]): PodSetup[] {
     const podVips = new Map<string, { pod: PodInput; podIp: IpAddress; vips: IpAddress[] }>();
     const badPods = new Set<PodInput>();
-    for (const i of view.withLocal) {
+    for (const i of view.summary.withLocal) {
       const entry = view.entries[i]!;
       const vip = entry.vip;
       for (const e of entry.eps.local) {
@@ -531,7 +581,7 @@ export class IncrementalModel {
         service: v.service,
       };
     }
-    return { vip: v, eps, nodeKey, plan, readyCount, localTable: mpls, announcement, problem };
+    return { vip: v, eps, nodeKey, plan, readyCount, localTable: mpls, announcement, problem, hasLocal: eps.local.length > 0, servesLocally: mpls && readyCount > 0 };
   }
 
   private localPodFor(e: EndpointInput): PodInput | undefined {

@@ -29,6 +29,7 @@ export { resolveVips, serviceKey, compareServiceAge, isOurLoadBalancer, poolAnno
 export type { ServiceVip, VipResolution } from './vips.js';
 export { collectEndpoints, toBackend } from './endpoints.js';
 export type { ServiceEndpoints } from './endpoints.js';
+export { EndpointPool } from './endpoint-pool.js';
 export { nodeAvailability, EXCLUDE_FROM_LB_LABEL } from './node.js';
 export { nodeBgp, nodeBgpKey, NODE_BGP_ANNOTATIONS, NODE_BGP_ANNOTATION_PREFIX } from './peers.js';
 export type { NodeBgp, NodePeer, PeerSettings, BgpSettings, PasswordSource, PeerSecretRef } from './peers.js';
@@ -46,6 +47,6 @@ export {
   STORED_TABLE_REASON,
   STORED_TABLE_VERSION,
 } from './stored-table.js';
-export type { StoredTable, StoredTables } from './stored-table.js';
+export type { KnownAddress, StoredTable, StoredTables } from './stored-table.js';
 export { modeTraits } from './mode-traits.js';
 export type { ModeTraits } from './mode-traits.js';

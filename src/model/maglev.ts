@@ -14,7 +14,7 @@
 //   1/N + ~28% for small N. `rebalance` moves exactly the buckets that must move
 //   (<= ceil(B/N)); it needs the previous table, so it is for stored tables (issue 7).
 import { murmur3 } from './hash.js';
-import type { Backend, BucketTable } from './types.js';
+import type { Backend, BucketIndices, BucketTable } from './types.js';
 
 export interface HashParams {
   readonly bucketCount: number;
@@ -80,6 +80,13 @@ export function maglevBuckets(keys: readonly string[], params: HashParams): numb
   }
 }
 
+/** A bucket list of `length` that holds indices below `backendCount`, in as few bytes as that allows. */
+export function bucketIndices(length: number, backendCount: number): Uint8Array | Uint16Array | Uint32Array {
+  return backendCount <= 0x100 ? new Uint8Array(length) : backendCount <= 0x10000 ? new Uint16Array(length) : new Uint32Array(length);
+}
+
+const NO_BUCKETS: BucketIndices = new Uint8Array(0);
+
 function sortedBackends(backends: readonly Backend[]): Backend[] {
   return [...backends].sort(compareBackends);
 }
@@ -96,8 +103,11 @@ export function buildBucketTable(backends: readonly Backend[], params: HashParam
       activeKeys.push(b.address);
     }
   }
-  const buckets = maglevBuckets(activeKeys, params);
-  if (activeIndex.length !== sorted.length) for (let k = 0; k < buckets.length; k++) buckets[k] = activeIndex[buckets[k]!]!;
+  const slots = maglevBuckets(activeKeys, params);
+  if (slots.length === 0) return { backends: sorted, buckets: NO_BUCKETS, generation: 0 };
+  const buckets = bucketIndices(slots.length, sorted.length);
+  const mapped = activeIndex.length !== sorted.length;
+  for (let k = 0; k < slots.length; k++) buckets[k] = mapped ? activeIndex[slots[k]!]! : slots[k]!;
   return { backends: sorted, buckets, generation: 0 };
 }
 
@@ -159,7 +169,9 @@ export function rebalance(previous: BucketTable | undefined, newBackends: readon
     count[k]!++;
     turn++;
   }
-  const table: BucketTable = { backends: sorted, buckets: Array.from(owner, (k) => active[k]!.i), generation: previous.generation };
+  const buckets = bucketIndices(m, sorted.length);
+  for (let bucket = 0; bucket < m; bucket++) buckets[bucket] = active[owner[bucket]!]!.i;
+  const table: BucketTable = { backends: sorted, buckets, generation: previous.generation };
   return sameOwners(previous, table) ? table : { ...table, generation: previous.generation + 1 };
 }
 

@@ -32,6 +32,7 @@ import {
   tableFromStored,
   toStoredTable,
   type Backend,
+  type BucketIndices,
   type BucketTable,
   type EndpointInput,
   type EndpointSliceInput,
@@ -292,7 +293,7 @@ function must(ok: boolean, why: () => string): void {
   if (!ok) throw new Error(why());
 }
 
-function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+function sameList<T>(a: ArrayLike<T>, b: ArrayLike<T>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -333,8 +334,8 @@ function fewestMoves(from: StoredTable, active: readonly string[], bucketCount: 
 const backendsKey = (backends: readonly Backend[]): string => backends.map((b) => `${b.address}${b.draining ? '~' : ''}`).join(',');
 
 /** Maglev tables by bucket count and backends (they depend on nothing else): the check's reference, computed once. */
-const maglevTables = new Map<string, readonly number[]>();
-function maglev(backends: readonly Backend[], bucketCount: number): readonly number[] {
+const maglevTables = new Map<string, BucketIndices>();
+function maglev(backends: readonly Backend[], bucketCount: number): BucketIndices {
   const key = `${bucketCount}|${backendsKey(backends)}`;
   let buckets = maglevTables.get(key);
   if (!buckets) maglevTables.set(key, (buckets = buildBucketTable(backends, { bucketCount, seed: SEED }, true).buckets));

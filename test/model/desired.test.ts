@@ -45,7 +45,7 @@ describe('tunnel modes', () => {
 
   test('no ready endpoints: listed, not announced', () => {
     const s = computeDesiredState(settings(), snap({ endpointSlices: [] }), 'tunnel-1');
-    expect(s.vips[0]).toMatchObject({ announced: false, announceReason: 'no ready endpoints', table: { backends: [], buckets: [] } });
+    expect(s.vips[0]).toMatchObject({ announced: false, announceReason: 'no ready endpoints', table: { backends: [], buckets: { length: 0 } } });
     expect(s.announcements).toEqual([]);
   });
 

@@ -55,6 +55,20 @@ test('EndpointSlice: API condition defaults and families', () => {
   expect(c.issues.map((i) => i.field)).toEqual(['endpoints[3].addresses[0]', 'endpoints[3].addresses[1]']);
 });
 
+test('EndpointSlice: a pod listed by two Services is one endpoint object; another condition is another', () => {
+  const sliceOf = (service: string, ready: boolean) =>
+    convertEndpointSlice({
+      metadata: { name: `${service}-abc`, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['198.51.100.7'], nodeName: 'w1', conditions: { ready }, targetRef: { kind: 'Pod', name: 'p7', uid: 'u7' } }],
+    }).value!.endpoints[0]!;
+  const web = sliceOf('web', true);
+  expect(sliceOf('api', true)).toBe(web);
+  const notReady = sliceOf('api', false);
+  expect(notReady).not.toBe(web);
+  expect(notReady).toMatchObject({ address: '198.51.100.7', ready: false, pod: { name: 'p7' } });
+});
+
 test('EndpointSlice without its service-name label is unusable', () => {
   const c = convertEndpointSlice({ metadata: { name: 's' }, addressType: 'IPv4', endpoints: [] });
   expect(c.value).toBeUndefined();

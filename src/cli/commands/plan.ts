@@ -90,7 +90,9 @@ export function renderBgp(b: NodeBgp): string[] {
 
 /** Indented JSON with number lists (bucket tables) on one line each. */
 export function planJson(state: DesiredState): string {
-  return JSON.stringify(state, null, 2).replace(/\[\n\s+(-?\d+(?:,\n\s+-?\d+)*)\n\s+\]/g, (_m, list: string) => `[${list.split(/,\s+/).join(', ')}]`);
+  // Bucket tables are typed arrays (types.ts, BucketIndices), which JSON writes as objects.
+  const lists = (_k: string, v: unknown): unknown => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v);
+  return JSON.stringify(state, lists, 2).replace(/\[\n\s+(-?\d+(?:,\n\s+-?\d+)*)\n\s+\]/g, (_m, list: string) => `[${list.split(/,\s+/).join(', ')}]`);
 }
 
 const HELP = `usage: kst plan --config FILE --objects DIR|FILE... [--node NAME] [--json] [--set path=value]...
